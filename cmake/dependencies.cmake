@@ -1,0 +1,48 @@
+# Finds every dependency and stops configure with the Debian package to install when one is
+# missing. tools/setup.sh installs them all. Header-only ones (stb, nlohmann-json, CLI11) are
+# also looked for in ALZ_THIRD_PARTY_INCLUDE, which tools/vendor-headers.sh fills so a machine
+# without those packages (a GPU machine, say) can build from headers carried along.
+
+function(alz_require found what package)
+  if(NOT ${found})
+    message(FATAL_ERROR "alz: ${what} not found. Install the Debian package '${package}' "
+                        "(or run tools/setup.sh).")
+  endif()
+endfunction()
+
+find_package(Threads REQUIRED)
+find_package(OpenMP)
+alz_require(OpenMP_CXX_FOUND "OpenMP" "libomp-dev (or gcc's libgomp)")
+
+# OpenBLAS: the CPU GEMM.
+find_path(OPENBLAS_INCLUDE_DIR cblas.h
+          PATHS /usr/include/x86_64-linux-gnu /usr/include/aarch64-linux-gnu /usr/include
+          PATH_SUFFIXES openblas-pthread openblas)
+find_library(OPENBLAS_LIBRARY NAMES openblas)
+if(OPENBLAS_INCLUDE_DIR AND OPENBLAS_LIBRARY)
+  set(ALZ_OPENBLAS_FOUND TRUE)
+endif()
+alz_require(ALZ_OPENBLAS_FOUND "OpenBLAS (cblas.h, libopenblas)" "libopenblas-dev")
+
+# Header-only libraries.
+set(ALZ_HEADER_ONLY_INCLUDES)
+foreach(spec "stb_image.h|stb|libstb-dev" "nlohmann/json.hpp||nlohmann-json3-dev" "CLI/CLI.hpp||libcli11-dev")
+  string(REPLACE "|" ";" parts "${spec}")
+  list(GET parts 0 header)
+  list(GET parts 1 suffix)
+  list(GET parts 2 package)
+  string(MAKE_C_IDENTIFIER "ALZ_INC_${header}" var)
+  find_path(${var} ${header} PATHS ${ALZ_THIRD_PARTY_INCLUDE} /usr/include /usr/local/include
+            PATH_SUFFIXES ${suffix} NO_DEFAULT_PATH)
+  alz_require(${var} "${header}" "${package}")
+  list(APPEND ALZ_HEADER_ONLY_INCLUDES ${${var}})
+endforeach()
+list(REMOVE_DUPLICATES ALZ_HEADER_ONLY_INCLUDES)
+
+# Tests and benchmarks.
+find_package(GTest)
+alz_require(GTest_FOUND "GoogleTest" "libgtest-dev")
+if(ALZ_BUILD_BENCH)
+  find_package(benchmark)
+  alz_require(benchmark_FOUND "Google Benchmark" "libbenchmark-dev")
+endif()

@@ -1,0 +1,77 @@
+// Per-device context (tensor/cuda/context.h): streams, cuBLAS and cuDNN handles bound to the
+// compute stream, and the reusable workspace. Created on first use; kept for the process.
+#include "tensor/cuda/context.h"
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "kernels/cuda/check.h"
+#include "tensor/cuda_runtime.h"
+
+namespace alz::cuda {
+
+namespace {
+
+// Sets the current device for a scope and restores the previous one.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    ALZ_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (device != previous_) ALZ_CUDA_CHECK(cudaSetDevice(device));
+  }
+  ~DeviceGuard() { cudaSetDevice(previous_); }
+
+ private:
+  int previous_ = 0;
+};
+
+std::unique_ptr<Context> create_context(int device) {
+  DeviceGuard guard(device);
+  auto ctx = std::make_unique<Context>();
+  ctx->device = device;
+  // Non-blocking streams: nothing on the legacy default stream ever serialises with them,
+  // which keeps the training step capturable as a CUDA graph.
+  ALZ_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx->compute_stream, cudaStreamNonBlocking));
+  ALZ_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx->copy_stream, cudaStreamNonBlocking));
+  ALZ_CUBLAS_CHECK(cublasCreate(&ctx->cublas));
+  ALZ_CUBLAS_CHECK(cublasSetStream(ctx->cublas, ctx->compute_stream));
+  ALZ_CUDNN_CHECK(cudnnCreate(&ctx->cudnn));
+  ALZ_CUDNN_CHECK(cudnnSetStream(ctx->cudnn, ctx->compute_stream));
+  return ctx;
+}
+
+}  // namespace
+
+void* Context::workspace(size_t bytes) {
+  if (bytes <= workspace_bytes_) return workspace_;
+  // Stream-ordered reuse: the old block is only reused by later work on the same stream.
+  if (workspace_) device_free(workspace_);
+  workspace_ = device_allocate(bytes, device);
+  workspace_bytes_ = bytes;
+  return workspace_;
+}
+
+Context& context(int device) {
+  static std::mutex mutex;
+  static std::vector<std::unique_ptr<Context>> contexts;
+  ALZ_CHECK(available(), "no CUDA device: " << unavailable_reason());
+  ALZ_CHECK(device >= 0 && device < device_count(),
+            "CUDA device " << device << " does not exist (" << device_count() << " found)");
+  std::lock_guard<std::mutex> lock(mutex);
+  if (contexts.empty()) contexts.resize(static_cast<size_t>(device_count()));
+  if (!contexts[device]) contexts[device] = create_context(device);
+  return *contexts[device];
+}
+
+cudaStream_t stream_or_default(Stream stream, int device) {
+  return stream.handle ? static_cast<cudaStream_t>(stream.handle) : context(device).compute_stream;
+}
+
+int current_device() {
+  int device = 0;
+  ALZ_CUDA_CHECK(cudaGetDevice(&device));
+  return device;
+}
+
+}  // namespace alz::cuda

@@ -1,0 +1,71 @@
+// The CUDA runtime as seen from code that must also build without CUDA: device discovery,
+// the caching device allocator, the pinned host allocator and raw copies. Implemented in
+// tensor/cuda/*.cpp with the toolkit, and in tensor/no_cuda/runtime_stub.cpp without it
+// (where device_count() is 0 and everything else throws "built without CUDA").
+//
+// Discovery never throws: with no driver or no device, device_count() is 0 and
+// unavailable_reason() says why ("no CUDA driver", "no CUDA device", ...).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tensor/dtype.h"
+
+namespace alz::cuda {
+
+struct DeviceProperties {
+  int index = 0;
+  std::string name;
+  size_t total_memory = 0;  // bytes
+  int compute_major = 0, compute_minor = 0;
+  int multiprocessors = 0;
+};
+
+bool built_with_cuda();
+int device_count();                   // 0 without a usable device; never throws
+bool available();                     // device_count() > 0
+std::string unavailable_reason();     // empty when available
+std::vector<DeviceProperties> devices();
+std::string library_versions();       // "CUDA runtime 13.0, driver 13.0, cuDNN 9.19.0, cuBLAS 13.0.0"
+
+// ---- caching device allocator ----
+// Blocks are rounded up to size classes (512 B granules below 1 MiB, 2 MiB granules above)
+// and kept on free lists per device after free; a request is served from the cache when a
+// block of its class is free, so a warm training step calls cudaMalloc zero times.
+struct AllocatorStats {
+  size_t allocated_bytes = 0;  // handed out now
+  size_t reserved_bytes = 0;   // held from cudaMalloc (allocated + cached)
+  size_t peak_allocated_bytes = 0;
+  uint64_t cuda_malloc_calls = 0;
+  uint64_t cache_hits = 0;
+};
+void* device_allocate(size_t bytes, int device);
+void device_free(void* pointer);
+AllocatorStats allocator_stats(int device);
+void reset_peak_stats(int device);
+void release_cached_blocks();  // cudaFree every cached (free) block on every device
+size_t allocator_size_class(size_t bytes);
+
+// ---- pinned host allocator (cached the same way; cudaHostAlloc is slow) ----
+void* pinned_allocate(size_t bytes);
+void pinned_free(void* pointer);
+
+// ---- copies ----
+// kind is inferred from the pointers (unified addressing). `stream` nullptr means the
+// device's default compute stream.
+void copy_sync(void* dst, const void* src, size_t bytes);
+void copy_async(void* dst, const void* src, size_t bytes, Stream stream);
+void synchronize(int device);  // waits for the device's streams (tests and benchmarks only)
+
+// ---- device-side element work used by Tensor (kernels/cuda/tensor_kernels.cu) ----
+void fill_device(void* data, DType dtype, int64_t count, double value, int device);
+void arange_device(void* data, DType dtype, int64_t count, int device);
+void uniform_device(void* data, DType dtype, int64_t count, uint64_t seed, uint64_t offset,
+                    float low, float high, int device);
+void normal_device(void* data, DType dtype, int64_t count, uint64_t seed, uint64_t offset,
+                   float mean, float stddev, int device);
+void convert_device(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t count, int device);
+
+}  // namespace alz::cuda

@@ -1,0 +1,98 @@
+// CUDA runtime: discovery, the caching allocator (reuse makes no new cudaMalloc; statistics;
+// releasing cached blocks), pinned allocation, the per-device context and its workspace.
+// Labelled `gpu`; skips with a reason without a device. Run: ctest --test-dir build -L gpu
+#include <gtest/gtest.h>
+
+#include "support/compare.h"
+#include "tensor/cuda/context.h"
+#include "tensor/cuda_runtime.h"
+#include "tensor/error.h"
+#include "tensor/tensor.h"
+
+namespace alz {
+namespace {
+
+TEST(CudaRuntimeGpu, DiscoveryReportsDevices) {
+  ALZ_REQUIRE_GPU();
+  auto list = cuda::devices();
+  ASSERT_EQ(static_cast<int>(list.size()), cuda::device_count());
+  EXPECT_FALSE(list[0].name.empty());
+  EXPECT_GT(list[0].total_memory, size_t{1} << 30);
+  EXPECT_GE(list[0].compute_major, 7);
+  EXPECT_NE(cuda::library_versions().find("cuDNN"), std::string::npos);
+}
+
+TEST(CudaRuntimeGpu, FreedBlockIsReusedWithoutCudaMalloc) {
+  ALZ_REQUIRE_GPU();
+  const size_t bytes = (size_t{3} << 20) + 123;  // a large class
+  void* first = cuda::device_allocate(bytes, 0);
+  cuda::device_free(first);
+  auto before = cuda::allocator_stats(0);
+  void* second = cuda::device_allocate(bytes, 0);
+  auto after = cuda::allocator_stats(0);
+  EXPECT_EQ(after.cuda_malloc_calls, before.cuda_malloc_calls);
+  EXPECT_EQ(after.cache_hits, before.cache_hits + 1);
+  EXPECT_EQ(second, first);
+  cuda::device_free(second);
+
+  // Tensors too: a warm loop of the same shapes makes no cudaMalloc.
+  for (int warm = 0; warm < 2; ++warm) Tensor::empty({64, 56, 56, 7}, DType::F32, Device::cuda());
+  auto warm_stats = cuda::allocator_stats(0);
+  for (int step = 0; step < 10; ++step) {
+    Tensor a = Tensor::empty({64, 56, 56, 7}, DType::F32, Device::cuda());
+    Tensor b = Tensor::empty({33}, DType::BF16, Device::cuda());
+  }
+  EXPECT_EQ(cuda::allocator_stats(0).cuda_malloc_calls, warm_stats.cuda_malloc_calls + 1);  // the 33-element class, once
+}
+
+TEST(CudaRuntimeGpu, StatisticsTrackAllocatedReservedPeak) {
+  ALZ_REQUIRE_GPU();
+  cuda::release_cached_blocks();
+  auto base = cuda::allocator_stats(0);
+  cuda::reset_peak_stats(0);
+  size_t size_class = cuda::allocator_size_class(5 << 20);
+  EXPECT_EQ(size_class, size_t{6} << 20);  // 2 MiB granules above 1 MiB
+  EXPECT_EQ(cuda::allocator_size_class(1), 512u);
+  {
+    Tensor a = Tensor::empty({5 << 18}, DType::F32, Device::cuda());  // 5 MiB
+    auto during = cuda::allocator_stats(0);
+    EXPECT_EQ(during.allocated_bytes, base.allocated_bytes + size_class);
+    EXPECT_GE(during.reserved_bytes, during.allocated_bytes);
+    EXPECT_GE(during.peak_allocated_bytes, during.allocated_bytes);
+  }
+  auto after = cuda::allocator_stats(0);
+  EXPECT_EQ(after.allocated_bytes, base.allocated_bytes);
+  EXPECT_EQ(after.peak_allocated_bytes, base.allocated_bytes + size_class);
+  EXPECT_GE(after.reserved_bytes, base.reserved_bytes + size_class);  // cached, not returned
+  cuda::release_cached_blocks();
+  EXPECT_EQ(cuda::allocator_stats(0).reserved_bytes, cuda::allocator_stats(0).allocated_bytes);
+}
+
+TEST(CudaRuntimeGpu, PinnedAllocationIsCached) {
+  ALZ_REQUIRE_GPU();
+  Tensor p = Tensor::empty({1000}, DType::F32, Device::cpu(), true);
+  EXPECT_TRUE(p.is_pinned());
+  void* address = p.raw_data();
+  p = Tensor();
+  Tensor q = Tensor::empty({1000}, DType::F32, Device::cpu(), true);
+  EXPECT_EQ(q.raw_data(), address);
+}
+
+TEST(CudaRuntimeGpu, ContextHandlesAndWorkspace) {
+  ALZ_REQUIRE_GPU();
+  auto& ctx = cuda::context(0);
+  EXPECT_NE(ctx.compute_stream, nullptr);
+  EXPECT_NE(ctx.copy_stream, nullptr);
+  cudaStream_t bound = nullptr;
+  ASSERT_EQ(cublasGetStream(ctx.cublas, &bound), CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(bound, ctx.compute_stream);
+  ASSERT_EQ(cudnnGetStream(ctx.cudnn, &bound), CUDNN_STATUS_SUCCESS);
+  EXPECT_EQ(bound, ctx.compute_stream);
+  void* ws = ctx.workspace(1 << 20);
+  EXPECT_EQ(ctx.workspace(1000), ws);  // smaller request: same buffer
+  EXPECT_GE(ctx.workspace_size(), size_t{1} << 20);
+  EXPECT_THROW(cuda::context(cuda::device_count()), Error);
+}
+
+}  // namespace
+}  // namespace alz

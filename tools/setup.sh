@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages alz needs to build and test, and nothing that is already there.
+# Usage: bash tools/setup.sh        (as root, or with sudo available)
+# The CUDA toolkit and cuDNN are not installed here: when nvcc is absent the build is CPU-only.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ pkg-config   # build tools
+  libopenblas-dev                    # CPU GEMM (cblas.h)
+  libstb-dev                         # stb_image / stb_image_write (decode and write images)
+  nlohmann-json3-dev                 # JSON (safetensors headers, reports, audit)
+  libcli11-dev                       # command-line parsing
+  libgtest-dev                       # GoogleTest
+  libbenchmark-dev                   # Google Benchmark
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
