@@ -25,6 +25,8 @@ if(NOT alz_cuda_mode STREQUAL "OFF")
   endif()
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
+    # One CUDA runtime in the process: the shared one, as cuBLAS and cuDNN use.
+    set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
     # Device code is C++17 (CMake 3.25 knows no CUDA20 dialect for nvcc): headers included

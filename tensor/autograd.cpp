@@ -1,16 +1,129 @@
-// Reverse-mode autograd tape (tensor/autograd.h).
+// The autograd tape (tensor/autograd.h): recording, backward, release.
 #include "tensor/autograd.h"
 
+#include <algorithm>
+
+#include "tensor/error.h"
+
 namespace alz {
+
+namespace {
+
+thread_local bool t_grad_enabled = true;
+
+// This thread's tape: weak references, so a graph nobody can reach any more disappears on
+// its own; the strong references run from outputs to their nodes to the inputs' metas.
+thread_local std::vector<std::weak_ptr<Node>> t_tape;
+
+void prune_tape() {
+  t_tape.erase(std::remove_if(t_tape.begin(), t_tape.end(), [](const auto& weak) { return weak.expired(); }),
+               t_tape.end());
+}
+
+void add_gradient(Tensor& slot, const Tensor& gradient) {
+  if (!slot.defined()) {
+    slot = gradient;  // first contribution: owned by nobody else (see BackwardFunction)
+  } else {
+    accumulate_into(slot, gradient);
+  }
+}
+
+}  // namespace
+
+bool grad_enabled() { return t_grad_enabled; }
+NoGradGuard::NoGradGuard() : previous_(t_grad_enabled) { t_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { t_grad_enabled = previous_; }
 
 bool Tensor::requires_grad() const { return autograd_ && autograd_->requires_grad; }
 
 Tensor& Tensor::set_requires_grad(bool flag) {
+  ALZ_CHECK(!(autograd_ && autograd_->grad_fn), "set_requires_grad on a result of an op (" << summary()
+                                                 << "); only leaves take it");
   if (!autograd_) autograd_ = std::make_shared<AutogradMeta>();
   autograd_->requires_grad = flag;
   return *this;
 }
 
 Tensor Tensor::grad() const { return autograd_ ? autograd_->grad : Tensor(); }
+
+bool needs_record(std::initializer_list<const Tensor*> inputs) {
+  if (!t_grad_enabled) return false;
+  for (const Tensor* input : inputs)
+    if (input && input->defined() && input->requires_grad()) return true;
+  return false;
+}
+
+void record(const std::string& name, Tensor& output, std::initializer_list<const Tensor*> inputs,
+            BackwardFunction backward_fn) {
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  for (const Tensor* input : inputs) {
+    bool wants = input && input->defined() && input->requires_grad();
+    node->inputs.push_back(wants ? input->autograd_meta() : nullptr);
+  }
+  node->backward = std::move(backward_fn);
+  node->output_shape = output.shape();
+  node->output_dtype = output.dtype();
+  auto meta = std::make_shared<AutogradMeta>();
+  meta->requires_grad = true;
+  meta->grad_fn = node;
+  output.autograd_meta() = meta;
+  if (t_tape.size() >= 4096 && t_tape.size() % 4096 == 0) prune_tape();
+  t_tape.push_back(node);
+}
+
+void backward(const Tensor& root) {
+  ALZ_CHECK(root.defined() && root.numel() == 1,
+            "backward(loss) needs a scalar; got " << root.summary() << " (use backward(tensor, grad))");
+  Tensor one = Tensor::ones(root.shape(), root.dtype(), root.device());
+  backward(root, one);
+}
+
+void backward(const Tensor& root, const Tensor& grad) {
+  ALZ_CHECK(root.requires_grad(), "backward on " << root.summary() << ", which needs no gradient");
+  check_same_shape(root, grad, "backward");
+  check_same_dtype(root, grad, "backward");
+  check_same_device(root, grad, "backward");
+  const auto& meta = root.autograd_meta();
+  if (!meta->grad_fn) {  // a leaf: its gradient is the given one
+    add_gradient(meta->grad, grad.clone());
+    return;
+  }
+  ALZ_CHECK(!meta->grad_fn->released,
+            "backward through '" << meta->grad_fn->name << "' a second time: the graph was released by the first "
+                                 << "backward (compute the forward again)");
+  meta->grad_fn->grad_output = grad.clone();  // the caller keeps its tensor
+
+  // Reverse order of recording is a topological order: every consumer comes after its producer.
+  for (auto it = t_tape.rbegin(); it != t_tape.rend(); ++it) {
+    std::shared_ptr<Node> node = it->lock();
+    if (!node || node->released || !node->grad_output.defined()) continue;
+    std::vector<Tensor> input_grads = node->backward(node->grad_output);
+    ALZ_CHECK(input_grads.size() == node->inputs.size(),
+              "backward of '" << node->name << "' returned " << input_grads.size() << " gradients for "
+                              << node->inputs.size() << " inputs");
+    for (size_t i = 0; i < node->inputs.size(); ++i) {
+      const auto& input = node->inputs[i];
+      if (!input || !input_grads[i].defined()) continue;
+      if (input->grad_fn) add_gradient(input->grad_fn->grad_output, input_grads[i]);
+      else if (input->requires_grad) add_gradient(input->grad, input_grads[i]);
+    }
+  }
+  // Release the tape: saved tensors, pending gradients, links between nodes.
+  for (auto& weak : t_tape) {
+    if (std::shared_ptr<Node> node = weak.lock()) {
+      node->backward = nullptr;
+      node->inputs.clear();
+      node->grad_output = Tensor();
+      node->released = true;
+    }
+  }
+  t_tape.clear();
+}
+
+size_t tape_size() {
+  prune_tape();
+  return t_tape.size();
+}
 
 }  // namespace alz

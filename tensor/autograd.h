@@ -1,6 +1,32 @@
-// Reverse-mode autograd: placeholder state attached to a Tensor (filled in by the tape).
+// Reverse-mode automatic differentiation: the tape.
+//
+// Every op in tensor/ops.h that sees an input needing a gradient records a Node: the metas of
+// its inputs and a backward function that maps the gradient of its output to one gradient per
+// input. Whatever backward needs (saved tensors, mean/inv-std, shapes) is captured by value in
+// that function: a small saved-state struct per op, no globals. The output tensor points at its
+// Node; the Node points at its inputs' metas, so a graph lives exactly as long as the tensors
+// that can still reach it.
+//
+// backward(loss) walks the tape (the nodes in the order they were recorded, this thread's)
+// in reverse: a node whose output received a gradient runs its backward function and sends
+// the results to its inputs — added to a leaf's .grad (parameter gradients accumulate), or
+// summed into the producing node's pending gradient (fan-out sums). Afterwards every node of
+// the tape is released with everything it saved; calling backward again is an error.
+// Nothing here waits for the GPU.
+//
+//   Tensor w = Tensor::normal({3, 4}, gen).set_requires_grad(true);
+//   Tensor loss = ops::mean(ops::matmul(x, w));
+//   backward(loss);            // w.grad() now holds d loss / d w
+//   { NoGradGuard no_grad; ... }   // evaluation: nothing recorded
+//
+// Tested in tests/test_autograd.cpp (fan-out, no-grad, release, errors) and by every op's
+// finite-difference test in tests/test_ops.cpp.
 #pragma once
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "tensor/tensor.h"
 
@@ -8,10 +34,59 @@ namespace alz {
 
 struct Node;
 
+// What autograd knows about a tensor. Leaves (parameters, inputs) have no grad_fn.
 struct AutogradMeta {
   bool requires_grad = false;
-  Tensor grad;                     // accumulated gradient of a leaf
-  std::shared_ptr<Node> grad_fn;   // the tape node that produced this tensor (non-leaf)
+  Tensor grad;                    // accumulated gradient of a leaf (same shape, dtype, device)
+  std::shared_ptr<Node> grad_fn;  // the node that produced this tensor; null for a leaf
 };
+
+// Maps the gradient of a node's output to one gradient per input (undefined where an input
+// needs none). Each returned gradient must be owned by nobody else, because autograd adds
+// later contributions into it in place: a fresh tensor, or grad_output itself (or a view of
+// it) for at most ONE input — e.g. add returns {g, g.clone()}.
+using BackwardFunction = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
+
+struct Node {
+  std::string name;                                   // the op, for messages ("conv2d")
+  std::vector<std::shared_ptr<AutogradMeta>> inputs;  // null where the input needs no gradient
+  BackwardFunction backward;
+  Tensor grad_output;  // summed over every use of the output during backward
+  Shape output_shape;
+  DType output_dtype = DType::F32;
+  bool released = false;
+};
+
+// Is recording on for this thread? (Off inside a NoGradGuard.)
+bool grad_enabled();
+
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Does recording an op with these inputs make sense (grad mode on, one input needs a grad)?
+bool needs_record(std::initializer_list<const Tensor*> inputs);
+
+// Records `output = op(inputs)`: gives `output` a grad_fn. Call only when needs_record(...).
+void record(const std::string& name, Tensor& output, std::initializer_list<const Tensor*> inputs,
+            BackwardFunction backward);
+
+// Backward from a scalar (gradient 1) or from any tensor with a given gradient.
+void backward(const Tensor& root);
+void backward(const Tensor& root, const Tensor& grad);
+
+// Nodes on this thread's tape that are still alive (tests: the tape is released after backward).
+size_t tape_size();
+
+// dst += src (same shape/dtype/device), used to accumulate gradients. Implemented in
+// tensor/ops.cpp on both devices.
+void accumulate_into(Tensor& dst, const Tensor& src);
 
 }  // namespace alz

@@ -10,6 +10,7 @@ size_t dtype_size(DType dtype) {
     case DType::F32: return 4;
     case DType::F64: return 8;
     case DType::BF16: return 2;
+    case DType::I32: return 4;
   }
   assert(false && "unknown dtype");
   return 0;
@@ -20,6 +21,7 @@ const char* dtype_name(DType dtype) {
     case DType::F32: return "f32";
     case DType::F64: return "f64";
     case DType::BF16: return "bf16";
+    case DType::I32: return "i32";
   }
   return "?";
 }

@@ -1,6 +1,6 @@
 // Element types and devices of a Tensor.
 //   DType: F32 (everywhere), F64 (CPU gradient checks; also on the GPU), BF16 (GPU storage with
-//   f32 arithmetic). Device: CPU or CUDA with an index.
+//   f32 arithmetic), I32 (class labels). Device: CPU or CUDA with an index.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -8,10 +8,10 @@
 
 namespace alz {
 
-enum class DType : uint8_t { F32, F64, BF16 };
+enum class DType : uint8_t { F32, F64, BF16, I32 };
 
 size_t dtype_size(DType dtype);
-const char* dtype_name(DType dtype);  // "f32", "f64", "bf16"
+const char* dtype_name(DType dtype);  // "f32", "f64", "bf16", "i32"
 
 enum class DeviceType : uint8_t { CPU, CUDA };
 

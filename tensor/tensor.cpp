@@ -26,6 +26,7 @@ double load_as_double(const void* data, DType dtype, int64_t i) {
     case DType::F32: return static_cast<const float*>(data)[i];
     case DType::F64: return static_cast<const double*>(data)[i];
     case DType::BF16: return bf16_to_float(static_cast<const bf16*>(data)[i]);
+    case DType::I32: return static_cast<const int32_t*>(data)[i];
   }
   return 0.0;
 }
@@ -35,6 +36,7 @@ void store_from_double(void* data, DType dtype, int64_t i, double value) {
     case DType::F32: static_cast<float*>(data)[i] = static_cast<float>(value); break;
     case DType::F64: static_cast<double*>(data)[i] = value; break;
     case DType::BF16: static_cast<bf16*>(data)[i] = float_to_bf16(static_cast<float>(value)); break;
+    case DType::I32: static_cast<int32_t*>(data)[i] = static_cast<int32_t>(value); break;
   }
 }
 
@@ -44,6 +46,7 @@ void store_from_float(void* data, DType dtype, int64_t i, float value) {
     case DType::F32: static_cast<float*>(data)[i] = value; break;
     case DType::F64: static_cast<double*>(data)[i] = value; break;
     case DType::BF16: static_cast<bf16*>(data)[i] = float_to_bf16(value); break;
+    case DType::I32: static_cast<int32_t*>(data)[i] = static_cast<int32_t>(value); break;
   }
 }
 
@@ -167,6 +170,14 @@ Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape
   return host.to(device);
 }
 
+Tensor Tensor::from_vector(const std::vector<int32_t>& values, const Shape& shape, Device device) {
+  ALZ_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape),
+            "from_vector: " << values.size() << " values for shape " << shape_str(shape));
+  Tensor host = empty(shape, DType::I32);
+  std::memcpy(host.raw_data(), values.data(), host.nbytes());
+  return host.to(device);
+}
+
 // ---------------------------------------------------------------- what it is
 
 int64_t Tensor::dim(int axis) const {
@@ -196,6 +207,7 @@ template <typename T>
 static constexpr DType dtype_of() {
   if constexpr (std::is_same_v<T, float>) return DType::F32;
   else if constexpr (std::is_same_v<T, double>) return DType::F64;
+  else if constexpr (std::is_same_v<T, int32_t>) return DType::I32;
   else return DType::BF16;
 }
 
@@ -208,6 +220,7 @@ T* Tensor::data() const {
 template float* Tensor::data<float>() const;
 template double* Tensor::data<double>() const;
 template bf16* Tensor::data<bf16>() const;
+template int32_t* Tensor::data<int32_t>() const;
 
 // ---------------------------------------------------------------- views
 

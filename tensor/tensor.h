@@ -71,6 +71,8 @@ class Tensor {
                             Device device = Device::cpu());
   static Tensor from_vector(const std::vector<double>& values, const Shape& shape,
                             Device device = Device::cpu());
+  static Tensor from_vector(const std::vector<int32_t>& values, const Shape& shape,
+                            Device device = Device::cpu());  // I32 (labels)
 
   // ---- what it is ----
   bool defined() const { return storage_ != nullptr; }
@@ -86,7 +88,7 @@ class Tensor {
 
   // ---- raw memory ----
   void* raw_data() const;
-  template <typename T> T* data() const;  // checks that T matches the dtype
+  template <typename T> T* data() const;  // float, double, bf16, int32_t: checks the dtype
   bool shares_storage_with(const Tensor& other) const { return storage_ && storage_ == other.storage_; }
 
   // ---- views (share storage) ----

@@ -25,18 +25,21 @@ int blocks_for(int64_t count) {
 __device__ __forceinline__ void store_float(void* data, DType dtype, int64_t i, float value) {
   if (dtype == DType::F32) static_cast<float*>(data)[i] = value;
   else if (dtype == DType::F64) static_cast<double*>(data)[i] = value;
+  else if (dtype == DType::I32) static_cast<int32_t*>(data)[i] = static_cast<int32_t>(value);
   else static_cast<bf16*>(data)[i] = float_to_bf16(value);
 }
 
 __device__ __forceinline__ void store_double(void* data, DType dtype, int64_t i, double value) {
   if (dtype == DType::F32) static_cast<float*>(data)[i] = static_cast<float>(value);
   else if (dtype == DType::F64) static_cast<double*>(data)[i] = value;
+  else if (dtype == DType::I32) static_cast<int32_t*>(data)[i] = static_cast<int32_t>(value);
   else static_cast<bf16*>(data)[i] = float_to_bf16(static_cast<float>(value));
 }
 
 __device__ __forceinline__ double load_double(const void* data, DType dtype, int64_t i) {
   if (dtype == DType::F32) return static_cast<const float*>(data)[i];
   if (dtype == DType::F64) return static_cast<const double*>(data)[i];
+  if (dtype == DType::I32) return static_cast<const int32_t*>(data)[i];
   return bf16_to_float(static_cast<const bf16*>(data)[i]);
 }
 

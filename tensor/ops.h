@@ -1,0 +1,69 @@
+// The op API: functions on Tensors that dispatch on device and dtype to the kernels/ layer and
+// record their backward on the autograd tape (tensor/autograd.h) when an input needs a
+// gradient. CPU: f32 and f64 (the reference); CUDA: f32, and bf16 where the kernel has it.
+// Images are NHWC (N, H, W, C); conv filters KRSC (K, R, S, C); Dense weights (in, out).
+//
+//   Tensor y = ops::conv2d(x, w, b, {.stride_h = 2, .stride_w = 2, .pad = {1, 1, 1, 1}});
+//   Tensor loss = ops::softmax_cross_entropy(logits, labels);
+//
+// Every op's forward and backward is checked against finite differences on the CPU in
+// tests/test_ops.cpp and against the CPU on the GPU in tests/gpu/test_autograd_ops_gpu.cpp.
+#pragma once
+#include <cstdint>
+
+#include "kernels/pad.h"
+#include "tensor/autograd.h"
+#include "tensor/tensor.h"
+
+namespace alz::ops {
+
+using kernels::Padding2d;
+
+// ---- elementwise (same shape, dtype and device) ----
+Tensor add(const Tensor& a, const Tensor& b);  // also the residual add of ResNet blocks
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor scale(const Tensor& x, double alpha);
+Tensor relu(const Tensor& x);
+// x (..., C) + bias (C) broadcast over every other dimension (NHWC: over N, H, W).
+Tensor add_channel(const Tensor& x, const Tensor& bias);
+
+// ---- reductions ----
+Tensor sum(const Tensor& x);                // 0-d (shape {})
+Tensor mean(const Tensor& x);               // 0-d
+Tensor channel_sum(const Tensor& x);        // (..., C) -> (C)
+Tensor channel_mean(const Tensor& x);       // (..., C) -> (C)
+Tensor global_avg_pool(const Tensor& x);    // (N, H, W, C) -> (N, C)
+
+// ---- dense ----
+Tensor matmul(const Tensor& a, const Tensor& b);                     // (M, K) x (K, N) -> (M, N)
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);  // (B, in) x (in, out) + (out); bias may be undefined
+
+// ---- convolution, pooling, padding ----
+struct Conv2dOptions {
+  int stride_h = 1, stride_w = 1;
+  Padding2d pad;  // explicit zero padding, may be asymmetric
+};
+// x (N, H, W, C), w (K, R, S, C), bias (K) or undefined -> (N, P, Q, K).
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& options = {});
+
+struct MaxPoolOptions {
+  int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1;
+  Padding2d pad;  // zeros, as Keras ZeroPadding2D before MaxPooling2D
+};
+Tensor max_pool2d(const Tensor& x, const MaxPoolOptions& options);
+Tensor zero_pad2d(const Tensor& x, const Padding2d& pad);
+
+// ---- shape ----
+Tensor reshape(const Tensor& x, const Shape& shape);  // a view; gradient reshaped back
+Tensor flatten(const Tensor& x);                      // (N, ...) -> (N, rest)
+
+// ---- loss ----
+// logits (N, K), labels (N) I32 on the same device; class_weights (K) or undefined;
+// label_smoothing in [0, 1). Mean reduction (weighted by the true class's weight). 0-d result.
+Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, const Tensor& class_weights = Tensor(),
+                             double label_smoothing = 0.0);
+// Row-wise softmax of logits (N, K), no gradient (for predictions and metrics).
+Tensor softmax(const Tensor& logits);
+
+}  // namespace alz::ops

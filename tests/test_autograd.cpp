@@ -1,0 +1,107 @@
+// The autograd tape: fan-out sums, leaf gradients accumulate, no-grad records nothing, the
+// tape is released after backward, and the errors a user can cause.
+// Run: ctest --test-dir build -R Autograd
+#include <gtest/gtest.h>
+
+#include "support/compare.h"
+#include "tensor/autograd.h"
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace alz {
+namespace {
+
+Tensor vec(std::vector<double> values) {
+  return Tensor::from_vector(values, {static_cast<int64_t>(values.size())});
+}
+
+TEST(Autograd, ChainAndFanOutSum) {
+  // L = sum(x*x + x) -> dL/dx = 2x + 1; x is used three times.
+  Tensor x = vec({1.0, -2.0, 0.5}).set_requires_grad(true);
+  Tensor loss = ops::sum(ops::add(ops::mul(x, x), x));
+  backward(loss);
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{3.0, -3.0, 2.0}));
+}
+
+TEST(Autograd, LeafGradientsAccumulateAcrossBackwardCalls) {
+  Tensor x = vec({1.0, 2.0}).set_requires_grad(true);
+  backward(ops::sum(ops::scale(x, 3.0)));
+  backward(ops::sum(ops::scale(x, 3.0)));
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{6.0, 6.0}));
+}
+
+TEST(Autograd, SharedIntermediateReceivesBothGradients) {
+  // h = 2x is consumed by two branches; each contribution must reach x exactly once.
+  Tensor x = vec({1.0, 4.0}).set_requires_grad(true);
+  Tensor h = ops::scale(x, 2.0);
+  Tensor loss = ops::sum(ops::add(ops::mul(h, h), h));  // d/dx = (2h + 1) * 2
+  backward(loss);
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{10.0, 34.0}));
+}
+
+TEST(Autograd, InputsWithoutGradientGetNone) {
+  Tensor x = vec({1.0, 2.0}).set_requires_grad(true);
+  Tensor c = vec({5.0, 7.0});
+  backward(ops::sum(ops::mul(x, c)));
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{5.0, 7.0}));
+  EXPECT_FALSE(c.grad().defined());
+}
+
+TEST(Autograd, NoGradRecordsNothing) {
+  Tensor x = vec({1.0, 2.0}).set_requires_grad(true);
+  size_t before = tape_size();
+  {
+    NoGradGuard no_grad;
+    EXPECT_FALSE(grad_enabled());
+    Tensor y = ops::mul(x, x);
+    EXPECT_FALSE(y.requires_grad());
+    EXPECT_EQ(tape_size(), before);
+  }
+  EXPECT_TRUE(grad_enabled());
+}
+
+TEST(Autograd, TapeReleasedAfterBackward) {
+  Tensor x = vec({1.0, 2.0, 3.0}).set_requires_grad(true);
+  Tensor loss = ops::sum(ops::relu(ops::mul(x, x)));
+  EXPECT_GE(tape_size(), 3u);
+  backward(loss);
+  EXPECT_EQ(tape_size(), 0u);
+  // The graph node of the loss has dropped what it saved: a second backward is an error.
+  try {
+    backward(loss);
+    FAIL() << "expected an error for backward twice";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("second time"), std::string::npos) << error.what();
+  }
+}
+
+TEST(Autograd, UnreachableGraphsFreeThemselves) {
+  Tensor x = vec({1.0, 2.0}).set_requires_grad(true);
+  size_t before = tape_size();
+  { Tensor y = ops::mul(x, x); }  // dropped without backward
+  EXPECT_EQ(tape_size(), before);
+}
+
+TEST(Autograd, ErrorsAUserCanCause) {
+  Tensor plain = vec({1.0, 2.0});
+  EXPECT_THROW(backward(ops::sum(plain)), Error);  // needs no gradient
+  Tensor x = vec({1.0, 2.0}).set_requires_grad(true);
+  EXPECT_THROW(backward(ops::mul(x, x)), Error);   // not a scalar without a gradient argument
+  Tensor y = ops::mul(x, x);
+  EXPECT_THROW(backward(y, vec({1.0})), Error);    // gradient of the wrong shape
+  EXPECT_THROW(y.set_requires_grad(true), Error);  // only leaves
+  backward(y, vec({1.0, 1.0}));                    // any tensor with an explicit gradient
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{2.0, 4.0}));
+}
+
+TEST(Autograd, CallerGradientIsNotModified) {
+  Tensor x = vec({1.0, 2.0}).set_requires_grad(true);
+  Tensor g = vec({1.0, 1.0});
+  backward(ops::scale(x, 1.0), g);
+  backward(ops::scale(x, 1.0), g);
+  EXPECT_EQ(g.to_vector(), (std::vector<double>{1.0, 1.0}));
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{2.0, 2.0}));
+}
+
+}  // namespace
+}  // namespace alz
