@@ -54,6 +54,19 @@ struct MaxPoolOptions {
 Tensor max_pool2d(const Tensor& x, const MaxPoolOptions& options);
 Tensor zero_pad2d(const Tensor& x, const Padding2d& pad);
 
+// ---- batch normalisation (+ReLU) ----
+struct BatchNormOptions {
+  bool training = true;  // batch statistics and a moving-statistics update; false: moving statistics
+  bool relu = true;      // ReLU after the normalisation (every BatchNorm of ResNetV2 has one)
+  bool fused = true;     // the fused kernels (kernels/bn_relu.h); false: the unfused reference + ops::relu
+  double momentum = 0.99;     // Keras: moving = momentum * moving + (1 - momentum) * batch
+  double epsilon = 1.001e-5;  // Keras ResNetV2
+};
+// x (..., C). gamma, beta, moving_mean, moving_variance (C): the dtype of x on the CPU, f32 on
+// the GPU (also for bf16 x). In training mode the moving statistics are updated in place.
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& moving_mean,
+                  Tensor& moving_variance, const BatchNormOptions& options = {});
+
 // ---- shape ----
 Tensor reshape(const Tensor& x, const Shape& shape);  // a view; gradient reshaped back
 Tensor flatten(const Tensor& x);                      // (N, ...) -> (N, rest)

@@ -1,0 +1,222 @@
+// ResNetV2 (models/resnet_v2.h): construction with Keras names, forward, summary.
+#include "models/resnet_v2.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "tensor/error.h"
+
+namespace alz {
+
+namespace {
+
+int strided(int size, int stride) { return (size - 1) / stride + 1; }  // 1x1 (or padded 3x3) valid conv
+
+std::string with_commas(int64_t value) {
+  std::string digits = std::to_string(value), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+ResNetV2Config resnet_v2_config(const std::string& name, int classes, int input_height, int input_width) {
+  ResNetV2Config c;
+  c.name = name;
+  c.classes = classes;
+  c.input_height = input_height;
+  c.input_width = input_width;
+  if (name == "resnet50v2") {
+    c.blocks = {3, 4, 6, 3};
+  } else if (name == "resnet101v2") {
+    c.blocks = {3, 4, 23, 3};
+  } else if (name == "resnet152v2") {
+    c.blocks = {3, 8, 36, 3};
+  } else if (name == "resnetv2-small") {  // about 1.1 M parameters: trains on a CPU in minutes
+    c.blocks = {2, 2, 2, 2};
+    c.filters = {16, 32, 64, 128};
+    c.stem_filters = 32;
+  } else if (name == "resnetv2-tiny") {  // a few thousand parameters: unit tests
+    c.blocks = {1, 2, 1, 1};
+    c.filters = {4, 4, 8, 8};
+    c.stem_filters = 8;
+  } else {
+    ALZ_FAIL("unknown model '" << name << "'; known: resnet50v2, resnet101v2, resnet152v2, resnetv2-small, "
+                                  "resnetv2-tiny");
+  }
+  ALZ_CHECK(classes >= 2, "a classifier needs at least 2 classes; got " << classes);
+  ALZ_CHECK(input_height >= 32 && input_width >= 32,
+            "input size must be at least 32x32 (as Keras's ResNetV2); got " << input_height << "x" << input_width);
+  return c;
+}
+
+std::vector<std::string> resnet_v2_names() {
+  return {"resnet50v2", "resnet101v2", "resnet152v2", "resnetv2-small", "resnetv2-tiny"};
+}
+
+// ---------------------------------------------------------------- block
+
+ResNetV2Block::ResNetV2Block(const std::string& name, int64_t in_channels, int filters, int stride,
+                             bool conv_shortcut, Generator& gen)
+    : Module(name),
+      filters_(filters),
+      stride_(stride),
+      preact_(name + "_preact_bn", in_channels),
+      shortcut_(conv_shortcut ? std::make_unique<Conv2D>(name + "_0_conv", in_channels, 4 * filters, 1, stride, true, gen)
+                              : nullptr),
+      conv1_(name + "_1_conv", in_channels, filters, 1, 1, false, gen),
+      bn1_(name + "_1_bn", filters),
+      conv2_(name + "_2_conv", filters, filters, 3, stride, false, gen),
+      bn2_(name + "_2_bn", filters),
+      conv3_(name + "_3_conv", filters, 4 * filters, 1, 1, true, gen) {
+  ALZ_CHECK(conv_shortcut || in_channels == 4 * filters,
+            name << ": an identity shortcut needs " << 4 * filters << " input channels; got " << in_channels);
+  add_child(preact_);
+  if (shortcut_) add_child(*shortcut_);
+  add_child(conv1_);
+  add_child(bn1_);
+  add_child(conv2_);
+  add_child(bn2_);
+  add_child(conv3_);
+}
+
+Tensor ResNetV2Block::forward(const Tensor& x) {
+  Tensor preact = preact_.forward(x);  // _preact_bn + _preact_relu
+  Tensor shortcut;
+  if (shortcut_) shortcut = shortcut_->forward(preact);  // _0_conv on the pre-activation
+  else if (stride_ > 1) shortcut = ops::max_pool2d(x, {1, 1, stride_, stride_, {}});  // on the raw input
+  else shortcut = x;
+  Tensor h = bn1_.forward(conv1_.forward(preact));                 // _1_conv, _1_bn, _1_relu
+  h = ops::zero_pad2d(h, {1, 1, 1, 1});                            // _2_pad
+  h = bn2_.forward(conv2_.forward(h));                             // _2_conv, _2_bn, _2_relu
+  h = conv3_.forward(h);                                           // _3_conv
+  return ops::add(shortcut, h);                                    // _out
+}
+
+// ---------------------------------------------------------------- model
+
+ResNetV2::ResNetV2(const ResNetV2Config& config, uint64_t seed) : Module(config.name), config_(config) {
+  Generator gen(seed);
+  summary_.push_back({"input_1", "InputLayer", {config.input_height, config.input_width, 3}, 0});
+  build_stem(gen);
+  int64_t channels = config.stem_filters;
+  int height = summary_.back().output_shape[0], width = summary_.back().output_shape[1];
+  for (int i = 0; i < static_cast<int>(config.blocks.size()); ++i) build_stack(i, channels, height, width, gen);
+  build_head(channels, height, width, gen);
+}
+
+void ResNetV2::build_stem(Generator& gen) {
+  int h = config_.input_height + 6, w = config_.input_width + 6;
+  summary_.push_back({"conv1_pad", "ZeroPadding2D", {h, w, 3}, 0});
+  conv1_ = std::make_unique<Conv2D>("conv1_conv", 3, config_.stem_filters, 7, 2, true, gen);
+  add_child(*conv1_);
+  h = (h - 7) / 2 + 1;
+  w = (w - 7) / 2 + 1;
+  summary_.push_back({"conv1_conv", "Conv2D", {h, w, config_.stem_filters}, conv1_->count_parameters()});
+  summary_.push_back({"pool1_pad", "ZeroPadding2D", {h + 2, w + 2, config_.stem_filters}, 0});
+  summary_.push_back({"pool1_pool", "MaxPooling2D", {(h - 1) / 2 + 1, (w - 1) / 2 + 1, config_.stem_filters}, 0});
+}
+
+void ResNetV2::build_stack(int index, int64_t& channels, int& height, int& width, Generator& gen) {
+  int filters = config_.filters[index], blocks = config_.blocks[index];
+  bool last_stack = index + 1 == static_cast<int>(config_.blocks.size());
+  std::string stack = "conv" + std::to_string(index + 2);
+  for (int b = 1; b <= blocks; ++b) {
+    int stride = (b == blocks && !last_stack) ? 2 : 1;
+    bool conv_shortcut = b == 1;
+    std::string name = stack + "_block" + std::to_string(b);
+    blocks_.push_back(std::make_unique<ResNetV2Block>(name, channels, filters, stride, conv_shortcut, gen));
+    add_child(*blocks_.back());
+    int out_h = strided(height, stride), out_w = strided(width, stride);
+    int64_t out_c = 4 * int64_t{filters};
+    auto conv_params = [](int64_t k, int64_t c_in, int64_t c_out, bool bias) { return k * k * c_in * c_out + (bias ? c_out : 0); };
+    summary_.push_back({name + "_preact_bn", "BatchNormalization", {height, width, channels}, 4 * channels});
+    summary_.push_back({name + "_preact_relu", "Activation", {height, width, channels}, 0});
+    if (conv_shortcut)
+      summary_.push_back({name + "_0_conv", "Conv2D", {out_h, out_w, out_c}, conv_params(1, channels, out_c, true)});
+    else if (stride > 1) {  // Keras leaves this layer unnamed: max_pooling2d, max_pooling2d_1, ...
+      std::string pool = "max_pooling2d";
+      if (shortcut_pools_ > 0) pool.append("_").append(std::to_string(shortcut_pools_));
+      ++shortcut_pools_;
+      summary_.push_back({pool, "MaxPooling2D", {out_h, out_w, channels}, 0});
+    }
+    summary_.push_back({name + "_1_conv", "Conv2D", {height, width, filters}, conv_params(1, channels, filters, false)});
+    summary_.push_back({name + "_1_bn", "BatchNormalization", {height, width, filters}, 4 * int64_t{filters}});
+    summary_.push_back({name + "_1_relu", "Activation", {height, width, filters}, 0});
+    summary_.push_back({name + "_2_pad", "ZeroPadding2D", {height + 2, width + 2, filters}, 0});
+    summary_.push_back({name + "_2_conv", "Conv2D", {out_h, out_w, filters}, conv_params(3, filters, filters, false)});
+    summary_.push_back({name + "_2_bn", "BatchNormalization", {out_h, out_w, filters}, 4 * int64_t{filters}});
+    summary_.push_back({name + "_2_relu", "Activation", {out_h, out_w, filters}, 0});
+    summary_.push_back({name + "_3_conv", "Conv2D", {out_h, out_w, out_c}, conv_params(1, filters, out_c, true)});
+    summary_.push_back({name + "_out", "Add", {out_h, out_w, out_c}, 0});
+    channels = out_c;
+    height = out_h;
+    width = out_w;
+  }
+}
+
+void ResNetV2::build_head(int64_t channels, int height, int width, Generator& gen) {
+  post_bn_ = std::make_unique<BatchNormReLU>("post_bn", channels);
+  predictions_ = std::make_unique<Dense>("predictions", channels, config_.classes, gen);
+  add_child(*post_bn_);
+  add_child(*predictions_);
+  summary_.push_back({"post_bn", "BatchNormalization", {height, width, channels}, 4 * channels});
+  summary_.push_back({"post_relu", "Activation", {height, width, channels}, 0});
+  summary_.push_back({"avg_pool", "GlobalAveragePooling2D", {channels}, 0});
+  summary_.push_back({"predictions", "Dense", {config_.classes}, predictions_->count_parameters()});
+}
+
+Tensor ResNetV2::forward(const Tensor& images) {
+  ALZ_CHECK(images.ndim() == 4 && images.dim(3) == 3,
+            config_.name << ": expects images (N, H, W, 3); got " << images.summary());
+  ALZ_CHECK(images.dim(1) >= 32 && images.dim(2) >= 32, config_.name << ": images must be at least 32x32; got "
+                                                                      << images.summary());
+  Tensor x = ops::zero_pad2d(images, {3, 3, 3, 3});                   // conv1_pad
+  x = conv1_->forward(x);                                             // conv1_conv
+  x = ops::max_pool2d(x, {3, 3, 2, 2, {1, 1, 1, 1}});                 // pool1_pad + pool1_pool
+  for (auto& block : blocks_) x = block->forward(x);                  // conv2 .. conv5
+  x = post_bn_->forward(x);                                           // post_bn + post_relu
+  x = ops::global_avg_pool(x);                                        // avg_pool
+  return predictions_->forward(x);                                    // predictions (logits)
+}
+
+void ResNetV2::freeze_backbone(bool frozen) {
+  set_trainable(!frozen);
+  predictions_->set_trainable(true);
+}
+
+std::string ResNetV2::summary_text() const {
+  std::ostringstream out;
+  char line[256];
+  std::snprintf(line, sizeof line, "Model: \"%s\"\n", config_.name.c_str());
+  out << line;
+  std::string rule(96, '_'), double_rule(96, '=');
+  out << rule << "\n";
+  std::snprintf(line, sizeof line, " %-44s %-30s %-14s\n", "Layer (type)", "Output Shape", "Param #");
+  out << line << double_rule << "\n";
+  int64_t total = 0;
+  for (const LayerSummary& row : summary_) {
+    std::string shape = "(None";
+    for (int64_t d : row.output_shape) shape += ", " + std::to_string(d);
+    shape += ")";
+    std::string layer = row.name + " (" + row.type + ")";
+    std::snprintf(line, sizeof line, " %-44s %-30s %-14s\n", layer.c_str(), shape.c_str(), with_commas(row.params).c_str());
+    out << line;
+    total += row.params;
+  }
+  // Non-trainable: the BatchNorm moving statistics, plus every weight of a frozen module.
+  int64_t trainable = 0;
+  for (const ParamRef& p : const_cast<ResNetV2*>(this)->parameters())
+    if (p.trainable) trainable += p.tensor->numel();
+  out << double_rule << "\n";
+  out << "Total params: " << with_commas(total) << "\n";
+  out << "Trainable params: " << with_commas(trainable) << "\n";
+  out << "Non-trainable params: " << with_commas(total - trainable) << "\n";
+  out << rule << "\n";
+  return out.str();
+}
+
+}  // namespace alz

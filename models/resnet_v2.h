@@ -1,0 +1,95 @@
+// The ResNetV2 family exactly as keras.applications builds it (resnet_v2.py, stack2/block2),
+// with every weight under its Keras name. Pre-activation blocks:
+//
+//   stem:   conv1_pad ZeroPadding2D(3) -> conv1_conv 7x7/2 (bias) -> pool1_pad ZeroPadding2D(1)
+//           -> pool1_pool MaxPool 3x3/2 (zero padding: Keras semantics)
+//   stacks: conv2..conv5 with blocks[i] blocks of filters[i]; the LAST block of every stack but
+//           the last has stride 2
+//   block:  preact_bn+relu; shortcut = _0_conv 1x1 (bias, on the pre-activation) in block 1,
+//           else MaxPool 1x1/stride on the raw input when strided, else the input;
+//           _1_conv 1x1 (no bias) -> _1_bn+relu -> _2_pad(1) -> _2_conv 3x3/stride (no bias)
+//           -> _2_bn+relu -> _3_conv 1x1 x4 (bias) -> _out = shortcut + x
+//   head:   post_bn+relu -> avg_pool (global) -> predictions Dense (logits; softmax is the loss's)
+// See docs/resnet152v2.md for the drawing and the name-to-code table.
+//
+//   ResNetV2 model(resnet_v2_config("resnet152v2", 4), /*seed=*/1);
+//   Tensor logits = model.forward(images);   // (N, H, W, 3) in [-1, 1] -> (N, 4)
+//
+// Tested in tests/test_resnet_v2.cpp (parameter counts, shapes, gradients) and
+// tests/gpu/test_resnet_v2_gpu.cpp (GPU equals CPU).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layers/layers.h"
+
+namespace alz {
+
+struct ResNetV2Config {
+  std::string name = "resnet152v2";
+  std::vector<int> blocks = {3, 8, 36, 3};
+  std::vector<int> filters = {64, 128, 256, 512};
+  int stem_filters = 64;
+  int classes = 4;
+  int input_height = 224, input_width = 224;
+};
+
+// "resnet50v2", "resnet101v2", "resnet152v2" (Keras), and the small members built by the same
+// code: "resnetv2-small" (CPU demo) and "resnetv2-tiny" (tests). Throws for an unknown name or
+// an input smaller than 32x32.
+ResNetV2Config resnet_v2_config(const std::string& name, int classes, int input_height = 224,
+                                int input_width = 224);
+std::vector<std::string> resnet_v2_names();
+
+// One row of the Keras-style summary.
+struct LayerSummary {
+  std::string name, type;
+  Shape output_shape;  // without the batch dimension
+  int64_t params = 0;  // Keras's count: BatchNorm counts its moving statistics too
+};
+
+class ResNetV2Block : public Module {
+ public:
+  ResNetV2Block(const std::string& name, int64_t in_channels, int filters, int stride, bool conv_shortcut,
+                Generator& gen);
+  Tensor forward(const Tensor& x);
+  int64_t out_channels() const { return int64_t{4} * filters_; }
+
+ private:
+  int filters_, stride_;
+  BatchNormReLU preact_;
+  std::unique_ptr<Conv2D> shortcut_;  // _0_conv, block 1 only
+  Conv2D conv1_;
+  BatchNormReLU bn1_;
+  Conv2D conv2_;
+  BatchNormReLU bn2_;
+  Conv2D conv3_;
+};
+
+class ResNetV2 : public Module {
+ public:
+  ResNetV2(const ResNetV2Config& config, uint64_t seed);
+  Tensor forward(const Tensor& images);  // (N, H, W, 3) -> logits (N, classes)
+
+  const ResNetV2Config& config() const { return config_; }
+  Dense& head() { return *predictions_; }
+  void freeze_backbone(bool frozen);  // everything but `predictions`
+  std::vector<LayerSummary> summary() const { return summary_; }
+  std::string summary_text() const;   // Keras-style table with the three totals
+
+ private:
+  void build_stem(Generator& gen);
+  void build_stack(int index, int64_t& channels, int& height, int& width, Generator& gen);
+  void build_head(int64_t channels, int height, int width, Generator& gen);
+
+  ResNetV2Config config_;
+  std::unique_ptr<Conv2D> conv1_;
+  std::vector<std::unique_ptr<ResNetV2Block>> blocks_;
+  std::unique_ptr<BatchNormReLU> post_bn_;
+  std::unique_ptr<Dense> predictions_;
+  std::vector<LayerSummary> summary_;
+  int shortcut_pools_ = 0;
+};
+
+}  // namespace alz
