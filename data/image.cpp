@@ -1,0 +1,419 @@
+// Image decode (stb_image), resize, write (stb_image_write) and resnet_v2 preprocessing.
+//
+// Decode: the whole file is read into memory, the format is told by its magic bytes (only
+// JPEG, PNG and BMP are accepted), the header size is checked with stbi_info against the
+// pixel limit, and only then are the pixels decoded to 3-channel uint8. stb_image fills
+// missing data with zeros instead of failing, so truncation is detected here: a JPEG must end
+// with its EOI marker, a PNG with its IEND chunk, an uncompressed BMP must hold all its rows.
+// Resize: separable; per axis, area weights (a box filter as wide as the scale) when the axis
+// shrinks or keeps its size, and bilinear interpolation with half-pixel centres when it grows.
+// Intermediate values stay float; the result is rounded to nearest and clamped.
+// Preprocess: y = x / 127.5 - 1, (H, W, 3).
+//
+// Tested in tests/test_image.cpp:
+//   cmake --build build --target test_image && build/tests/test_image
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_ONLY_BMP
+#define STBI_NO_STDIO
+#define STBI_FAILURE_USERMSG
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#endif
+#include <stb_image.h>
+#include <stb_image_write.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#include "data/image.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+#include "tensor/error.h"
+
+namespace alz::data {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// Reads a whole file; throws "<path>: <reason>" with the system's reason.
+std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::error_code ec;
+  auto status = fs::status(path, ec);
+  if (ec) ALZ_FAIL(path << ": cannot open (" << ec.message() << ")");
+  if (fs::is_directory(status)) ALZ_FAIL(path << ": is a folder, not an image file");
+  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!file) ALZ_FAIL(path << ": cannot open (" << std::strerror(errno) << ")");
+  std::vector<uint8_t> bytes;
+  uint8_t chunk[1 << 16];
+  size_t got;
+  while ((got = std::fread(chunk, 1, sizeof chunk, file.get())) > 0) bytes.insert(bytes.end(), chunk, chunk + got);
+  if (std::ferror(file.get())) ALZ_FAIL(path << ": read error (" << std::strerror(errno) << ")");
+  return bytes;
+}
+
+bool starts_with(const uint8_t* bytes, size_t size, const char* magic, size_t length) {
+  return size >= length && std::memcmp(bytes, magic, length) == 0;
+}
+
+// "jpeg", "png", "bmp", or throws naming what the bytes look like instead.
+std::string sniff_format(const uint8_t* bytes, size_t size, const std::string& name) {
+  if (size == 0) ALZ_FAIL(name << ": empty file (0 bytes)");
+  if (size >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF) return "jpeg";
+  if (starts_with(bytes, size, "\x89PNG\r\n\x1a\n", 8)) return "png";
+  if (starts_with(bytes, size, "BM", 2)) return "bmp";
+  const char* other = nullptr;
+  if (starts_with(bytes, size, "GIF8", 4)) other = "GIF";
+  else if (starts_with(bytes, size, "II*\0", 4) || starts_with(bytes, size, "MM\0*", 4)) other = "TIFF";
+  else if (size >= 12 && starts_with(bytes, size, "RIFF", 4) && std::memcmp(bytes + 8, "WEBP", 4) == 0) other = "WebP";
+  else if (size >= 132 && std::memcmp(bytes + 128, "DICM", 4) == 0) other = "DICOM";
+  else if (starts_with(bytes, size, "\x1f\x8b", 2)) other = "gzip";
+  else if (starts_with(bytes, size, "8BPS", 4)) other = "PSD";
+  if (other) ALZ_FAIL(name << ": unsupported image format " << other << " (use JPEG, PNG or BMP)");
+  ALZ_FAIL(name << ": not an image (no JPEG, PNG or BMP signature; " << size << " bytes)");
+}
+
+uint32_t read_le32(const uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t(p[3]) << 24); }
+uint16_t read_le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+
+// stb_image reads zeros past the end of the data; catch truncation before it does. `tail` is
+// the last tail_size bytes of a file of total_size bytes, `head` its first head_size bytes.
+constexpr size_t kTailBytes = 256;
+
+void check_complete(const uint8_t* head, size_t head_size, const uint8_t* tail, size_t tail_size,
+                    uint64_t total_size, const std::string& format, const std::string& name) {
+  if (format == "jpeg") {
+    for (size_t i = tail_size; i-- > 1;)
+      if (tail[i - 1] == 0xFF && tail[i] == 0xD9) return;
+    ALZ_FAIL(name << ": truncated JPEG (no end-of-image marker at the end of the file)");
+  }
+  if (format == "png") {
+    for (size_t i = 0; i + 4 <= tail_size; ++i)
+      if (std::memcmp(tail + i, "IEND", 4) == 0) return;
+    ALZ_FAIL(name << ": truncated PNG (no IEND chunk at the end of the file)");
+  }
+  if (format == "bmp" && head_size >= 34) {
+    uint32_t data_offset = read_le32(head + 10);
+    int32_t width = static_cast<int32_t>(read_le32(head + 18));
+    int32_t height = static_cast<int32_t>(read_le32(head + 22));
+    uint16_t bits = read_le16(head + 28);
+    uint32_t compression = read_le32(head + 30);
+    if (compression == 0 && width > 0 && height != 0 && bits > 0) {
+      uint64_t row = ((uint64_t(width) * bits + 31) / 32) * 4;
+      uint64_t need = uint64_t(data_offset) + row * uint64_t(std::abs(int64_t(height)));
+      if (need > total_size)
+        ALZ_FAIL(name << ": truncated BMP (" << total_size << " bytes, the header needs " << need << ")");
+    }
+  }
+}
+
+void check_complete_memory(const uint8_t* bytes, size_t size, const std::string& format, const std::string& name) {
+  size_t tail = std::min(size, kTailBytes);
+  check_complete(bytes, size, bytes + size - tail, tail, size, format, name);
+}
+
+uint32_t read_be32(const uint8_t* p) { return (uint32_t(p[0]) << 24) | (p[1] << 16) | (p[2] << 8) | p[3]; }
+uint16_t read_be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+
+// The size the header declares, read here so that the pixel limit gives its own message even
+// where stb_image refuses the size with a generic one. false when not found.
+bool declared_size(const uint8_t* bytes, size_t size, const std::string& format, int64_t& width, int64_t& height) {
+  if (format == "png" && size >= 24 && std::memcmp(bytes + 12, "IHDR", 4) == 0) {
+    width = read_be32(bytes + 16);
+    height = read_be32(bytes + 20);
+    return true;
+  }
+  if (format == "bmp" && size >= 26) {
+    width = std::abs(int64_t(static_cast<int32_t>(read_le32(bytes + 18))));
+    height = std::abs(int64_t(static_cast<int32_t>(read_le32(bytes + 22))));
+    return true;
+  }
+  if (format == "jpeg") {  // walk the marker segments to the first start-of-frame
+    size_t pos = 2;
+    while (pos + 4 <= size && bytes[pos] == 0xFF) {
+      uint8_t marker = bytes[pos + 1];
+      if (marker == 0xFF) { ++pos; continue; }
+      if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD9)) { pos += 2; continue; }
+      bool frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+      if (frame && pos + 9 <= size) {
+        height = read_be16(bytes + pos + 5);
+        width = read_be16(bytes + pos + 7);
+        return true;
+      }
+      pos += 2 + read_be16(bytes + pos + 2);
+    }
+  }
+  return false;
+}
+
+ImageInfo probe_bytes(const uint8_t* bytes, size_t size, const std::string& name, const DecodeLimits& limits) {
+  ImageInfo info;
+  info.format = sniff_format(bytes, size, name);
+  ALZ_CHECK(size <= size_t(INT32_MAX), name << ": file too large (" << size << " bytes)");
+  int64_t declared_w = 0, declared_h = 0;
+  if (declared_size(bytes, size, info.format, declared_w, declared_h))
+    ALZ_CHECK(declared_w * declared_h <= limits.max_pixels,
+              name << ": image too large: " << declared_w << "x" << declared_h << " = " << declared_w * declared_h
+                   << " pixels, the limit is " << limits.max_pixels);
+  int w = 0, h = 0, comp = 0;
+  if (!stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &comp))
+    ALZ_FAIL(name << ": corrupt " << info.format << " header (" << stbi_failure_reason() << ")");
+  ALZ_CHECK(w > 0 && h > 0, name << ": image has zero size (" << w << "x" << h << ")");
+  ALZ_CHECK(int64_t(w) * h <= limits.max_pixels,
+            name << ": image too large: " << w << "x" << h << " = " << int64_t(w) * h
+                 << " pixels, the limit is " << limits.max_pixels);
+  info.width = w;
+  info.height = h;
+  info.channels_in_file = comp;
+  return info;
+}
+
+// ---- resize: per-axis tap lists ----
+struct Taps {
+  std::vector<int> first;     // first source index per output index
+  std::vector<int> count;     // taps per output index
+  std::vector<float> weight;  // max_taps per output index, zero-padded
+  int max_taps = 0;
+};
+
+Taps make_taps(int in, int out) {
+  Taps taps;
+  taps.first.resize(out);
+  taps.count.resize(out);
+  double scale = double(in) / out;
+  if (scale >= 1.0) {  // area: output i covers [i*scale, (i+1)*scale) of the source
+    taps.max_taps = static_cast<int>(std::ceil(scale)) + 1;
+    taps.weight.assign(size_t(out) * taps.max_taps, 0.0f);
+    for (int i = 0; i < out; ++i) {
+      double lo = i * scale, hi = (i + 1) * scale;
+      int j0 = static_cast<int>(std::floor(lo));
+      int j1 = std::min(in, static_cast<int>(std::ceil(hi)));
+      taps.first[i] = j0;
+      taps.count[i] = j1 - j0;
+      for (int j = j0; j < j1; ++j) {
+        double overlap = std::min(hi, double(j + 1)) - std::max(lo, double(j));
+        taps.weight[size_t(i) * taps.max_taps + (j - j0)] = static_cast<float>(overlap / scale);
+      }
+    }
+  } else {  // bilinear, half-pixel centres, edges clamped
+    taps.max_taps = 2;
+    taps.weight.assign(size_t(out) * 2, 0.0f);
+    for (int i = 0; i < out; ++i) {
+      double src = std::clamp((i + 0.5) * scale - 0.5, 0.0, double(in - 1));
+      int j0 = std::min(static_cast<int>(std::floor(src)), in - 1);
+      double frac = src - j0;
+      taps.first[i] = j0;
+      taps.count[i] = j0 + 1 < in ? 2 : 1;
+      taps.weight[size_t(i) * 2] = static_cast<float>(1.0 - frac);
+      if (j0 + 1 < in) taps.weight[size_t(i) * 2 + 1] = static_cast<float>(frac);
+    }
+  }
+  return taps;
+}
+
+std::atomic<uint64_t> temp_counter{0};
+
+void write_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::string temp = path + ".tmp" + std::to_string(::getpid()) + "_" + std::to_string(temp_counter++);
+  {
+    std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(temp.c_str(), "wb"), &std::fclose);
+    if (!file) ALZ_FAIL(path << ": cannot write (" << std::strerror(errno) << ")");
+    if (std::fwrite(bytes.data(), 1, bytes.size(), file.get()) != bytes.size() || std::fflush(file.get()) != 0) {
+      int saved = errno;
+      file.reset();
+      std::remove(temp.c_str());
+      ALZ_FAIL(path << ": write failed (" << std::strerror(saved) << ")");
+    }
+  }
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) {
+    std::remove(temp.c_str());
+    ALZ_FAIL(path << ": cannot rename the temporary file into place (" << ec.message() << ")");
+  }
+}
+
+void append_bytes(void* context, void* data, int size) {
+  auto* out = static_cast<std::vector<uint8_t>*>(context);
+  const auto* p = static_cast<const uint8_t*>(data);
+  out->insert(out->end(), p, p + size);
+}
+
+void check_writable(const Image& image, const std::string& path, int max_channels) {
+  ALZ_CHECK(image.height > 0 && image.width > 0, path << ": cannot write an empty image");
+  ALZ_CHECK(image.channels >= 1 && image.channels <= max_channels && image.channels != 2,
+            path << ": cannot write " << image.channels << " channels");
+  ALZ_CHECK(image.pixels.size() == size_t(image.height) * image.width * image.channels,
+            path << ": pixel buffer holds " << image.pixels.size() << " bytes, expected "
+                 << size_t(image.height) * image.width * image.channels);
+}
+
+}  // namespace
+
+bool has_image_extension(const std::string& path) {
+  std::string ext = lower(fs::path(path).extension().string());
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp";
+}
+
+ImageInfo probe_image_memory(const uint8_t* bytes, size_t size, const std::string& name, const DecodeLimits& limits) {
+  return probe_bytes(bytes, size, name, limits);
+}
+
+ImageInfo probe_image_file(const std::string& path, const DecodeLimits& limits) {
+  // Reads the first 64 KiB (enough for the header unless a JPEG carries large metadata
+  // first; then the whole file) and the last bytes, which tell whether the file is complete.
+  constexpr size_t kHeadBytes = 64 * 1024;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) ALZ_FAIL(path << ": is a folder, not an image file");
+  uint64_t size = fs::file_size(path, ec);
+  if (ec) ALZ_FAIL(path << ": cannot open (" << ec.message() << ")");
+  if (size == 0) ALZ_FAIL(path << ": empty file (0 bytes)");
+  if (size <= kHeadBytes + kTailBytes) {
+    std::vector<uint8_t> bytes = read_file_bytes(path);
+    ImageInfo info = probe_bytes(bytes.data(), bytes.size(), path, limits);
+    check_complete_memory(bytes.data(), bytes.size(), info.format, path);
+    return info;
+  }
+  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!file) ALZ_FAIL(path << ": cannot open (" << std::strerror(errno) << ")");
+  std::vector<uint8_t> head(kHeadBytes), tail(kTailBytes);
+  bool ok = std::fread(head.data(), 1, head.size(), file.get()) == head.size() &&
+            std::fseek(file.get(), -static_cast<long>(kTailBytes), SEEK_END) == 0 &&
+            std::fread(tail.data(), 1, tail.size(), file.get()) == tail.size();
+  if (!ok) ALZ_FAIL(path << ": read error (" << std::strerror(errno) << ")");
+  file.reset();
+  ImageInfo info;
+  try {
+    info = probe_bytes(head.data(), head.size(), path, limits);
+  } catch (const Error&) {
+    std::vector<uint8_t> bytes = read_file_bytes(path);  // header beyond the first 64 KiB
+    info = probe_bytes(bytes.data(), bytes.size(), path, limits);
+  }
+  check_complete(head.data(), head.size(), tail.data(), tail.size(), size, info.format, path);
+  return info;
+}
+
+Image decode_image_memory(const uint8_t* bytes, size_t size, const std::string& name, const DecodeLimits& limits) {
+  ImageInfo info = probe_bytes(bytes, size, name, limits);
+  check_complete_memory(bytes, size, info.format, name);
+  int w = 0, h = 0, comp = 0;
+  std::unique_ptr<stbi_uc, void (*)(void*)> data(
+      stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &comp, 3), &stbi_image_free);
+  if (!data) ALZ_FAIL(name << ": corrupt " << info.format << " data (" << stbi_failure_reason() << ")");
+  ALZ_CHECK(w == info.width && h == info.height, name << ": decoded size differs from the header");
+  Image image(h, w, 3);
+  std::memcpy(image.pixels.data(), data.get(), image.pixels.size());
+  return image;
+}
+
+Image decode_image_file(const std::string& path, const DecodeLimits& limits) {
+  std::vector<uint8_t> bytes = read_file_bytes(path);
+  return decode_image_memory(bytes.data(), bytes.size(), path, limits);
+}
+
+Image resize_bilinear(const Image& src, int height, int width) {
+  ALZ_CHECK(height >= 1 && width >= 1, "resize_bilinear: target size " << height << "x" << width << " must be positive");
+  ALZ_CHECK(src.height >= 1 && src.width >= 1 && src.channels >= 1 &&
+                src.pixels.size() == size_t(src.height) * src.width * src.channels,
+            "resize_bilinear: source image " << src.height << "x" << src.width << "x" << src.channels
+                                             << " is empty or inconsistent");
+  if (height == src.height && width == src.width) return src;
+  const int C = src.channels;
+  Taps tx = make_taps(src.width, width), ty = make_taps(src.height, height);
+  // Horizontal pass: (src.height, width, C) floats.
+  std::vector<float> mid(size_t(src.height) * width * C);
+  for (int y = 0; y < src.height; ++y) {
+    const uint8_t* row = src.pixels.data() + size_t(y) * src.width * C;
+    float* out = mid.data() + size_t(y) * width * C;
+    for (int x = 0; x < width; ++x) {
+      const float* w = tx.weight.data() + size_t(x) * tx.max_taps;
+      const uint8_t* p = row + size_t(tx.first[x]) * C;
+      for (int c = 0; c < C; ++c) {
+        float sum = 0.0f;
+        for (int t = 0; t < tx.count[x]; ++t) sum += w[t] * p[t * C + c];
+        out[size_t(x) * C + c] = sum;
+      }
+    }
+  }
+  // Vertical pass into uint8.
+  Image dst(height, width, C);
+  const size_t row_len = size_t(width) * C;
+  std::vector<float> acc(row_len);
+  for (int y = 0; y < height; ++y) {
+    std::fill(acc.begin(), acc.end(), 0.0f);
+    const float* w = ty.weight.data() + size_t(y) * ty.max_taps;
+    for (int t = 0; t < ty.count[y]; ++t) {
+      const float* in = mid.data() + size_t(ty.first[y] + t) * row_len;
+      for (size_t i = 0; i < row_len; ++i) acc[i] += w[t] * in[i];
+    }
+    uint8_t* out = dst.pixels.data() + size_t(y) * row_len;
+    for (size_t i = 0; i < row_len; ++i) out[i] = static_cast<uint8_t>(std::min(static_cast<int>(acc[i] + 0.5f), 255));
+  }
+  return dst;
+}
+
+Image to_grey(const Image& image) {
+  if (image.channels == 1) return image;
+  ALZ_CHECK(image.channels >= 3, "to_grey: needs 1, 3 or 4 channels, got " << image.channels);
+  Image grey(image.height, image.width, 1);
+  const size_t n = size_t(image.height) * image.width;
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* p = image.pixels.data() + i * image.channels;
+    grey.pixels[i] = static_cast<uint8_t>(std::lround(0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]));
+  }
+  return grey;
+}
+
+void write_jpeg(const std::string& path, const Image& image, int quality) {
+  check_writable(image, path, 3);
+  ALZ_CHECK(quality >= 1 && quality <= 100, path << ": JPEG quality " << quality << " is not in [1, 100]");
+  std::vector<uint8_t> bytes;
+  if (!stbi_write_jpg_to_func(append_bytes, &bytes, image.width, image.height, image.channels,
+                              image.pixels.data(), quality))
+    ALZ_FAIL(path << ": JPEG encoding failed");
+  write_atomically(path, bytes);
+}
+
+void write_png(const std::string& path, const Image& image) {
+  check_writable(image, path, 4);
+  std::vector<uint8_t> bytes;
+  if (!stbi_write_png_to_func(append_bytes, &bytes, image.width, image.height, image.channels,
+                              image.pixels.data(), image.width * image.channels))
+    ALZ_FAIL(path << ": PNG encoding failed");
+  write_atomically(path, bytes);
+}
+
+void preprocess_to_float(const Image& image, float* out) {
+  ALZ_CHECK(image.channels == 3, "preprocess_to_float: needs 3 channels, got " << image.channels);
+  const size_t n = image.pixels.size();
+  for (size_t i = 0; i < n; ++i) out[i] = image.pixels[i] / 127.5f - 1.0f;
+}
+
+void preprocess_to_bf16(const Image& image, bf16* out) {
+  ALZ_CHECK(image.channels == 3, "preprocess_to_bf16: needs 3 channels, got " << image.channels);
+  const size_t n = image.pixels.size();
+  for (size_t i = 0; i < n; ++i) out[i] = float_to_bf16(image.pixels[i] / 127.5f - 1.0f);
+}
+
+}  // namespace alz::data

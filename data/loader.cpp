@@ -1,0 +1,302 @@
+// The prefetching loader (see data/loader.h). Workers take work one sample at a time from the
+// global sequence (epoch-major, then batch, then slot) while the batch it belongs to is within
+// `prefetch_batches` of what the consumer wants; each writes its sample straight into the
+// batch's host tensors; the consumer takes batches strictly in order. Per sample:
+//   decode (or the cache) -> resize to (H, W) -> augment (training) -> y = x / 127.5 - 1.
+//
+// Tested in tests/test_loader.cpp, tests/gpu/test_loader_gpu.cpp; bench/bench_loader.cpp.
+#include "data/loader.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <numeric>
+#include <sstream>
+
+#include "tensor/error.h"
+
+namespace alz::data {
+namespace {
+
+double now_seconds() {
+  using clock = std::chrono::steady_clock;
+  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+struct Loader::Pending {
+  int64_t epoch = 0, batch = 0;
+  std::vector<int64_t> samples;  // (n)
+  Tensor images, labels;         // host
+  int64_t remaining = 0;
+  bool ready = false;
+  std::string error;             // first failure, if any
+};
+
+Loader::Loader(std::vector<Sample> samples, LoaderOptions options) : samples_(std::move(samples)), options_(options) {
+  const auto count = static_cast<int64_t>(samples_.size());
+  ALZ_CHECK(count > 0, "loader: no samples");
+  ALZ_CHECK(options_.batch_size >= 1, "loader: batch size " << options_.batch_size << " must be positive");
+  ALZ_CHECK(options_.height >= 1 && options_.width >= 1,
+            "loader: image size " << options_.height << "x" << options_.width << " must be positive");
+  ALZ_CHECK(options_.dtype == DType::F32 || options_.dtype == DType::BF16,
+            "loader: images must be f32 or bf16, not " << dtype_name(options_.dtype));
+  ALZ_CHECK(options_.prefetch_batches >= 1, "loader: prefetch_batches must be at least 1");
+  for (const Sample& s : samples_)
+    ALZ_CHECK(s.label >= 0, "loader: " << s.path << " has no label (" << s.label << ")");
+  batches_per_epoch_ = options_.drop_last ? count / options_.batch_size
+                                          : (count + options_.batch_size - 1) / options_.batch_size;
+  ALZ_CHECK(batches_per_epoch_ > 0, "loader: " << count << " samples with batch size " << options_.batch_size
+                                               << " and drop_last give no batch");
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  workers_ = options_.workers > 0 ? options_.workers : static_cast<int>(cores);
+  if (options_.cache) cache_.resize(samples_.size());
+  if (options_.device.is_cuda())
+    copier_ = std::make_unique<detail::DeviceCopier>(options_.device, std::max(1, options_.device_buffers),
+                                                     options_.batch_size);
+}
+
+Loader::~Loader() { stop_workers(); }
+
+int64_t Loader::batch_samples(int64_t batch) const {
+  const auto count = static_cast<int64_t>(samples_.size());
+  return std::min<int64_t>(options_.batch_size, count - batch * options_.batch_size);
+}
+
+std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
+  const auto count = static_cast<int64_t>(samples_.size());
+  if (options_.shuffle) return seeded_permutation(count, options_.seed, static_cast<uint64_t>(epoch));
+  std::vector<int64_t> order(static_cast<size_t>(count));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  return order;
+}
+
+std::shared_ptr<const Image> Loader::cached_or_load(int64_t sample) {
+  if (options_.cache) {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    if (cache_[sample]) {
+      std::lock_guard<std::mutex> stats_lock(stats_mutex_);
+      ++stats_.cache_hits;
+      return cache_[sample];
+    }
+  }
+  Image decoded = decode_image_file(samples_[sample].path, options_.limits);
+  auto resized = std::make_shared<const Image>(resize_bilinear(decoded, options_.height, options_.width));
+  if (options_.cache) {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    auto bytes = static_cast<int64_t>(resized->pixels.size());
+    if (!cache_[sample] && cache_bytes_ + bytes <= options_.cache_max_bytes) {
+      cache_[sample] = resized;
+      cache_bytes_ += bytes;
+    }
+  }
+  return resized;
+}
+
+Image Loader::load_sample(int64_t sample, int64_t epoch) {
+  ALZ_CHECK(sample >= 0 && sample < size(), "loader: sample " << sample << " out of range [0, " << size() << ")");
+  std::shared_ptr<const Image> base = cached_or_load(sample);
+  if (!options_.augment) return *base;
+  AugmentParams params =
+      draw_augment_params(options_.augment_options, options_.seed, epoch, sample, options_.height, options_.width);
+  return augment_image(*base, params);
+}
+
+std::shared_ptr<Loader::Pending> Loader::make_pending(int64_t global_batch) {
+  auto pending = std::make_shared<Pending>();
+  pending->epoch = global_batch / batches_per_epoch_;
+  pending->batch = global_batch % batches_per_epoch_;
+  auto order = orders_.find(pending->epoch);
+  if (order == orders_.end()) order = orders_.emplace(pending->epoch, epoch_order(pending->epoch)).first;
+  const int64_t n = batch_samples(pending->batch);
+  const int64_t begin = pending->batch * options_.batch_size;
+  pending->samples.assign(order->second.begin() + begin, order->second.begin() + begin + n);
+  // Forget orders of epochs no batch in flight can need.
+  while (!orders_.empty() && orders_.begin()->first < consumed_ / batches_per_epoch_) orders_.erase(orders_.begin());
+  const bool pinned = options_.device.is_cuda();
+  pending->images = Tensor::empty({n, options_.height, options_.width, 3}, options_.dtype, Device::cpu(), pinned);
+  pending->labels = Tensor::empty({n}, DType::I32, Device::cpu(), pinned);
+  pending->remaining = n;
+  return pending;
+}
+
+void Loader::fill(Pending& pending, int64_t slot) {
+  const int64_t sample = pending.samples[slot];
+  Image image = load_sample(sample, pending.epoch);
+  const size_t per_image = size_t(options_.height) * options_.width * 3;
+  if (options_.dtype == DType::F32) {
+    preprocess_to_float(image, static_cast<float*>(pending.images.raw_data()) + slot * per_image);
+  } else {
+    preprocess_to_bf16(image, static_cast<bf16*>(pending.images.raw_data()) + slot * per_image);
+  }
+  static_cast<int32_t*>(pending.labels.raw_data())[slot] = samples_[sample].label;
+}
+
+void Loader::worker_loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    work_cv_.wait(lock, [&] { return stopping_ || next_batch_ < consumed_ + options_.prefetch_batches; });
+    if (stopping_) return;
+    const int64_t global = next_batch_, slot = next_slot_;
+    std::shared_ptr<Pending> pending;
+    auto found = pending_.find(global);
+    if (found != pending_.end()) {
+      pending = found->second;
+    } else {
+      try {
+        pending = make_pending(global);
+      } catch (const std::exception& e) {  // allocation failure: hand it to the consumer
+        pending = std::make_shared<Pending>();
+        pending->error = e.what();
+        pending->ready = true;
+        pending_[global] = pending;
+        ++next_batch_;
+        next_slot_ = 0;
+        done_cv_.notify_all();
+        continue;
+      }
+      pending_[global] = pending;
+    }
+    if (++next_slot_ == static_cast<int64_t>(pending->samples.size())) {
+      ++next_batch_;
+      next_slot_ = 0;
+    }
+    lock.unlock();
+    const double start = now_seconds();
+    std::string error;
+    try {
+      fill(*pending, slot);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    const double busy = now_seconds() - start;
+    {
+      std::lock_guard<std::mutex> stats_lock(stats_mutex_);
+      stats_.worker_seconds += busy;
+      ++stats_.images;
+    }
+    lock.lock();
+    if (!error.empty() && pending->error.empty()) pending->error = error;
+    if (--pending->remaining == 0) {
+      pending->ready = true;
+      done_cv_.notify_all();
+    }
+  }
+}
+
+void Loader::start_workers() {
+  stopping_ = false;
+  for (int t = 0; t < workers_; ++t) threads_.emplace_back(&Loader::worker_loop, this);
+  started_ = true;
+}
+
+void Loader::stop_workers() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  for (auto& thread : threads_) thread.join();
+  threads_.clear();
+  started_ = false;
+}
+
+void Loader::set_position(int64_t epoch, int64_t batch) {
+  ALZ_CHECK(epoch >= 0 && batch >= 0 && batch <= batches_per_epoch_,
+            "loader: position (epoch " << epoch << ", batch " << batch << ") is invalid; an epoch has "
+                                       << batches_per_epoch_ << " batches");
+  stop_workers();
+  std::lock_guard<std::mutex> lock(mutex_);
+  pending_.clear();
+  orders_.clear();
+  epoch_ = epoch;
+  batch_ = batch;
+  consumed_ = next_batch_ = epoch * batches_per_epoch_ + batch;
+  next_slot_ = 0;
+}
+
+std::optional<Batch> Loader::next() {
+  if (batch_ >= batches_per_epoch_) {
+    ++epoch_;
+    batch_ = 0;
+    return std::nullopt;
+  }
+  const int64_t global = epoch_ * batches_per_epoch_ + batch_;
+  std::shared_ptr<Pending> pending;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!started_) {
+      consumed_ = next_batch_ = global;
+      next_slot_ = 0;
+      start_workers();
+    }
+    {
+      std::lock_guard<std::mutex> stats_lock(stats_mutex_);
+      if (!clock_started_) {
+        clock_started_ = true;
+        clock_start_ = now_seconds();
+      }
+    }
+    const double wait_start = now_seconds();
+    done_cv_.wait(lock, [&] {
+      auto it = pending_.find(global);
+      return it != pending_.end() && it->second->ready;
+    });
+    {
+      std::lock_guard<std::mutex> stats_lock(stats_mutex_);
+      stats_.wait_seconds += now_seconds() - wait_start;
+    }
+    pending = pending_[global];
+    pending_.erase(global);
+    consumed_ = global + 1;
+  }
+  work_cv_.notify_all();
+  if (!pending->error.empty()) {
+    ++batch_;  // stay consistent: the next call reads the following batch
+    ALZ_FAIL("loader: batch " << global % batches_per_epoch_ << " of epoch " << epoch_ << ": " << pending->error);
+  }
+
+  Batch batch;
+  batch.epoch = epoch_;
+  batch.index = batch_;
+  batch.samples = pending->samples;
+  batch.host_images = pending->images;
+  const auto* labels = static_cast<const int32_t*>(pending->labels.raw_data());
+  batch.labels_int.assign(labels, labels + batch.samples.size());
+  if (copier_) {
+    copier_->upload(pending->images, pending->labels, batch.images, batch.labels);
+  } else {
+    batch.images = pending->images;
+    batch.labels = pending->labels;
+  }
+  ++batch_;
+  {
+    std::lock_guard<std::mutex> stats_lock(stats_mutex_);
+    stats_.delivered += static_cast<int64_t>(batch.samples.size());
+  }
+  return batch;
+}
+
+LoaderStats Loader::stats() const {
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  LoaderStats out = stats_;
+  out.wall_seconds = clock_started_ ? now_seconds() - clock_start_ : 0.0;
+  return out;
+}
+
+std::string Loader::describe() const {
+  LoaderStats s = stats();
+  std::ostringstream out;
+  out << "loader: " << size() << " samples, " << batches_per_epoch_ << " batches of " << options_.batch_size
+      << (options_.drop_last ? " (last partial dropped)" : "") << ", " << options_.height << "x" << options_.width
+      << " " << dtype_name(options_.dtype) << ", " << workers_ << " workers, "
+      << (options_.shuffle ? "shuffled" : "in order") << ", augmentation "
+      << (options_.augment ? options_.augment_options.describe() : "off") << (options_.cache ? ", cached" : "");
+  if (s.images > 0)
+    out << "; " << static_cast<int64_t>(s.images_per_second()) << " images/s observed, "
+        << static_cast<int64_t>(s.capacity_images_per_second(workers_)) << " images/s worker capacity";
+  return out.str();
+}
+
+}  // namespace alz::data

@@ -1,0 +1,130 @@
+// Fused BatchNorm(+ReLU): training forward, inference forward and backward in few passes.
+//
+// Layout: an NHWC tensor (N, H, W, C), C fastest, viewed as (rows = N*H*W, C). gamma, beta,
+// the moving and saved statistics are (C) float; activations are float or bf16 (storage only:
+// every statistic and every arithmetic step is float on the GPU, double on the CPU reference).
+//
+//   training:  mean, var = per-channel batch moments (var biased); invstd = 1/sqrt(var + eps)
+//              pre = gamma * (x - mean) * invstd + beta;   y = relu ? max(pre, 0) : pre
+//              moving_mean = momentum * moving_mean + (1 - momentum) * mean
+//              moving_var  = momentum * moving_var  + (1 - momentum) * var   (biased, as Keras)
+//              saved.mean, saved.invstd <- mean, invstd  (what the backward takes)
+//   inference: pre = gamma * (x - moving_mean) / sqrt(moving_var + eps) + beta; y as above
+//   backward:  g = relu ? dy * [pre > 0] : dy   (pre recomputed from x and the saved statistics,
+//              bit-identical to the forward's: no mask tensor)
+//              xhat = (x - mean) * invstd
+//              dbeta[c]  += sum_r g          dgamma[c] += sum_r g * xhat      (accumulated)
+//              dx = gamma * invstd * (g - sum_r g / rows - xhat * sum_r (g * xhat) / rows)
+//                                                                          (overwritten)
+// Defaults follow Keras ResNetV2: epsilon 1.001e-5, momentum 0.99 (kernels/batch_norm.h).
+// The unfused reference is kernels/batch_norm.h; this op equals it followed by a ReLU.
+//
+// GPU design (kernels/cuda/bn_relu.cu). A block is (lanes x row_lanes) = 256 threads; a lane
+// owns one 16-byte vector of channels (4 f32 or 8 bf16; 1 channel on the scalar path used
+// when C is not a multiple of the vector or a pointer is not 16-byte aligned). The grid is
+// (channel tiles of <= 32 vectors) x (row splits), about two resident blocks per SM, every
+// block streaming a contiguous slice of rows.
+//   forward:  kernel 1 reads x once: per-thread Welford, Chan merge across row lanes, one
+//             (mean, M2) partial per block and channel; the last block of each channel tile
+//             (counter + __threadfence) merges the partials in split order and writes
+//             saved.mean/invstd and the moving statistics.
+//             kernel 2 reads x, writes y; it walks each slice backwards, so the rows kernel 1
+//             read last are still in L2.
+//   backward: kernel 1 reads x and dy: sums of g and g*xhat per block; the last block per tile
+//             adds the partials in split order, accumulates dgamma/dbeta, stores dx coefficients.
+//             kernel 2 reads x and dy (backwards again), writes dx.
+//   inference: one kernel, reads x, writes y (may be in place).
+// Bytes moved (E = rows * C * sizeof(storage)): forward 3E (stats read, apply read + write),
+// backward 5E (two reads for the sums, two reads and a write for dx): 8E for a training step,
+// the "8-pass" count the benchmark divides by. Inference 2E. Statistics traffic is O(C * splits).
+// Deterministic: fixed reduction order, no floating-point atomics; two runs are bit-identical.
+//
+// Tested by tests/test_bn_relu.cpp (CPU: vs the unfused reference + ReLU, finite differences in
+// f64) and tests/gpu/test_bn_relu_gpu.cpp (CUDA vs CPU, f32 and bf16, every ResNet152V2 shape):
+//   ctest --test-dir build -R BnRelu           (BnRelu.* on the CPU, *BnReluGpu* on the GPU)
+// Benchmarked against cuDNN and the unfused kernels by bench/bench_bn_relu.cu:
+//   tools/bench-bn.sh OUTDIR      (or build/bench/bench_bn_relu)
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/batch_norm.h"
+#include "kernels/bf16.h"
+
+#if ALZ_HAS_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace alz::kernels {
+
+// What the training forward saves for the backward: two (C) buffers owned by the caller. The
+// forward writes them; the backward only reads them.
+template <typename T>
+struct BnReluSaved {
+  T* mean = nullptr;    // batch mean
+  T* invstd = nullptr;  // 1 / sqrt(biased batch variance + epsilon)
+};
+
+// ---------------------------------------------------------------- CPU (T = float, double)
+// Plain loops with double accumulators (OpenMP over channel blocks and rows); the reference.
+// moving_mean / moving_variance: updated in place, both or neither may be nullptr. y may alias
+// x only when no backward follows (the backward needs the original x).
+template <typename T>
+void bn_relu_forward_training_cpu(const T* x, T* y, int64_t rows, int64_t channels, const T* gamma, const T* beta,
+                                  T* moving_mean, T* moving_variance, BnReluSaved<T> saved, double momentum,
+                                  double epsilon, bool relu);
+
+// y may alias x.
+template <typename T>
+void bn_relu_forward_inference_cpu(const T* x, T* y, int64_t rows, int64_t channels, const T* gamma,
+                                   const T* beta, const T* moving_mean, const T* moving_variance, double epsilon,
+                                   bool relu);
+
+// x: the forward's input; dy: gradient of y. dx overwritten (may alias dy); dgamma, dbeta
+// accumulated.
+template <typename T>
+void bn_relu_backward_cpu(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels, const T* gamma,
+                          const T* beta, BnReluSaved<T> saved, bool relu, T* dgamma, T* dbeta);
+
+#if ALZ_HAS_CUDA
+// ---------------------------------------------------------------- CUDA (float or bf16 storage)
+// Workspace: device memory of at least bn_relu_workspace_bytes(rows, channels) bytes, 256-byte
+// aligned, DEDICATED to these launchers: its first bytes hold the "last block" counters, which
+// must be zero before the first launch (bn_relu_workspace_init_cuda, or any zeroing memset) and
+// which every launch leaves at zero again. The rest is scratch whose contents need not
+// survive between launches. One workspace serves any number of BatchNorm layers as long as
+// their launches are ordered (one stream); concurrent streams need one workspace each.
+// Launchers never synchronise the host and are CUDA-graph capturable.
+size_t bn_relu_workspace_bytes(int64_t rows, int64_t channels);
+void bn_relu_workspace_init_cuda(void* workspace, size_t workspace_bytes, cudaStream_t stream);
+
+// Two kernels. x, y: (rows, channels); y must not alias x when a backward follows.
+void bn_relu_forward_training_cuda(const float* x, float* y, int64_t rows, int64_t channels, const float* gamma,
+                                   const float* beta, float* moving_mean, float* moving_variance,
+                                   BnReluSaved<float> saved, float momentum, float epsilon, bool relu,
+                                   void* workspace, size_t workspace_bytes, cudaStream_t stream);
+void bn_relu_forward_training_cuda(const bf16* x, bf16* y, int64_t rows, int64_t channels, const float* gamma,
+                                   const float* beta, float* moving_mean, float* moving_variance,
+                                   BnReluSaved<float> saved, float momentum, float epsilon, bool relu,
+                                   void* workspace, size_t workspace_bytes, cudaStream_t stream);
+
+// One kernel; y may alias x.
+void bn_relu_forward_inference_cuda(const float* x, float* y, int64_t rows, int64_t channels, const float* gamma,
+                                    const float* beta, const float* moving_mean, const float* moving_variance,
+                                    float epsilon, bool relu, cudaStream_t stream);
+void bn_relu_forward_inference_cuda(const bf16* x, bf16* y, int64_t rows, int64_t channels, const float* gamma,
+                                    const float* beta, const float* moving_mean, const float* moving_variance,
+                                    float epsilon, bool relu, cudaStream_t stream);
+
+// Two kernels. dx overwritten (may alias dy); dgamma, dbeta (C, float) accumulated.
+void bn_relu_backward_cuda(const float* x, const float* dy, float* dx, int64_t rows, int64_t channels,
+                           const float* gamma, const float* beta, BnReluSaved<float> saved, bool relu,
+                           float* dgamma, float* dbeta, void* workspace, size_t workspace_bytes,
+                           cudaStream_t stream);
+void bn_relu_backward_cuda(const bf16* x, const bf16* dy, bf16* dx, int64_t rows, int64_t channels,
+                           const float* gamma, const float* beta, BnReluSaved<float> saved, bool relu,
+                           float* dgamma, float* dbeta, void* workspace, size_t workspace_bytes,
+                           cudaStream_t stream);
+#endif
+
+}  // namespace alz::kernels

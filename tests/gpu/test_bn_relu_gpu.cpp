@@ -1,0 +1,366 @@
+// CUDA BatchNorm(+ReLU) (kernels/cuda/bn_relu.cu) against the f64 CPU reference, f32 and bf16
+// storage: y, saved and moving statistics and every gradient, over every distinct BatchNorm
+// shape of ResNet152V2 at batch 2 plus odd shapes; the scalar path (misaligned pointers),
+// inference (also in place), bit-exact repeat runs, a large-offset numerics case, workspace
+// checks, and the unfused CUDA reference (kernels/cuda/batch_norm.cu) against its CPU twin.
+//   ctest --test-dir build -R "BnReluGpu|BatchNormGpu"      (or build/tests/test_bn_relu_gpu)
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/batch_norm.h"
+#include "kernels/bf16.h"
+#include "kernels/bn_relu.h"
+#include "kernels/cuda/check.h"
+#include "support/compare.h"
+#include "tensor/error.h"
+
+namespace alz::kernels {
+namespace {
+
+using test::Tolerance;
+
+// Device memory of `count` elements of T, optionally starting `offset` elements into the
+// allocation (offset 1 breaks the 16-byte alignment and forces the scalar path).
+template <typename T>
+class DeviceArray {
+ public:
+  explicit DeviceArray(size_t count, size_t offset = 0) : count_(count) {
+    ALZ_CUDA_CHECK(cudaMalloc(&base_, (count + offset) * sizeof(T) + 16));
+    ptr_ = static_cast<T*>(base_) + offset;
+  }
+  DeviceArray(const std::vector<T>& host, size_t offset = 0) : DeviceArray(host.size(), offset) { upload(host); }
+  ~DeviceArray() { cudaFree(base_); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  T* get() const { return ptr_; }
+  void upload(const std::vector<T>& host) {
+    ALZ_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), count_ * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  std::vector<T> download() const {
+    std::vector<T> host(count_);
+    ALZ_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, count_ * sizeof(T), cudaMemcpyDeviceToHost));
+    return host;
+  }
+
+ private:
+  void* base_ = nullptr;
+  T* ptr_ = nullptr;
+  size_t count_;
+};
+
+float to_float(float v) { return v; }
+float to_float(bf16 v) { return bf16_to_float(v); }
+template <typename S> S from_float(float v);
+template <> float from_float<float>(float v) { return v; }
+template <> bf16 from_float<bf16>(float v) { return float_to_bf16(v); }
+
+template <typename S>
+std::vector<double> as_double(const std::vector<S>& v) {
+  std::vector<double> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = to_float(v[i]);
+  return out;
+}
+
+std::vector<float> random_normal(size_t count, double mean, double stddev, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> dist(mean, stddev);
+  std::vector<float> v(count);
+  for (float& e : v) e = static_cast<float>(dist(rng));
+  return v;
+}
+
+struct Case {
+  int64_t rows, channels;
+  bool relu;
+  std::string name() const {
+    std::string text = std::to_string(rows);
+    text.insert(0, 1, 'r');
+    text.append("_c").append(std::to_string(channels)).append(relu ? "_relu" : "_bn");
+    return text;
+  }
+};
+
+// Host inputs in the storage type S plus the float parameters; x = offset_c + spread * N(0, 1).
+template <typename S>
+struct Inputs {
+  std::vector<S> x, dy;
+  std::vector<float> gamma, beta, moving_mean, moving_var;
+};
+
+template <typename S>
+Inputs<S> make_inputs(int64_t rows, int64_t channels, uint64_t seed, double offset_scale = 1.0, double spread = 1.5) {
+  Inputs<S> in;
+  const std::vector<float> offsets = random_normal(channels, 0.0, offset_scale, seed);
+  const std::vector<float> noise = random_normal(rows * channels, 0.0, spread, seed + 1);
+  const std::vector<float> dy = random_normal(rows * channels, 0.0, 1.0, seed + 2);
+  in.x.resize(rows * channels);
+  in.dy.resize(rows * channels);
+  for (int64_t i = 0; i < rows * channels; ++i) {
+    in.x[i] = from_float<S>(offsets[i % channels] + noise[i]);
+    in.dy[i] = from_float<S>(dy[i]);
+  }
+  in.gamma = random_normal(channels, 1.0, 0.3, seed + 3);
+  for (int64_t c = 0; c < channels; c += 5) in.gamma[c] = -in.gamma[c];  // both signs
+  in.beta = random_normal(channels, 0.0, 0.5, seed + 4);
+  in.moving_mean = random_normal(channels, 0.0, 1.0, seed + 5);
+  in.moving_var = random_normal(channels, 1.0, 0.2, seed + 6);
+  for (float& v : in.moving_var) v = std::fabs(v) + 0.1f;
+  return in;
+}
+
+struct Outputs {  // everything a training step produces, as double
+  std::vector<double> y, mean, invstd, moving_mean, moving_var, dx, dgamma, dbeta;
+};
+
+// f64 CPU reference on the exact input values. dy is zeroed (in `in` too) where a
+// pre-activation lies within 1e-3 of the ReLU kink, where f32 and f64 could disagree on the mask.
+template <typename S>
+Outputs reference(Inputs<S>& in, int64_t rows, int64_t channels, bool relu) {
+  const int64_t n = rows * channels;
+  std::vector<double> x = as_double(in.x), g(in.gamma.begin(), in.gamma.end()), b(in.beta.begin(), in.beta.end());
+  Outputs out{std::vector<double>(n), std::vector<double>(channels), std::vector<double>(channels),
+              std::vector<double>(in.moving_mean.begin(), in.moving_mean.end()),
+              std::vector<double>(in.moving_var.begin(), in.moving_var.end()), std::vector<double>(n),
+              std::vector<double>(channels, 0.5), std::vector<double>(channels, -0.25)};
+  bn_relu_forward_training_cpu(x.data(), out.y.data(), rows, channels, g.data(), b.data(), out.moving_mean.data(),
+                               out.moving_var.data(), BnReluSaved<double>{out.mean.data(), out.invstd.data()},
+                               kBatchNormMomentum, kBatchNormEpsilon, relu);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t c = i % channels;
+    const double pre = g[c] * ((x[i] - out.mean[c]) * out.invstd[c]) + b[c];
+    if (relu && std::fabs(pre) < 1e-3) in.dy[i] = from_float<S>(0.0f);
+  }
+  std::vector<double> dy = as_double(in.dy);
+  bn_relu_backward_cpu(x.data(), dy.data(), out.dx.data(), rows, channels, g.data(), b.data(),
+                       BnReluSaved<double>{out.mean.data(), out.invstd.data()}, relu, out.dgamma.data(),
+                       out.dbeta.data());
+  return out;
+}
+
+// One training step (forward + backward) on the GPU; dgamma/dbeta start at 0.5 / -0.25.
+template <typename S>
+Outputs run_cuda(const Inputs<S>& in, int64_t rows, int64_t channels, bool relu, size_t misalign = 0) {
+  DeviceArray<S> x(in.x, misalign), dy(in.dy, misalign), y(in.x.size(), misalign), dx(in.x.size(), misalign);
+  DeviceArray<float> gamma(in.gamma), beta(in.beta), mm(in.moving_mean), mv(in.moving_var);
+  DeviceArray<float> mean(channels), invstd(channels);
+  DeviceArray<float> dgamma(std::vector<float>(channels, 0.5f)), dbeta(std::vector<float>(channels, -0.25f));
+  const size_t bytes = bn_relu_workspace_bytes(rows, channels);
+  DeviceArray<unsigned char> workspace(bytes);
+  bn_relu_workspace_init_cuda(workspace.get(), bytes, nullptr);
+  const BnReluSaved<float> saved{mean.get(), invstd.get()};
+  bn_relu_forward_training_cuda(x.get(), y.get(), rows, channels, gamma.get(), beta.get(), mm.get(), mv.get(), saved,
+                                static_cast<float>(kBatchNormMomentum), static_cast<float>(kBatchNormEpsilon), relu,
+                                workspace.get(), bytes, nullptr);
+  bn_relu_backward_cuda(x.get(), dy.get(), dx.get(), rows, channels, gamma.get(), beta.get(), saved, relu,
+                        dgamma.get(), dbeta.get(), workspace.get(), bytes, nullptr);
+  ALZ_CUDA_CHECK(cudaDeviceSynchronize());
+  // The counters must be back at zero for the next user of the workspace.
+  const std::vector<unsigned char> ws = workspace.download();
+  const size_t counter_bytes = sizeof(unsigned) * static_cast<size_t>((channels + 31) / 32);
+  size_t nonzero = 0;
+  for (size_t i = 0; i < counter_bytes; ++i) nonzero += ws[i] != 0;
+  EXPECT_EQ(nonzero, 0u) << "the last-block counters were not reset to zero";
+  return Outputs{as_double(y.download()),  as_double(mean.download()),   as_double(invstd.download()),
+                 as_double(mm.download()), as_double(mv.download()),     as_double(dx.download()),
+                 as_double(dgamma.download()), as_double(dbeta.download())};
+}
+
+// Tolerances: f32 statistics and sums against f64. Sums of `rows` O(1) terms in f32 carry
+// up to ~rows * 1e-7 of error; bf16 outputs are rounded to 8 significant bits (relative 2^-8).
+template <typename S>
+void expect_close(const Outputs& gpu, const Outputs& cpu, int64_t rows) {
+  const bool is_bf16 = sizeof(S) == 2;
+  const Tolerance stats{1e-5, 1e-5};                         // f32 Welford over the batch
+  const Tolerance sums{2e-6 * static_cast<double>(rows) + 1e-5, 1e-4};  // f32 sums of g and g * xhat
+  const Tolerance values = is_bf16 ? Tolerance{1e-3, 8e-3}    // rounded to bf16
+                                   : Tolerance{1e-4, 1e-4};   // f32 arithmetic, |xhat| < 8
+  ALZ_EXPECT_CLOSE(gpu.mean, cpu.mean, stats);
+  ALZ_EXPECT_CLOSE(gpu.invstd, cpu.invstd, stats);
+  ALZ_EXPECT_CLOSE(gpu.moving_mean, cpu.moving_mean, stats);
+  ALZ_EXPECT_CLOSE(gpu.moving_var, cpu.moving_var, stats);
+  ALZ_EXPECT_CLOSE(gpu.y, cpu.y, values);
+  ALZ_EXPECT_CLOSE(gpu.dx, cpu.dx, values);
+  ALZ_EXPECT_CLOSE(gpu.dgamma, cpu.dgamma, sums);
+  ALZ_EXPECT_CLOSE(gpu.dbeta, cpu.dbeta, sums);
+}
+
+template <typename S>
+void check_training(const Case& c, uint64_t seed, size_t misalign = 0) {
+  Inputs<S> in = make_inputs<S>(c.rows, c.channels, seed);
+  const Outputs cpu = reference(in, c.rows, c.channels, c.relu);
+  expect_close<S>(run_cuda(in, c.rows, c.channels, c.relu, misalign), cpu, c.rows);
+}
+
+// Every distinct (H*W, C) BatchNorm shape of ResNet152V2 at N = 2 (rows = 2*H*W), and odd ones.
+std::vector<Case> training_cases() {
+  std::vector<Case> cases;
+  const int64_t resnet[][2] = {{56 * 56, 64},  {56 * 56, 256}, {28 * 28, 64},  {28 * 28, 256}, {28 * 28, 128},
+                               {28 * 28, 512}, {14 * 14, 128}, {14 * 14, 512}, {14 * 14, 256}, {14 * 14, 1024},
+                               {7 * 7, 256},   {7 * 7, 1024},  {7 * 7, 512},   {7 * 7, 2048}};
+  for (const auto& s : resnet) cases.push_back({2 * s[0], s[1], true});
+  const Case odd[] = {{98, 3, true},   {392, 13, true}, {1568, 100, true}, {1, 64, true},   {7, 2048, true},
+                      {7, 5, true},    {1, 1, true},    {333, 24, true},   {1000, 72, false}, {392, 256, false},
+                      {6272, 64, false}, {98, 3, false}};
+  for (const Case& c : odd) cases.push_back(c);
+  return cases;
+}
+
+class BnReluGpu : public ::testing::TestWithParam<Case> {};
+
+TEST_P(BnReluGpu, F32MatchesCpu) {
+  ALZ_REQUIRE_GPU();
+  check_training<float>(GetParam(), 7 + GetParam().rows + GetParam().channels);
+}
+
+TEST_P(BnReluGpu, Bf16MatchesCpu) {
+  ALZ_REQUIRE_GPU();
+  check_training<bf16>(GetParam(), 11 + GetParam().rows + GetParam().channels);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, BnReluGpu, ::testing::ValuesIn(training_cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) { return info.param.name(); });
+
+TEST(BnReluGpuPaths, ScalarPathWhenPointersAreMisaligned) {
+  ALZ_REQUIRE_GPU();
+  check_training<float>({392, 256, true}, 21, 1);
+  check_training<bf16>({392, 256, true}, 22, 1);
+  check_training<bf16>({98, 100, true}, 23, 0);  // C % 8 != 0: scalar path for bf16
+}
+
+TEST(BnReluGpuPaths, LargeOffsetKeepsVarianceAccurate) {
+  ALZ_REQUIRE_GPU();
+  // mean ~ 1000, std 1: E[x^2] - E[x]^2 in f32 would lose the variance entirely.
+  const int64_t rows = 6272, channels = 64;
+  Inputs<float> in = make_inputs<float>(rows, channels, 31, 0.01, 1.0);
+  for (float& v : in.x) v += 1000.0f;
+  const Outputs cpu = reference(in, rows, channels, true);
+  const Outputs gpu = run_cuda(in, rows, channels, true);
+  ALZ_EXPECT_CLOSE(gpu.invstd, cpu.invstd, Tolerance({0.0, 2e-3}));  // f32 mean carries ~1e-4 absolute error
+  ALZ_EXPECT_CLOSE(gpu.y, cpu.y, Tolerance({5e-3, 5e-3}));           // xhat inherits that error
+}
+
+template <typename S>
+void check_inference(int64_t rows, int64_t channels, bool relu, bool in_place) {
+  SCOPED_TRACE("rows " + std::to_string(rows) + ", channels " + std::to_string(channels) +
+               (in_place ? ", in place" : ""));
+  Inputs<S> in = make_inputs<S>(rows, channels, 41 + rows);
+  std::vector<double> x = as_double(in.x), y_cpu(x.size());
+  std::vector<double> g(in.gamma.begin(), in.gamma.end()), b(in.beta.begin(), in.beta.end()),
+      mm(in.moving_mean.begin(), in.moving_mean.end()), mv(in.moving_var.begin(), in.moving_var.end());
+  bn_relu_forward_inference_cpu(x.data(), y_cpu.data(), rows, channels, g.data(), b.data(), mm.data(), mv.data(),
+                                kBatchNormEpsilon, relu);
+  DeviceArray<S> xd(in.x), yd(in.x.size());
+  DeviceArray<float> gd(in.gamma), bd(in.beta), mmd(in.moving_mean), mvd(in.moving_var);
+  S* out = in_place ? xd.get() : yd.get();
+  bn_relu_forward_inference_cuda(xd.get(), out, rows, channels, gd.get(), bd.get(), mmd.get(), mvd.get(),
+                                 static_cast<float>(kBatchNormEpsilon), relu, nullptr);
+  ALZ_CUDA_CHECK(cudaDeviceSynchronize());
+  const std::vector<double> y_gpu = as_double(in_place ? xd.download() : yd.download());
+  ALZ_EXPECT_CLOSE(y_gpu, y_cpu, sizeof(S) == 2 ? Tolerance({1e-3, 8e-3}) : Tolerance({1e-5, 1e-5}));
+}
+
+TEST(BnReluGpuPaths, InferenceMatchesCpu) {
+  ALZ_REQUIRE_GPU();
+  for (bool in_place : {false, true}) {
+    check_inference<float>(1568, 128, true, in_place);
+    check_inference<float>(98, 13, false, in_place);
+    check_inference<bf16>(392, 512, true, in_place);
+    check_inference<bf16>(7, 3, true, in_place);
+  }
+}
+
+template <typename S>
+void check_deterministic(int64_t rows, int64_t channels) {
+  SCOPED_TRACE("rows " + std::to_string(rows) + ", channels " + std::to_string(channels));
+  Inputs<S> in = make_inputs<S>(rows, channels, 51);
+  const Outputs a = run_cuda(in, rows, channels, true), b = run_cuda(in, rows, channels, true);
+  const Tolerance exact{0.0, 0.0};  // bit-identical: fixed reduction order, no atomics on floats
+  ALZ_EXPECT_CLOSE(a.y, b.y, exact);
+  ALZ_EXPECT_CLOSE(a.mean, b.mean, exact);
+  ALZ_EXPECT_CLOSE(a.invstd, b.invstd, exact);
+  ALZ_EXPECT_CLOSE(a.moving_var, b.moving_var, exact);
+  ALZ_EXPECT_CLOSE(a.dx, b.dx, exact);
+  ALZ_EXPECT_CLOSE(a.dgamma, b.dgamma, exact);
+  ALZ_EXPECT_CLOSE(a.dbeta, b.dbeta, exact);
+}
+
+TEST(BnReluGpuPaths, TwoRunsAreBitIdentical) {
+  ALZ_REQUIRE_GPU();
+  check_deterministic<float>(6272, 256);
+  check_deterministic<bf16>(6272, 64);
+  check_deterministic<float>(1000, 13);
+}
+
+TEST(BnReluGpuPaths, RejectsSmallWorkspace) {
+  ALZ_REQUIRE_GPU();
+  const int64_t rows = 392, channels = 64;
+  DeviceArray<float> x(rows * channels), y(rows * channels), p(4 * channels);
+  const size_t bytes = bn_relu_workspace_bytes(rows, channels);
+  DeviceArray<unsigned char> workspace(bytes);
+  EXPECT_THROW(bn_relu_forward_training_cuda(x.get(), y.get(), rows, channels, p.get(), p.get(), p.get(),
+                                             p.get() + channels, BnReluSaved<float>{p.get() + 2 * channels,
+                                                                                     p.get() + 3 * channels},
+                                             0.99f, 1e-3f, true, workspace.get(), bytes - 1, nullptr),
+               Error);
+  EXPECT_THROW(bn_relu_backward_cuda(x.get(), y.get(), y.get(), 0, channels, p.get(), p.get(),
+                                     BnReluSaved<float>{p.get(), p.get()}, true, p.get(), p.get(), workspace.get(),
+                                     bytes, nullptr),
+               Error);
+}
+
+// The unfused CUDA reference against the unfused CPU reference (f64 on the same f32 inputs).
+void check_unfused(int64_t rows, int64_t channels) {
+  SCOPED_TRACE("unfused rows " + std::to_string(rows) + ", channels " + std::to_string(channels));
+  Inputs<float> in = make_inputs<float>(rows, channels, 61 + rows);
+  const int64_t n = rows * channels;
+  std::vector<double> x = as_double(in.x), dy = as_double(in.dy), g(in.gamma.begin(), in.gamma.end()),
+                      b(in.beta.begin(), in.beta.end()), mm(in.moving_mean.begin(), in.moving_mean.end()),
+                      mv(in.moving_var.begin(), in.moving_var.end()), y(n), m(channels), s(channels), dx(n),
+                      dg(channels, 0.5), db(channels, -0.25), yi(n);
+  batch_norm_forward_training_cpu(x.data(), y.data(), rows, channels, g.data(), b.data(), mm.data(), mv.data(),
+                                  m.data(), s.data());
+  batch_norm_backward_cpu(x.data(), dy.data(), dx.data(), rows, channels, g.data(), m.data(), s.data(), dg.data(),
+                          db.data());
+  batch_norm_forward_inference_cpu(x.data(), yi.data(), rows, channels, g.data(), b.data(), mm.data(), mv.data());
+
+  DeviceArray<float> xd(in.x), dyd(in.dy), yd(n), dxd(n), yid(n), gd(in.gamma), bd(in.beta), mmd(in.moving_mean),
+      mvd(in.moving_var), md(channels), sd(channels), dgd(std::vector<float>(channels, 0.5f)),
+      dbd(std::vector<float>(channels, -0.25f));
+  const size_t bytes = batch_norm_workspace_bytes(rows, channels);
+  DeviceArray<unsigned char> workspace(bytes);
+  batch_norm_forward_training_cuda(xd.get(), yd.get(), rows, channels, gd.get(), bd.get(), mmd.get(), mvd.get(),
+                                   md.get(), sd.get(), 0.99f, static_cast<float>(kBatchNormEpsilon), workspace.get(),
+                                   bytes, nullptr);
+  batch_norm_backward_cuda(xd.get(), dyd.get(), dxd.get(), rows, channels, gd.get(), md.get(), sd.get(), dgd.get(),
+                           dbd.get(), workspace.get(), bytes, nullptr);
+  batch_norm_forward_inference_cuda(xd.get(), yid.get(), rows, channels, gd.get(), bd.get(), mmd.get(), mvd.get(),
+                                    static_cast<float>(kBatchNormEpsilon), nullptr);
+  ALZ_CUDA_CHECK(cudaDeviceSynchronize());
+  const Tolerance tight{1e-5, 1e-5};  // double sums on the GPU too; f32 storage of results
+  ALZ_EXPECT_CLOSE(as_double(yd.download()), y, tight);
+  ALZ_EXPECT_CLOSE(as_double(md.download()), m, tight);
+  ALZ_EXPECT_CLOSE(as_double(sd.download()), s, tight);
+  ALZ_EXPECT_CLOSE(as_double(mmd.download()), mm, tight);
+  ALZ_EXPECT_CLOSE(as_double(mvd.download()), mv, tight);
+  ALZ_EXPECT_CLOSE(as_double(dxd.download()), dx, Tolerance({1e-4, 1e-4}));  // dy - mean terms cancel in f32
+  ALZ_EXPECT_CLOSE(as_double(dgd.download()), dg, Tolerance({1e-4, 1e-5}));
+  ALZ_EXPECT_CLOSE(as_double(dbd.download()), db, Tolerance({1e-4, 1e-5}));
+  ALZ_EXPECT_CLOSE(as_double(yid.download()), yi, tight);
+}
+
+TEST(BatchNormGpu, UnfusedMatchesCpu) {
+  ALZ_REQUIRE_GPU();
+  check_unfused(6272, 64);
+  check_unfused(392, 1024);
+  check_unfused(7, 3);
+  check_unfused(1, 13);
+}
+
+}  // namespace
+}  // namespace alz::kernels

@@ -1,0 +1,253 @@
+// Fused BatchNorm(+ReLU) on the CPU (kernels/bn_relu.h): equals the unfused reference followed
+// by a ReLU (forward, moving and saved statistics, backward with the masked gradient), matches
+// central finite differences in f64 away from the ReLU kink, inference (also in place), f32
+// agrees with f64, and the OpenMP thread count does not change a bit.
+//   ctest --test-dir build -R "^BnRelu\."      (or build/tests/test_bn_relu)
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/batch_norm.h"
+#include "kernels/bn_relu.h"
+#include "support/compare.h"
+#include "tensor/error.h"
+
+namespace alz::kernels {
+namespace {
+
+using test::Tolerance;
+
+std::vector<double> random_normal(int64_t count, double mean, double stddev, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> dist(mean, stddev);
+  std::vector<double> v(count);
+  for (double& e : v) e = dist(rng);
+  return v;
+}
+
+std::vector<double> random_uniform(int64_t count, double low, double high, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> dist(low, high);
+  std::vector<double> v(count);
+  for (double& e : v) e = dist(rng);
+  return v;
+}
+
+struct Problem {
+  int64_t rows, channels;
+  std::vector<double> x, dy, gamma, beta, moving_mean, moving_var;
+};
+
+// gamma of both signs (a negative gamma flips which side of the mean the ReLU keeps).
+Problem make_problem(int64_t rows, int64_t channels, uint64_t seed) {
+  Problem p{rows, channels, random_normal(rows * channels, 0.7, 1.3, seed), random_normal(rows * channels, 0, 1, seed + 1),
+            random_uniform(channels, 0.5, 1.5, seed + 2), random_normal(channels, 0.0, 0.6, seed + 3),
+            random_normal(channels, 0, 1, seed + 4), random_uniform(channels, 0.5, 2, seed + 5)};
+  for (int64_t c = 0; c < channels; c += 3) p.gamma[c] = -p.gamma[c];
+  return p;
+}
+
+struct Result {
+  std::vector<double> y, mean, invstd, moving_mean, moving_var, dx, dgamma, dbeta;
+};
+
+Result run_fused(const Problem& p, bool relu) {
+  const int64_t n = p.rows * p.channels, c = p.channels;
+  Result r{std::vector<double>(n), std::vector<double>(c), std::vector<double>(c), p.moving_mean, p.moving_var,
+           std::vector<double>(n, 99.0), std::vector<double>(c, 0.5), std::vector<double>(c, -0.25)};
+  bn_relu_forward_training_cpu(p.x.data(), r.y.data(), p.rows, c, p.gamma.data(), p.beta.data(), r.moving_mean.data(),
+                               r.moving_var.data(), BnReluSaved<double>{r.mean.data(), r.invstd.data()},
+                               kBatchNormMomentum, kBatchNormEpsilon, relu);
+  bn_relu_backward_cpu(p.x.data(), p.dy.data(), r.dx.data(), p.rows, c, p.gamma.data(), p.beta.data(),
+                       BnReluSaved<double>{r.mean.data(), r.invstd.data()}, relu, r.dgamma.data(), r.dbeta.data());
+  return r;
+}
+
+// The unfused reference, then a ReLU whose backward masks dy by y > 0.
+Result run_unfused(const Problem& p, bool relu) {
+  const int64_t n = p.rows * p.channels, c = p.channels;
+  Result r{std::vector<double>(n), std::vector<double>(c), std::vector<double>(c), p.moving_mean, p.moving_var,
+           std::vector<double>(n), std::vector<double>(c, 0.5), std::vector<double>(c, -0.25)};
+  batch_norm_forward_training_cpu(p.x.data(), r.y.data(), p.rows, c, p.gamma.data(), p.beta.data(),
+                                  r.moving_mean.data(), r.moving_var.data(), r.mean.data(), r.invstd.data());
+  std::vector<double> g = p.dy;
+  if (relu) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (!(r.y[i] > 0.0)) g[i] = 0.0;
+      r.y[i] = std::max(r.y[i], 0.0);
+    }
+  }
+  batch_norm_backward_cpu(p.x.data(), g.data(), r.dx.data(), p.rows, c, p.gamma.data(), r.mean.data(), r.invstd.data(),
+                          r.dgamma.data(), r.dbeta.data());
+  return r;
+}
+
+void expect_results_close(const Result& a, const Result& b, Tolerance tol) {
+  ALZ_EXPECT_CLOSE(a.y, b.y, tol);
+  ALZ_EXPECT_CLOSE(a.mean, b.mean, tol);
+  ALZ_EXPECT_CLOSE(a.invstd, b.invstd, tol);
+  ALZ_EXPECT_CLOSE(a.moving_mean, b.moving_mean, tol);
+  ALZ_EXPECT_CLOSE(a.moving_var, b.moving_var, tol);
+  ALZ_EXPECT_CLOSE(a.dx, b.dx, tol);
+  ALZ_EXPECT_CLOSE(a.dgamma, b.dgamma, tol);
+  ALZ_EXPECT_CLOSE(a.dbeta, b.dbeta, tol);
+}
+
+TEST(BnRelu, EqualsUnfusedReferencePlusRelu) {
+  const int64_t shapes[][2] = {{1, 3}, {7, 13}, {50, 100}, {64, 16}, {3, 1}};
+  for (const auto& shape : shapes) {
+    for (bool relu : {true, false}) {
+      SCOPED_TRACE("rows " + std::to_string(shape[0]) + ", channels " + std::to_string(shape[1]) +
+                   (relu ? ", relu" : ", no relu"));
+      const Problem p = make_problem(shape[0], shape[1], 100 + shape[0] * 7 + shape[1]);
+      expect_results_close(run_fused(p, relu), run_unfused(p, relu), Tolerance{1e-12, 1e-11});  // both f64
+    }
+  }
+}
+
+// Finite differences of L = sum(w * y). The perturbation moves every pre-activation of a channel
+// by O(h), so the problem is redrawn until no pre-activation lies within 0.05 of the kink.
+void check_finite_differences(int64_t rows, int64_t channels, bool relu) {
+  SCOPED_TRACE("rows " + std::to_string(rows) + ", channels " + std::to_string(channels));
+  Problem p{};
+  for (uint64_t seed = 1000;; seed += 10) {
+    ASSERT_LT(seed, 3000u) << "no problem without a pre-activation near the ReLU kink";
+    p = make_problem(rows, channels, seed);
+    std::vector<double> y(rows * channels), m(channels), s(channels);
+    bn_relu_forward_training_cpu<double>(p.x.data(), y.data(), rows, channels, p.gamma.data(), p.beta.data(),
+                                 nullptr, nullptr, BnReluSaved<double>{m.data(), s.data()}, 0.99,
+                                 kBatchNormEpsilon, false);  // y = pre
+    bool clear = true;
+    for (double pre : y) clear = clear && std::fabs(pre) > 0.05;
+    if (clear) break;
+  }
+  auto loss = [&]() {
+    std::vector<double> y(rows * channels), m(channels), s(channels);
+    bn_relu_forward_training_cpu<double>(p.x.data(), y.data(), rows, channels, p.gamma.data(), p.beta.data(),
+                                 nullptr, nullptr, BnReluSaved<double>{m.data(), s.data()}, 0.99,
+                                 kBatchNormEpsilon, relu);
+    double sum = 0.0;
+    for (int64_t i = 0; i < rows * channels; ++i) sum += p.dy[i] * y[i];
+    return sum;
+  };
+  const double h = 1e-6;
+  auto numeric = [&](std::vector<double>& v) {  // v is p.x, p.gamma or p.beta
+    std::vector<double> grad(v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      const double keep = v[i];
+      v[i] = keep + h;
+      const double up = loss();
+      v[i] = keep - h;
+      grad[i] = (up - loss()) / (2 * h);
+      v[i] = keep;
+    }
+    return grad;
+  };
+  const std::vector<double> num_dx = numeric(p.x), num_dgamma = numeric(p.gamma), num_dbeta = numeric(p.beta);
+  const Result r = run_fused(p, relu);
+  std::vector<double> dgamma = r.dgamma, dbeta = r.dbeta;
+  for (int64_t c = 0; c < channels; ++c) dgamma[c] -= 0.5, dbeta[c] += 0.25;  // accumulated onto these
+  const Tolerance fd{1e-6, 1e-5};  // central differences, h = 1e-6, f64
+  ALZ_EXPECT_CLOSE(r.dx, num_dx, fd);
+  ALZ_EXPECT_CLOSE(dgamma, num_dgamma, fd);
+  ALZ_EXPECT_CLOSE(dbeta, num_dbeta, fd);
+}
+
+TEST(BnRelu, BackwardMatchesFiniteDifferences) {
+  check_finite_differences(7, 3, true);
+  check_finite_differences(5, 2, true);
+  check_finite_differences(1, 3, true);  // one row: y = relu(beta), dx = 0
+  check_finite_differences(6, 4, false);
+}
+
+TEST(BnRelu, InferenceMatchesUnfusedPlusReluAndRunsInPlace) {
+  const Problem p = make_problem(11, 13, 7);
+  const int64_t n = p.rows * p.channels;
+  for (bool relu : {true, false}) {
+    std::vector<double> y(n), expected(n);
+    bn_relu_forward_inference_cpu(p.x.data(), y.data(), p.rows, p.channels, p.gamma.data(), p.beta.data(),
+                                  p.moving_mean.data(), p.moving_var.data(), kBatchNormEpsilon, relu);
+    batch_norm_forward_inference_cpu(p.x.data(), expected.data(), p.rows, p.channels, p.gamma.data(), p.beta.data(),
+                                     p.moving_mean.data(), p.moving_var.data());
+    if (relu)
+      for (double& e : expected) e = std::max(e, 0.0);
+    ALZ_EXPECT_CLOSE(y, expected, Tolerance({1e-12, 1e-12}));  // f64, same formula
+    std::vector<double> in_place = p.x;
+    bn_relu_forward_inference_cpu(in_place.data(), in_place.data(), p.rows, p.channels, p.gamma.data(), p.beta.data(),
+                                  p.moving_mean.data(), p.moving_var.data(), kBatchNormEpsilon, relu);
+    ALZ_EXPECT_CLOSE(in_place, y, Tolerance({0.0, 0.0}));  // same arithmetic per element
+  }
+}
+
+TEST(BnRelu, MovingStatisticsFollowKerasOverTwoSteps) {
+  const Problem p = make_problem(20, 5, 8), q = make_problem(20, 5, 9);
+  std::vector<double> mm = p.moving_mean, mv = p.moving_var, m(5), s(5), y(100);
+  for (const Problem* step : {&p, &q})
+    bn_relu_forward_training_cpu(step->x.data(), y.data(), 20, 5, p.gamma.data(), p.beta.data(), mm.data(), mv.data(),
+                                 BnReluSaved<double>{m.data(), s.data()}, 0.9, kBatchNormEpsilon, true);
+  std::vector<double> expected_mm(5), expected_mv(5);
+  for (int64_t c = 0; c < 5; ++c) {
+    double batch_mean[2] = {0, 0}, batch_var[2] = {0, 0};
+    for (int k = 0; k < 2; ++k) {
+      const std::vector<double>& x = k == 0 ? p.x : q.x;
+      for (int64_t r = 0; r < 20; ++r) batch_mean[k] += x[r * 5 + c] / 20;
+      for (int64_t r = 0; r < 20; ++r) batch_var[k] += (x[r * 5 + c] - batch_mean[k]) * (x[r * 5 + c] - batch_mean[k]) / 20;
+    }
+    expected_mm[c] = 0.9 * (0.9 * p.moving_mean[c] + 0.1 * batch_mean[0]) + 0.1 * batch_mean[1];
+    expected_mv[c] = 0.9 * (0.9 * p.moving_var[c] + 0.1 * batch_var[0]) + 0.1 * batch_var[1];  // biased
+  }
+  ALZ_EXPECT_CLOSE(mm, expected_mm, Tolerance({1e-12, 1e-12}));  // f64
+  ALZ_EXPECT_CLOSE(mv, expected_mv, Tolerance({1e-12, 1e-12}));
+}
+
+TEST(BnRelu, FloatMatchesDouble) {
+  const Problem p = make_problem(300, 21, 11);
+  const Result expected = run_fused(p, true);
+  const int64_t n = p.rows * p.channels, c = p.channels;
+  std::vector<float> x(p.x.begin(), p.x.end()), dy(p.dy.begin(), p.dy.end()), g(p.gamma.begin(), p.gamma.end()),
+      b(p.beta.begin(), p.beta.end()), mm(p.moving_mean.begin(), p.moving_mean.end()),
+      mv(p.moving_var.begin(), p.moving_var.end()), y(n), m(c), s(c), dx(n), dg(c, 0.5f), db(c, -0.25f);
+  bn_relu_forward_training_cpu(x.data(), y.data(), p.rows, c, g.data(), b.data(), mm.data(), mv.data(),
+                               BnReluSaved<float>{m.data(), s.data()}, kBatchNormMomentum, kBatchNormEpsilon, true);
+  bn_relu_backward_cpu(x.data(), dy.data(), dx.data(), p.rows, c, g.data(), b.data(),
+                       BnReluSaved<float>{m.data(), s.data()}, true, dg.data(), db.data());
+  // Inputs rounded to f32 (relative 6e-8), sums in double: a few f32 ulps. The masks agree
+  // unless a pre-activation lies within ~1e-6 of 0; dx is then off at that element only.
+  const Tolerance tol{2e-5, 2e-5};
+  ALZ_EXPECT_CLOSE(std::vector<double>(y.begin(), y.end()), expected.y, tol);
+  ALZ_EXPECT_CLOSE(std::vector<double>(dx.begin(), dx.end()), expected.dx, tol);
+  ALZ_EXPECT_CLOSE(std::vector<double>(dg.begin(), dg.end()), expected.dgamma, tol);
+  ALZ_EXPECT_CLOSE(std::vector<double>(db.begin(), db.end()), expected.dbeta, tol);
+  ALZ_EXPECT_CLOSE(std::vector<double>(mv.begin(), mv.end()), expected.moving_var, tol);
+}
+
+TEST(BnRelu, ThreadCountDoesNotChangeResults) {
+  const Problem p = make_problem(1000, 40, 12);  // 40,000 elements: the OpenMP loops run in parallel
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const Result one = run_fused(p, true);
+  omp_set_num_threads(2);
+  const Result two = run_fused(p, true);
+  omp_set_num_threads(threads);
+  expect_results_close(one, two, Tolerance{0.0, 0.0});  // each channel is summed by one thread, in row order
+}
+
+TEST(BnRelu, RejectsBadArguments) {
+  std::vector<float> v(8, 1.0f);
+  BnReluSaved<float> saved{v.data(), v.data() + 4};
+  EXPECT_THROW(bn_relu_forward_training_cpu(v.data(), v.data(), 0, 4, v.data(), v.data(), v.data(), v.data(), saved,
+                                            0.99, 1e-3, true),
+               Error);
+  EXPECT_THROW(bn_relu_forward_training_cpu(v.data(), v.data(), 2, 4, v.data(), v.data(), v.data(), v.data(),
+                                            BnReluSaved<float>{}, 0.99, 1e-3, true),
+               Error);
+  EXPECT_THROW(bn_relu_backward_cpu(v.data(), v.data(), v.data(), 2, 4, v.data(), v.data(), BnReluSaved<float>{}, true,
+                                    v.data(), v.data()),
+               Error);
+}
+
+}  // namespace
+}  // namespace alz::kernels

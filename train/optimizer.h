@@ -1,0 +1,163 @@
+// Optimizers over a model's trainable parameters: SGD (momentum, Nesterov, coupled weight decay)
+// and Adam / AdamW (Keras defaults and Keras's epsilon placement), each with optional
+// global-norm gradient clipping. The formulas are written out in kernels/optimizer.h:
+//   SGD   vel = momentum * vel - lr * g;  p += vel  (Nesterov: p += momentum * vel - lr * g)
+//   Adam  p -= lr * sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + epsilon)
+//   clip  g *= min(1, clip_global_norm / (global_norm + 1e-6))
+//
+//   Adam adam(model.trainable_parameters(), AdamOptions{.learning_rate = 1e-3});
+//   for (...) { adam.zero_grad(); backward(loss(model(x))); adam.step(); }
+//   save_safetensors(path, adam.state());   ...   adam.load_state(load_safetensors(path).tensors);
+//
+// Which parameters: the constructor keeps the ParamRefs with `trainable` true (frozen ones are
+// never touched) and creates their state (zeros, same device and dtype). At each step a kept
+// parameter whose grad() is undefined is skipped: its value and state stay as they are; t is
+// the optimizer's global step count and advances on every step() (as Keras's `iterations`).
+// Build the optimizer after the model is on its device and in its dtype.
+//
+// Devices: every parameter on one device. CPU: f32 or f64, the reference loops. CUDA: f32,
+// one fused multi-tensor launch per step (plus a one-block prepare kernel, and one norm
+// kernel when clipping); the learning rate and t live in device memory, so step() never
+// synchronises with the host. The device table of (param, grad, state, count) is uploaded
+// only when a pointer changes (a gradient reallocated after zero_grad(), say); an upload goes
+// through a ring of pinned staging buffers and waits only for an upload four tables back.
+// Everything runs on the device's compute stream (tensor/cuda/context.h).
+//
+// Saved state (std::vector<NamedTensor>, host copies, for tensor/safetensors.h):
+//   "<kind>/step", "<kind>/learning_rate"         0-d f64 scalars
+//   "adam/m/<param name>", "adam/v/<param name>"  (Adam);  "sgd/velocity/<param name>" (SGD
+//                                                 with momentum), same shape and dtype as p
+// Loading them into an optimizer over the same parameters resumes bit-exactly.
+//
+// Tested by tests/test_optimizer.cpp and tests/gpu/test_optimizer_gpu.cpp:
+//   ctest --test-dir build -R optimizer
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/optimizer.h"
+#include "layers/module.h"
+#include "tensor/safetensors.h"
+#include "tensor/tensor.h"
+
+namespace alz {
+
+struct SgdOptions {
+  double learning_rate = 0.01;  // Keras default
+  double momentum = 0.0;
+  bool nesterov = false;
+  double weight_decay = 0.0;      // coupled L2: g += weight_decay * p
+  double clip_global_norm = 0.0;  // > 0: clip the global gradient norm to this
+};
+
+struct AdamOptions {
+  double learning_rate = 1e-3;  // Keras defaults
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double epsilon = 1e-7;
+  double weight_decay = 0.0;  // decoupled: p -= lr * wd * p (AdamW); else coupled: g += wd * p
+  bool decoupled = false;
+  double clip_global_norm = 0.0;  // > 0: clip the global gradient norm to this
+};
+
+class Optimizer {
+ public:
+  virtual ~Optimizer();
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  // One update of every kept parameter that has a gradient.
+  virtual void step();
+  // Drops the gradients of the kept parameters (grad becomes undefined).
+  void zero_grad();
+
+  void set_learning_rate(double lr);  // used by the next step()
+  double learning_rate() const { return lr_; }
+  int64_t step_count() const { return step_; }  // steps taken (t of the last step)
+
+  // Global gradient norm of the last step (clipping on); -1 before the first step or without
+  // clipping. On CUDA this reads device memory and waits for the step: for logging only.
+  double last_grad_norm() const;
+
+  std::vector<NamedTensor> state() const;           // host copies: a snapshot
+  void load_state(const std::vector<NamedTensor>& state);  // throws alz::Error on any mismatch
+
+  const std::string& kind() const { return kind_; }  // "sgd" or "adam"
+  Device device() const { return device_; }
+  size_t num_parameters() const { return slots_.size(); }  // the kept (trainable) ones
+  uint64_t table_uploads() const;  // CUDA: device-table uploads so far (0 on the CPU)
+
+ protected:
+  struct Slot {
+    std::string name;
+    Tensor* param;
+    std::vector<Tensor> state;  // per state name, same shape/dtype/device as *param
+  };
+  Optimizer(std::string kind, std::vector<ParamRef> params, std::vector<std::string> state_names,
+            double learning_rate, double clip_global_norm);
+
+  // One CPU update of a parameter with gradient g, scaled by grad_scale; t = step_count().
+  virtual void update_cpu(Slot& slot, const Tensor& grad, double grad_scale) = 0;
+#if ALZ_HAS_CUDA
+  // Queues the prepare kernel (t += 1, clip factor from the partials) and the fused update
+  // for the table in device memory.
+  virtual void update_cuda(const kernels::MultiTensorEntry* entries, const kernels::MultiTensorChunk* chunks,
+                           int32_t num_chunks, const double* partials, kernels::OptimizerScalars* scalars,
+                           cudaStream_t stream) = 0;
+#endif
+  double clip_global_norm() const { return clip_; }
+
+ private:
+  struct CudaState;
+  void step_cpu();
+  void step_cuda();
+  const Tensor* find_grad(const Slot& slot) const;  // nullptr when undefined
+
+  std::string kind_;
+  std::vector<std::string> state_names_;
+  std::vector<Slot> slots_;
+  Device device_;
+  double lr_;
+  double clip_;
+  int64_t step_ = 0;
+  double last_norm_ = -1.0;  // CPU
+  std::unique_ptr<CudaState> cuda_;
+};
+
+class SGD : public Optimizer {
+ public:
+  SGD(std::vector<ParamRef> params, SgdOptions options = {});
+  const SgdOptions& options() const { return options_; }
+
+ protected:
+  void update_cpu(Slot& slot, const Tensor& grad, double grad_scale) override;
+#if ALZ_HAS_CUDA
+  void update_cuda(const kernels::MultiTensorEntry* entries, const kernels::MultiTensorChunk* chunks,
+                   int32_t num_chunks, const double* partials, kernels::OptimizerScalars* scalars,
+                   cudaStream_t stream) override;
+#endif
+
+ private:
+  SgdOptions options_;
+};
+
+class Adam : public Optimizer {
+ public:
+  Adam(std::vector<ParamRef> params, AdamOptions options = {});
+  const AdamOptions& options() const { return options_; }
+
+ protected:
+  void update_cpu(Slot& slot, const Tensor& grad, double grad_scale) override;
+#if ALZ_HAS_CUDA
+  void update_cuda(const kernels::MultiTensorEntry* entries, const kernels::MultiTensorChunk* chunks,
+                   int32_t num_chunks, const double* partials, kernels::OptimizerScalars* scalars,
+                   cudaStream_t stream) override;
+#endif
+
+ private:
+  AdamOptions options_;
+};
+
+}  // namespace alz

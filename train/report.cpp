@@ -1,0 +1,350 @@
+// The run report: curves.svg, confusion_matrix.svg and a self-contained report.html, written
+// atomically; metrics.jsonl appends. See train/report.h. Tested by tests/test_report.cpp.
+#include "train/report.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "tensor/error.h"
+#include "train/svg_chart.h"
+
+namespace alz::train {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string errno_text(int code) { return std::strerror(code); }
+
+nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+double number_or_nan(const nlohmann::json& record, const char* key) {
+  const auto it = record.find(key);
+  return it != record.end() && it->is_number() ? it->get<double>() : kNaN;
+}
+
+// Writes all of `size` bytes to fd; returns false (errno set) on failure.
+bool write_all(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::string fixed(double v, int decimals = 4) {
+  if (!std::isfinite(v)) return "-";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+std::string h(std::string_view text) { return svg::escape_xml(text); }
+
+// Colours of the curves: train blue, validation orange, per-class-balanced metrics in green/red.
+constexpr const char* kTrainColor = "#1f77b4";
+constexpr const char* kValColor = "#ff7f0e";
+constexpr const char* kBalancedColor = "#2ca02c";
+constexpr const char* kMacroF1Color = "#d62728";
+
+constexpr const char* kCss = R"(
+body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; color: #222; margin: 0 auto; max-width: 1040px;
+       padding: 16px 24px 48px; line-height: 1.4; }
+h1 { font-size: 26px; margin: 8px 0 2px; }
+h2 { font-size: 19px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+.sub { color: #666; margin: 0 0 12px; }
+.warning { background: #fdecea; border: 2px solid #d93025; border-radius: 6px; padding: 10px 16px; margin: 16px 0; }
+.warning strong { color: #b3261e; font-size: 17px; }
+.warning p { margin: 6px 0 0; white-space: pre-wrap; }
+table { border-collapse: collapse; font-size: 14px; margin: 4px 0; }
+th, td { border: 1px solid #ddd; padding: 4px 10px; }
+th { background: #f3f5f7; text-align: left; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.best td { background: #fff7d6; font-weight: bold; }
+.config td:first-child { font-family: monospace; color: #444; }
+pre { background: #f6f8fa; border: 1px solid #e1e4e8; border-radius: 4px; padding: 10px; overflow-x: auto; font-size: 13px; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 8px 0; }
+.card { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px 14px; min-width: 112px; }
+.card .label { font-size: 13px; color: #555; }
+.card .value { font-size: 26px; font-weight: bold; }
+.card.primary { border: 2px solid #1f77b4; background: #f1f7fc; }
+.note { color: #555; font-size: 13px; }
+.figure svg { max-width: 100%; height: auto; }
+)";
+
+void card(std::ostringstream& out, const std::string& label, const std::string& value, bool primary) {
+  out << "<div class=\"card" << (primary ? " primary" : "") << "\"><div class=\"label\">" << h(label)
+      << "</div><div class=\"value\">" << h(value) << "</div></div>\n";
+}
+
+void evaluation_html(std::ostringstream& out, const Metrics& m, const std::string& label) {
+  out << "<h2>Headline metrics (" << h(label) << ")</h2>\n<div class=\"cards\">\n";
+  card(out, "Macro-F1", fixed(m.macro_f1), true);
+  card(out, "Balanced accuracy", fixed(m.balanced_accuracy), true);
+  card(out, "Accuracy", fixed(m.accuracy), false);
+  card(out, "ROC-AUC (macro)", fixed(m.roc_auc_macro), false);
+  if (std::isfinite(m.loss)) card(out, "Loss", fixed(m.loss), false);
+  card(out, "Samples", std::to_string(m.count), false);
+  out << "</div>\n<p class=\"note\">Macro-F1 and balanced accuracy weigh every class equally; accuracy is "
+         "dominated by the largest classes and can look good for a model that ignores the small ones. "
+         "ROC-AUC is one-vs-rest per class, averaged over the classes with both positives and negatives.</p>\n";
+
+  out << "<h2>Per class</h2>\n<table>\n<tr><th>class</th><th class=\"num\">precision</th><th class=\"num\">recall</th>"
+         "<th class=\"num\">F1</th><th class=\"num\">support</th><th class=\"num\">predicted</th>"
+         "<th class=\"num\">ROC-AUC</th></tr>\n";
+  for (const ClassMetrics& c : m.per_class) {
+    out << "<tr><td>" << h(c.name) << "</td><td class=\"num\">" << fixed(c.precision) << "</td><td class=\"num\">"
+        << fixed(c.recall) << "</td><td class=\"num\">" << fixed(c.f1) << "</td><td class=\"num\">" << c.support
+        << "</td><td class=\"num\">" << c.predicted << "</td><td class=\"num\">" << fixed(c.roc_auc) << "</td></tr>\n";
+  }
+  out << "</table>\n";
+  out << "<h2>Confusion matrix</h2>\n<p class=\"note\">Rows are true classes, columns predicted classes; each cell "
+         "shows the count and its share of the row, and its colour is that share.</p>\n<div class=\"figure\">\n"
+      << render_confusion_svg(m) << "</div>\n";
+}
+
+// The epoch whose validation macro-F1 is highest (first of equals); -1 when none is finite.
+int best_epoch_index(const std::vector<EpochRecord>& history) {
+  int best = -1;
+  for (size_t i = 0; i < history.size(); ++i) {
+    if (!std::isfinite(history[i].val_macro_f1)) continue;
+    if (best < 0 || history[i].val_macro_f1 > history[static_cast<size_t>(best)].val_macro_f1) best = static_cast<int>(i);
+  }
+  return best;
+}
+
+void history_html(std::ostringstream& out, const std::vector<EpochRecord>& history) {
+  out << "<h2>Training curves</h2>\n<div class=\"figure\">\n" << render_curves_svg(history) << "</div>\n";
+  out << "<h2>Per epoch</h2>\n";
+  if (history.empty()) {
+    out << "<p class=\"note\">No epoch has finished yet.</p>\n";
+    return;
+  }
+  const int best = best_epoch_index(history);
+  out << "<table>\n<tr><th class=\"num\">epoch</th><th class=\"num\">train loss</th><th class=\"num\">train acc</th>"
+         "<th class=\"num\">val loss</th><th class=\"num\">val acc</th><th class=\"num\">val balanced acc</th>"
+         "<th class=\"num\">val macro-F1</th><th class=\"num\">learning rate</th><th class=\"num\">images/s</th></tr>\n";
+  for (size_t i = 0; i < history.size(); ++i) {
+    const EpochRecord& r = history[i];
+    out << "<tr" << (static_cast<int>(i) == best ? " class=\"best\"" : "") << "><td class=\"num\">" << r.epoch
+        << "</td><td class=\"num\">" << fixed(r.train_loss) << "</td><td class=\"num\">" << fixed(r.train_accuracy)
+        << "</td><td class=\"num\">" << fixed(r.val_loss) << "</td><td class=\"num\">" << fixed(r.val_accuracy)
+        << "</td><td class=\"num\">" << fixed(r.val_balanced_accuracy) << "</td><td class=\"num\">"
+        << fixed(r.val_macro_f1) << "</td><td class=\"num\">" << h(svg::format_number(r.learning_rate, 4))
+        << "</td><td class=\"num\">" << fixed(r.images_per_second, 1) << "</td></tr>\n";
+  }
+  out << "</table>\n";
+  if (best >= 0)
+    out << "<p class=\"note\">Highlighted: the epoch with the highest validation macro-F1 (epoch "
+        << history[static_cast<size_t>(best)].epoch << ").</p>\n";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- epoch records
+
+nlohmann::json epoch_to_json(const EpochRecord& r) {
+  return {{"epoch", r.epoch},
+          {"train_loss", number_or_null(r.train_loss)},
+          {"train_accuracy", number_or_null(r.train_accuracy)},
+          {"val_loss", number_or_null(r.val_loss)},
+          {"val_accuracy", number_or_null(r.val_accuracy)},
+          {"val_balanced_accuracy", number_or_null(r.val_balanced_accuracy)},
+          {"val_macro_f1", number_or_null(r.val_macro_f1)},
+          {"learning_rate", number_or_null(r.learning_rate)},
+          {"images_per_second", number_or_null(r.images_per_second)}};
+}
+
+EpochRecord epoch_from_json(const nlohmann::json& record) {
+  ALZ_CHECK(record.is_object() && record.contains("epoch") && record["epoch"].is_number_integer(),
+            "epoch record without an integer \"epoch\": " << record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  EpochRecord r;
+  r.epoch = record["epoch"].get<int>();
+  r.train_loss = number_or_nan(record, "train_loss");
+  r.train_accuracy = number_or_nan(record, "train_accuracy");
+  r.val_loss = number_or_nan(record, "val_loss");
+  r.val_accuracy = number_or_nan(record, "val_accuracy");
+  r.val_balanced_accuracy = number_or_nan(record, "val_balanced_accuracy");
+  r.val_macro_f1 = number_or_nan(record, "val_macro_f1");
+  r.learning_rate = number_or_nan(record, "learning_rate");
+  r.images_per_second = number_or_nan(record, "images_per_second");
+  return r;
+}
+
+// ---------------------------------------------------------------- pictures
+
+std::string render_curves_svg(const std::vector<EpochRecord>& history) {
+  std::vector<double> epochs;
+  for (const EpochRecord& r : history) epochs.push_back(r.epoch);
+  auto series = [&](const char* name, const char* color, double EpochRecord::*field, bool dashed) {
+    svg::Series s{name, color, epochs, {}, dashed};
+    for (const EpochRecord& r : history) s.y.push_back(r.*field);
+    return s;
+  };
+  svg::Panel loss{"Loss", "epoch", "loss", {}, true};
+  loss.series = {series("train", kTrainColor, &EpochRecord::train_loss, false),
+                 series("validation", kValColor, &EpochRecord::val_loss, false)};
+  loss.y_floor = 0.0;
+  svg::Panel quality{"Accuracy and macro-F1", "epoch", "score", {}, true};
+  quality.series = {series("train accuracy", kTrainColor, &EpochRecord::train_accuracy, false),
+                    series("val accuracy", kValColor, &EpochRecord::val_accuracy, false),
+                    series("val balanced accuracy", kBalancedColor, &EpochRecord::val_balanced_accuracy, true),
+                    series("val macro-F1", kMacroF1Color, &EpochRecord::val_macro_f1, false)};
+  quality.y_floor = 0.0;
+  quality.y_ceiling = 1.0;
+  return svg::line_chart({loss, quality}, 480, 360);
+}
+
+std::string render_confusion_svg(const Metrics& m) {
+  svg::HeatMap map;
+  map.title = "Confusion matrix";
+  map.row_title = "true class";
+  map.col_title = "predicted class";
+  map.scale_title = "share of the true class";
+  const size_t k = m.confusion_matrix.size();
+  for (size_t i = 0; i < k; ++i) {
+    const std::string name = i < m.per_class.size() ? m.per_class[i].name : std::to_string(i);
+    map.row_labels.push_back(name);
+    map.col_labels.push_back(name);
+  }
+  for (size_t i = 0; i < k; ++i) {
+    int64_t row_total = 0;
+    for (int64_t v : m.confusion_matrix[i]) row_total += v;
+    for (size_t j = 0; j < k; ++j) {
+      const int64_t v = m.confusion_matrix[i][j];
+      const double share = row_total > 0 ? static_cast<double>(v) / static_cast<double>(row_total) : 0.0;
+      map.cell_text.push_back(std::to_string(v));
+      map.cell_subtext.push_back(row_total > 0 ? fixed(100.0 * share, 1) + "%" : "");
+      map.shade.push_back(share);
+    }
+  }
+  return svg::heat_map(map);
+}
+
+std::string render_report_html(const ReportInputs& in) {
+  std::ostringstream out;
+  out << "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
+      << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n<title>" << h(in.title)
+      << "</title>\n<style>" << kCss << "</style>\n</head>\n<body>\n<h1>" << h(in.title) << "</h1>\n";
+  if (!in.run_dir.empty() || !in.generated_at.empty()) {
+    out << "<p class=\"sub\">";
+    if (!in.run_dir.empty()) out << "run folder <code>" << h(in.run_dir) << "</code>";
+    if (!in.run_dir.empty() && !in.generated_at.empty()) out << " &#183; ";
+    out << h(in.generated_at) << "</p>\n";
+  }
+  if (!in.leakage_warning.empty())
+    out << "<div class=\"warning\"><strong>&#9888; Leakage warning: these scores may be too optimistic</strong>\n<p>"
+        << h(in.leakage_warning) << "</p></div>\n";
+
+  out << "<h2>Configuration</h2>\n";
+  if (in.config.empty()) {
+    out << "<p class=\"note\">No configuration recorded.</p>\n";
+  } else {
+    out << "<table class=\"config\">\n";
+    for (const auto& [key, value] : in.config) out << "<tr><td>" << h(key) << "</td><td>" << h(value) << "</td></tr>\n";
+    out << "</table>\n";
+  }
+  out << "<h2>Dataset</h2>\n<pre>" << h(in.dataset_summary.empty() ? "(no summary)" : in.dataset_summary) << "</pre>\n";
+
+  if (in.evaluation)
+    evaluation_html(out, *in.evaluation, in.evaluation_label);
+  else
+    out << "<h2>Headline metrics</h2>\n<p class=\"note\">No evaluation yet.</p>\n";
+  history_html(out, in.history);
+  out << "</body>\n</html>\n";
+  return out.str();
+}
+
+ReportPaths write_report(const std::string& run_dir, const ReportInputs& inputs) {
+  std::error_code ec;
+  ALZ_CHECK(std::filesystem::is_directory(run_dir, ec), "cannot write the run report: '" << run_dir << "' is not a folder");
+  const std::filesystem::path dir(run_dir);
+  ReportPaths paths;
+  paths.curves_svg = (dir / "curves.svg").string();
+  write_file_atomic(paths.curves_svg, svg::kSvgXmlDeclaration + render_curves_svg(inputs.history));
+  if (inputs.evaluation) {
+    paths.confusion_svg = (dir / "confusion_matrix.svg").string();
+    write_file_atomic(paths.confusion_svg, svg::kSvgXmlDeclaration + render_confusion_svg(*inputs.evaluation));
+  }
+  paths.html = (dir / "report.html").string();
+  if (inputs.run_dir.empty()) {
+    ReportInputs with_dir = inputs;
+    with_dir.run_dir = run_dir;
+    write_file_atomic(paths.html, render_report_html(with_dir));
+  } else {
+    write_file_atomic(paths.html, render_report_html(inputs));
+  }
+  return paths;
+}
+
+// ---------------------------------------------------------------- files
+
+void write_file_atomic(const std::string& path, const std::string& contents) {
+  const std::string temp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ALZ_CHECK(fd >= 0, "cannot write '" << path << "': cannot create '" << temp << "': " << errno_text(errno));
+  const bool written = write_all(fd, contents.data(), contents.size()) && ::fsync(fd) == 0;
+  const int write_errno = errno;
+  const bool closed = ::close(fd) == 0;
+  if (!written || !closed) {
+    ::unlink(temp.c_str());
+    ALZ_FAIL("cannot write '" << path << "': " << errno_text(written ? errno : write_errno));
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const int rename_errno = errno;
+    ::unlink(temp.c_str());
+    ALZ_FAIL("cannot write '" << path << "': rename from '" << temp << "': " << errno_text(rename_errno));
+  }
+}
+
+void append_jsonl(const std::string& path, const nlohmann::json& record) {
+  const std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  ALZ_CHECK(fd >= 0, "cannot append to '" << path << "': " << errno_text(errno));
+  const bool written = write_all(fd, line.data(), line.size()) && ::fsync(fd) == 0;
+  const int write_errno = errno;
+  const bool closed = ::close(fd) == 0;
+  ALZ_CHECK(written && closed, "cannot append to '" << path << "': " << errno_text(written ? errno : write_errno));
+}
+
+std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  ALZ_CHECK(in, "cannot read '" << path << "': " << errno_text(errno));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  std::vector<nlohmann::json> records;
+  size_t start = 0;
+  int line_number = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    const bool terminated = end != std::string::npos;
+    if (!terminated) end = text.size();
+    ++line_number;
+    const std::string line = text.substr(start, end - start);
+    start = end + 1;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (record.is_discarded()) {
+      if (!terminated) break;  // the last write was cut short: ignore it
+      ALZ_FAIL("'" << path << "' line " << line_number << " is not valid JSON");
+    }
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+}  // namespace alz::train

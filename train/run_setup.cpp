@@ -1,0 +1,129 @@
+// Setting up a training run (train/run_setup.h).
+#include "train/run_setup.h"
+
+#include <filesystem>
+#include <sstream>
+
+#include "data/phantom.h"
+#include "models/checkpoint.h"
+#include "tensor/cuda_runtime.h"
+#include "tensor/error.h"
+
+#if ALZ_HAS_CUDA
+#include "kernels/conv2d.h"
+#include "kernels/gemm.h"
+#endif
+
+namespace alz::train {
+
+Device resolve_config(TrainConfig& c) {
+  Device device = Device::cpu();
+  if (c.device == "cuda" || (c.device == "auto" && cuda::available())) {
+    ALZ_CHECK(cuda::available(), "--device cuda: no usable CUDA device (" << cuda::unavailable_reason() << ")");
+    device = Device::cuda(0);
+  } else {
+    ALZ_CHECK(c.device == "cpu" || c.device == "auto", "--device must be auto, cpu or cuda; got '" << c.device << "'");
+  }
+  bool gpu = device.is_cuda();
+  if (c.model == "auto") c.model = gpu ? "resnet152v2" : "resnetv2-small";
+  if (c.epochs <= 0) c.epochs = gpu ? 3 : 6;
+  if (c.batch_size <= 0) c.batch_size = gpu ? 64 : 32;
+  if (c.input_height <= 0) c.input_height = gpu ? 224 : 64;
+  if (c.input_width <= 0) c.input_width = c.input_height;
+  ALZ_CHECK(c.optimizer == "adam" || c.optimizer == "adamw" || c.optimizer == "sgd",
+            "--optimizer must be adam, adamw or sgd; got '" << c.optimizer << "'");
+  if (c.learning_rate <= 0) c.learning_rate = c.optimizer == "sgd" ? 0.1 * c.batch_size / 256.0 : 1e-3;
+  ALZ_CHECK(c.precision == "fp32" || c.precision == "tf32", "--precision must be fp32 or tf32; got '" << c.precision << "'");
+  ALZ_CHECK(c.class_weights == "none" || c.class_weights == "auto",
+            "--class-weights must be none or auto; got '" << c.class_weights << "'");
+  ALZ_CHECK(!(c.class_weights == "auto" && c.label_smoothing > 0 && !c.allow_weights_with_smoothing),
+            "class weights together with label smoothing were reported to collapse predictions to the rare "
+            "class; pass --allow-weights-with-smoothing to combine them anyway");
+  if (c.run_dir.empty()) c.run_dir = "runs/" + c.model + "-seed" + std::to_string(c.seed);
+  return device;
+}
+
+void apply_precision(const TrainConfig& config, Device device) {
+  if (!device.is_cuda()) return;
+#if ALZ_HAS_CUDA
+  bool tf32 = config.precision == "tf32";
+  set_conv_allow_tf32(tf32);
+  kernels::set_gemm_allow_tf32(tf32);
+  set_conv_algo_mode(ConvAlgoMode::Benchmark);  // time the candidates once per shape
+#endif
+}
+
+RunData prepare_data(const TrainConfig& config) {
+  RunData run;
+  if (config.data.empty()) {
+    run.phantom = true;
+    std::string manifest = config.phantom_dir + "/manifest.csv";
+    if (!std::filesystem::exists(manifest)) {
+      data::PhantomSpec spec;
+      spec.out_dir = config.phantom_dir;
+      spec.seed = 7;
+      if (!config.quiet) std::printf("generating the phantom MRI set in %s ...\n", config.phantom_dir.c_str());
+      data::write_phantom_dataset(spec);
+    }
+    // The manifest carries subjects: the validation split keeps every subject on one side.
+    run.source = manifest;
+  } else {
+    run.source = config.data;
+  }
+  data::DatasetIndex index = data::scan_dataset(run.source);
+  if (!index.find_split("val")) index = data::with_validation_split(index, config.val_fraction, config.seed);
+  ALZ_CHECK(index.find_split("train") && index.find_split("val"),
+            run.source << ": found no training split (splits: " << index.describe() << ")");
+  ALZ_CHECK(!index.find_split("train")->samples.empty() && !index.find_split("val")->samples.empty(),
+            run.source << ": the training or validation split is empty");
+  run.index = std::move(index);
+  return run;
+}
+
+std::unique_ptr<data::Loader> make_loader(const data::DatasetIndex& index, const std::string& split,
+                                          const TrainConfig& config, Device device, bool training) {
+  data::LoaderOptions options;
+  options.batch_size = config.batch_size;
+  options.height = config.input_height;
+  options.width = config.input_width;
+  options.shuffle = training;
+  options.drop_last = false;
+  options.seed = config.seed;
+  options.augment = training && config.augment;
+  options.workers = config.workers;
+  options.cache = config.cache;
+  options.device = device;
+  return std::make_unique<data::Loader>(index.find_split(split)->samples, options);
+}
+
+std::unique_ptr<ResNetV2> make_model(const TrainConfig& config, int classes, Device device, std::string& log) {
+  auto model = std::make_unique<ResNetV2>(
+      resnet_v2_config(config.model, classes, config.input_height, config.input_width), config.seed);
+  std::ostringstream out;
+  if (!config.init_from.empty()) {
+    LoadReport report = load_checkpoint(config.init_from, *model, LoadMode::Partial);
+    ALZ_CHECK(!report.loaded.empty(), config.init_from << ": no weight matches the model " << config.model
+                                                       << " by name and shape\n" << report.describe());
+    out << "initialised from " << config.init_from << ": " << report.describe() << "\n";
+  }
+  if (config.freeze_backbone) {
+    model->freeze_backbone(true);
+    out << "backbone frozen: " << model->count_parameters(true) << " trainable parameters (the head)\n";
+  }
+  model->to(device);
+  log = out.str();
+  return model;
+}
+
+Tensor make_class_weights(const TrainConfig& config, const data::DatasetIndex& index, Device device) {
+  if (config.class_weights != "auto") return Tensor();
+  std::vector<int64_t> counts = index.class_counts(*index.find_split("train"));
+  int64_t total = 0;
+  for (int64_t c : counts) total += c;
+  std::vector<float> weights;
+  for (int64_t c : counts)
+    weights.push_back(c > 0 ? static_cast<float>(static_cast<double>(total) / (counts.size() * c)) : 0.0f);
+  return Tensor::from_vector(weights, {static_cast<int64_t>(weights.size())}, device);
+}
+
+}  // namespace alz::train

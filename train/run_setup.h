@@ -1,0 +1,43 @@
+// The parts of a training run that come before the first step: the device, the data (the
+// phantom set generated when no data is given), the loaders, the model (initialised from a
+// file and frozen when asked), class weights. Internal to train/trainer.cpp and the tests.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "models/resnet_v2.h"
+#include "train/trainer.h"
+
+namespace alz::train {
+
+// Fills every "auto" of the configuration for the device found; returns the device.
+Device resolve_config(TrainConfig& config);
+
+// Applies the precision and convolution-algorithm settings of the run (GPU only).
+void apply_precision(const TrainConfig& config, Device device);
+
+struct RunData {
+  data::DatasetIndex index;     // with "train" and "val" splits
+  std::string source;           // what was scanned
+  bool phantom = false;         // the built-in phantom set
+};
+
+// Scans the data (generating the phantom set first when config.data is empty) and makes a
+// validation split when the data has none: group-aware (whole subjects) when groups are known.
+RunData prepare_data(const TrainConfig& config);
+
+std::unique_ptr<data::Loader> make_loader(const data::DatasetIndex& index, const std::string& split,
+                                          const TrainConfig& config, Device device, bool training);
+
+// Builds the model for the data's classes; loads `init_from` (name and shape must match; the
+// rest is listed), freezes the backbone when asked, moves to the device.
+std::unique_ptr<ResNetV2> make_model(const TrainConfig& config, int classes, Device device, std::string& log);
+
+// Inverse-frequency class weights ("auto": N / (K * count_c), as Keras/sklearn "balanced") on
+// the device, or an undefined tensor for "none".
+Tensor make_class_weights(const TrainConfig& config, const data::DatasetIndex& index, Device device);
+
+}  // namespace alz::train
