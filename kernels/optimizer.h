@@ -39,7 +39,7 @@
 //
 // Tested by tests/test_optimizer.cpp (CPU, hand-computed steps) and
 // tests/gpu/test_optimizer_gpu.cpp (CUDA vs CPU); benchmarked by bench/bench_optimizer.cu:
-//   ctest --test-dir build -R optimizer && build/bench/bench_optimizer
+//   ctest --test-dir build -R Optimizer && build/bench/bench_optimizer
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -214,7 +214,7 @@ void optimizer_set_scalars_cuda(OptimizerScalars* scalars, double lr, int64_t st
 // Sets lr only (step unchanged).
 void optimizer_set_learning_rate_cuda(OptimizerScalars* scalars, double lr, cudaStream_t stream);
 
-// partials[c] = sum of grad^2 over chunk c (num_chunks launches-worth of blocks, one launch).
+// partials[c] = sum of grad^2 over chunk c: one launch, one block per chunk.
 void grad_sq_norm_partials_cuda(const MultiTensorEntry* entries, const MultiTensorChunk* chunks,
                                 int32_t num_chunks, double* partials, cudaStream_t stream);
 

@@ -7,7 +7,7 @@
 //   kF64  {1e-14, 1e-13}  the same double formula; at most a few roundings ordered differently
 //   kF32  {3e-6, 3e-6}    f32 arithmetic (2^-24 relative per operation) over <= 3 steps, |p| <= 2.3
 //   kMix  {2e-5, 2e-5}    f32 vs f64 after 10 random steps (accumulated f32 rounding)
-// Run: ctest --test-dir build -R "Sgd|Adam|Optimizer"
+// Run: ctest --test-dir build -R Optimizer
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -9,5 +9,8 @@ namespace alz::cli {
 int info(int argc, char** argv);   // devices, versions, model summaries   (train/cli_info.cpp)
 int synth(int argc, char** argv);  // phantom MRI slices in the Kaggle layout (train/cli_synth.cpp)
 int audit(int argc, char** argv);  // dataset audit: layout, counts, duplicates, leakage (train/cli_audit.cpp)
+int train(int argc, char** argv);  // train, validate, checkpoint, report (train/cli_train.cpp)
+int eval(int argc, char** argv);   // metrics of a checkpoint on a dataset split (train/cli_eval.cpp)
+int predict(int argc, char** argv);  // class and probabilities per image (train/cli_predict.cpp)
 
 }  // namespace alz::cli

@@ -19,6 +19,9 @@ const Command kCommands[] = {
     {"info", alz::cli::info, "devices found, library versions, model summaries and parameter counts"},
     {"synth", alz::cli::synth, "write synthetic brain-MRI phantom slices in the Kaggle V2 layout"},
     {"audit", alz::cli::audit, "audit a dataset: layout, counts, unreadable files, duplicates, leakage"},
+    {"train", alz::cli::train, "train a ResNetV2 (default: the phantom set), with checkpoints and a report"},
+    {"eval", alz::cli::eval, "evaluate a checkpoint: macro-F1, balanced accuracy, per-class, confusion, ROC-AUC"},
+    {"predict", alz::cli::predict, "predict the class and probabilities of images"},
 };
 
 void print_usage(FILE* out) {

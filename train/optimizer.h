@@ -30,7 +30,7 @@
 // Loading them into an optimizer over the same parameters resumes bit-exactly.
 //
 // Tested by tests/test_optimizer.cpp and tests/gpu/test_optimizer_gpu.cpp:
-//   ctest --test-dir build -R optimizer
+//   ctest --test-dir build -R Optimizer
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -49,7 +49,9 @@ void apply_precision(const TrainConfig& config, Device device) {
   bool tf32 = config.precision == "tf32";
   set_conv_allow_tf32(tf32);
   kernels::set_gemm_allow_tf32(tf32);
-  set_conv_algo_mode(ConvAlgoMode::Benchmark);  // time the candidates once per shape
+  // cuDNN's heuristic order: its own timings (benchmark mode) include per-call host overhead
+  // and were seen to prefer slower kernels for some shapes (bench/RESULTS.md).
+  set_conv_algo_mode(ConvAlgoMode::Heuristic);
 #endif
 }
 

@@ -301,6 +301,8 @@ int run_training(TrainConfig config) {
   train_loader->set_position(state.epoch, state.batch);
 
   Progress progress(config.quiet);
+  constexpr int64_t kSteadyStateWarmup = 5;  // steps before steady-state timing (algorithm choice, allocator)
+  Clock::time_point steady_start = Clock::now();
   int64_t steps_this_process = 0;
   const int64_t batches = train_loader->batches_per_epoch();
   std::string metrics_path = config.run_dir + "/metrics.jsonl";
@@ -310,12 +312,32 @@ int run_training(TrainConfig config) {
     auto epoch_start = Clock::now();
     double seconds_before = state.train_seconds;
     int64_t seen_at_start = state.seen;
-    // Per-epoch device accumulators: sum of (batch-mean loss * batch size), correct predictions.
+    // Per-epoch device accumulators: sum of (batch-mean loss * batch size), and the logits of
+    // every sample of this epoch (for the training accuracy), read back once at the end: the
+    // host never waits for the GPU inside the loop except for the progress line.
     Tensor loss_sum = Tensor::full({}, state.loss_sum, DType::F32, device);
+    int64_t classes = static_cast<int64_t>(class_names.size());
+    Tensor epoch_logits = Tensor::empty({train_loader->size(), classes}, DType::F32, device);
+    std::vector<int32_t> epoch_labels;
+    int64_t rows = 0;  // samples of this epoch seen by this process
+    // Counts correct predictions among the rows gathered so far (host side, once).
+    auto count_correct = [&]() {
+      if (rows == 0) return int64_t{0};
+      Tensor host = epoch_logits.slice(0, rows).to(Device::cpu());
+      const float* z = host.data<float>();
+      int64_t correct = 0;
+      for (int64_t i = 0; i < rows; ++i) {
+        int64_t best = 0;
+        for (int64_t j = 1; j < classes; ++j)
+          if (z[i * classes + j] > z[i * classes + best]) best = j;
+        correct += best == epoch_labels[i];
+      }
+      return correct;
+    };
     while (std::optional<data::Batch> batch = train_loader->next()) {
       int64_t n = batch->images.dim(0);
       optimizer->set_learning_rate(schedule->learning_rate(state.global_step, state.epoch));
-      Tensor labels = batch->labels.to(DType::I32);
+      Tensor labels = batch->labels.dtype() == DType::I32 ? batch->labels : batch->labels.to(DType::I32);
       Tensor logits = model->forward(batch->images);
       Tensor loss = ops::softmax_cross_entropy(logits, labels, class_weights, config.label_smoothing);
       backward(loss);
@@ -325,15 +347,13 @@ int run_training(TrainConfig config) {
         NoGradGuard no_grad;
         Tensor weighted = ops::scale(loss, static_cast<double>(n));
         accumulate_into(loss_sum, weighted);
-        // Training accuracy from this batch's logits (a small copy; the GPU keeps going).
-        std::vector<float> probs = softmax_probabilities(logits);
-        int64_t k = logits.dim(1);
-        for (int64_t i = 0; i < n; ++i) {
-          int64_t best = 0;
-          for (int64_t j = 1; j < k; ++j)
-            if (probs[i * k + j] > probs[i * k + best]) best = j;
-          state.correct += best == batch->labels_int[i];
-        }
+        epoch_logits.slice(rows, rows + n).copy_from_async(logits, Stream{});
+        epoch_labels.insert(epoch_labels.end(), batch->labels_int.begin(), batch->labels_int.end());
+        rows += n;
+      }
+      if (state.global_step + 1 == kSteadyStateWarmup && config.max_steps > 0) {
+        (void)loss_sum.at({});  // waits for the device: steady-state timing starts here
+        steady_start = Clock::now();
       }
       state.seen += n;
       state.batch = batch->index + 1;
@@ -358,6 +378,7 @@ int run_training(TrainConfig config) {
       if (stop_now) {
         progress.end_line();
         state.loss_sum = loss_sum.at({});
+        state.correct += count_correct();
         state.train_seconds = elapsed;
         state.schedule_state = schedule->state();
         save_run(config.run_dir, *model, *optimizer, state, config_json, class_names);
@@ -368,8 +389,16 @@ int run_training(TrainConfig config) {
       if (last_step) break;
     }
     progress.end_line();
-    state.train_seconds += std::chrono::duration<double>(Clock::now() - epoch_start).count() - (state.train_seconds - seconds_before);
     double train_loss = loss_sum.at({}) / std::max<int64_t>(state.seen, 1);
+    state.correct += count_correct();
+    state.train_seconds = seconds_before + std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    if (config.max_steps > 0 && state.global_step > kSteadyStateWarmup && !config.quiet) {
+      double seconds = std::chrono::duration<double>(Clock::now() - steady_start).count();
+      int64_t steps = state.global_step - kSteadyStateWarmup;
+      std::printf("steady state: %lld steps of batch %d in %.3f s: %.2f ms/step, %.1f images/s\n",
+                  static_cast<long long>(steps), config.batch_size, seconds, 1e3 * seconds / steps,
+                  steps * config.batch_size / seconds);
+    }
     if (!std::isfinite(train_loss)) {
       std::fprintf(stderr, "alz train: the training loss of epoch %d is %f; stopping. The last good checkpoint is "
                            "%s/last.safetensors\n", state.epoch + 1, train_loss, config.run_dir.c_str());

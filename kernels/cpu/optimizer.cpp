@@ -1,7 +1,7 @@
 // CPU reference of the optimizer updates (kernels/optimizer.h): plain loops over one flat tensor
 // calling the shared element update, for float and double; the global-norm partial sum; and the
 // host-side chunk table of the fused CUDA kernels.
-// Tested by tests/test_optimizer.cpp:  ctest --test-dir build -R "^Optimizer|Sgd|Adam"
+// Tested by tests/test_optimizer.cpp:  ctest --test-dir build -R Optimizer
 #include <limits>
 
 #include "kernels/optimizer.h"

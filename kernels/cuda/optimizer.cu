@@ -13,7 +13,7 @@
 // j, j + 256, ..., then a fixed tree). Same inputs -> same bits, run after run.
 //
 // Compared with the CPU reference by tests/gpu/test_optimizer_gpu.cpp; timed by
-// bench/bench_optimizer.cu:   ctest --test-dir build -L gpu -R optimizer
+// bench/bench_optimizer.cu:   ctest --test-dir build -L gpu -R Optimizer
 #include <atomic>
 
 #include "kernels/cuda/check.h"
