@@ -71,7 +71,7 @@ gpu_passed=$passed; gpu_failed=$failed
 
 # ---- 3. benchmarks of the fused BatchNorm+ReLU, with PyTorch's in the same call
 if time_left "bench_bn_relu"; then
-  timeout 150 "$bin/bench/bench_bn_relu" --benchmark_out="$out/bench_bn_relu.json" --benchmark_out_format=json \
+  timeout 100 "$bin/bench/bench_bn_relu" --benchmark_out="$out/bench_bn_relu.json" --benchmark_out_format=json \
     > "$out/bench_bn_relu.txt" 2>&1 || note "bench_bn_relu: rc $?"
   if python3 -c "import torch" 2>/dev/null && [ -f "$ALZ_ANCHORS/torch_bn_cl.py" ]; then
     timeout 90 python3 "$ALZ_ANCHORS/torch_bn_cl.py" > "$out/torch_bn_cl.txt" 2>&1 || note "torch_bn_cl: rc $?"
@@ -81,7 +81,7 @@ fi
 
 # ---- 4. a short training run of ResNet152V2 on phantoms, and PyTorch's step beside it
 if time_left "alz train"; then
-  timeout 150 "$bin/alz" train --device cuda --model resnet152v2 --batch 64 --input-size 224 --epochs 1 \
+  timeout 120 "$bin/alz" train --device cuda --model resnet152v2 --batch 64 --input-size 224 --epochs 1 \
     --max-steps 60 --workers "$(nproc)" --phantom-dir /tmp/alz_phantom --run-dir /tmp/alz_run \
     > "$out/alz_train.txt" 2>&1
   note "alz train: rc $? ($(elapsed) s): $(grep -h 'steady state' "$out/alz_train.txt")"
@@ -99,7 +99,7 @@ if command -v compute-sanitizer > /dev/null && time_left "memcheck"; then
     name=$(basename "$program")
     filter="*"
     case "$name" in test_bn_relu_gpu) filter="*56x56*:*7x7*:*Odd*:*odd*:*Determin*:*Inference*" ;; esac
-    if ! (cd tests && timeout 120 compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 20 \
+    if ! (cd tests && timeout 60 compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 20 \
           "$program" --gtest_filter="$filter" --gtest_brief=1 >> "$out/memcheck.log" 2>&1); then
       memcheck="FAIL"
       note "memcheck: $name failed (see memcheck.log)"
