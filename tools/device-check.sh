@@ -54,7 +54,7 @@ run_tests() {
     [ -x "$program" ] || continue
     name=$(basename "$program")
     log="$out/tests/$name.log"
-    (cd tests && timeout 300 "$program" --gtest_brief=0 > "$log" 2>&1)
+    (cd tests && timeout 90 "$program" --gtest_brief=0 > "$log" 2>&1)
     rc=$?
     p=$(grep -c '^\[       OK \]' "$log"); f=$(grep -c '^\[  FAILED  \] [A-Za-z].*(' "$log")
     s=$(grep -c '^\[  SKIPPED \] [A-Za-z]' "$log")
