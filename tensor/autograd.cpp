@@ -95,9 +95,17 @@ void backward(const Tensor& root, const Tensor& grad) {
   meta->grad_fn->grad_output = grad.clone();  // the caller keeps its tensor
 
   // Reverse order of recording is a topological order: every consumer comes after its producer.
-  for (auto it = t_tape.rbegin(); it != t_tape.rend(); ++it) {
-    std::shared_ptr<Node> node = it->lock();
-    if (!node || node->released || !node->grad_output.defined()) continue;
+  // A node is part of this backward when a gradient reached it; it runs once, and right after
+  // it has run it drops what it saved and its pending gradient, so memory falls as backward
+  // proceeds. Nodes of other graphs on the tape are left alone. The nodes are held here for the
+  // walk: a node's only owner may be its consumer, which lets go of its inputs once it has run.
+  std::vector<std::shared_ptr<Node>> nodes;
+  nodes.reserve(t_tape.size());
+  for (const auto& weak : t_tape)
+    if (std::shared_ptr<Node> node = weak.lock()) nodes.push_back(std::move(node));
+  for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
+    Node* node = it->get();
+    if (node->released || !node->grad_output.defined()) continue;
     std::vector<Tensor> input_grads = node->backward(node->grad_output);
     ALZ_CHECK(input_grads.size() == node->inputs.size(),
               "backward of '" << node->name << "' returned " << input_grads.size() << " gradients for "
@@ -105,20 +113,26 @@ void backward(const Tensor& root, const Tensor& grad) {
     for (size_t i = 0; i < node->inputs.size(); ++i) {
       const auto& input = node->inputs[i];
       if (!input || !input_grads[i].defined()) continue;
-      if (input->grad_fn) add_gradient(input->grad_fn->grad_output, input_grads[i]);
-      else if (input->requires_grad) add_gradient(input->grad, input_grads[i]);
+      if (input->grad_fn) {
+        ALZ_CHECK(!input->grad_fn->released,
+                  "backward reached '" << input->grad_fn->name << "', whose graph an earlier backward already "
+                                       << "released (compute the forward again)");
+        add_gradient(input->grad_fn->grad_output, input_grads[i]);
+      } else if (input->requires_grad) {
+        add_gradient(input->grad, input_grads[i]);
+      }
     }
+    node->backward = nullptr;
+    node->inputs.clear();
+    node->grad_output = Tensor();
+    node->released = true;
   }
-  // Release the tape: saved tensors, pending gradients, links between nodes.
-  for (auto& weak : t_tape) {
-    if (std::shared_ptr<Node> node = weak.lock()) {
-      node->backward = nullptr;
-      node->inputs.clear();
-      node->grad_output = Tensor();
-      node->released = true;
-    }
-  }
-  t_tape.clear();
+  t_tape.erase(std::remove_if(t_tape.begin(), t_tape.end(),
+                              [](const auto& weak) {
+                                auto node = weak.lock();
+                                return !node || node->released;
+                              }),
+               t_tape.end());
 }
 
 size_t tape_size() {

@@ -10,9 +10,10 @@
 // backward(loss) walks the tape (the nodes in the order they were recorded, this thread's)
 // in reverse: a node whose output received a gradient runs its backward function and sends
 // the results to its inputs — added to a leaf's .grad (parameter gradients accumulate), or
-// summed into the producing node's pending gradient (fan-out sums). Afterwards every node of
-// the tape is released with everything it saved; calling backward again is an error.
-// Nothing here waits for the GPU.
+// summed into the producing node's pending gradient (fan-out sums). Each node is released with
+// everything it saved as soon as its backward has run, so memory falls during backward;
+// backward through a released graph again is an error. Graphs that the root does not reach
+// stay on the tape untouched. Nothing here waits for the GPU.
 //
 //   Tensor w = Tensor::normal({3, 4}, gen).set_requires_grad(true);
 //   Tensor loss = ops::mean(ops::matmul(x, w));

@@ -2,7 +2,9 @@
 // Kernels: kernels/conv2d.h (im2col + OpenBLAS; cuDNN with cached algorithms), kernels/pool.h,
 // kernels/pad.h. Tests: tests/test_ops.cpp, tests/gpu/test_autograd_ops_gpu.cpp.
 #include "kernels/conv2d.h"
+#include "kernels/elementwise.h"
 #include "kernels/pad.h"
+#include "kernels/reduce.h"
 #include "kernels/pool.h"
 #include "tensor/ops.h"
 #include "tensor/ops_common.h"
@@ -62,8 +64,16 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
 #if ALZ_HAS_CUDA
     size_t bytes = 0;
     void* workspace = conv_workspace(x, p, ConvDirection::Forward, bytes);
-    conv2d_forward_cudnn(cudnn_of(x), p, x.dtype(), x.raw_data(), w.raw_data(),
-                         bias.defined() ? bias.raw_data() : nullptr, y.raw_data(), workspace, bytes);
+    conv2d_forward_cudnn(cudnn_of(x), p, x.dtype(), x.raw_data(), w.raw_data(), nullptr, y.raw_data(), workspace,
+                         bytes);
+    // The bias with our NHWC kernels: cuDNN's legacy bias paths see (N*P*Q, K) as a batch of
+    // 1x1 images and reduce over the batch serially, which is slow for large activations.
+    if (bias.defined()) {
+      on_cuda(y, "conv2d bias", [&](auto tag, cudaStream_t s) {
+        using T = decltype(tag);
+        kernels::bias_add_forward_cuda(y.data<T>(), bias.data<T>(), y.data<T>(), y.numel() / p.K, p.K, s);
+      });
+    }
 #endif
   }
   if (needs_record({&x, &w, &bias})) {
@@ -95,7 +105,14 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
           conv2d_backward_filter_cudnn(cudnn_of(g), p, g.dtype(), saved_x.raw_data(), g.raw_data(), dw.raw_data(),
                                        false, workspace, bytes);
         }
-        if (want_b) conv2d_backward_bias_cudnn(cudnn_of(g), p, g.dtype(), g.raw_data(), db.raw_data(), false);
+        if (want_b) {  // db = per-channel sum of dy, deterministic (see the forward)
+          int64_t rows = g.numel() / p.K;
+          Tensor scratch = scratch_floats(kernels::channel_sum_workspace_elements(rows, p.K), g);
+          on_cuda(g, "conv2d bias backward", [&](auto tag, cudaStream_t s) {
+            using T = decltype(tag);
+            kernels::channel_sum_cuda(g.data<T>(), db.data<T>(), rows, p.K, false, scratch.data<float>(), s);
+          });
+        }
 #endif
       }
       return std::vector<Tensor>{dx, dw, db};

@@ -105,3 +105,52 @@ TEST(Autograd, CallerGradientIsNotModified) {
 
 }  // namespace
 }  // namespace alz
+
+namespace alz {
+namespace {
+
+TEST(AutogradRelease, IndependentGraphsSurviveEachOthersBackward) {
+  // Two forwards first, then two backwards (as when comparing two devices or two models).
+  Tensor a = Tensor::from_vector(std::vector<double>{1.0, 2.0}, {2}).set_requires_grad(true);
+  Tensor b = Tensor::from_vector(std::vector<double>{3.0, 4.0}, {2}).set_requires_grad(true);
+  Tensor loss_a = ops::sum(ops::mul(a, a));
+  Tensor loss_b = ops::sum(ops::scale(ops::relu(b), 2.0));
+  backward(loss_a);
+  EXPECT_EQ(a.grad().to_vector(), (std::vector<double>{2.0, 4.0}));
+  EXPECT_GE(tape_size(), 3u);  // b's graph is still there
+  backward(loss_b);
+  EXPECT_EQ(b.grad().to_vector(), (std::vector<double>{2.0, 2.0}));
+  EXPECT_EQ(tape_size(), 0u);
+}
+
+TEST(AutogradRelease, ConsumersAreReleasedBeforeTheirProducersRun) {
+  // Saved state must go as soon as a node has run: when the producer's backward runs, the
+  // consumer (which ran just before) has already dropped its saved tensors.
+  Tensor x = Tensor::from_vector(std::vector<double>{1.0, -1.0}, {2}).set_requires_grad(true);
+  Tensor h = ops::scale(x, 3.0);
+  std::shared_ptr<Node> consumer_node;
+  bool consumer_released_first = false;
+  Tensor y = ops::relu(h);
+  consumer_node = y.autograd_meta()->grad_fn;
+  // Wrap h's producer check in a recorded identity whose backward inspects the consumer.
+  Tensor z = ops::scale(y, 1.0);
+  std::shared_ptr<Node> h_node = h.autograd_meta()->grad_fn;
+  auto original = h_node->backward;
+  h_node->backward = [&, original](const Tensor& g) {
+    consumer_released_first = consumer_node->released && !consumer_node->backward;
+    return original(g);
+  };
+  backward(ops::sum(z));
+  EXPECT_TRUE(consumer_released_first);
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{3.0, 0.0}));
+}
+
+TEST(AutogradRelease, ReachingAReleasedGraphIsAnError) {
+  Tensor x = Tensor::from_vector(std::vector<double>{1.0, 2.0}, {2}).set_requires_grad(true);
+  Tensor h = ops::mul(x, x);
+  backward(ops::sum(h));
+  EXPECT_THROW(backward(ops::sum(ops::scale(h, 2.0))), Error);  // h's node is gone
+}
+
+}  // namespace
+}  // namespace alz
