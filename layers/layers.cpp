@@ -25,7 +25,8 @@ Tensor Conv2D::forward(const Tensor& x) {
   return ops::conv2d(x, kernel_, bias_, {stride_, stride_, {}});
 }
 
-BatchNormReLU::BatchNormReLU(const std::string& name, int64_t channels, bool relu) : Module(name), relu_(relu) {
+BatchNormReLU::BatchNormReLU(const std::string& name, int64_t channels, bool relu, double momentum)
+    : Module(name), relu_(relu), momentum_(momentum) {
   gamma_ = Tensor::ones({channels});
   beta_ = Tensor::zeros({channels});
   moving_mean_ = Tensor::zeros({channels});
@@ -42,6 +43,7 @@ Tensor BatchNormReLU::forward(const Tensor& x) {
   ops::BatchNormOptions options;
   options.training = training() && trainable();  // a frozen BatchNorm runs in inference mode (Keras)
   options.relu = relu_;
+  options.momentum = momentum_;
   options.fused = g_fused_batch_norm;
   return ops::batch_norm(x, gamma_, beta_, moving_mean_, moving_variance_, options);
 }

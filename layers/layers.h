@@ -32,7 +32,7 @@ class Conv2D : public Module {
 
 class BatchNormReLU : public Module {
  public:
-  BatchNormReLU(const std::string& name, int64_t channels, bool relu = true);
+  BatchNormReLU(const std::string& name, int64_t channels, bool relu = true, double momentum = 0.99);
   Tensor forward(const Tensor& x);
   static void set_fused(bool fused);  // process-wide: fused kernels (default) or the unfused reference
 
@@ -40,6 +40,7 @@ class BatchNormReLU : public Module {
 
  private:
   bool relu_;
+  double momentum_;
 };
 
 class Dense : public Module {

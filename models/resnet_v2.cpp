@@ -39,10 +39,12 @@ ResNetV2Config resnet_v2_config(const std::string& name, int classes, int input_
     c.blocks = {2, 2, 2, 2};
     c.filters = {16, 32, 64, 128};
     c.stem_filters = 32;
+    c.bn_momentum = 0.9;
   } else if (name == "resnetv2-tiny") {  // a few thousand parameters: unit tests
     c.blocks = {1, 2, 1, 1};
     c.filters = {4, 4, 8, 8};
     c.stem_filters = 8;
+    c.bn_momentum = 0.9;
   } else {
     ALZ_FAIL("unknown model '" << name << "'; known: resnet50v2, resnet101v2, resnet152v2, resnetv2-small, "
                                   "resnetv2-tiny");
@@ -60,17 +62,17 @@ std::vector<std::string> resnet_v2_names() {
 // ---------------------------------------------------------------- block
 
 ResNetV2Block::ResNetV2Block(const std::string& name, int64_t in_channels, int filters, int stride,
-                             bool conv_shortcut, Generator& gen)
+                             bool conv_shortcut, double bn_momentum, Generator& gen)
     : Module(name),
       filters_(filters),
       stride_(stride),
-      preact_(name + "_preact_bn", in_channels),
+      preact_(name + "_preact_bn", in_channels, true, bn_momentum),
       shortcut_(conv_shortcut ? std::make_unique<Conv2D>(name + "_0_conv", in_channels, 4 * filters, 1, stride, true, gen)
                               : nullptr),
       conv1_(name + "_1_conv", in_channels, filters, 1, 1, false, gen),
-      bn1_(name + "_1_bn", filters),
+      bn1_(name + "_1_bn", filters, true, bn_momentum),
       conv2_(name + "_2_conv", filters, filters, 3, stride, false, gen),
-      bn2_(name + "_2_bn", filters),
+      bn2_(name + "_2_bn", filters, true, bn_momentum),
       conv3_(name + "_3_conv", filters, 4 * filters, 1, 1, true, gen) {
   ALZ_CHECK(conv_shortcut || in_channels == 4 * filters,
             name << ": an identity shortcut needs " << 4 * filters << " input channels; got " << in_channels);
@@ -128,7 +130,8 @@ void ResNetV2::build_stack(int index, int64_t& channels, int& height, int& width
     int stride = (b == blocks && !last_stack) ? 2 : 1;
     bool conv_shortcut = b == 1;
     std::string name = stack + "_block" + std::to_string(b);
-    blocks_.push_back(std::make_unique<ResNetV2Block>(name, channels, filters, stride, conv_shortcut, gen));
+    blocks_.push_back(std::make_unique<ResNetV2Block>(name, channels, filters, stride, conv_shortcut,
+                                                      config_.bn_momentum, gen));
     add_child(*blocks_.back());
     int out_h = strided(height, stride), out_w = strided(width, stride);
     int64_t out_c = 4 * int64_t{filters};
@@ -159,7 +162,7 @@ void ResNetV2::build_stack(int index, int64_t& channels, int& height, int& width
 }
 
 void ResNetV2::build_head(int64_t channels, int height, int width, Generator& gen) {
-  post_bn_ = std::make_unique<BatchNormReLU>("post_bn", channels);
+  post_bn_ = std::make_unique<BatchNormReLU>("post_bn", channels, true, config_.bn_momentum);
   predictions_ = std::make_unique<Dense>("predictions", channels, config_.classes, gen);
   add_child(*post_bn_);
   add_child(*predictions_);

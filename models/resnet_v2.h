@@ -33,6 +33,9 @@ struct ResNetV2Config {
   int stem_filters = 64;
   int classes = 4;
   int input_height = 224, input_width = 224;
+  // BatchNorm momentum: Keras's 0.99 for the Keras models; the small test and demo models,
+  // which train for a few hundred steps, use 0.9 so their moving statistics keep up.
+  double bn_momentum = 0.99;
 };
 
 // "resnet50v2", "resnet101v2", "resnet152v2" (Keras), and the small members built by the same
@@ -52,7 +55,7 @@ struct LayerSummary {
 class ResNetV2Block : public Module {
  public:
   ResNetV2Block(const std::string& name, int64_t in_channels, int filters, int stride, bool conv_shortcut,
-                Generator& gen);
+                double bn_momentum, Generator& gen);
   Tensor forward(const Tensor& x);
   int64_t out_channels() const { return int64_t{4} * filters_; }
 

@@ -6,6 +6,10 @@
 
 namespace alz::cli {
 
+// Dispatches `alz <command> ...` (argv[0] is the program): the exit code of the command; an
+// exception is printed as "alz <command>: <message>" and gives 1; usage errors give 2.
+int run(int argc, char** argv);
+
 int info(int argc, char** argv);   // devices, versions, model summaries   (train/cli_info.cpp)
 int synth(int argc, char** argv);  // phantom MRI slices in the Kaggle layout (train/cli_synth.cpp)
 int audit(int argc, char** argv);  // dataset audit: layout, counts, duplicates, leakage (train/cli_audit.cpp)

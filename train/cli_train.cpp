@@ -1,6 +1,6 @@
 // `alz train`: train a ResNetV2 on a dataset folder or manifest (default: the built-in
 // phantom MRI set, generated when absent) and write checkpoints, metrics and a report.
-//   alz train                                   # phantoms; GPU: ResNet152V2 224x224, CPU: small model 64x64
+//   alz train                                   # phantoms; GPU: ResNet152V2 224x224, CPU: small model 80x80
 //   alz train --data DIR --epochs 20 --class-weights auto --run-dir runs/a
 //   alz train --resume runs/a                   # continue exactly where it stopped
 #include <CLI/CLI.hpp>
@@ -30,7 +30,7 @@ int train(int argc, char** argv) {
   app.add_option("--step-epochs", c.step_epochs, "step: decay every N epochs");
   app.add_option("--step-gamma", c.step_gamma, "step: decay factor");
   app.add_option("--clip-norm", c.clip_norm, "clip the global gradient norm (0: off)");
-  app.add_option("--input-size", input_size, "N or HxW (default: GPU 224, CPU 64)");
+  app.add_option("--input-size", input_size, "N or HxW (default: GPU 224, CPU 80)");
   app.add_option("--device", c.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--precision", c.precision, "fp32 (strict) or tf32")->check(CLI::IsMember({"fp32", "tf32"}));
   app.add_option("--seed", c.seed, "seed of weights, order, augmentation and splits");

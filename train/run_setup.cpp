@@ -26,9 +26,9 @@ Device resolve_config(TrainConfig& c) {
   }
   bool gpu = device.is_cuda();
   if (c.model == "auto") c.model = gpu ? "resnet152v2" : "resnetv2-small";
-  if (c.epochs <= 0) c.epochs = gpu ? 3 : 6;
+  if (c.epochs <= 0) c.epochs = gpu ? 3 : 8;
   if (c.batch_size <= 0) c.batch_size = gpu ? 64 : 32;
-  if (c.input_height <= 0) c.input_height = gpu ? 224 : 64;
+  if (c.input_height <= 0) c.input_height = gpu ? 224 : 80;
   if (c.input_width <= 0) c.input_width = c.input_height;
   ALZ_CHECK(c.optimizer == "adam" || c.optimizer == "adamw" || c.optimizer == "sgd",
             "--optimizer must be adam, adamw or sgd; got '" << c.optimizer << "'");

@@ -362,7 +362,10 @@ int run_training(TrainConfig config) {
       double elapsed = seconds_before + std::chrono::duration<double>(Clock::now() - epoch_start).count();
       bool stop_now = g_interrupted || (config.stop_after_steps > 0 && steps_this_process >= config.stop_after_steps);
       bool last_step = config.max_steps > 0 && state.global_step >= config.max_steps;
-      if (progress.due() || stop_now || last_step) {
+      // The loss is read back (a wait for the device) for the progress line, and every 50 steps
+      // to stop soon after it stops being finite.
+      bool show = progress.due();
+      if (show || stop_now || last_step || state.global_step % 50 == 0) {
         double running = loss_sum.at({}) / std::max<int64_t>(state.seen, 1);
         if (!std::isfinite(running)) {
           progress.end_line();
@@ -373,7 +376,7 @@ int run_training(TrainConfig config) {
         }
         double rate = (state.seen - seen_at_start) / std::max(elapsed - seconds_before, 1e-9);
         double eta = (batches - state.batch) * config.batch_size / std::max(rate, 1e-9);
-        progress.show(state.epoch + 1, config.epochs, state.batch, batches, running, rate, eta);
+        if (show) progress.show(state.epoch + 1, config.epochs, state.batch, batches, running, rate, eta);
       }
       if (stop_now) {
         progress.end_line();

@@ -27,7 +27,7 @@ struct TrainConfig {
   std::string data;                  // dataset folder or manifest CSV; empty: the phantom set
   std::string phantom_dir = "phantom";  // where the phantom set is generated when data is empty
   std::string model = "auto";        // auto: resnet152v2 on a GPU, resnetv2-small on the CPU
-  int epochs = 0;                    // 0: auto (GPU 3, CPU 6)
+  int epochs = 0;                    // 0: auto (GPU 3, CPU 8)
   int batch_size = 0;                // 0: auto (GPU 64, CPU 32)
   std::string optimizer = "adam";    // adam, adamw, sgd
   double learning_rate = 0.0;        // 0: auto (adam 1e-3, sgd 0.1 * batch / 256)
@@ -39,7 +39,7 @@ struct TrainConfig {
   int step_epochs = 10;              // step schedule: decay every N epochs
   double step_gamma = 0.1;
   double clip_norm = 0.0;            // 0: no clipping
-  int input_height = 0, input_width = 0;  // 0: auto (GPU 224, CPU 64)
+  int input_height = 0, input_width = 0;  // 0: auto (GPU 224, CPU 80)
   std::string device = "auto";       // auto, cpu, cuda
   std::string precision = "tf32";    // fp32 (strict), tf32
   uint64_t seed = 1;

@@ -1,0 +1,136 @@
+// The model subcommands through the `alz` dispatcher (train/cli.cpp), as a user runs them:
+// `alz train` on a small phantom set, `alz eval` (text and JSON), `alz predict` on a checkpoint
+// and on a bare Keras-named weights file, `alz info`, and the errors a user can cause.
+// Run: ctest --test-dir build -R CliTrain
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "data/phantom.h"
+#include "models/checkpoint.h"
+#include "support/compare.h"
+#include "train/cli.h"
+
+namespace alz {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+Result alz(std::vector<std::string> args) {
+  args.insert(args.begin(), "alz");
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  testing::internal::CaptureStdout();
+  testing::internal::CaptureStderr();
+  Result r;
+  r.code = cli::run(static_cast<int>(argv.size()), argv.data());
+  r.out = testing::internal::GetCapturedStdout();
+  r.err = testing::internal::GetCapturedStderr();
+  return r;
+}
+
+class CliTrain : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = test::fresh_temp_dir("cli_train");
+    data::PhantomSpec spec;
+    spec.out_dir = root_ + "/phantom";
+    spec.counts = {12, 8, 20, 12};
+    spec.height = 48;
+    spec.width = 40;
+    spec.seed = 3;
+    spec.val_fraction = 0.25;
+    data::write_phantom_dataset(spec);
+    Result r = alz({"train", "--data", root_ + "/phantom/manifest.csv", "--model", "resnetv2-tiny", "--device", "cpu",
+                    "--epochs", "1", "--batch", "8", "--input-size", "32", "--workers", "2", "--run-dir",
+                    root_ + "/run", "--quiet"});
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  static std::string root_;
+};
+std::string CliTrain::root_;
+
+TEST_F(CliTrain, EvalPrintsHonestMetricsAsTextAndJson) {
+  Result text = alz({"eval", "--weights", root_ + "/run/best.safetensors", "--data", root_ + "/phantom/manifest.csv",
+                     "--split", "all", "--device", "cpu"});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("macro"), std::string::npos) << text.out;
+  Result json = alz({"eval", "--weights", root_ + "/run/best.safetensors", "--data", root_ + "/phantom",
+                     "--split", "val", "--format", "json", "--device", "cpu"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  nlohmann::json parsed = nlohmann::json::parse(json.out);
+  for (const char* key : {"accuracy", "balanced_accuracy", "macro_f1", "per_class", "confusion_matrix", "roc_auc_macro"})
+    EXPECT_TRUE(parsed.contains(key)) << key;
+  EXPECT_EQ(parsed["per_class"].size(), 4u);
+  EXPECT_EQ(parsed["split"], "val");
+}
+
+TEST_F(CliTrain, PredictGivesClassAndProbabilities) {
+  std::string image = root_ + "/phantom/val/NonDemented";
+  Result r = alz({"predict", "--weights", root_ + "/run/best.safetensors", image, "--format", "json", "--device", "cpu"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  nlohmann::json parsed = nlohmann::json::parse(r.out);
+  ASSERT_FALSE(parsed["predictions"].empty());
+  const auto& first = parsed["predictions"][0];
+  double total = 0;
+  for (auto& [name, p] : first["probabilities"].items()) total += p.get<double>();
+  EXPECT_NEAR(total, 1.0, 1e-5);
+  EXPECT_EQ(first["probabilities"].size(), 4u);
+  EXPECT_TRUE(first["probabilities"].contains(first["class"].get<std::string>()));
+}
+
+TEST_F(CliTrain, PredictWorksWithABareKerasNamedWeightsFile) {
+  SafetensorsFile checkpoint = load_safetensors(root_ + "/run/best.safetensors");
+  save_safetensors(root_ + "/bare.safetensors", checkpoint.tensors);  // no metadata at all
+  std::string image = root_ + "/phantom/val/MildDemented";
+  Result without = alz({"predict", "--weights", root_ + "/bare.safetensors", image, "--device", "cpu"});
+  EXPECT_EQ(without.code, 1);
+  EXPECT_NE(without.err.find("--model"), std::string::npos) << without.err;
+  Result with = alz({"predict", "--weights", root_ + "/bare.safetensors", image, "--model", "resnetv2-tiny",
+                     "--classes", "4", "--input-size", "32", "--class-names", "Mild,Moderate,Non,VeryMild",
+                     "--device", "cpu", "--timing"});
+  ASSERT_EQ(with.code, 0) << with.err;
+  EXPECT_NE(with.out.find("VeryMild="), std::string::npos) << with.out;
+  EXPECT_NE(with.out.find("batch-1 latency"), std::string::npos) << with.out;
+}
+
+TEST_F(CliTrain, UserErrorsExitNonZeroWithAClearMessage) {
+  Result unknown_flag = alz({"train", "--no-such-flag"});
+  EXPECT_NE(unknown_flag.code, 0);
+  Result unknown_command = alz({"trian"});
+  EXPECT_EQ(unknown_command.code, 2);
+  Result missing_data = alz({"train", "--data", root_ + "/nowhere", "--device", "cpu", "--quiet", "--run-dir",
+                             root_ + "/r2"});
+  EXPECT_EQ(missing_data.code, 1);
+  EXPECT_NE(missing_data.err.find("nowhere"), std::string::npos) << missing_data.err;
+  std::ofstream(root_ + "/corrupt.safetensors") << "this is not a checkpoint";
+  Result corrupt = alz({"eval", "--weights", root_ + "/corrupt.safetensors", "--data", root_ + "/phantom"});
+  EXPECT_EQ(corrupt.code, 1);
+  EXPECT_NE(corrupt.err.find("corrupt.safetensors"), std::string::npos) << corrupt.err;
+  Result missing_weights = alz({"predict", "--weights", root_ + "/none.safetensors", root_ + "/phantom"});
+  EXPECT_EQ(missing_weights.code, 1);
+  EXPECT_NE(missing_weights.err.find("none.safetensors"), std::string::npos) << missing_weights.err;
+  // A checkpoint of another model: every mismatch is named.
+  Result wrong = alz({"predict", "--weights", root_ + "/run/best.safetensors", root_ + "/phantom/val", "--model",
+                      "resnetv2-small", "--device", "cpu"});
+  EXPECT_EQ(wrong.code, 1);
+  EXPECT_NE(wrong.err.find("conv1_conv/kernel"), std::string::npos) << wrong.err;
+}
+
+TEST_F(CliTrain, InfoPrintsKerasTotals) {
+  Result r = alz({"info", "--model", "resnet152v2", "--classes", "4"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("Total params: 58,339,844"), std::string::npos);
+  EXPECT_NE(r.out.find("Trainable params: 58,196,100"), std::string::npos);
+  EXPECT_NE(r.out.find("Non-trainable params: 143,744"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace alz

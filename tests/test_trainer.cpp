@@ -1,0 +1,148 @@
+// The training loop on the CPU: resume equivalence (two epochs in one run equal one epoch, a
+// stop in the middle of the next, and a resume, bit for bit), the run folder's files, a
+// non-finite loss stopping the run, and bad configurations.
+// Run: ctest --test-dir build -R Trainer
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "data/phantom.h"
+#include "support/compare.h"
+#include "tensor/error.h"
+#include "tensor/safetensors.h"
+#include "train/report.h"
+#include "train/trainer.h"
+
+namespace alz {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A small phantom set (48x40 slices, about 50 images), written once per test program.
+std::string tiny_phantoms() {
+  static std::string manifest = [] {
+    std::string dir = test::fresh_temp_dir("trainer_phantoms");
+    data::PhantomSpec spec;
+    spec.out_dir = dir;
+    spec.counts = {12, 8, 20, 12};
+    spec.height = 48;
+    spec.width = 40;
+    spec.seed = 11;
+    spec.val_fraction = 0.25;
+    data::write_phantom_dataset(spec);
+    return dir + "/manifest.csv";
+  }();
+  return manifest;
+}
+
+train::TrainConfig tiny_config(const std::string& run_dir) {
+  train::TrainConfig c;
+  c.data = tiny_phantoms();
+  c.model = "resnetv2-tiny";
+  c.device = "cpu";
+  c.epochs = 2;
+  c.batch_size = 8;
+  c.input_height = c.input_width = 32;
+  c.seed = 5;
+  c.workers = 2;
+  c.run_dir = run_dir;
+  c.quiet = true;
+  return c;
+}
+
+TEST(Trainer, ResumeEqualsAnUninterruptedRunBitForBit) {
+  std::string root = test::fresh_temp_dir("trainer_resume");
+  ASSERT_EQ(train::run_training(tiny_config(root + "/straight")), 0);
+
+  train::TrainConfig first = tiny_config(root + "/stopped");
+  first.stop_after_steps = 7;  // epoch 1 has 5 or 6 steps: this stops inside epoch 2
+  ASSERT_EQ(train::run_training(first), 130);
+  train::TrainConfig resumed;
+  resumed.resume = root + "/stopped";
+  resumed.quiet = true;
+  ASSERT_EQ(train::run_training(resumed), 0);
+
+  SafetensorsFile a = load_safetensors(root + "/straight/last.safetensors");
+  SafetensorsFile b = load_safetensors(root + "/stopped/last.safetensors");
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i)
+    EXPECT_TRUE(test::bitwise_equal(a.tensors[i].tensor, b.tensors[i].tensor)) << a.tensors[i].name;
+  SafetensorsFile oa = load_safetensors(root + "/straight/optimizer.safetensors");
+  SafetensorsFile ob = load_safetensors(root + "/stopped/optimizer.safetensors");
+  ASSERT_EQ(oa.tensors.size(), ob.tensors.size());
+  for (size_t i = 0; i < oa.tensors.size(); ++i)
+    EXPECT_TRUE(test::bitwise_equal(oa.tensors[i].tensor, ob.tensors[i].tensor)) << oa.tensors[i].name;
+
+  auto ha = train::read_jsonl(root + "/straight/metrics.jsonl"), hb = train::read_jsonl(root + "/stopped/metrics.jsonl");
+  ASSERT_EQ(ha.size(), 2u);
+  ASSERT_EQ(hb.size(), 2u);
+  for (size_t e = 0; e < 2; ++e)
+    for (const char* key : {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1"})
+      EXPECT_EQ(ha[e].at(key), hb[e].at(key)) << "epoch " << e + 1 << " " << key;
+}
+
+TEST(Trainer, RunFolderHoldsCheckpointsMetricsAndReport) {
+  std::string root = test::fresh_temp_dir("trainer_files");
+  train::TrainConfig c = tiny_config(root + "/run");
+  c.epochs = 1;
+  c.class_weights = "auto";
+  ASSERT_EQ(train::run_training(c), 0);
+  for (const char* file : {"config.json", "metrics.jsonl", "last.safetensors", "best.safetensors", "state.json",
+                           "optimizer.safetensors", "report.html", "curves.svg", "confusion_matrix.svg"})
+    EXPECT_TRUE(fs::exists(root + "/run/" + file)) << file;
+  SafetensorsFile best = load_safetensors(root + "/run/best.safetensors");
+  EXPECT_EQ(best.metadata.at("model"), "resnetv2-tiny");
+  EXPECT_EQ(nlohmann::json::parse(best.metadata.at("class_names")).size(), 4u);
+  std::ifstream html(root + "/run/report.html");
+  std::string text((std::istreambuf_iterator<char>(html)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("<svg"), std::string::npos);
+  EXPECT_NE(text.find("macro"), std::string::npos);
+  for (const auto& name : fs::directory_iterator(root + "/run"))
+    EXPECT_EQ(name.path().string().find(".tmp."), std::string::npos) << "temp file left: " << name.path();
+}
+
+TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
+  std::string root = test::fresh_temp_dir("trainer_nan");
+  train::TrainConfig c = tiny_config(root + "/run");
+  c.epochs = 1;
+  ASSERT_EQ(train::run_training(c), 0);
+  auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  std::string good = read(root + "/run/last.safetensors");
+  // Weights with a NaN in the head: the loss is NaN from the first step.
+  SafetensorsFile weights = load_safetensors(root + "/run/last.safetensors");
+  for (NamedTensor& t : weights.tensors)
+    if (t.name == "predictions/bias") t.tensor.set({0}, std::nan(""));
+  save_safetensors(root + "/nan.safetensors", weights.tensors, weights.metadata);
+  train::TrainConfig bad = tiny_config(root + "/run");  // the same run folder
+  bad.init_from = root + "/nan.safetensors";
+  EXPECT_EQ(train::run_training(bad), 3);
+  EXPECT_EQ(read(root + "/run/last.safetensors"), good);  // the last good checkpoint stays
+}
+
+TEST(Trainer, BadConfigurationsAreClearErrors) {
+  std::string root = test::fresh_temp_dir("trainer_bad");
+  train::TrainConfig missing = tiny_config(root + "/a");
+  missing.data = root + "/no_such_folder";
+  EXPECT_THROW(train::run_training(missing), Error);
+  train::TrainConfig both = tiny_config(root + "/b");
+  both.class_weights = "auto";
+  both.label_smoothing = 0.1;
+  try {
+    train::run_training(both);
+    FAIL() << "class weights with label smoothing must be refused unless asked";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("allow-weights-with-smoothing"), std::string::npos);
+  }
+  train::TrainConfig resume;
+  resume.resume = root + "/not_a_run";
+  EXPECT_THROW(train::run_training(resume), Error);
+}
+
+}  // namespace
+}  // namespace alz

@@ -1,0 +1,65 @@
+// The `alz` command table and dispatch (train/cli.h), shared by train/main.cpp and the tests:
+// an exception from a subcommand becomes "alz <name>: <message>" on stderr and exit code 1.
+#include "train/cli.h"
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+namespace alz::cli {
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* help;
+};
+
+const Command kCommands[] = {
+    {"info", info, "devices found, library versions, model summaries and parameter counts"},
+    {"synth", synth, "write synthetic brain-MRI phantom slices in the Kaggle V2 layout"},
+    {"audit", audit, "audit a dataset: layout, counts, unreadable files, duplicates, leakage"},
+    {"train", train, "train a ResNetV2 (default: the phantom set), with checkpoints and a report"},
+    {"eval", eval, "evaluate a checkpoint: macro-F1, balanced accuracy, per-class, confusion, ROC-AUC"},
+    {"predict", predict, "predict the class and probabilities of images"},
+};
+
+void print_usage(FILE* out) {
+  std::fprintf(out, "usage: alz <command> [options]\n\ncommands:\n");
+  for (const Command& command : kCommands) std::fprintf(out, "  %-8s %s\n", command.name, command.help);
+  std::fprintf(out, "\n`alz <command> --help` lists a command's options.\n");
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  if (argc < 2) {
+    print_usage(stderr);
+    return 2;
+  }
+  std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    print_usage(stdout);
+    return 0;
+  }
+  for (const Command& command : kCommands) {
+    if (name != command.name) continue;
+    std::string program = "alz " + name;
+    std::vector<char*> args(argv + 1, argv + argc);
+    args[0] = program.data();
+    try {
+      return command.run(static_cast<int>(args.size()), args.data());
+    } catch (const std::exception& error) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "alz %s: %s\n", command.name, error.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "alz: unknown command '%s'\n\n", name.c_str());
+  print_usage(stderr);
+  return 2;
+}
+
+}  // namespace alz::cli
