@@ -18,6 +18,8 @@ int eval(int argc, char** argv) {
   train::InferenceOptions o;
   std::string data, split, format = "text", input_size;
   int batch = 32;
+  double val_fraction = 0.2;
+  uint64_t split_seed = 1;
   app.add_option("--weights", o.weights, "checkpoint (.safetensors)")->required();
   app.add_option("--data", data, "dataset folder or manifest CSV")->required();
   app.add_option("--split", split, "split to evaluate (default: val, else test, else all)");
@@ -26,6 +28,9 @@ int eval(int argc, char** argv) {
   app.add_option("--classes", o.classes, "number of classes, for a bare weights file");
   app.add_option("--input-size", input_size, "N or HxW (default: the checkpoint's)");
   app.add_option("--batch", batch, "batch size")->check(CLI::Range(1, 4096));
+  app.add_option("--val-fraction", val_fraction,
+                 "data without a val split: make it as alz train does (group-aware), with this fraction");
+  app.add_option("--split-seed", split_seed, "data without a val split: the seed alz train used (its --seed)");
   app.add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   try {
     app.parse(argc, argv);
@@ -37,6 +42,12 @@ int eval(int argc, char** argv) {
     return 2;
   }
   data::DatasetIndex index = data::scan_dataset(data);
+  bool made_split = false;
+  if (!index.find_split("val") && split != "all") {
+    // The same seeded, group-aware split alz train makes, so "val" means the same images.
+    index = data::with_validation_split(index, val_fraction, split_seed);
+    made_split = true;
+  }
   const data::Split* chosen = nullptr;
   if (!split.empty()) {
     chosen = index.find_split(split);
@@ -66,7 +77,9 @@ int eval(int argc, char** argv) {
     if (index.known_leaky) out["leak_warning"] = index.leak_warning;
     std::cout << out.dump(2) << "\n";
   } else {
-    std::cout << "split " << chosen->name << " of " << data << " (" << chosen->samples.size() << " images)\n";
+    std::cout << "split " << chosen->name << " of " << data << " (" << chosen->samples.size() << " images)";
+    if (made_split) std::cout << ", made as alz train makes it: group-aware, fraction " << val_fraction << ", seed " << split_seed;
+    std::cout << "\n";
     if (index.known_leaky) std::cout << "WARNING: " << index.leak_warning << "\n";
     std::cout << train::format_metrics_text(metrics);
   }

@@ -270,7 +270,10 @@ int run_training(TrainConfig config) {
   apply_precision(config, device);
   std::filesystem::create_directories(config.run_dir);
   json config_json = config_to_json(config);
-  if (!resuming) write_file_atomic(config.run_dir + "/config.json", config_json.dump(2) + "\n");
+  if (!resuming) {  // a fresh run in an old folder starts a fresh history
+    write_file_atomic(config.run_dir + "/config.json", config_json.dump(2) + "\n");
+    std::filesystem::remove(config.run_dir + "/metrics.jsonl");
+  }
 
   RunData run = prepare_data(config);
   const auto& class_names = run.index.class_names;
