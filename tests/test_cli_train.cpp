@@ -51,11 +51,16 @@ class CliTrain : public ::testing::Test {
     Result r = alz({"train", "--data", root_ + "/phantom/manifest.csv", "--model", "resnetv2-tiny", "--device", "cpu",
                     "--epochs", "1", "--batch", "8", "--input-size", "32", "--workers", "2", "--run-dir",
                     root_ + "/run", "--quiet"});
-    ASSERT_EQ(r.code, 0) << r.err;
+    setup_code_ = r.code;
+    setup_error_ = r.err;
   }
-  static std::string root_;
+  // A failure here must fail the tests (not skip them): each test checks it first.
+  void SetUp() override { ASSERT_EQ(setup_code_, 0) << "alz train in the suite set-up: " << setup_error_; }
+  static std::string root_, setup_error_;
+  static int setup_code_;
 };
-std::string CliTrain::root_;
+std::string CliTrain::root_, CliTrain::setup_error_;
+int CliTrain::setup_code_ = -1;
 
 TEST_F(CliTrain, EvalPrintsHonestMetricsAsTextAndJson) {
   Result text = alz({"eval", "--weights", root_ + "/run/best.safetensors", "--data", root_ + "/phantom/manifest.csv",

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <sstream>
 
+#include <unistd.h>
+
 namespace alz::test {
 
 ::testing::AssertionResult all_close(const double* actual, const double* expected, int64_t count,
@@ -75,7 +77,8 @@ namespace alz::test {
 std::string fresh_temp_dir(const std::string& name) {
   const char* root = std::getenv("ALZ_TEST_TMP");
   std::filesystem::path base = root ? std::filesystem::path(root) : std::filesystem::temp_directory_path() / "alz_tests";
-  std::filesystem::path dir = base / name;
+  // One folder per process: CTest runs the tests of one program in parallel processes.
+  std::filesystem::path dir = base / (name + "-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();

@@ -39,7 +39,8 @@ struct Tolerance {
 // Bit-exact equality of two buffers (determinism tests); reports the first differing byte.
 ::testing::AssertionResult bitwise_equal(const Tensor& a, const Tensor& b);
 
-// A folder for the test's files under ALZ_TEST_TMP (or the system temp folder), made empty.
+// A folder for the test's files under ALZ_TEST_TMP (or the system temp folder), made empty;
+// its name ends in the process id, so parallel test processes never share one.
 std::string fresh_temp_dir(const std::string& name);
 
 }  // namespace alz::test
