@@ -4,7 +4,10 @@
 // Run: ctest --test-dir build -R Trainer
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
+#include <csignal>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -179,6 +182,37 @@ TEST(TrainerLearns, SmallResNetV2SeparatesMildFromSevereAtrophy) {
   double best = 0;
   for (const auto& epoch : train::read_jsonl(dir + "/run/metrics.jsonl")) best = std::max(best, epoch.at("val_macro_f1").get<double>());
   EXPECT_GE(best, 0.70) << "best validation macro-F1 over 10 epochs";
+}
+
+}  // namespace
+}  // namespace alz
+
+namespace alz {
+namespace {
+
+TEST(TrainerSignals, CtrlCSavesAResumableStateAndExits130) {
+  std::string root = test::fresh_temp_dir("trainer_sigint");
+  train::TrainConfig c = tiny_config(root + "/run");
+  c.epochs = 3;
+  // A harmless handler outside the run, so a late press could never end the test program.
+  auto previous = std::signal(SIGINT, [](int) {});
+  // Press Ctrl-C once the run has started (its config.json exists).
+  std::thread presser([&] {
+    for (int i = 0; i < 2000 && !fs::exists(root + "/run/config.json"); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::raise(SIGINT);
+  });
+  int code = train::run_training(c);
+  presser.join();
+  std::signal(SIGINT, previous);
+  ASSERT_EQ(code, 130);
+  EXPECT_TRUE(fs::exists(root + "/run/state.json"));
+  EXPECT_TRUE(fs::exists(root + "/run/last.safetensors"));
+  train::TrainConfig resumed;
+  resumed.resume = root + "/run";
+  resumed.quiet = true;
+  EXPECT_EQ(train::run_training(resumed), 0);
+  EXPECT_EQ(train::read_jsonl(root + "/run/metrics.jsonl").size(), 3u);
 }
 
 }  // namespace
