@@ -307,6 +307,10 @@ void Tensor::copy_from(const Tensor& source) {
   if (numel_ == 0) return;
   if (device().is_cpu() && source.device().is_cpu()) {
     std::memmove(raw_data(), source.raw_data(), nbytes());
+  } else if (device() == source.device()) {
+    // Device to device on one GPU: queued on its compute stream, where every later use of the
+    // copy is queued too, so the host need not wait (clone() inside backward stays async).
+    cuda::copy_async(raw_data(), source.raw_data(), nbytes(), Stream{});
   } else {
     cuda::copy_sync(raw_data(), source.raw_data(), nbytes());
   }

@@ -101,7 +101,8 @@ class Tensor {
   Tensor to(Device device) const;                        // synchronous; returns *this if same
   Tensor to(DType dtype) const;                          // on the same device
   Tensor pin() const;                                    // CPU -> pinned CPU copy
-  void copy_from(const Tensor& source);                  // same shape and dtype, any devices
+  void copy_from(const Tensor& source);                  // same shape and dtype, any devices; the host
+                                                         // waits unless both are on one GPU (stream-ordered)
   void copy_from_async(const Tensor& source, Stream stream);  // host side must be pinned
   void fill(double value);
 
