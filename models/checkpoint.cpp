@@ -9,31 +9,32 @@
 
 namespace alz {
 
-Tensor krsc_to_hwio(const Tensor& krsc) {
-  Tensor src = krsc.to(Device::cpu()).to(DType::F64);
-  int64_t K = src.dim(0), R = src.dim(1), S = src.dim(2), C = src.dim(3);
-  Tensor dst = Tensor::empty({R, S, C, K}, DType::F64);
+namespace {
+
+// Moves the first axis of a 4-d tensor to the end ((A, B, C, D) -> (B, C, D, A)) or back
+// ((B, C, D, A) -> (A, B, C, D)); on the CPU, in f64, returned in the input's dtype.
+Tensor rotate_axes(const Tensor& input, bool first_to_last) {
+  Tensor src = input.to(Device::cpu()).to(DType::F64);
+  int64_t A = first_to_last ? src.dim(0) : src.dim(3);
+  int64_t B = first_to_last ? src.dim(1) : src.dim(0);
+  int64_t C = first_to_last ? src.dim(2) : src.dim(1);
+  int64_t D = first_to_last ? src.dim(3) : src.dim(2);
+  Tensor dst = Tensor::empty(first_to_last ? Shape{B, C, D, A} : Shape{A, B, C, D}, DType::F64);
   const double* in = src.data<double>();
   double* out = dst.data<double>();
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t r = 0; r < R; ++r)
-      for (int64_t s = 0; s < S; ++s)
-        for (int64_t c = 0; c < C; ++c) out[((r * S + s) * C + c) * K + k] = in[((k * R + r) * S + s) * C + c];
-  return dst.to(krsc.dtype());
+  for (int64_t a = 0; a < A; ++a)
+    for (int64_t i = 0; i < B * C * D; ++i) {
+      int64_t leading = a * B * C * D + i, trailing = i * A + a;
+      if (first_to_last) out[trailing] = in[leading];
+      else out[leading] = in[trailing];
+    }
+  return dst.to(input.dtype());
 }
 
-Tensor hwio_to_krsc(const Tensor& hwio) {
-  Tensor src = hwio.to(Device::cpu()).to(DType::F64);
-  int64_t R = src.dim(0), S = src.dim(1), C = src.dim(2), K = src.dim(3);
-  Tensor dst = Tensor::empty({K, R, S, C}, DType::F64);
-  const double* in = src.data<double>();
-  double* out = dst.data<double>();
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t r = 0; r < R; ++r)
-      for (int64_t s = 0; s < S; ++s)
-        for (int64_t c = 0; c < C; ++c) out[((k * R + r) * S + s) * C + c] = in[((r * S + s) * C + c) * K + k];
-  return dst.to(hwio.dtype());
-}
+}  // namespace
+
+Tensor krsc_to_hwio(const Tensor& krsc) { return rotate_axes(krsc, true); }   // (K,R,S,C) -> (R,S,C,K)
+Tensor hwio_to_krsc(const Tensor& hwio) { return rotate_axes(hwio, false); }  // (R,S,C,K) -> (K,R,S,C)
 
 std::vector<NamedTensor> keras_weights(Module& model) {
   std::vector<NamedTensor> out;

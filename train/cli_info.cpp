@@ -10,22 +10,10 @@
 #include "models/resnet_v2.h"
 #include "tensor/cuda_runtime.h"
 #include "train/cli.h"
+#include "train/inference.h"
 
 namespace alz::cli {
 
-namespace {
-
-// "224" -> 224x224; "208x176" -> height 208, width 176.
-void parse_input_size(const std::string& text, int& height, int& width) {
-  if (std::sscanf(text.c_str(), "%dx%d", &height, &width) == 2) return;
-  if (std::sscanf(text.c_str(), "%d", &height) == 1) {
-    width = height;
-    return;
-  }
-  throw CLI::ValidationError("--input-size", "expected N or HxW, got '" + text + "'");
-}
-
-}  // namespace
 
 int info(int argc, char** argv) {
   CLI::App app{"Devices found, library versions, and model summaries with parameter counts", "alz info"};
@@ -54,7 +42,8 @@ int info(int argc, char** argv) {
   }
   if (model.empty()) return 0;
   int height = 0, width = 0;
-  parse_input_size(input_size, height, width);
+  if (!train::parse_size(input_size, height, width))
+    throw CLI::ValidationError("--input-size", "expected N or HxW, got '" + input_size + "'");
   ResNetV2 net(resnet_v2_config(model, classes, height, width), /*seed=*/0);
   std::cout << "\n" << net.summary_text();
   return 0;

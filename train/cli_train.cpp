@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "train/cli.h"
+#include "train/inference.h"
 #include "train/trainer.h"
 
 namespace alz::cli {
@@ -57,14 +58,9 @@ int train(int argc, char** argv) {
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
   }
-  if (!input_size.empty()) {
-    if (std::sscanf(input_size.c_str(), "%dx%d", &c.input_height, &c.input_width) != 2) {
-      if (std::sscanf(input_size.c_str(), "%d", &c.input_height) != 1) {
-        std::fprintf(stderr, "alz train: --input-size: expected N or HxW, got '%s'\n", input_size.c_str());
-        return 2;
-      }
-      c.input_width = c.input_height;
-    }
+  if (!input_size.empty() && !alz::train::parse_size(input_size, c.input_height, c.input_width)) {
+    std::fprintf(stderr, "alz train: --input-size: expected N or HxW, got '%s'\n", input_size.c_str());
+    return 2;
   }
   return alz::train::run_training(c);
 }

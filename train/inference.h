@@ -27,7 +27,7 @@ struct LoadedModel {
 
 LoadedModel load_model_for_inference(const InferenceOptions& options);
 
-// "224" or "208x176" -> height, width; false when it is neither.
+// "224" or "208x176" -> height, width; false when it is neither. Every command's --input-size.
 bool parse_size(const std::string& text, int& height, int& width);
 
 }  // namespace alz::train
