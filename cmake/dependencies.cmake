@@ -14,11 +14,27 @@ find_package(Threads REQUIRED)
 find_package(OpenMP)
 alz_require(OpenMP_CXX_FOUND "OpenMP" "libomp-dev (or gcc's libgomp)")
 
-# OpenBLAS: the CPU GEMM.
+# OpenBLAS: the CPU GEMM. Its OpenMP build first: it runs its GEMMs on the same OpenMP thread
+# pool as our own loops. The pthread build keeps its own workers spinning after each GEMM and
+# on 2 cores they fight the OpenMP threads (a ResNet50V2 training step ran 2x slower with it,
+# bench/RESULTS.md). Linked by full path, so the build's RPATH picks this variant whatever
+# Debian's libopenblas.so.0 alternative points at; kernels/cpu/blas_threads.cpp reports which.
+set(ALZ_BLAS_DIRS)
+foreach(arch x86_64-linux-gnu aarch64-linux-gnu)
+  list(APPEND ALZ_BLAS_DIRS /usr/lib/${arch}/openblas-openmp)
+endforeach()
+find_library(OPENBLAS_LIBRARY NAMES openblas PATHS ${ALZ_BLAS_DIRS} NO_DEFAULT_PATH)
+if(OPENBLAS_LIBRARY)
+  set(ALZ_BLAS_SUFFIXES openblas-openmp openblas-pthread openblas)
+else()
+  message(WARNING "alz: OpenBLAS's OpenMP build was not found (Debian: libopenblas-openmp-dev); the CPU path "
+                  "will be slower with the pthread build")
+  find_library(OPENBLAS_LIBRARY NAMES openblas)
+  set(ALZ_BLAS_SUFFIXES openblas-pthread openblas-openmp openblas)
+endif()
 find_path(OPENBLAS_INCLUDE_DIR cblas.h
           PATHS /usr/include/x86_64-linux-gnu /usr/include/aarch64-linux-gnu /usr/include
-          PATH_SUFFIXES openblas-pthread openblas)
-find_library(OPENBLAS_LIBRARY NAMES openblas)
+          PATH_SUFFIXES ${ALZ_BLAS_SUFFIXES})
 if(OPENBLAS_INCLUDE_DIR AND OPENBLAS_LIBRARY)
   set(ALZ_OPENBLAS_FOUND TRUE)
 endif()

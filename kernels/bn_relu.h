@@ -86,6 +86,21 @@ template <typename T>
 void bn_relu_backward_cpu(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels, const T* gamma,
                           const T* beta, BnReluSaved<T> saved, bool relu, T* dgamma, T* dbeta);
 
+// ---------------------------------------------------------------- CPU, fast (float)
+// The same three ops in f32 arithmetic with vectorisable loops, one read of memory per pass
+// (statistics merged in double with Chan's formula over fixed chunks: deterministic with any
+// thread count). tensor/ops uses these for f32 tensors on the CPU; the double loops above are
+// the reference they are tested against (kernels/cpu/bn_relu_fast.cpp). Same aliasing rules.
+void bn_relu_forward_training_cpu_fast(const float* x, float* y, int64_t rows, int64_t channels, const float* gamma,
+                                       const float* beta, float* moving_mean, float* moving_variance,
+                                       BnReluSaved<float> saved, double momentum, double epsilon, bool relu);
+void bn_relu_forward_inference_cpu_fast(const float* x, float* y, int64_t rows, int64_t channels, const float* gamma,
+                                        const float* beta, const float* moving_mean, const float* moving_variance,
+                                        double epsilon, bool relu);
+void bn_relu_backward_cpu_fast(const float* x, const float* dy, float* dx, int64_t rows, int64_t channels,
+                               const float* gamma, const float* beta, BnReluSaved<float> saved, bool relu,
+                               float* dgamma, float* dbeta);
+
 #if ALZ_HAS_CUDA
 // ---------------------------------------------------------------- CUDA (float or bf16 storage)
 // Workspace: device memory of at least bn_relu_workspace_bytes(rows, channels) bytes, 256-byte

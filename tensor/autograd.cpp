@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "tensor/error.h"
+#include "tensor/profiler.h"
 
 namespace alz {
 
@@ -106,7 +107,12 @@ void backward(const Tensor& root, const Tensor& grad) {
   for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
     Node* node = it->get();
     if (node->released || !node->grad_output.defined()) continue;
-    std::vector<Tensor> input_grads = node->backward(node->grad_output);
+    std::vector<Tensor> input_grads;
+    {
+      const std::string range_name = node->name + ".backward";
+      profiler::Range range(range_name.c_str(), node->grad_output);
+      input_grads = node->backward(node->grad_output);
+    }
     ALZ_CHECK(input_grads.size() == node->inputs.size(),
               "backward of '" << node->name << "' returned " << input_grads.size() << " gradients for "
                               << node->inputs.size() << " inputs");

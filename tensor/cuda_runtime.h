@@ -40,6 +40,7 @@ struct AllocatorStats {
   size_t peak_allocated_bytes = 0;
   uint64_t cuda_malloc_calls = 0;
   uint64_t cache_hits = 0;
+  uint64_t cache_flushes = 0;  // times cudaMalloc failed and every cached block was freed (then retried)
 };
 void* device_allocate(size_t bytes, int device);
 void device_free(void* pointer);

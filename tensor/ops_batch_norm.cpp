@@ -4,6 +4,7 @@
 // Inference mode (a frozen BatchNorm): one pass with the moving statistics; its backward is
 // kernels/frozen_bn.h. Tests: tests/test_ops.cpp, tests/gpu/test_autograd_ops_gpu.cpp.
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/batch_norm.h"
@@ -11,6 +12,7 @@
 #include "kernels/frozen_bn.h"
 #include "tensor/ops.h"
 #include "tensor/ops_common.h"
+#include "tensor/profiler.h"
 
 namespace alz::ops {
 
@@ -107,6 +109,7 @@ Tensor unfused_training(const Tensor& x, const Tensor& gamma, const Tensor& beta
 
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& moving_mean,
                   Tensor& moving_variance, const BatchNormOptions& o) {
+  profiler::Range range(o.relu ? "batch_norm_relu" : "batch_norm", x);
   check_bn_arguments(x, gamma, beta, moving_mean, moving_variance);
   int64_t channels = x.dim(-1), rows = x.numel() / channels;
   if (o.training && !o.fused) return unfused_training(x, gamma, beta, moving_mean, moving_variance, o, rows, channels);
@@ -118,8 +121,29 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
     save_invstd = Tensor::empty({channels}, gamma.dtype(), x.device());
   }
   if (x.device().is_cpu()) {
+    // f32 takes the fast kernels; f64 (and a frozen layer whose backward will recompute the
+    // mask with the reference formula) the reference.
+    const bool fast = x.dtype() == DType::F32;
+    const bool frozen_backward = !o.training && needs_record({&x, &gamma, &beta});
     on_cpu(x, "batch_norm", [&](auto tag) {
       using T = decltype(tag);
+      if constexpr (std::is_same_v<T, float>) {
+        if (fast && o.training) {
+          kernels::bn_relu_forward_training_cpu_fast(
+              x.data<float>(), y.data<float>(), rows, channels, gamma.data<float>(), beta.data<float>(),
+              moving_mean.data<float>(), moving_variance.data<float>(),
+              kernels::BnReluSaved<float>{save_mean.data<float>(), save_invstd.data<float>()}, o.momentum, o.epsilon,
+              o.relu);
+          return;
+        }
+        if (fast && !frozen_backward) {
+          kernels::bn_relu_forward_inference_cpu_fast(x.data<float>(), y.data<float>(), rows, channels,
+                                                      gamma.data<float>(), beta.data<float>(),
+                                                      moving_mean.data<float>(), moving_variance.data<float>(),
+                                                      o.epsilon, o.relu);
+          return;
+        }
+      }
       if (o.training) {
         kernels::bn_relu_forward_training_cpu(x.data<T>(), y.data<T>(), rows, channels, gamma.data<T>(),
                                               beta.data<T>(), moving_mean.data<T>(), moving_variance.data<T>(),
@@ -173,6 +197,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
                using T = decltype(tag);
                T* dg = dgamma.defined() ? dgamma.data<T>() : nullptr;
                T* db = dbeta.defined() ? dbeta.data<T>() : nullptr;
+               if constexpr (std::is_same_v<T, float>) {
+                 if (o.training) {
+                   kernels::bn_relu_backward_cpu_fast(
+                       saved_x.data<float>(), g.data<float>(), dx.data<float>(), rows, channels,
+                       saved_gamma.data<float>(), saved_beta.data<float>(),
+                       kernels::BnReluSaved<float>{stat_a.data<float>(), stat_b.data<float>()}, o.relu, dg, db);
+                   return;
+                 }
+               }
                if (o.training) {
                  kernels::bn_relu_backward_cpu(saved_x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels,
                                                saved_gamma.data<T>(), saved_beta.data<T>(),

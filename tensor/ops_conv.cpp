@@ -8,6 +8,7 @@
 #include "kernels/pool.h"
 #include "tensor/ops.h"
 #include "tensor/ops_common.h"
+#include "tensor/profiler.h"
 
 namespace alz::ops {
 
@@ -25,9 +26,20 @@ void* conv_workspace(const Tensor& like, const Conv2dParams& p, ConvDirection di
 }
 #endif
 
+// The profiler's and the tape's name for a convolution: its filter and stride, so a profile
+// separates the pointwise GEMMs from the 3x3 and strided ones.
+const char* conv_label(int64_t r, int64_t s, int stride) {
+  if (r == 1 && s == 1) return stride == 1 ? "conv2d 1x1" : "conv2d 1x1 strided";
+  if (r == 3 && s == 3) return stride == 1 ? "conv2d 3x3" : "conv2d 3x3 strided";
+  if (r == 7 && s == 7) return stride == 1 ? "conv2d 7x7" : "conv2d 7x7 strided";
+  return "conv2d";
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& options) {
+  const char* label = w.defined() && w.ndim() == 4 ? conv_label(w.dim(1), w.dim(2), options.stride_h) : "conv2d";
+  profiler::Range range(label, x);
   check_image(x, "conv2d");
   ALZ_CHECK(w.defined() && w.ndim() == 4 && w.dim(3) == x.dim(3),
             "conv2d: filters must be (K, R, S, C) with C = " << x.dim(3) << "; got " << w.summary() << " for "
@@ -81,7 +93,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
     // Saved for backward: the input (for dW) and the filters (for dX), only when needed.
     Tensor saved_x = want_w ? x : Tensor(), saved_w = want_x ? w : Tensor();
     Shape x_shape = x.shape(), w_shape = w.shape();
-    record("conv2d", y, {&x, &w, &bias}, [=](const Tensor& g) {
+    record(label, y, {&x, &w, &bias}, [=](const Tensor& g) {
       Tensor dx = want_x ? Tensor::empty(x_shape, g.dtype(), g.device()) : Tensor();
       Tensor dw = want_w ? Tensor::empty(w_shape, g.dtype(), g.device()) : Tensor();
       Tensor db = want_b ? Tensor::empty({p.K}, g.dtype(), g.device()) : Tensor();
@@ -122,6 +134,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
 }
 
 Tensor max_pool2d(const Tensor& x, const MaxPoolOptions& options) {
+  profiler::Range range("max_pool2d", x);
   check_image(x, "max_pool2d");
   kernels::MaxPool2dParams params;
   params.input = image_shape(x);
@@ -169,6 +182,7 @@ Tensor max_pool2d(const Tensor& x, const MaxPoolOptions& options) {
 }
 
 Tensor zero_pad2d(const Tensor& x, const Padding2d& pad) {
+  profiler::Range range("zero_pad2d", x);
   check_image(x, "zero_pad2d");
   kernels::ImageShape in = image_shape(x), out = kernels::padded_shape(in, pad);
   Tensor y = Tensor::empty({out.n, out.h, out.w, out.c}, x.dtype(), x.device());

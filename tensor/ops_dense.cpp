@@ -4,12 +4,14 @@
 #include "kernels/gemm.h"
 #include "tensor/ops.h"
 #include "tensor/ops_common.h"
+#include "tensor/profiler.h"
 
 namespace alz::ops {
 
 using namespace detail;
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  profiler::Range range("matmul", a);
   ALZ_CHECK(a.defined() && b.defined() && a.ndim() == 2 && b.ndim() == 2 && a.dim(1) == b.dim(0),
             "matmul: needs (M, K) x (K, N); got " << a.summary() << " and " << b.summary());
   check_same_device(a, b, "matmul");
@@ -53,6 +55,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  profiler::Range range("linear", x);
   ALZ_CHECK(x.defined() && w.defined() && x.ndim() == 2 && w.ndim() == 2 && x.dim(1) == w.dim(0),
             "linear: needs x (B, in) and W (in, out); got " << x.summary() << " and " << w.summary());
   check_same_device(x, w, "linear");

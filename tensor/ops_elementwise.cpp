@@ -5,12 +5,14 @@
 #include "kernels/reduce.h"
 #include "tensor/ops.h"
 #include "tensor/ops_common.h"
+#include "tensor/profiler.h"
 
 namespace alz {
 
 using namespace ops::detail;
 
 void accumulate_into(Tensor& dst, const Tensor& src) {
+  profiler::Range range("accumulate_grad", dst);
   check_binary(dst, src, "accumulate gradient");
   if (dst.device().is_cpu()) {
     on_cpu(dst, "accumulate", [&](auto tag) {
@@ -80,6 +82,7 @@ Tensor scaled(const Tensor& dy, double alpha) {
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
+  profiler::Range range("add", a);
   Tensor y = binary_forward(a, b, Binary::Add, "add");
   if (needs_record({&a, &b}))
     record("add", y, {&a, &b}, [](const Tensor& g) { return std::vector<Tensor>{g, g.clone()}; });
@@ -87,6 +90,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+  profiler::Range range("sub", a);
   Tensor y = binary_forward(a, b, Binary::Sub, "sub");
   if (needs_record({&a, &b}))
     record("sub", y, {&a, &b}, [](const Tensor& g) { return std::vector<Tensor>{g, scaled(g, -1.0)}; });
@@ -94,6 +98,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  profiler::Range range("mul", a);
   Tensor y = binary_forward(a, b, Binary::Mul, "mul");
   if (needs_record({&a, &b})) {
     bool want_a = a.requires_grad(), want_b = b.requires_grad();
@@ -122,6 +127,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor scale(const Tensor& x, double alpha) {
+  profiler::Range range("scale", x);
   ALZ_CHECK(x.defined(), "scale: undefined operand");
   Tensor y = scaled(x, alpha);
   if (needs_record({&x}))
@@ -130,6 +136,7 @@ Tensor scale(const Tensor& x, double alpha) {
 }
 
 Tensor relu(const Tensor& x) {
+  profiler::Range range("relu", x);
   ALZ_CHECK(x.defined(), "relu: undefined operand");
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.device().is_cpu()) {
@@ -169,6 +176,7 @@ Tensor relu(const Tensor& x) {
 }
 
 Tensor add_channel(const Tensor& x, const Tensor& bias) {
+  profiler::Range range("add_channel", x);
   ALZ_CHECK(x.defined() && bias.defined() && x.ndim() >= 1 && bias.ndim() == 1 && bias.dim(0) == x.dim(-1),
             "add_channel: bias must be (C) for x (..., C); got " << x.summary() << " and " << bias.summary());
   check_same_device(x, bias, "add_channel");

@@ -7,6 +7,7 @@
 #include "kernels/softmax_xent.h"
 #include "tensor/ops.h"
 #include "tensor/ops_common.h"
+#include "tensor/profiler.h"
 
 namespace alz::ops {
 
@@ -47,6 +48,7 @@ kernels::SoftmaxXentArgs<T> make_args(const Tensor& logits, const Tensor& labels
 
 Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, const Tensor& class_weights,
                              double label_smoothing) {
+  profiler::Range range("softmax_cross_entropy", logits);
   check_loss_arguments(logits, labels, class_weights, label_smoothing);
   Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
   if (logits.device().is_cpu()) {
@@ -93,6 +95,7 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, const T
 }
 
 Tensor softmax(const Tensor& logits) {
+  profiler::Range range("softmax", logits);
   ALZ_CHECK(logits.defined() && logits.ndim() == 2, "softmax: logits must be (N, K); got " << logits.summary());
   // Computed on the host from a copy: predictions and metrics only, never in a training step.
   Tensor host = logits.to(Device::cpu()).to(DType::F64);

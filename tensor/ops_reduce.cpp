@@ -4,6 +4,7 @@
 #include "kernels/reduce.h"
 #include "tensor/ops.h"
 #include "tensor/ops_common.h"
+#include "tensor/profiler.h"
 
 namespace alz::ops {
 
@@ -100,12 +101,25 @@ Tensor reduce_channels(const Tensor& x, bool is_mean) {
 
 }  // namespace
 
-Tensor sum(const Tensor& x) { return reduce_all(x, false); }
-Tensor mean(const Tensor& x) { return reduce_all(x, true); }
-Tensor channel_sum(const Tensor& x) { return reduce_channels(x, false); }
-Tensor channel_mean(const Tensor& x) { return reduce_channels(x, true); }
+Tensor sum(const Tensor& x) {
+  profiler::Range range("sum", x);
+  return reduce_all(x, false);
+}
+Tensor mean(const Tensor& x) {
+  profiler::Range range("mean", x);
+  return reduce_all(x, true);
+}
+Tensor channel_sum(const Tensor& x) {
+  profiler::Range range("channel_sum", x);
+  return reduce_channels(x, false);
+}
+Tensor channel_mean(const Tensor& x) {
+  profiler::Range range("channel_mean", x);
+  return reduce_channels(x, true);
+}
 
 Tensor global_avg_pool(const Tensor& x) {
+  profiler::Range range("global_avg_pool", x);
   check_image(x, "global_avg_pool");
   int64_t n = x.dim(0), spatial = x.dim(1) * x.dim(2), channels = x.dim(3);
   ALZ_CHECK(spatial > 0, "global_avg_pool: empty image " << x.summary());

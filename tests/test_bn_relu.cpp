@@ -1,7 +1,8 @@
 // Fused BatchNorm(+ReLU) on the CPU (kernels/bn_relu.h): equals the unfused reference followed
 // by a ReLU (forward, moving and saved statistics, backward with the masked gradient), matches
 // central finite differences in f64 away from the ReLU kink, inference (also in place), f32
-// agrees with f64, and the OpenMP thread count does not change a bit.
+// agrees with f64, and the OpenMP thread count does not change a bit. The fast f32 kernels
+// (BnReluFast.*) against that reference: odd shapes, a large offset, in place, threads, the mask.
 //   ctest --test-dir build -R "^BnRelu\."      (or build/tests/test_bn_relu)
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -246,6 +247,119 @@ TEST(BnRelu, RejectsBadArguments) {
                Error);
   EXPECT_THROW(bn_relu_backward_cpu(v.data(), v.data(), v.data(), 2, 4, v.data(), v.data(), BnReluSaved<float>{}, true,
                                     v.data(), v.data()),
+               Error);
+}
+
+// ---------------------------------------------------------------- the fast f32 kernels
+// kernels/cpu/bn_relu_fast.cpp against the double reference run on the same f32-rounded inputs.
+
+std::vector<float> to_float(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
+std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+// The problem with every input rounded to f32, so the reference and the fast path see the same numbers.
+Problem rounded(Problem p) {
+  for (auto* v : {&p.x, &p.dy, &p.gamma, &p.beta, &p.moving_mean, &p.moving_var})
+    for (double& e : *v) e = static_cast<double>(static_cast<float>(e));
+  return p;
+}
+
+Result run_fast(const Problem& p, bool relu) {
+  const int64_t n = p.rows * p.channels, c = p.channels;
+  std::vector<float> x = to_float(p.x), dy = to_float(p.dy), g = to_float(p.gamma), b = to_float(p.beta),
+                     mm = to_float(p.moving_mean), mv = to_float(p.moving_var), y(n), m(c), s(c), dx(n, 99.0f),
+                     dg(c, 0.5f), db(c, -0.25f);
+  bn_relu_forward_training_cpu_fast(x.data(), y.data(), p.rows, c, g.data(), b.data(), mm.data(), mv.data(),
+                                    BnReluSaved<float>{m.data(), s.data()}, kBatchNormMomentum, kBatchNormEpsilon,
+                                    relu);
+  bn_relu_backward_cpu_fast(x.data(), dy.data(), dx.data(), p.rows, c, g.data(), b.data(),
+                            BnReluSaved<float>{m.data(), s.data()}, relu, dg.data(), db.data());
+  return Result{to_double(y), to_double(m), to_double(s), to_double(mm), to_double(mv), to_double(dx),
+                to_double(dg), to_double(db)};
+}
+
+TEST(BnReluFast, MatchesTheReferenceOnOddShapes) {
+  // One row; one channel; C not a multiple of any vector; C = 2048 with few rows (one chunk);
+  // enough rows for many chunks and sub-blocks whose sizes do not divide the rows.
+  const int64_t shapes[][2] = {{1, 5}, {300, 1}, {300, 21}, {7, 2048}, {4099, 64}, {513, 256}};
+  for (const auto& shape : shapes) {
+    for (bool relu : {true, false}) {
+      SCOPED_TRACE(testing::Message() << "rows " << shape[0] << ", C " << shape[1] << ", relu " << relu);
+      const Problem p = rounded(make_problem(shape[0], shape[1], 40 + shape[0] + shape[1]));
+      // f32 arithmetic against double on the same inputs: a few f32 ulps of values of order 1,
+      // and of sums over up to 4099 rows. A mask differs only where a pre-activation lies
+      // within ~1e-6 of 0 (then one dx element): none of these seeds has one.
+      expect_results_close(run_fast(p, relu), run_fused(p, relu), Tolerance{5e-5, 5e-5});
+    }
+  }
+}
+
+TEST(BnReluFast, VarianceStaysAccurateFarFromZero) {
+  // Values 1000 + N(0, 0.01): a raw E[x^2] - E[x]^2 in f32 would lose every digit.
+  Problem p = make_problem(5000, 8, 77);
+  for (double& v : p.x) v = 1000.0 + 0.01 * (v - 0.7) / 1.3;
+  p = rounded(p);
+  const Result fast = run_fast(p, false), reference = run_fused(p, false);
+  ALZ_EXPECT_CLOSE(fast.invstd, reference.invstd, Tolerance({0.0, 1e-4}));
+  ALZ_EXPECT_CLOSE(fast.moving_var, reference.moving_var, Tolerance({1e-9, 1e-4}));
+  ALZ_EXPECT_CLOSE(fast.mean, reference.mean, Tolerance({0.0, 1e-7}));
+}
+
+TEST(BnReluFast, InferenceMatchesTheReferenceAndRunsInPlace) {
+  const Problem p = rounded(make_problem(333, 19, 90));
+  const int64_t n = p.rows * p.channels, c = p.channels;
+  std::vector<double> expected(n);
+  bn_relu_forward_inference_cpu(p.x.data(), expected.data(), p.rows, c, p.gamma.data(), p.beta.data(),
+                                p.moving_mean.data(), p.moving_var.data(), kBatchNormEpsilon, true);
+  std::vector<float> x = to_float(p.x), g = to_float(p.gamma), b = to_float(p.beta), mm = to_float(p.moving_mean),
+                     mv = to_float(p.moving_var);
+  bn_relu_forward_inference_cpu_fast(x.data(), x.data(), p.rows, c, g.data(), b.data(), mm.data(), mv.data(),
+                                     kBatchNormEpsilon, true);  // in place
+  ALZ_EXPECT_CLOSE(to_double(x), expected, Tolerance({2e-5, 2e-5}));
+}
+
+TEST(BnReluFast, ThreadCountDoesNotChangeABit) {
+  const Problem p = rounded(make_problem(3000, 24, 13));  // 72,000 elements: the loops run in parallel
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const Result one = run_fast(p, true);
+  omp_set_num_threads(2);
+  const Result two = run_fast(p, true);
+  omp_set_num_threads(3);
+  const Result three = run_fast(p, true);
+  omp_set_num_threads(threads);
+  expect_results_close(one, two, Tolerance{0.0, 0.0});  // fixed chunks, merged in chunk order
+  expect_results_close(one, three, Tolerance{0.0, 0.0});
+}
+
+TEST(BnReluFast, BackwardRecomputesTheForwardMask) {
+  // dy = 1 everywhere: where the forward wrote y = 0 the backward must have seen g = 0, so
+  // sum g equals the number of positive outputs per channel, exactly.
+  const Problem p = rounded(make_problem(2000, 9, 21));
+  const int64_t n = p.rows * p.channels, c = p.channels;
+  std::vector<float> x = to_float(p.x), g = to_float(p.gamma), b = to_float(p.beta), y(n), m(c), s(c), dx(n),
+                     ones(n, 1.0f), dg(c, 0.0f), db(c, 0.0f);
+  bn_relu_forward_training_cpu_fast(x.data(), y.data(), p.rows, c, g.data(), b.data(), nullptr, nullptr,
+                                    BnReluSaved<float>{m.data(), s.data()}, kBatchNormMomentum, kBatchNormEpsilon,
+                                    true);
+  bn_relu_backward_cpu_fast(x.data(), ones.data(), dx.data(), p.rows, c, g.data(), b.data(),
+                            BnReluSaved<float>{m.data(), s.data()}, true, dg.data(), db.data());
+  for (int64_t ch = 0; ch < c; ++ch) {
+    int64_t positive = 0;
+    for (int64_t r = 0; r < p.rows; ++r) positive += y[r * c + ch] > 0.0f;
+    EXPECT_EQ(db[ch], static_cast<float>(positive)) << "channel " << ch;
+  }
+}
+
+TEST(BnReluFast, RejectsBadArguments) {
+  std::vector<float> v(8, 1.0f);
+  EXPECT_THROW(bn_relu_forward_training_cpu_fast(v.data(), v.data(), 0, 4, v.data(), v.data(), nullptr, nullptr,
+                                                 BnReluSaved<float>{v.data(), v.data() + 4}, 0.99, 1e-3, true),
+               Error);
+  EXPECT_THROW(bn_relu_forward_training_cpu_fast(v.data(), v.data(), 2, 4, v.data(), v.data(), v.data(), nullptr,
+                                                 BnReluSaved<float>{v.data(), v.data() + 4}, 0.99, 1e-3, true),
+               Error);
+  EXPECT_THROW(bn_relu_backward_cpu_fast(v.data(), v.data(), v.data(), 2, 4, v.data(), v.data(),
+                                         BnReluSaved<float>{}, true, v.data(), v.data()),
                Error);
 }
 

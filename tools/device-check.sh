@@ -6,8 +6,11 @@
 #   2. every test program, the `gpu` ones included,
 #   3. the GPU test programs once more under compute-sanitizer --tool memcheck,
 #   4. the benchmarks, with PyTorch beside ours when it is installed (ALZ_ANCHORS: the folder of
-#      the PyTorch anchor scripts), and a short `alz train` of ResNet152V2 on phantoms,
-#   5. summary.txt, whose last line is the row for tests/GPU_RUNS.md.
+#      the PyTorch anchor scripts): first the whole training step of ResNet152V2 with its
+#      op-by-op profile (bench_train_step), then `alz train` of ResNet152V2 on phantoms for as
+#      many steps (up to 300) as fit in about 100 s at the measured step time,
+#   5. an Nsight Compute summary of the BatchNorm kernels on the small bf16 shapes (ncu),
+#   6. summary.txt, whose last line is the row for tests/GPU_RUNS.md.
 # Stages run in order of importance; once ALZ_DEVICE_BUDGET_S seconds (default 540) have passed,
 # the remaining ones are skipped and the summary says so.
 # Usage: bash tools/device-check.sh OUTDIR [--prebuilt DIR]      (ALZ_COMMIT names the commit)
@@ -69,30 +72,54 @@ run_tests $gpu_programs
 note "gpu tests: $passed passed, $failed failed, $skipped skipped;${failed_names:- no failures} ($(elapsed) s)"
 gpu_passed=$passed; gpu_failed=$failed
 
-# ---- 3. benchmarks of the fused BatchNorm+ReLU, with PyTorch's in the same call
-if time_left "bench_bn_relu"; then
-  timeout 100 "$bin/bench/bench_bn_relu" --benchmark_out="$out/bench_bn_relu.json" --benchmark_out_format=json \
-    > "$out/bench_bn_relu.txt" 2>&1 || note "bench_bn_relu: rc $?"
-  if python3 -c "import torch" 2>/dev/null && [ -f "$ALZ_ANCHORS/torch_bn_cl.py" ]; then
-    timeout 90 python3 "$ALZ_ANCHORS/torch_bn_cl.py" > "$out/torch_bn_cl.txt" 2>&1 || note "torch_bn_cl: rc $?"
-  fi
-  note "bench_bn_relu done ($(elapsed) s)"
-fi
-
-# ---- 4. a short training run of ResNet152V2 on phantoms, and PyTorch's step beside it
-if time_left "alz train"; then
-  timeout 120 "$bin/alz" train --device cuda --model resnet152v2 --batch 64 --input-size 224 --epochs 1 \
-    --max-steps 60 --workers "$(nproc)" --phantom-dir /tmp/alz_phantom --run-dir /tmp/alz_run \
-    > "$out/alz_train.txt" 2>&1
-  note "alz train: rc $? ($(elapsed) s): $(grep -h 'steady state' "$out/alz_train.txt")"
-  cp /tmp/alz_run/report.html "$out/tests/report.html" 2>/dev/null
-  if python3 -c "import torch" 2>/dev/null && [ -f "$ALZ_ANCHORS/torch_resnetv2.py" ]; then
+# ---- 3. the whole training step, ours with its op profile and PyTorch's, in the same call
+have_torch=0
+python3 -c "import torch" 2>/dev/null && [ -f "$ALZ_ANCHORS/torch_resnetv2.py" ] && have_torch=1
+step_ms=""
+if time_left "bench_train_step"; then
+  timeout 150 "$bin/bench/bench_train_step" --device cuda --model resnet152v2 --batch 64 --size 224 --warmup 3 \
+    --steps 10 --profile --json "$out/train_step.json" > "$out/train_step.txt" 2>&1 || note "bench_train_step: rc $?"
+  note "bench_train_step: $(grep -h '^step:' "$out/train_step.txt")"
+  note "  $(grep -h '^warm steps:' "$out/train_step.txt")"
+  note "  $(grep -h '^phases' "$out/train_step.txt")"
+  step_ms=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['median_ms'])" "$out/train_step.json" 2>/dev/null)
+  if [ "$have_torch" = 1 ]; then
     timeout 90 python3 bench/torch_train_anchor.py --steps 20 > "$out/torch_train.txt" 2>&1
     note "torch train: $(tail -1 "$out/torch_train.txt")"
   fi
 fi
 
-# ---- 5. memcheck on the GPU test programs (bounded: the BatchNorm table on a subset)
+# ---- 4. benchmarks of the fused BatchNorm+ReLU, with PyTorch's in the same call
+if time_left "bench_bn_relu"; then
+  timeout 100 "$bin/bench/bench_bn_relu" --benchmark_out="$out/bench_bn_relu.json" --benchmark_out_format=json \
+    > "$out/bench_bn_relu.txt" 2>&1 || note "bench_bn_relu: rc $?"
+  if [ "$have_torch" = 1 ] && [ -f "$ALZ_ANCHORS/torch_bn_cl.py" ]; then
+    timeout 90 python3 "$ALZ_ANCHORS/torch_bn_cl.py" > "$out/torch_bn_cl.txt" 2>&1 || note "torch_bn_cl: rc $?"
+  fi
+  note "bench_bn_relu done ($(elapsed) s)"
+fi
+
+# ---- 5. `alz train` of ResNet152V2 on phantoms: up to 300 steps, as many as fit in ~100 s
+if time_left "alz train"; then
+  steps=$(python3 -c "import sys; ms=float(sys.argv[1] or 1300); print(max(30, min(300, int(100000 / ms))))" \
+          "${step_ms:-}" 2>/dev/null || echo 60)
+  timeout 200 "$bin/alz" train --device cuda --model resnet152v2 --batch 64 --input-size 224 --epochs 100 \
+    --max-steps "$steps" --workers "$(nproc)" --phantom-dir /tmp/alz_phantom --run-dir /tmp/alz_run \
+    > "$out/alz_train.txt" 2>&1
+  note "alz train ($steps steps): rc $? ($(elapsed) s): $(grep -h 'steady state' "$out/alz_train.txt" | tail -1)"
+  cp /tmp/alz_run/report.html "$out/tests/report.html" 2>/dev/null
+fi
+
+# ---- 6. Nsight Compute on the BatchNorm kernels of two small bf16 shapes (what limits them)
+if command -v ncu > /dev/null && time_left "ncu"; then
+  timeout 120 ncu --set basic --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
+    -k 'regex:bn_(stats|apply|backward)' --launch-count 8 "$bin/bench/bench_bn_relu" \
+    --benchmark_filter='bn_relu/fused/bf16/64x(14x14x256|7x7x512)' \
+    > "$out/ncu_bn_relu.txt" 2>&1 || note "ncu: rc $?"
+  note "ncu: $(grep -c 'Duration' "$out/ncu_bn_relu.txt") kernels profiled ($(elapsed) s)"
+fi
+
+# ---- 7. memcheck on the GPU test programs (bounded: the BatchNorm table on a subset)
 memcheck="PASS"
 if command -v compute-sanitizer > /dev/null && time_left "memcheck"; then
   for program in $gpu_programs; do
@@ -111,7 +138,7 @@ else
 fi
 note "memcheck: $memcheck ($(elapsed) s)"
 
-# ---- 6. the other GPU benchmarks
+# ---- 8. the other GPU benchmarks
 for name in bench_conv bench_gemm bench_optimizer; do
   [ -x "$bin/bench/$name" ] || continue
   time_left "$name" || break
@@ -119,7 +146,7 @@ for name in bench_conv bench_gemm bench_optimizer; do
     > "$out/$name.txt" 2>&1 || note "$name: rc $?"
 done
 
-# ---- 7. the CPU test programs (they also run in CI)
+# ---- 9. the CPU test programs (they also run in CI)
 if time_left "cpu tests"; then
   passed=0; failed=0; skipped=0; failed_names=""
   run_tests $cpu_programs

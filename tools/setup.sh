@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config   # build tools
   libopenblas-dev                    # CPU GEMM (cblas.h)
+  libopenblas-openmp-dev             # its OpenMP build: shares our OpenMP threads instead of fighting them
   libstb-dev                         # stb_image / stb_image_write (decode and write images)
   nlohmann-json3-dev                 # JSON (safetensors headers, reports, audit)
   libcli11-dev                       # command-line parsing

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "kernels/cpu_threads.h"
 #include "models/resnet_v2.h"
 #include "tensor/cuda_runtime.h"
 #include "train/cli.h"
@@ -30,6 +31,7 @@ int info(int argc, char** argv) {
   }
 
   std::printf("alz: built %s CUDA\n", cuda::built_with_cuda() ? "with" : "without");
+  std::printf("%s\n", kernels::cpu_threading_summary().c_str());
   auto devices = cuda::devices();
   if (devices.empty()) {
     std::printf("no GPU: %s\n", cuda::unavailable_reason().c_str());

@@ -15,6 +15,7 @@
 #include "kernels/optimizer.h"
 #include "tensor/autograd.h"
 #include "tensor/error.h"
+#include "tensor/profiler.h"
 
 #if ALZ_HAS_CUDA
 #include "kernels/cuda/check.h"
@@ -179,6 +180,7 @@ const Tensor* Optimizer::find_grad(const Slot& slot) const {
 }
 
 void Optimizer::step() {
+  profiler::Range range("optimizer.step", slots_.empty() ? Tensor() : *slots_.front().param);
   if (device_.is_cuda())
     step_cuda();
   else

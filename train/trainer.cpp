@@ -306,6 +306,10 @@ int run_training(TrainConfig config) {
   Progress progress(config.quiet);
   constexpr int64_t kSteadyStateWarmup = 5;  // steps before steady-state timing (algorithm choice, allocator)
   Clock::time_point steady_start = Clock::now();
+  // Training-loop time and steps after the warm-up, summed over epochs (validation and
+  // checkpoints excluded): the "steady state" line of --max-steps runs.
+  double steady_seconds = 0.0;
+  int64_t steady_steps = 0;
   int64_t steps_this_process = 0;
   const int64_t batches = train_loader->batches_per_epoch();
   std::string metrics_path = config.run_dir + "/metrics.jsonl";
@@ -337,6 +341,7 @@ int run_training(TrainConfig config) {
       }
       return correct;
     };
+    Clock::time_point loop_start = Clock::now();
     while (std::optional<data::Batch> batch = train_loader->next()) {
       int64_t n = batch->images.dim(0);
       optimizer->set_learning_rate(schedule->learning_rate(state.global_step, state.epoch));
@@ -354,7 +359,7 @@ int run_training(TrainConfig config) {
         epoch_labels.insert(epoch_labels.end(), batch->labels_int.begin(), batch->labels_int.end());
         rows += n;
       }
-      if (state.global_step + 1 == kSteadyStateWarmup && config.max_steps > 0) {
+      if (steps_this_process + 1 == kSteadyStateWarmup && config.max_steps > 0) {
         (void)loss_sum.at({});  // waits for the device: steady-state timing starts here
         steady_start = Clock::now();
       }
@@ -362,6 +367,7 @@ int run_training(TrainConfig config) {
       state.batch = batch->index + 1;
       ++state.global_step;
       ++steps_this_process;
+      if (steps_this_process > kSteadyStateWarmup) ++steady_steps;
       double elapsed = seconds_before + std::chrono::duration<double>(Clock::now() - epoch_start).count();
       bool stop_now = g_interrupted || (config.stop_after_steps > 0 && steps_this_process >= config.stop_after_steps);
       bool last_step = config.max_steps > 0 && state.global_step >= config.max_steps;
@@ -398,12 +404,12 @@ int run_training(TrainConfig config) {
     double train_loss = loss_sum.at({}) / std::max<int64_t>(state.seen, 1);
     state.correct += count_correct();
     state.train_seconds = seconds_before + std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    if (config.max_steps > 0 && state.global_step > kSteadyStateWarmup && !config.quiet) {
-      double seconds = std::chrono::duration<double>(Clock::now() - steady_start).count();
-      int64_t steps = state.global_step - kSteadyStateWarmup;
-      std::printf("steady state: %lld steps of batch %d in %.3f s: %.2f ms/step, %.1f images/s\n",
-                  static_cast<long long>(steps), config.batch_size, seconds, 1e3 * seconds / steps,
-                  steps * config.batch_size / seconds);
+    if (steps_this_process > kSteadyStateWarmup) {  // train_loss was read: the device is done
+      steady_seconds += std::chrono::duration<double>(Clock::now() - std::max(steady_start, loop_start)).count();
+      if (config.max_steps > 0 && !config.quiet && steady_steps > 0)
+        std::printf("steady state: %lld steps of batch %d in %.3f s: %.2f ms/step, %.1f images/s\n",
+                    static_cast<long long>(steady_steps), config.batch_size, steady_seconds,
+                    1e3 * steady_seconds / steady_steps, steady_steps * config.batch_size / steady_seconds);
     }
     if (!std::isfinite(train_loss)) {
       std::fprintf(stderr, "alz train: the training loss of epoch %d is %f; stopping. The last good checkpoint is "

@@ -6,10 +6,12 @@
 // where col[(n,p,q), (r,s,c)] = x[n, p*sh - pt + r, q*sw - pl + s, c] (0 in the padding).
 // A 1x1 stride-1 convolution without padding needs no col: x itself is (N*H*W x C).
 //
-// Threads: the GEMMs run on OpenBLAS's own threads; im2col/col2im are deliberately serial.
-// OpenBLAS's pthread workers keep spinning for a while after each GEMM, and an OpenMP region
-// right after one fights them for the cores: on 2 cores an OpenMP im2col made a 3x3 conv at
-// batch 2, 64x64 input take ~11 ms instead of ~0.2 ms (bench_conv_cpu).
+// Threads: the GEMMs run on OpenBLAS's threads. With OpenBLAS's OpenMP build (the one
+// cmake/dependencies.cmake links) im2col, col2im and the bias loops are OpenMP loops on the
+// same thread pool. With the pthread build they stay serial: its workers keep spinning for a
+// while after each GEMM, and an OpenMP region right after one fights them for the cores (on 2
+// cores an OpenMP im2col made a 3x3 conv at batch 2, 64x64 input take ~11 ms instead of
+// ~0.2 ms). kernels/cpu_threads.h says which build is in use.
 //
 // Layout NHWC (C fastest), filters KRSC. Tests: build/tests/test_conv2d.
 // Bench: build/bench/bench_conv_cpu.
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "kernels/conv2d.h"
+#include "kernels/cpu_threads.h"
 #include "tensor/error.h"
 
 namespace alz {
@@ -56,6 +59,8 @@ void Conv2dParams::validate(const char* what) const {
 namespace {
 
 std::atomic<int64_t> g_column_budget{int64_t(8) << 20};
+constexpr int64_t kParallelMinElements = 1 << 15;  // below this, threads cost more than they save
+constexpr int64_t kBiasChunks = 64;                // fixed row chunks of the bias gradient sum
 
 inline CBLAS_TRANSPOSE trans(bool t) { return t ? CblasTrans : CblasNoTrans; }
 
@@ -93,6 +98,8 @@ template <typename T>
 void im2col(const Conv2dParams& p, const T* x, int n0, int images, T* col) {
   const int P = p.P(), Q = p.Q(), C = p.C;
   const int64_t row = int64_t(p.R) * p.S * C;
+  const bool parallel = kernels::blas_shares_openmp_threads() && int64_t(images) * P * Q * row >= kParallelMinElements;
+#pragma omp parallel for schedule(static) if (parallel)
   for (int64_t np = 0; np < int64_t(images) * P; ++np) {
     const int n = n0 + int(np / P), oh = int(np % P);
     for (int oq = 0; oq < Q; ++oq) {
@@ -119,6 +126,9 @@ template <typename T>
 void col2im(const Conv2dParams& p, const T* col, int n0, int images, T* dx) {
   const int P = p.P(), Q = p.Q(), C = p.C;
   const int64_t row = int64_t(p.R) * p.S * C;
+  const bool parallel =
+      kernels::blas_shares_openmp_threads() && int64_t(images) * p.H * p.W * C >= kParallelMinElements;
+#pragma omp parallel for schedule(static) if (parallel)
   for (int64_t nh = 0; nh < int64_t(images) * p.H; ++nh) {
     const int n = int(nh / p.H), h = int(nh % p.H);
     for (int w = 0; w < p.W; ++w) {
@@ -164,7 +174,10 @@ void conv2d_forward_cpu(const Conv2dParams& p, const T* x, const T* w, const T* 
     }
   }
   if (bias != nullptr) {
-    for (int64_t m = 0; m < p.N * pq; ++m) {
+    const int64_t rows = p.N * pq;
+    const bool parallel = kernels::blas_shares_openmp_threads() && rows * p.K >= kParallelMinElements;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t m = 0; m < rows; ++m) {
       for (int k = 0; k < p.K; ++k) y[m * p.K + k] += bias[k];
     }
   }
@@ -209,12 +222,25 @@ template <typename T>
 void conv2d_backward_bias_cpu(const Conv2dParams& p, const T* dy, T* db, bool accumulate) {
   p.validate("conv2d_backward_bias_cpu");
   const int64_t rows = int64_t(p.N) * p.P() * p.Q();
-  std::vector<double> sum(size_t(p.K), 0.0);  // double: f32 sums over ~1e6 pixels stay exact enough
-  for (int64_t m = 0; m < rows; ++m) {
-    const T* g = dy + m * p.K;
-    for (int k = 0; k < p.K; ++k) sum[size_t(k)] += double(g[k]);
+  // Double sums (f32 sums over ~1e6 pixels would lose digits) per fixed chunk of rows, then
+  // the chunks in order: the same result with any number of threads.
+  const int64_t chunks = std::min(rows, kBiasChunks);
+  std::vector<double> partial(size_t(chunks * p.K), 0.0);
+  const bool parallel = kernels::blas_shares_openmp_threads() && rows * p.K >= kParallelMinElements;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    double* sum = partial.data() + chunk * p.K;
+    for (int64_t m = chunk * rows / chunks; m < (chunk + 1) * rows / chunks; ++m) {
+      const T* g = dy + m * p.K;
+      for (int k = 0; k < p.K; ++k) sum[k] += double(g[k]);
+    }
   }
-  for (int k = 0; k < p.K; ++k) db[k] = T(sum[size_t(k)] + (accumulate ? double(db[k]) : 0.0));
+  for (int k = 0; k < p.K; ++k) {
+    double total = accumulate ? double(db[k]) : 0.0;
+    double sum = 0.0;
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) sum += partial[size_t(chunk * p.K + k)];
+    db[k] = T(sum + total);
+  }
 }
 
 #define ALZ_CONV2D_CPU_INSTANTIATE(T)                                                                     \

@@ -1,5 +1,5 @@
-// CPU reference of the optimizer updates (kernels/optimizer.h): plain loops over one flat tensor
-// calling the shared element update, for float and double; the global-norm partial sum; and the
+// CPU reference of the optimizer updates (kernels/optimizer.h): loops over one flat tensor
+// calling the shared element update (OpenMP over elements), for float and double; the global-norm partial sum; and the
 // host-side chunk table of the fused CUDA kernels.
 // Tested by tests/test_optimizer.cpp:  ctest --test-dir build -R Optimizer
 #include <limits>
@@ -9,14 +9,25 @@
 
 namespace alz::kernels {
 
+constexpr int64_t kParallelMinElements = 1 << 15;  // elementwise: any split gives the same result
+
 template <typename T>
 void sgd_step_cpu(T* param, const T* grad, T* velocity, int64_t count, const SgdScalars<T>& s) {
-  T unused = T(0);
-  for (int64_t i = 0; i < count; ++i) sgd_update(param[i], grad[i], velocity ? velocity[i] : unused, s);
+  if (velocity == nullptr) {
+#pragma omp parallel for schedule(static) if (count >= kParallelMinElements)
+    for (int64_t i = 0; i < count; ++i) {
+      T unused = T(0);
+      sgd_update(param[i], grad[i], unused, s);
+    }
+    return;
+  }
+#pragma omp parallel for schedule(static) if (count >= kParallelMinElements)
+  for (int64_t i = 0; i < count; ++i) sgd_update(param[i], grad[i], velocity[i], s);
 }
 
 template <typename T>
 void adam_step_cpu(T* param, const T* grad, T* m, T* v, int64_t count, const AdamScalars<T>& s) {
+#pragma omp parallel for schedule(static) if (count >= kParallelMinElements)
   for (int64_t i = 0; i < count; ++i) adam_update(param[i], grad[i], m[i], v[i], s);
 }
 

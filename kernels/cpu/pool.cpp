@@ -2,8 +2,10 @@
 // (value 0, not -inf) then valid pooling; backward to the first arg-max in row-major window
 // order, nowhere when the arg-max is a padding zero.
 // Tested by tests/test_pool.cpp:  ctest --test-dir build -R test_pool
-#include "kernels/pool.h"
+#include <algorithm>
+#include <vector>
 
+#include "kernels/pool.h"
 #include "tensor/error.h"
 
 namespace alz::kernels {
@@ -20,46 +22,55 @@ ImageShape max_pool_output_shape(const MaxPool2dParams& p) {
                     p.input.c};
 }
 
+// Both directions walk one output pixel at a time with all its channels in a row, so the
+// inner loops run over contiguous channels (and vectorise). OpenMP over images (the backward
+// scatters inside one image only, so no two threads write the same dx).
 namespace {
 
-// The arg-max of one window for channel c: returns the max value and sets (arg_h, arg_w) to the
-// input coordinates of the first maximal tap, or to -1 when that tap is a padding zero.
+// For output pixel (n, oh, ow): best[c] = the window maximum, tap[c] = index (i * kernel_w + j)
+// of its first maximal tap, with taps in the padding counting as 0.
 template <typename T>
-T window_argmax(const T* x, const MaxPool2dParams& p, int64_t n, int64_t oh, int64_t ow, int64_t c,
-                int64_t& arg_h, int64_t& arg_w) {
+void pixel_argmax(const T* x, const MaxPool2dParams& p, int64_t n, int64_t oh, int64_t ow, T* best, int32_t* tap) {
   const ImageShape& s = p.input;
-  T best = T(0);
-  arg_h = arg_w = -1;
   bool first = true;
   for (int64_t i = 0; i < p.kernel_h; ++i) {
     for (int64_t j = 0; j < p.kernel_w; ++j) {
       const int64_t h = oh * p.stride_h + i - p.pad.top, w = ow * p.stride_w + j - p.pad.left;
       const bool inside = h >= 0 && h < s.h && w >= 0 && w < s.w;
-      const T v = inside ? x[((n * s.h + h) * s.w + w) * s.c + c] : T(0);
-      if (first || v > best) {  // strict: the first maximum wins ties
-        best = v;
-        arg_h = inside ? h : -1;
-        arg_w = inside ? w : -1;
+      const int32_t t = static_cast<int32_t>(i * p.kernel_w + j);
+      const T* row = inside ? x + ((n * s.h + h) * s.w + w) * s.c : nullptr;
+      if (first) {
+        for (int64_t c = 0; c < s.c; ++c) {
+          best[c] = inside ? row[c] : T(0);
+          tap[c] = t;
+        }
         first = false;
+      } else if (inside) {
+        for (int64_t c = 0; c < s.c; ++c) {
+          const bool better = row[c] > best[c];  // strict: the first maximum wins ties
+          best[c] = better ? row[c] : best[c];
+          tap[c] = better ? t : tap[c];
+        }
+      } else {
+        for (int64_t c = 0; c < s.c; ++c) {
+          const bool better = T(0) > best[c];
+          best[c] = better ? T(0) : best[c];
+          tap[c] = better ? t : tap[c];
+        }
       }
     }
   }
-  return best;
 }
 
 }  // namespace
 
 template <typename T> void max_pool_forward_cpu(const T* x, T* y, const MaxPool2dParams& p) {
   const ImageShape o = max_pool_output_shape(p);
-  for (int64_t n = 0; n < o.n; ++n) {
-    for (int64_t oh = 0; oh < o.h; ++oh) {
-      for (int64_t ow = 0; ow < o.w; ++ow) {
-        for (int64_t c = 0; c < o.c; ++c) {
-          int64_t arg_h, arg_w;
-          y[((n * o.h + oh) * o.w + ow) * o.c + c] = window_argmax(x, p, n, oh, ow, c, arg_h, arg_w);
-        }
-      }
-    }
+#pragma omp parallel for schedule(static) if (o.numel() >= (1 << 15))
+  for (int64_t nh = 0; nh < o.n * o.h; ++nh) {
+    const int64_t n = nh / o.h, oh = nh % o.h;
+    std::vector<int32_t> tap(static_cast<size_t>(o.c));
+    for (int64_t ow = 0; ow < o.w; ++ow) pixel_argmax(x, p, n, oh, ow, y + ((n * o.h + oh) * o.w + ow) * o.c, tap.data());
   }
 }
 
@@ -67,17 +78,21 @@ template <typename T>
 void max_pool_backward_cpu(const T* x, const T* dy, T* dx, const MaxPool2dParams& p, bool accumulate) {
   const ImageShape o = max_pool_output_shape(p);
   const ImageShape& s = p.input;
-  if (!accumulate) {
-    for (int64_t i = 0; i < s.numel(); ++i) dx[i] = T(0);
-  }
+  const int64_t image = s.h * s.w * s.c;
+#pragma omp parallel for schedule(static) if (s.numel() >= (1 << 15))
   for (int64_t n = 0; n < o.n; ++n) {
+    if (!accumulate) std::fill(dx + n * image, dx + (n + 1) * image, T(0));
+    std::vector<T> best(static_cast<size_t>(o.c));
+    std::vector<int32_t> tap(static_cast<size_t>(o.c));
     for (int64_t oh = 0; oh < o.h; ++oh) {
       for (int64_t ow = 0; ow < o.w; ++ow) {
+        pixel_argmax(x, p, n, oh, ow, best.data(), tap.data());
+        const T* g = dy + ((n * o.h + oh) * o.w + ow) * o.c;
         for (int64_t c = 0; c < o.c; ++c) {
-          int64_t arg_h, arg_w;
-          window_argmax(x, p, n, oh, ow, c, arg_h, arg_w);
-          if (arg_h < 0) continue;  // the max is a padding zero: this gradient goes nowhere
-          dx[((n * s.h + arg_h) * s.w + arg_w) * s.c + c] += dy[((n * o.h + oh) * o.w + ow) * o.c + c];
+          const int64_t h = oh * p.stride_h + tap[c] / p.kernel_w - p.pad.top;
+          const int64_t w = ow * p.stride_w + tap[c] % p.kernel_w - p.pad.left;
+          if (h < 0 || h >= s.h || w < 0 || w >= s.w) continue;  // the max is a padding zero: nowhere
+          dx[((n * s.h + h) * s.w + w) * s.c + c] += g[c];
         }
       }
     }

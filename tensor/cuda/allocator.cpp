@@ -55,6 +55,7 @@ class CachingAllocator {
     } else {
       pointer = raw_allocate(size, device);
       if (pointer == nullptr) {
+        ++pool.stats.cache_flushes;  // a sign that the working set nearly fills the device
         release_locked();
         pointer = raw_allocate(size, device);
       }

@@ -1,0 +1,248 @@
+// Whole training step of a ResNetV2 (forward, loss, backward, optimizer step) on the CPU or a
+// GPU, timed the way PyTorch's anchors are: a fixed random batch already on the device,
+// warm-up steps first, then the median of the timed steps, each ended by a device sync.
+// With --profile it then runs one more step under the op-level profiler (tensor/profiler.h)
+// and prints where the time went: forward / backward / optimizer, and each op's share. It
+// also reports what a warm step should never do: cudaMalloc calls, allocator cache flushes
+// (the working set nearly filling the device) and new cuDNN algorithm selections.
+//
+//   build/bench/bench_train_step --model resnet152v2 --batch 64 --size 224 --device cuda --profile
+//   build/bench/bench_train_step --model resnet50v2 --batch 32 --size 64 --device cpu
+//     beside ../shared anchors: torch_resnetv2.py bench (GPU), torch_cpu.py (CPU)
+//   --json FILE writes the figures for tools/device-check.sh and bench/RESULTS.md.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "kernels/conv2d.h"
+#include "kernels/cpu_threads.h"
+#include "kernels/gemm.h"
+#include "models/resnet_v2.h"
+#include "tensor/autograd.h"
+#include "tensor/cuda_runtime.h"
+#include "tensor/ops.h"
+#include "tensor/profiler.h"
+#include "tensor/generator.h"
+#include "train/optimizer.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using alz::Device;
+using alz::DType;
+using alz::Tensor;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+void sync(Device device) {
+  if (device.is_cuda()) alz::cuda::synchronize(device.index);
+}
+
+struct Counters {
+  uint64_t mallocs = 0, flushes = 0, selections = 0;
+  size_t peak = 0, reserved = 0;
+};
+
+Counters read_counters(Device device) {
+  Counters c;
+#if ALZ_HAS_CUDA
+  if (device.is_cuda()) {
+    alz::cuda::AllocatorStats s = alz::cuda::allocator_stats(device.index);
+    c.mallocs = s.cuda_malloc_calls;
+    c.flushes = s.cache_flushes;
+    c.peak = s.peak_allocated_bytes;
+    c.reserved = s.reserved_bytes;
+    c.selections = alz::conv_algo_cache_stats().selections;
+  }
+#endif
+  return c;
+}
+
+double gib(size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Times one training step of a ResNetV2 (see the header of bench/bench_train_step.cpp)"};
+  std::string model_name = "resnet152v2", device_name = "auto", precision = "tf32", optimizer_name = "sgd",
+              json_path;
+  int batch = 64, size = 224, classes = 4, warmup = 3, steps = 10;
+  bool profile = false;
+  int64_t column_budget = alz::conv2d_cpu_column_budget();
+  app.add_option("--model", model_name, "resnet50v2, resnet101v2, resnet152v2, resnetv2-small, resnetv2-tiny");
+  app.add_option("--batch", batch, "images per step")->check(CLI::PositiveNumber);
+  app.add_option("--size", size, "input height and width")->check(CLI::Range(32, 1024));
+  app.add_option("--classes", classes, "output classes")->check(CLI::PositiveNumber);
+  app.add_option("--device", device_name, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--precision", precision, "GPU math: tf32 or fp32")->check(CLI::IsMember({"tf32", "fp32"}));
+  app.add_option("--optimizer", optimizer_name, "sgd (momentum 0.9) or adam")->check(CLI::IsMember({"sgd", "adam"}));
+  app.add_option("--warmup", warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
+  app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber);
+  app.add_flag("--profile", profile, "one more step under the op-level profiler");
+  app.add_option("--json", json_path, "write the figures to this file");
+  app.add_option("--cpu-column-budget", column_budget, "CPU convolution: im2col chunk size in elements")
+      ->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    Device device = Device::cpu();
+    if (device_name == "cuda" || (device_name == "auto" && alz::cuda::available())) {
+      if (!alz::cuda::available()) {
+        std::fprintf(stderr, "bench_train_step: --device cuda, but %s\n", alz::cuda::unavailable_reason().c_str());
+        return 2;
+      }
+      device = Device::cuda(0);
+    }
+#if ALZ_HAS_CUDA
+    if (device.is_cuda()) {
+      alz::set_conv_allow_tf32(precision == "tf32");
+      alz::kernels::set_gemm_allow_tf32(precision == "tf32");
+      alz::set_conv_algo_mode(alz::ConvAlgoMode::Heuristic);
+    }
+#endif
+    alz::set_conv2d_cpu_column_budget(column_budget);
+    alz::ResNetV2 model(alz::resnet_v2_config(model_name, classes, size, size), /*seed=*/1);
+    model.to(device);
+    model.set_training(true);
+    std::unique_ptr<alz::Optimizer> optimizer;
+    if (optimizer_name == "sgd") {
+      alz::SgdOptions o;
+      o.momentum = 0.9;
+      optimizer = std::make_unique<alz::SGD>(model.trainable_parameters(), o);
+    } else {
+      optimizer = std::make_unique<alz::Adam>(model.trainable_parameters(), alz::AdamOptions{});
+    }
+    alz::Generator gen(7);
+    Tensor images = Tensor::uniform({batch, size, size, 3}, gen, -1.0, 1.0, DType::F32, device);
+    std::vector<int32_t> label_values;
+    for (int i = 0; i < batch; ++i) label_values.push_back(i % classes);
+    Tensor labels = Tensor::from_vector(label_values, {batch}, device);
+
+    if (device.is_cpu()) std::printf("%s\n", alz::kernels::cpu_threading_summary().c_str());
+    std::printf("bench_train_step: %s, %dx%d, batch %d, %d classes, device %s%s, %s, %s\n", model_name.c_str(), size,
+                size, batch, classes, device.str().c_str(),
+                device.is_cuda() ? (" (" + alz::cuda::devices()[0].name + ")").c_str() : "",
+                device.is_cuda() ? precision.c_str() : "f32", optimizer_name.c_str());
+
+    double forward_ms = 0, backward_ms = 0, optimizer_ms = 0;
+    auto step = [&](bool phases) {
+      Clock::time_point t0 = Clock::now();
+      Tensor logits = model.forward(images);
+      Tensor loss = alz::ops::softmax_cross_entropy(logits, labels);
+      if (phases) {
+        sync(device);
+        forward_ms = ms_since(t0);
+        t0 = Clock::now();
+      }
+      alz::backward(loss);
+      if (phases) {
+        sync(device);
+        backward_ms = ms_since(t0);
+        t0 = Clock::now();
+      }
+      optimizer->step();
+      optimizer->zero_grad();
+      if (phases) {
+        sync(device);
+        optimizer_ms = ms_since(t0);
+      }
+    };
+
+    Clock::time_point warm_start = Clock::now();
+    for (int i = 0; i < warmup; ++i) step(false);
+    sync(device);
+    double warmup_ms = ms_since(warm_start);
+#if ALZ_HAS_CUDA
+    if (device.is_cuda()) alz::cuda::reset_peak_stats(device.index);
+#endif
+    Counters before = read_counters(device);
+
+    std::vector<double> times;
+    Clock::time_point loop_start = Clock::now();
+    for (int i = 0; i < steps; ++i) {
+      Clock::time_point t0 = Clock::now();
+      step(false);
+      sync(device);
+      times.push_back(ms_since(t0));
+    }
+    double loop_ms = ms_since(loop_start);
+    Counters after = read_counters(device);
+    std::vector<double> sorted = times;
+    std::sort(sorted.begin(), sorted.end());
+    double median = sorted[sorted.size() / 2];
+    std::printf("warm-up: %d steps in %.1f ms\n", warmup, warmup_ms);
+    std::printf("step: median %.2f ms, min %.2f, max %.2f over %d steps -> %.1f img/s (mean %.2f ms)\n", median,
+                sorted.front(), sorted.back(), steps, batch / (median / 1000.0), loop_ms / steps);
+    if (device.is_cuda())
+      std::printf("warm steps: %llu cudaMalloc calls, %llu cache flushes, %llu new conv algorithm selections; "
+                  "peak allocated %.2f GiB, reserved %.2f GiB\n",
+                  static_cast<unsigned long long>(after.mallocs - before.mallocs),
+                  static_cast<unsigned long long>(after.flushes - before.flushes),
+                  static_cast<unsigned long long>(after.selections - before.selections), gib(after.peak),
+                  gib(after.reserved));
+
+    nlohmann::json out = {{"model", model_name},   {"size", size},
+                          {"batch", batch},        {"device", device.str()},
+                          {"precision", precision}, {"optimizer", optimizer_name},
+                          {"median_ms", median},   {"mean_ms", loop_ms / steps},
+                          {"images_per_s", batch / (median / 1000.0)},
+                          {"step_ms", times}};
+    if (device.is_cuda()) {
+      out["device_name"] = alz::cuda::devices()[0].name;
+      out["warm_cuda_malloc_calls"] = after.mallocs - before.mallocs;
+      out["warm_cache_flushes"] = after.flushes - before.flushes;
+      out["warm_conv_selections"] = after.selections - before.selections;
+      out["peak_allocated_gib"] = gib(after.peak);
+      out["reserved_gib"] = gib(after.reserved);
+    }
+
+    if (profile) {
+      step(true);  // phase times, each phase ended by a sync
+      std::printf("phases (one step, synchronised between them): forward+loss %.2f ms, backward %.2f ms, "
+                  "optimizer %.2f ms\n",
+                  forward_ms, backward_ms, optimizer_ms);
+      alz::profiler::start();
+      Clock::time_point t0 = Clock::now();
+      step(false);
+      std::vector<alz::profiler::OpTime> rows = alz::profiler::stop();  // waits for the device
+      double profiled_ms = ms_since(t0);
+      double host_total = 0, device_total = 0;
+      for (const auto& r : rows) {
+        host_total += r.host_ms;
+        device_total += r.device_ms;
+      }
+      std::printf("profiled step: %.2f ms wall; ops: %.2f ms on the host%s\n", profiled_ms, host_total,
+                  device.is_cuda() ? (", " + std::to_string(device_total) + " ms on the device").c_str() : "");
+      std::printf("%-34s %7s %11s %11s %7s\n", "op", "calls", "host ms", "device ms", "share");
+      nlohmann::json ops = nlohmann::json::array();
+      for (const auto& r : rows) {
+        double total = device.is_cuda() ? device_total : host_total;
+        double mine = r.on_device ? r.device_ms : r.host_ms;
+        std::printf("%-34s %7lld %11.3f %11.3f %6.1f%%\n", r.name.c_str(), static_cast<long long>(r.calls), r.host_ms,
+                    r.device_ms, total > 0 ? 100.0 * mine / total : 0.0);
+        ops.push_back({{"op", r.name}, {"calls", r.calls}, {"host_ms", r.host_ms}, {"device_ms", r.device_ms}});
+      }
+      out["phases_ms"] = {{"forward", forward_ms}, {"backward", backward_ms}, {"optimizer", optimizer_ms}};
+      out["profile"] = ops;
+    }
+    if (!json_path.empty()) {
+      std::ofstream file(json_path);
+      file << out.dump(2) << "\n";
+      if (!file) {
+        std::fprintf(stderr, "bench_train_step: cannot write %s\n", json_path.c_str());
+        return 1;
+      }
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_train_step: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
