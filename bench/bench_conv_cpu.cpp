@@ -1,8 +1,10 @@
 // CPU convolution (im2col + OpenBLAS GEMM, f32) on every distinct ResNet152V2 convolution
-// shape at batch 2 and 64x64 input: forward, backward data, backward filter. GFLOP/s counts
-// 2*N*P*Q*K*R*S*C per call, over wall-clock time (OpenBLAS and OpenMP use every core).
+// shape at batch 2 and 64x64 input (or --batch, --size): forward, backward data, backward
+// filter. GFLOP/s counts 2*N*P*Q*K*R*S*C per call, over wall-clock time (OpenBLAS and OpenMP
+// use every core).
 //
 //   build/bench/bench_conv_cpu                    (under a minute on 2 cores)
+//   build/bench/bench_conv_cpu --batch=16 --size=64   (the CPU training step's shapes; default 2, 64)
 //   build/bench/bench_conv_cpu --benchmark_filter=forward
 #include <benchmark/benchmark.h>
 
@@ -51,9 +53,23 @@ void bench_conv_cpu(benchmark::State& state, Shape shape, Direction direction) {
 
 }  // namespace
 
+// Our own two flags, taken out of argv before Google Benchmark sees it.
+int take_int_flag(int& argc, char** argv, const std::string& name, int fallback) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind(name + "=", 0) != 0) continue;
+    const int value = std::stoi(arg.substr(name.size() + 1));
+    for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+    --argc;
+    return value;
+  }
+  return fallback;
+}
+
 int main(int argc, char** argv) {
+  const int batch = take_int_flag(argc, argv, "--batch", 2), size = take_int_flag(argc, argv, "--size", 64);
   const char* names[] = {"forward", "backward_data", "backward_filter"};
-  for (const Shape& shape : resnet152v2_shapes(2, 64))
+  for (const Shape& shape : resnet152v2_shapes(batch, size))
     for (int d = 0; d < 3; ++d)
       benchmark::RegisterBenchmark((std::string(names[d]) + "/" + shape.name + "/" + shape.p.str()).c_str(),
                                    bench_conv_cpu, shape, Direction(d))
