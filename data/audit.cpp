@@ -186,7 +186,15 @@ AuditReport audit_dataset(const std::string& root, const AuditOptions& options) 
     if (has_copy_elsewhere[i]) ++report.splits[size_t(split_of[i])].with_copy_elsewhere;
 
   // Warnings.
-  if (index.known_leaky && !index.leak_warning.empty()) report.warnings.push_back(index.leak_warning);
+  if (index.known_leaky && !index.leak_warning.empty()) {
+    // The layout is known by its folder names; say so when the images themselves showed no copy.
+    std::string warning = index.leak_warning;
+    if (report.exact_cross_split_groups == 0 && report.near_cross_split_pairs == 0)
+      warning += " (This audit found no exact or near copy across the splits here, so the folder may only share "
+                 "Kaggle's folder names; its hashes miss rotated or zoomed copies, so if these are Kaggle's "
+                 "images the leak stands.)";
+    report.warnings.push_back(warning);
+  }
   if (report.exact_cross_split_groups > 0)
     report.warnings.push_back(std::to_string(report.exact_cross_split_groups) +
                               " group(s) of byte-identical files span more than one split");

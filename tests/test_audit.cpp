@@ -59,6 +59,10 @@ TEST(Audit, CleanPhantomSetHasNoCrossSplitCopies) {
   EXPECT_TRUE(report.exact_groups.empty());
   EXPECT_EQ(report.near_cross_split_pairs, 0);
   EXPECT_TRUE(report.shared_groups.empty());
+  // The layout still carries Kaggle V2's warning, saying that no copy was found here.
+  ASSERT_EQ(report.warnings.size(), 1u);
+  EXPECT_NE(report.warnings[0].find("Kaggle V2"), std::string::npos);
+  EXPECT_NE(report.warnings[0].find("found no exact or near copy"), std::string::npos);
 }
 
 TEST(Audit, FindsPlantedDuplicatesSharedSubjectsAndBrokenFiles) {
@@ -132,6 +136,7 @@ TEST(Audit, FindsPlantedDuplicatesSharedSubjectsAndBrokenFiles) {
   EXPECT_EQ(json["shared_groups"]["count"], 1);
   EXPECT_TRUE(json["known_leaky"].get<bool>());
   EXPECT_EQ(json["warnings"].size(), 5u);
+  EXPECT_EQ(report.warnings[0].find("found no exact or near copy"), std::string::npos) << "copies were found";
 }
 
 TEST(Audit, ThresholdZeroKeepsOnlyIdenticalHashes) {
