@@ -4,7 +4,8 @@
 // With --profile it then runs one more step under the op-level profiler (tensor/profiler.h)
 // and prints where the time went: forward / backward / optimizer, and each op's share. It
 // also reports what a warm step should never do: cudaMalloc calls, allocator cache flushes
-// (the working set nearly filling the device) and new cuDNN algorithm selections.
+// (the working set nearly filling the device) and new cuDNN algorithm selections on the GPU,
+// large blocks taken from the system on the CPU (tensor/host_allocator.h).
 //
 //   build/bench/bench_train_step --model resnet152v2 --batch 64 --size 224 --device cuda --profile
 //   build/bench/bench_train_step --model resnet50v2 --batch 32 --size 64 --device cpu
@@ -28,6 +29,7 @@
 #include "tensor/ops.h"
 #include "tensor/profiler.h"
 #include "tensor/generator.h"
+#include "tensor/host_allocator.h"
 #include "train/optimizer.h"
 
 namespace {
@@ -52,6 +54,12 @@ struct Counters {
 
 Counters read_counters(Device device) {
   Counters c;
+  if (device.is_cpu()) {
+    alz::HostAllocatorStats s = alz::host_allocator_stats();
+    c.mallocs = s.system_allocations;
+    c.peak = s.peak_allocated_bytes;
+    c.reserved = s.allocated_bytes + s.cached_bytes;
+  }
 #if ALZ_HAS_CUDA
   if (device.is_cuda()) {
     alz::cuda::AllocatorStats s = alz::cuda::allocator_stats(device.index);
@@ -162,6 +170,7 @@ int main(int argc, char** argv) {
 #if ALZ_HAS_CUDA
     if (device.is_cuda()) alz::cuda::reset_peak_stats(device.index);
 #endif
+    if (device.is_cpu()) alz::reset_host_peak_stats();
     Counters before = read_counters(device);
 
     std::vector<double> times;
@@ -180,6 +189,11 @@ int main(int argc, char** argv) {
     std::printf("warm-up: %d steps in %.1f ms\n", warmup, warmup_ms);
     std::printf("step: median %.2f ms, min %.2f, max %.2f over %d steps -> %.1f img/s (mean %.2f ms)\n", median,
                 sorted.front(), sorted.back(), steps, batch / (median / 1000.0), loop_ms / steps);
+    if (device.is_cpu())
+      std::printf("warm steps: %llu blocks of 64 KiB or more taken from the system (tensor/host_allocator.h); "
+                  "peak allocated %.2f GiB, held %.2f GiB\n",
+                  static_cast<unsigned long long>(after.mallocs - before.mallocs), gib(after.peak),
+                  gib(after.reserved));
     if (device.is_cuda())
       std::printf("warm steps: %llu cudaMalloc calls, %llu cache flushes, %llu new conv algorithm selections; "
                   "peak allocated %.2f GiB, reserved %.2f GiB\n",

@@ -13,12 +13,11 @@
 #include "kernels/philox.h"
 #include "tensor/cuda_runtime.h"
 #include "tensor/error.h"
+#include "tensor/host_allocator.h"
 
 namespace alz {
 
 namespace {
-
-constexpr size_t kHostAlignment = 64;
 
 // Reads element i of a buffer of the given dtype as double.
 double load_as_double(const void* data, DType dtype, int64_t i) {
@@ -79,9 +78,7 @@ Storage::Storage(size_t bytes, Device device, bool pinned) : bytes_(bytes), devi
     data_ = cuda::pinned_allocate(bytes);
   } else {
     pinned_ = false;  // no CUDA: plain memory serves the same purpose
-    size_t rounded = (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
-    data_ = std::aligned_alloc(kHostAlignment, rounded == 0 ? kHostAlignment : rounded);
-    ALZ_CHECK(data_ != nullptr, "out of host memory allocating " << bytes << " bytes");
+    data_ = host_allocate(bytes);  // cached by size class (tensor/host_allocator.h)
   }
 }
 
@@ -91,7 +88,7 @@ Storage::~Storage() {
   } else if (pinned_) {
     cuda::pinned_free(data_);
   } else {
-    std::free(data_);
+    host_free(data_, bytes_);
   }
 }
 

@@ -70,7 +70,8 @@ template <typename T> void max_pool_forward_cpu(const T* x, T* y, const MaxPool2
   for (int64_t nh = 0; nh < o.n * o.h; ++nh) {
     const int64_t n = nh / o.h, oh = nh % o.h;
     std::vector<int32_t> tap(static_cast<size_t>(o.c));
-    for (int64_t ow = 0; ow < o.w; ++ow) pixel_argmax(x, p, n, oh, ow, y + ((n * o.h + oh) * o.w + ow) * o.c, tap.data());
+    for (int64_t ow = 0; ow < o.w; ++ow)
+      pixel_argmax(x, p, n, oh, ow, y + ((n * o.h + oh) * o.w + ow) * o.c, tap.data());
   }
 }
 
