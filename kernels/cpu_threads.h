@@ -10,7 +10,7 @@
 //
 //   std::printf("%s\n", kernels::cpu_threading_summary().c_str());
 //   // "CPU: OpenBLAS 0.3.21 ... (OpenMP build, Haswell kernels), 2 BLAS threads; OpenMP 2 threads"
-// Shown by `alz info`; tested by tests/test_cli_data.cpp (`alz info` names the BLAS kernels).
+// Shown by `alz info`; tested by tests/test_cli_train.cpp (`alz info` names the BLAS kernels).
 #pragma once
 #include <string>
 

@@ -135,6 +135,10 @@ TEST_F(CliTrain, InfoPrintsKerasTotals) {
   EXPECT_NE(r.out.find("Total params: 58,339,844"), std::string::npos);
   EXPECT_NE(r.out.find("Trainable params: 58,196,100"), std::string::npos);
   EXPECT_NE(r.out.find("Non-trainable params: 143,744"), std::string::npos);
+  // The CPU line: which OpenBLAS build and kernels run (kernels/cpu_threads.h).
+  EXPECT_NE(r.out.find("CPU: OpenBLAS"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" kernels), "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("OpenMP "), std::string::npos) << r.out;
 }
 
 }  // namespace
