@@ -15,6 +15,7 @@ namespace {
 // Whole-tensor sum or mean into a 0-d tensor.
 Tensor reduce_all(const Tensor& x, bool is_mean) {
   const char* name = is_mean ? "mean" : "sum";
+  profiler::Range range(name, x);
   ALZ_CHECK(x.defined() && x.numel() > 0, name << ": needs a non-empty tensor; got " << x.summary());
   Tensor y = Tensor::empty({}, x.dtype(), x.device());
   if (x.device().is_cpu()) {
@@ -57,6 +58,7 @@ Tensor reduce_all(const Tensor& x, bool is_mean) {
 
 Tensor reduce_channels(const Tensor& x, bool is_mean) {
   const char* name = is_mean ? "channel_mean" : "channel_sum";
+  profiler::Range range(name, x);
   ALZ_CHECK(x.defined() && x.ndim() >= 1 && x.numel() > 0, name << ": " << x.summary());
   int64_t channels = x.dim(-1), rows = x.numel() / channels;
   Tensor y = Tensor::empty({channels}, x.dtype(), x.device());
@@ -101,22 +103,10 @@ Tensor reduce_channels(const Tensor& x, bool is_mean) {
 
 }  // namespace
 
-Tensor sum(const Tensor& x) {
-  profiler::Range range("sum", x);
-  return reduce_all(x, false);
-}
-Tensor mean(const Tensor& x) {
-  profiler::Range range("mean", x);
-  return reduce_all(x, true);
-}
-Tensor channel_sum(const Tensor& x) {
-  profiler::Range range("channel_sum", x);
-  return reduce_channels(x, false);
-}
-Tensor channel_mean(const Tensor& x) {
-  profiler::Range range("channel_mean", x);
-  return reduce_channels(x, true);
-}
+Tensor sum(const Tensor& x) { return reduce_all(x, false); }
+Tensor mean(const Tensor& x) { return reduce_all(x, true); }
+Tensor channel_sum(const Tensor& x) { return reduce_channels(x, false); }
+Tensor channel_mean(const Tensor& x) { return reduce_channels(x, true); }
 
 Tensor global_avg_pool(const Tensor& x) {
   profiler::Range range("global_avg_pool", x);
