@@ -2,6 +2,7 @@
 #include "tensor/autograd.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "tensor/error.h"
 #include "tensor/profiler.h"
@@ -21,12 +22,18 @@ void prune_tape() {
                t_tape.end());
 }
 
-void add_gradient(Tensor& slot, const Tensor& gradient) {
+// Sums a contribution into a pending gradient. The first contribution is kept as it is, even
+// when another input got the same tensor (add hands dy to both of its inputs); a later one is
+// added in place, after copying the slot first if some other tensor still holds its buffer.
+// In a residual block the sharer (the branch's own gradient) is usually released by the time
+// the second contribution arrives, so no copy is made.
+void add_gradient(Tensor& slot, Tensor gradient) {
   if (!slot.defined()) {
-    slot = gradient;  // first contribution: owned by nobody else (see BackwardFunction)
-  } else {
-    accumulate_into(slot, gradient);
+    slot = std::move(gradient);
+    return;
   }
+  if (slot.storage_shared()) slot = slot.clone();
+  accumulate_into(slot, gradient);
 }
 
 }  // namespace
@@ -116,6 +123,7 @@ void backward(const Tensor& root, const Tensor& grad) {
     ALZ_CHECK(input_grads.size() == node->inputs.size(),
               "backward of '" << node->name << "' returned " << input_grads.size() << " gradients for "
                               << node->inputs.size() << " inputs");
+    node->grad_output = Tensor();  // before the hand-over: a slot sharing it need not be copied
     for (size_t i = 0; i < node->inputs.size(); ++i) {
       const auto& input = node->inputs[i];
       if (!input || !input_grads[i].defined()) continue;
@@ -123,14 +131,13 @@ void backward(const Tensor& root, const Tensor& grad) {
         ALZ_CHECK(!input->grad_fn->released,
                   "backward reached '" << input->grad_fn->name << "', whose graph an earlier backward already "
                                        << "released (compute the forward again)");
-        add_gradient(input->grad_fn->grad_output, input_grads[i]);
+        add_gradient(input->grad_fn->grad_output, std::move(input_grads[i]));
       } else if (input->requires_grad) {
-        add_gradient(input->grad, input_grads[i]);
+        add_gradient(input->grad, std::move(input_grads[i]));
       }
     }
     node->backward = nullptr;
     node->inputs.clear();
-    node->grad_output = Tensor();
     node->released = true;
   }
   t_tape.erase(std::remove_if(t_tape.begin(), t_tape.end(),

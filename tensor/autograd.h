@@ -43,9 +43,9 @@ struct AutogradMeta {
 };
 
 // Maps the gradient of a node's output to one gradient per input (undefined where an input
-// needs none). Each returned gradient must be owned by nobody else, because autograd adds
-// later contributions into it in place: a fresh tensor, or grad_output itself (or a view of
-// it) for at most ONE input — e.g. add returns {g, g.clone()}.
+// needs none). A returned gradient may be grad_output itself or a view of it, for any number
+// of inputs (add returns {g, g}): autograd copies a pending gradient before adding a later
+// contribution into it whenever another tensor still shares its buffer.
 using BackwardFunction = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
 
 struct Node {

@@ -85,7 +85,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
   profiler::Range range("add", a);
   Tensor y = binary_forward(a, b, Binary::Add, "add");
   if (needs_record({&a, &b}))
-    record("add", y, {&a, &b}, [](const Tensor& g) { return std::vector<Tensor>{g, g.clone()}; });
+    record("add", y, {&a, &b}, [](const Tensor& g) { return std::vector<Tensor>{g, g}; });  // no copy
   return y;
 }
 

@@ -90,6 +90,7 @@ class Tensor {
   void* raw_data() const;
   template <typename T> T* data() const;  // float, double, bf16, int32_t: checks the dtype
   bool shares_storage_with(const Tensor& other) const { return storage_ && storage_ == other.storage_; }
+  bool storage_shared() const { return storage_ && storage_.use_count() > 1; }  // another tensor or view holds it
 
   // ---- views (share storage) ----
   Tensor reshape(const Shape& shape) const;  // one dimension may be -1

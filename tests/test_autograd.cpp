@@ -39,6 +39,37 @@ TEST(Autograd, SharedIntermediateReceivesBothGradients) {
   EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{10.0, 34.0}));
 }
 
+TEST(Autograd, AddHandsOneBufferToBothInputsAndStaysCorrect) {
+  // add returns its output gradient to both inputs without a copy; whichever slot is added
+  // into later must not change the other.
+  Tensor x = vec({1.0, -2.0, 3.0}).set_requires_grad(true);
+  Tensor a = ops::scale(x, 2.0);
+  backward(ops::sum(ops::add(a, a)));  // both inputs are a: 2 + 2 per element, times 2
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{4.0, 4.0, 4.0}));
+
+  // A residual block: out = h + f(h) with f(h) = 3h; h's slot holds the buffer add gave both,
+  // and f's contribution arrives while f's own input slot may still share it.
+  Tensor y = vec({0.5, 1.0, -1.0}).set_requires_grad(true);
+  Tensor h = ops::scale(y, 1.5);
+  Tensor out = ops::add(h, ops::scale(ops::relu(h), 3.0));
+  backward(ops::sum(out));  // d/dy = 1.5 * (1 + 3 * [h > 0])
+  EXPECT_EQ(y.grad().to_vector(), (std::vector<double>{6.0, 6.0, 1.5}));
+
+  // The shared buffer pending in two slots (a's and b's) when a second contribution reaches
+  // a's: adding it in place would change b's gradient too. out = a + b + 5a = 20 w.
+  Tensor w = vec({1.0, 2.0}).set_requires_grad(true);
+  Tensor b = ops::scale(w, 2.0);             // recorded first: its backward runs last
+  Tensor a2 = ops::scale(w, 3.0);
+  Tensor n = ops::scale(a2, 5.0);            // runs after add(a2, b), before b's node
+  backward(ops::sum(ops::add(ops::add(a2, b), n)));
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{20.0, 20.0}));
+
+  // A leaf given the shared buffer, then a second contribution from the other branch.
+  Tensor z = vec({2.0, -1.0}).set_requires_grad(true);
+  backward(ops::sum(ops::add(z, ops::mul(z, z))));  // 1 + 2z
+  EXPECT_EQ(z.grad().to_vector(), (std::vector<double>{5.0, -1.0}));
+}
+
 TEST(Autograd, InputsWithoutGradientGetNone) {
   Tensor x = vec({1.0, 2.0}).set_requires_grad(true);
   Tensor c = vec({5.0, 7.0});
