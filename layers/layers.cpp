@@ -25,6 +25,10 @@ Tensor Conv2D::forward(const Tensor& x) {
   return ops::conv2d(x, kernel_, bias_, {stride_, stride_, {}});
 }
 
+Tensor Conv2D::forward(const Tensor& x, const ops::Padding2d& pad) {
+  return ops::conv2d(x, kernel_, bias_, {stride_, stride_, pad});
+}
+
 BatchNormReLU::BatchNormReLU(const std::string& name, int64_t channels, bool relu, double momentum)
     : Module(name), relu_(relu), momentum_(momentum) {
   gamma_ = Tensor::ones({channels});

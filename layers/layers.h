@@ -20,6 +20,9 @@ class Conv2D : public Module {
   Conv2D(const std::string& name, int64_t in_channels, int64_t filters, int kernel, int stride, bool use_bias,
          Generator& gen);
   Tensor forward(const Tensor& x);  // (N, H, W, C) -> (N, P, Q, filters)
+  // Keras's ZeroPadding2D(pad) and then this convolution, as one op: the convolution reads
+  // zeros outside x instead of a padded copy (none is made, kept for backward or copied back).
+  Tensor forward(const Tensor& x, const ops::Padding2d& pad);
   int64_t filters() const { return kernel_.dim(0); }
   int kernel_size() const { return static_cast<int>(kernel_.dim(1)); }
   int stride() const { return stride_; }

@@ -92,8 +92,7 @@ Tensor ResNetV2Block::forward(const Tensor& x) {
   else if (stride_ > 1) shortcut = ops::max_pool2d(x, {1, 1, stride_, stride_, {}});  // on the raw input
   else shortcut = x;
   Tensor h = bn1_.forward(conv1_.forward(preact));                 // _1_conv, _1_bn, _1_relu
-  h = ops::zero_pad2d(h, {1, 1, 1, 1});                            // _2_pad
-  h = bn2_.forward(conv2_.forward(h));                             // _2_conv, _2_bn, _2_relu
+  h = bn2_.forward(conv2_.forward(h, {1, 1, 1, 1}));               // _2_pad + _2_conv, _2_bn, _2_relu
   h = conv3_.forward(h);                                           // _3_conv
   return ops::add(shortcut, h);                                    // _out
 }
@@ -177,8 +176,7 @@ Tensor ResNetV2::forward(const Tensor& images) {
             config_.name << ": expects images (N, H, W, 3); got " << images.summary());
   ALZ_CHECK(images.dim(1) >= 32 && images.dim(2) >= 32, config_.name << ": images must be at least 32x32; got "
                                                                       << images.summary());
-  Tensor x = ops::zero_pad2d(images, {3, 3, 3, 3});                   // conv1_pad
-  x = conv1_->forward(x);                                             // conv1_conv
+  Tensor x = conv1_->forward(images, {3, 3, 3, 3});                   // conv1_pad + conv1_conv
   x = ops::max_pool2d(x, {3, 3, 2, 2, {1, 1, 1, 1}});                 // pool1_pad + pool1_pool
   for (auto& block : blocks_) x = block->forward(x);                  // conv2 .. conv5
   x = post_bn_->forward(x);                                           // post_bn + post_relu
