@@ -2,7 +2,8 @@
 // kernels/bn_relu.h (or, with fused = false, the unfused reference of kernels/batch_norm.h
 // followed by ops::relu); the node saves x and the per-channel mean and inverse std.
 // Inference mode (a frozen BatchNorm): one pass with the moving statistics; its backward is
-// kernels/frozen_bn.h. Tests: tests/test_ops.cpp, tests/gpu/test_autograd_ops_gpu.cpp.
+// kernels/frozen_bn.h. On the CPU, f32 runs the fast kernels (kernels/cpu/bn_relu_fast.cpp),
+// f64 the reference. Tests: tests/test_ops.cpp, tests/gpu/test_autograd_ops_gpu.cpp.
 #include <mutex>
 #include <type_traits>
 #include <vector>
@@ -123,12 +124,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   if (x.device().is_cpu()) {
     // f32 takes the fast kernels; f64 (and a frozen layer whose backward will recompute the
     // mask with the reference formula) the reference.
-    const bool fast = x.dtype() == DType::F32;
     const bool frozen_backward = !o.training && needs_record({&x, &gamma, &beta});
     on_cpu(x, "batch_norm", [&](auto tag) {
       using T = decltype(tag);
       if constexpr (std::is_same_v<T, float>) {
-        if (fast && o.training) {
+        if (o.training) {
           kernels::bn_relu_forward_training_cpu_fast(
               x.data<float>(), y.data<float>(), rows, channels, gamma.data<float>(), beta.data<float>(),
               moving_mean.data<float>(), moving_variance.data<float>(),
@@ -136,7 +136,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
               o.relu);
           return;
         }
-        if (fast && !frozen_backward) {
+        if (!frozen_backward) {
           kernels::bn_relu_forward_inference_cpu_fast(x.data<float>(), y.data<float>(), rows, channels,
                                                       gamma.data<float>(), beta.data<float>(),
                                                       moving_mean.data<float>(), moving_variance.data<float>(),

@@ -139,5 +139,43 @@ TEST(Ops, CrossEntropyGradientsAndValue) {
   EXPECT_THROW(ops::softmax_cross_entropy(z, Tensor::from_vector(std::vector<int32_t>{0, 1}, {2})), Error);
 }
 
+// ops::batch_norm on the CPU runs the fast f32 kernels for f32 and the reference for f64: the two
+// agree through the op, in training (forward, moving statistics, every gradient), in inference
+// (fast) and in a frozen layer whose backward needs the reference's mask.
+TEST(Ops, BatchNormF32FastPathMatchesF64Reference) {
+  const Tensor x64 = random({3, 5, 4, 13}, 40, -2.0, 3.0), dy64 = random({3, 5, 4, 13}, 41);
+  const Tensor gamma64 = random({13}, 42, 0.5, 1.5), beta64 = random({13}, 43, -0.5, 0.5);
+  const test::Tolerance tol{5e-5, 5e-5};  // f32 arithmetic against double on the same inputs
+  for (bool training : {true, false}) {
+    for (bool with_grad : {true, false}) {
+      SCOPED_TRACE(testing::Message() << "training " << training << ", gradients " << with_grad);
+      std::vector<Tensor> outputs[2], grads[2], moving[2];
+      for (int k = 0; k < 2; ++k) {
+        const DType dtype = k == 0 ? DType::F64 : DType::F32;
+        Tensor x = x64.to(dtype), gamma = gamma64.to(dtype), beta = beta64.to(dtype);
+        Tensor mm = Tensor::full({13}, 0.1, dtype), mv = Tensor::full({13}, 1.3, dtype);
+        if (with_grad) {
+          x.set_requires_grad(true);
+          gamma.set_requires_grad(true);
+          beta.set_requires_grad(true);
+        }
+        ops::BatchNormOptions options;
+        options.training = training;
+        Tensor y = ops::batch_norm(x, gamma, beta, mm, mv, options);
+        outputs[k] = {y.to(DType::F64)};
+        moving[k] = {mm.to(DType::F64), mv.to(DType::F64)};
+        if (with_grad) {
+          backward(ops::sum(ops::mul(y, dy64.to(dtype))));
+          grads[k] = {x.grad().to(DType::F64), gamma.grad().to(DType::F64), beta.grad().to(DType::F64)};
+        }
+      }
+      ALZ_EXPECT_CLOSE(outputs[1][0], outputs[0][0], tol);
+      ALZ_EXPECT_CLOSE(moving[1][0], moving[0][0], tol);
+      ALZ_EXPECT_CLOSE(moving[1][1], moving[0][1], tol);
+      for (size_t i = 0; i < grads[0].size(); ++i) ALZ_EXPECT_CLOSE(grads[1][i], grads[0][i], tol);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace alz
