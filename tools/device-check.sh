@@ -39,6 +39,7 @@ nvidia-smi > "$out/nvidia-smi.txt" 2>&1
 
 # ---- 1. the programs
 if [ -n "$prebuilt" ]; then
+  [ -x "$prebuilt/alz" ] || { note "no programs in --prebuilt $prebuilt (expected $prebuilt/alz)"; exit 2; }
   bin=$(cd "$prebuilt" && pwd)
   export LD_LIBRARY_PATH="$bin/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   note "programs: prebuilt in $prebuilt"
@@ -103,8 +104,11 @@ fi
 if time_left "alz train"; then
   steps=$(python3 -c "import sys; ms=float(sys.argv[1] or 1300); print(max(30, min(300, int(100000 / ms))))" \
           "${step_ms:-}" 2>/dev/null || echo 60)
+  # 6,400 phantoms (80 steps per epoch): few epochs, so few checkpoints and validations.
+  [ -f /tmp/alz_phantom_big/manifest.csv ] ||
+    "$bin/alz" synth --out /tmp/alz_phantom_big --per-class 1600 > "$out/alz_synth.txt" 2>&1
   timeout 200 "$bin/alz" train --device cuda --model resnet152v2 --batch 64 --input-size 224 --epochs 100 \
-    --max-steps "$steps" --workers "$(nproc)" --phantom-dir /tmp/alz_phantom --run-dir /tmp/alz_run \
+    --max-steps "$steps" --workers "$(nproc)" --data /tmp/alz_phantom_big/manifest.csv --run-dir /tmp/alz_run \
     > "$out/alz_train.txt" 2>&1
   note "alz train ($steps steps): rc $? ($(elapsed) s): $(grep -h 'steady state' "$out/alz_train.txt" | tail -1)"
   cp /tmp/alz_run/report.html "$out/tests/report.html" 2>/dev/null
