@@ -27,11 +27,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
 // "<path>: <reason>" -> "<reason>" (decode errors name the file; SkippedFile keeps it apart).
 std::string reason_of(const std::string& message, const std::string& path) {
   std::string prefix = path + ": ";
@@ -123,7 +118,7 @@ class ImageLister {
       } else if (has_image_extension(path.string())) {
         files.push_back(path.string());
       } else {
-        std::string ext = lower(path.extension().string());
+        std::string ext = lowercase_extension(path.string());
         skipped_.push_back({path.string(), ext.empty() ? "not an image file (no extension)"
                                                        : "not a supported image file (extension " + ext +
                                                              "; use .jpg .jpeg .png .bmp)"});
@@ -329,7 +324,7 @@ DatasetIndex scan_dataset(const std::string& path, const ScanOptions& options) {
   ALZ_CHECK(!path.empty(), "dataset path is empty");
   ALZ_CHECK(!ec && fs::exists(status), path << ": dataset folder or manifest does not exist");
   if (fs::is_regular_file(status)) {
-    ALZ_CHECK(lower(fs::path(path).extension().string()) == ".csv",
+    ALZ_CHECK(lowercase_extension(path) == ".csv",
               path << ": is a file but not a .csv manifest (give a dataset folder or a manifest.csv)");
     DatasetIndex index = parse_manifest(path);
     for (Split& split : index.splits) split.samples = filter_usable(split.samples, options, index.skipped);

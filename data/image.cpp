@@ -52,11 +52,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
 // Reads a whole file; throws "<path>: <reason>" with the system's reason.
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
   std::error_code ec;
@@ -271,8 +266,14 @@ void check_writable(const Image& image, const std::string& path, int max_channel
 
 }  // namespace
 
+std::string lowercase_extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
 bool has_image_extension(const std::string& path) {
-  std::string ext = lower(fs::path(path).extension().string());
+  const std::string ext = lowercase_extension(path);
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp";
 }
 

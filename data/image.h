@@ -46,6 +46,8 @@ struct ImageInfo {
 
 // File extensions accepted as images, compared case-insensitively: .jpg .jpeg .png .bmp.
 bool has_image_extension(const std::string& path);
+// The extension of `path` with its dot, lower-cased: "scans/a.JPG" -> ".jpg" ("" when none).
+std::string lowercase_extension(const std::string& path);
 
 // Reads the header only (stbi_info); throws alz::Error "<path>: <reason>" for unreadable,
 // empty or non-image files, unsupported formats, zero sizes, and sizes over the limit.

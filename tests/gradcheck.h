@@ -68,6 +68,15 @@ inline std::vector<double> random_vector(size_t count, uint64_t seed, double low
   return values;
 }
 
+// Seeded normal values.
+inline std::vector<double> random_normal(size_t count, uint64_t seed, double mean = 0.0, double stddev = 1.0) {
+  std::mt19937_64 engine(seed);
+  std::normal_distribution<double> dist(mean, stddev);
+  std::vector<double> values(count);
+  for (double& v : values) v = dist(engine);
+  return values;
+}
+
 inline std::vector<float> to_float(const std::vector<double>& values) {
   return std::vector<float>(values.begin(), values.end());
 }

@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "gradcheck.h"
 #include "kernels/batch_norm.h"
 #include "support/compare.h"
 #include "tensor/error.h"
@@ -29,11 +30,7 @@ std::vector<double> random_activations(int64_t rows, int64_t channels, uint64_t 
 }
 
 std::vector<double> random_uniform(int64_t count, double low, double high, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> dist(low, high);
-  std::vector<double> v(count);
-  for (double& e : v) e = dist(rng);
-  return v;
+  return test::random_vector(static_cast<size_t>(count), seed, low, high);
 }
 
 struct Moments {

@@ -8,10 +8,10 @@
 #include <omp.h>
 
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "kernels/batch_norm.h"
+#include "gradcheck.h"
 #include "kernels/bn_relu.h"
 #include "support/compare.h"
 #include "tensor/error.h"
@@ -20,21 +20,13 @@ namespace alz::kernels {
 namespace {
 
 using test::Tolerance;
+using test::to_float;
 
 std::vector<double> random_normal(int64_t count, double mean, double stddev, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> dist(mean, stddev);
-  std::vector<double> v(count);
-  for (double& e : v) e = dist(rng);
-  return v;
+  return test::random_normal(static_cast<size_t>(count), seed, mean, stddev);
 }
-
 std::vector<double> random_uniform(int64_t count, double low, double high, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> dist(low, high);
-  std::vector<double> v(count);
-  for (double& e : v) e = dist(rng);
-  return v;
+  return test::random_vector(static_cast<size_t>(count), seed, low, high);
 }
 
 struct Problem {
@@ -253,7 +245,6 @@ TEST(BnRelu, RejectsBadArguments) {
 // ---------------------------------------------------------------- the fast f32 kernels
 // kernels/cpu/bn_relu_fast.cpp against the double reference run on the same f32-rounded inputs.
 
-std::vector<float> to_float(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
 std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
 
 // The problem with every input rounded to f32, so the reference and the fast path see the same numbers.

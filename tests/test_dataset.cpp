@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -20,6 +19,8 @@
 
 namespace alz::data {
 namespace {
+
+using test::error_message;
 
 namespace fs = std::filesystem;
 
@@ -44,16 +45,6 @@ void write_image(const fs::path& path, uint32_t seed, int h = 12, int w = 10) {
 void write_text(const fs::path& path, const std::string& text) {
   fs::create_directories(path.parent_path());
   std::ofstream(path) << text;
-}
-
-std::string expect_error(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected alz::Error";
-  return "";
 }
 
 const std::vector<std::string> kClasses = {"NonDemented", "VeryMildDemented", "MildDemented", "ModerateDemented"};
@@ -181,37 +172,37 @@ TEST_F(DatasetTest, ManifestWithGroupsQuotesAndErrors) {
   EXPECT_THROW(scan_dataset((root_ / "m.csv").string(), strict_options()), Error);
 
   write_text(root_ / "bad1.csv", "file,class\nx.jpg,a\n");
-  EXPECT_NE(expect_error([&] { parse_manifest((root_ / "bad1.csv").string()); }).find("header"), std::string::npos);
+  EXPECT_NE(error_message([&] { parse_manifest((root_ / "bad1.csv").string()); }).find("header"), std::string::npos);
   write_text(root_ / "bad2.csv", "path,label\nimgs/c3.jpg,a\nimgs/d4.jpg\n");
-  EXPECT_NE(expect_error([&] { parse_manifest((root_ / "bad2.csv").string()); }).find("bad2.csv:3"), std::string::npos);
+  EXPECT_NE(error_message([&] { parse_manifest((root_ / "bad2.csv").string()); }).find("bad2.csv:3"), std::string::npos);
   write_text(root_ / "bad3.csv", "path,label\n\"imgs/c3.jpg,a\n");
-  EXPECT_NE(expect_error([&] { parse_manifest((root_ / "bad3.csv").string()); }).find("unterminated"), std::string::npos);
+  EXPECT_NE(error_message([&] { parse_manifest((root_ / "bad3.csv").string()); }).find("unterminated"), std::string::npos);
   write_text(root_ / "empty.csv", "");
   EXPECT_THROW(scan_dataset((root_ / "empty.csv").string()), Error);
 }
 
 TEST_F(DatasetTest, MissingEmptyAndClasslessFoldersThrow) {
-  EXPECT_NE(expect_error([&] { scan_dataset((root_ / "nope").string()); }).find("does not exist"), std::string::npos);
+  EXPECT_NE(error_message([&] { scan_dataset((root_ / "nope").string()); }).find("does not exist"), std::string::npos);
   fs::create_directories(root_ / "empty");
-  EXPECT_NE(expect_error([&] { scan_dataset((root_ / "empty").string()); }).find("no class folders"),
+  EXPECT_NE(error_message([&] { scan_dataset((root_ / "empty").string()); }).find("no class folders"),
             std::string::npos);
   write_image(root_ / "loose" / "a.jpg", 1);
   write_image(root_ / "loose" / "b.jpg", 2);
-  EXPECT_NE(expect_error([&] { scan_dataset((root_ / "loose").string()); }).find("no class folders"),
+  EXPECT_NE(error_message([&] { scan_dataset((root_ / "loose").string()); }).find("no class folders"),
             std::string::npos);
   write_class_tree(root_ / "hole", {2, 2, 2, 0}, 3);  // ModerateDemented: none
   fs::create_directories(root_ / "hole" / "ModerateDemented");
   write_text(root_ / "hole" / "ModerateDemented" / "notes.txt", "nothing here");
-  std::string message = expect_error([&] { scan_dataset((root_ / "hole").string()); });
+  std::string message = error_message([&] { scan_dataset((root_ / "hole").string()); });
   EXPECT_NE(message.find("class 'ModerateDemented' has no usable images"), std::string::npos) << message;
   write_class_tree(root_ / "one", {0, 0, 3, 0}, 4);
-  EXPECT_NE(expect_error([&] { scan_dataset((root_ / "one").string()); }).find("at least 2"), std::string::npos);
+  EXPECT_NE(error_message([&] { scan_dataset((root_ / "one").string()); }).find("at least 2"), std::string::npos);
   write_image(root_ / "file.jpg", 5);
   EXPECT_THROW(scan_dataset((root_ / "file.jpg").string()), Error);
   // A split folder whose classes differ from the other split's.
   write_class_tree(root_ / "v2" / "train", {1, 1, 1, 1}, 6);
   write_class_tree(root_ / "v2" / "val", {1, 0, 1, 1}, 7);
-  EXPECT_NE(expect_error([&] { scan_dataset((root_ / "v2").string()); }).find("split 'val'"), std::string::npos);
+  EXPECT_NE(error_message([&] { scan_dataset((root_ / "v2").string()); }).find("split 'val'"), std::string::npos);
 }
 
 TEST_F(DatasetTest, BadFilesAreSkippedWithReasonsOrFailStrict) {
@@ -270,7 +261,7 @@ TEST_F(DatasetTest, BadFilesAreSkippedWithReasonsOrFailStrict) {
     if (s.path.find("scrambled.png") != std::string::npos) found = s.reason.find("corrupt png") != std::string::npos;
   EXPECT_TRUE(found) << verified.describe(20);
 
-  std::string message = expect_error([&] { scan_dataset(root_.string(), strict_options()); });
+  std::string message = error_message([&] { scan_dataset(root_.string(), strict_options()); });
   EXPECT_NE(message.find("strict mode: 8 file(s)"), std::string::npos) << message;
 
   ScanOptions huge;

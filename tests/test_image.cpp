@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -21,6 +20,8 @@
 
 namespace alz::data {
 namespace {
+
+using test::error_message;
 
 namespace fs = std::filesystem;
 
@@ -167,16 +168,6 @@ std::vector<uint8_t> make_progressive_jpeg(int blocks_y, int blocks_x, const std
   return j;
 }
 
-std::string expect_error(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected alz::Error";
-  return "";
-}
-
 class ImageTest : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = test::fresh_temp_dir(::testing::UnitTest::GetInstance()->current_test_info()->name()); }
@@ -307,7 +298,7 @@ TEST_F(ImageTest, OneByNImagesDecodeAndResize) {
 }
 
 TEST_F(ImageTest, BadFilesThrowNamingTheFileAndReason) {
-  auto message = [&](const std::string& name) { return expect_error([&] { decode_image_file(path(name)); }); };
+  auto message = [&](const std::string& name) { return error_message([&] { decode_image_file(path(name)); }); };
   EXPECT_NE(message("missing.jpg").find("missing.jpg: cannot open"), std::string::npos);
 
   write_bytes(path("empty.jpg"), {});
@@ -346,19 +337,19 @@ TEST_F(ImageTest, BadFilesThrowNamingTheFileAndReason) {
   fs::create_directories(path("folder.jpg"));
   EXPECT_NE(message("folder.jpg").find("is a folder"), std::string::npos);
   // A truncated JPEG must also fail the cheap header probe used by scans.
-  EXPECT_NE(expect_error([&] { probe_image_file(path("truncated.jpg")); }).find("truncated"), std::string::npos);
+  EXPECT_NE(error_message([&] { probe_image_file(path("truncated.jpg")); }).find("truncated"), std::string::npos);
 }
 
 TEST_F(ImageTest, HugeImagesAreRefusedFromTheHeader) {
   // The IHDR claims 100000 x 100000; the pixel data is a single row. Refused before decoding.
   write_bytes(path("huge.png"), make_png(100000, 100000, 8, 0, {std::vector<uint8_t>(16, 0)}));
-  std::string message = expect_error([&] { decode_image_file(path("huge.png")); });
+  std::string message = error_message([&] { decode_image_file(path("huge.png")); });
   EXPECT_NE(message.find("huge.png: image too large: 100000x100000"), std::string::npos) << message;
   // A small real image over a small limit.
   write_png(path("small.png"), random_image(10, 10, 3, 9));
   DecodeLimits limits;
   limits.max_pixels = 99;
-  EXPECT_NE(expect_error([&] { decode_image_file(path("small.png"), limits); }).find("too large"), std::string::npos);
+  EXPECT_NE(error_message([&] { decode_image_file(path("small.png"), limits); }).find("too large"), std::string::npos);
   limits.max_pixels = 100;
   EXPECT_NO_THROW(decode_image_file(path("small.png"), limits));
 }
@@ -367,7 +358,7 @@ TEST_F(ImageTest, UnreadableFileThrows) {
   if (::geteuid() == 0) GTEST_SKIP() << "running as root: permissions do not stop reads";
   write_png(path("locked.png"), random_image(4, 4, 3, 10));
   ::chmod(path("locked.png").c_str(), 0);
-  std::string message = expect_error([&] { decode_image_file(path("locked.png")); });
+  std::string message = error_message([&] { decode_image_file(path("locked.png")); });
   ::chmod(path("locked.png").c_str(), 0644);
   EXPECT_NE(message.find("locked.png: cannot open"), std::string::npos) << message;
 }
@@ -393,7 +384,7 @@ TEST_F(ImageTest, WritesAreAtomicAndOverwrite) {
     ++files;
   }
   EXPECT_EQ(files, 1) << "no temporary file may be left behind";
-  EXPECT_NE(expect_error([&] { write_png(path("no/such/folder/x.png"), random_image(2, 2, 3, 1)); }).find("x.png"),
+  EXPECT_NE(error_message([&] { write_png(path("no/such/folder/x.png"), random_image(2, 2, 3, 1)); }).find("x.png"),
             std::string::npos);
 }
 

@@ -8,6 +8,8 @@
 
 #include <unistd.h>
 
+#include "tensor/error.h"
+
 namespace alz::test {
 
 ::testing::AssertionResult all_close(const double* actual, const double* expected, int64_t count,
@@ -82,6 +84,16 @@ std::string fresh_temp_dir(const std::string& name) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();
+}
+
+std::string error_message(const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected alz::Error";
+  return "";
 }
 
 }  // namespace alz::test

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,10 @@ struct Tolerance {
 // A folder for the test's files under ALZ_TEST_TMP (or the system temp folder), made empty;
 // its name ends in the process id, so parallel test processes never share one.
 std::string fresh_temp_dir(const std::string& name);
+
+// Runs `body`, which must throw alz::Error, and returns its message (a test failure and "" when
+// it throws nothing), so tests can check what the message names.
+std::string error_message(const std::function<void()>& body);
 
 }  // namespace alz::test
 
