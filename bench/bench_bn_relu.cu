@@ -11,7 +11,9 @@
 // (1 GiB cudaMemcpy, read + write counted; also the copy/d2d benchmark). Each timed iteration
 // queues kStepsPerIteration steps back to back between two events.
 // At the end: a per-shape table and the sums over all 151 layers (weighted by how many layers
-// have each shape) next to the 8-pass floor.
+// have each shape) next to the 8-pass floor. Then a sweep of the fused kernels' channel-tile
+// width (bn_relu_set_tile_bytes: 64 to 512 bytes of each row; the default is 128), per shape and
+// summed over the layers: bn_relu_tile/<bytes>/<dtype>/<shape>.
 // Whole run well under 90 s on an H100:
 //   build/bench/bench_bn_relu            or   tools/bench-bn.sh OUTDIR   (with PyTorch beside it)
 #include <benchmark/benchmark.h>
@@ -22,6 +24,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -146,7 +149,9 @@ cudaStream_t g_stream = nullptr;
 cudnnHandle_t g_cudnn = nullptr;
 double g_copy_bytes_per_second = 0.0;
 Buffers g_buffers[2];  // [0] f32, [1] bf16
-std::map<std::tuple<int, int, int>, double> g_seconds;  // (impl, is_bf16, shape) -> s per step
+std::map<std::tuple<int, int, int>, double> g_seconds;       // (impl, is_bf16, shape) -> s per step
+std::map<std::tuple<int, int, int>, double> g_tile_seconds;  // (tile bytes, is_bf16, shape) -> s per step
+constexpr int kSweepTileBytes[] = {64, 128, 256, 512};
 
 template <typename S>
 Buffers& buffers() {
@@ -216,14 +221,19 @@ struct CudnnBn {
 };
 
 // ---------------------------------------------------------------- the benchmark
+// tile_bytes: 0 for the fused kernels' default channel-tile width, else the width to sweep.
 template <typename S>
-void bn_relu_step(benchmark::State& state, Impl impl, int shape_index) {
+void bn_relu_step(benchmark::State& state, Impl impl, int shape_index, int tile_bytes = 0) {
   const BnShape& shape = kShapes[shape_index];
   const int64_t count = elements(shape), rows = count / shape.channels, vectors = count * sizeof(S) / 16;
   if (impl == Impl::Naive && sizeof(S) == 2) {
     state.SkipWithError("the unfused reference (kernels/batch_norm.h) is f32 only");
     return;
   }
+  struct TileWidth {  // the fused kernels' tile width for this benchmark only
+    explicit TileWidth(int bytes) { k::bn_relu_set_tile_bytes(bytes); }
+    ~TileWidth() { k::bn_relu_set_tile_bytes(0); }
+  } tile_width(tile_bytes);
   try {
     Buffers& b = buffers<S>();
     S* x = static_cast<S*>(b.x);
@@ -313,7 +323,8 @@ void bn_relu_step(benchmark::State& state, Impl impl, int shape_index) {
     state.counters["GB/s"] = bytes / per_step / 1e9;
     state.counters["of_copy"] = bytes / per_step / g_copy_bytes_per_second;
     state.counters["floor_us"] = bytes / g_copy_bytes_per_second * 1e6;
-    g_seconds[{static_cast<int>(impl), sizeof(S) == 2, shape_index}] = per_step;
+    if (tile_bytes == 0) g_seconds[{static_cast<int>(impl), sizeof(S) == 2, shape_index}] = per_step;
+    else g_tile_seconds[{tile_bytes, sizeof(S) == 2, shape_index}] = per_step;
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
   }
@@ -361,6 +372,59 @@ double measure_copy_bandwidth() {
   return 2.0 * static_cast<double>(kCopyBytes) / seconds;
 }
 
+std::string microseconds(double seconds) {  // "n/a" for a run that did not happen
+  char text[32];
+  if (seconds < 0) return "n/a";
+  std::snprintf(text, sizeof text, "%.1f", seconds * 1e6);
+  return text;
+}
+std::string ratio(double r) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f", r);
+  return text;
+}
+
+// Per shape: the fused step at each swept tile width; then the sums over the 151 layers.
+void print_tile_sweep() {
+  if (g_tile_seconds.empty()) return;
+  const double copy = g_copy_bytes_per_second;
+  std::printf("\nFused kernels by channel-tile width (bytes of each row per block; us per step):\n");
+  std::printf("%-18s %6s %5s %10s", "shape (N,H,W,C)", "dtype", "layers", "floor");
+  for (int bytes : kSweepTileBytes) std::printf(" %9dB", bytes);
+  std::printf("\n");
+  double sum[std::size(kSweepTileBytes)][2] = {}, floor_sum[2] = {};
+  bool complete[std::size(kSweepTileBytes)][2];
+  for (auto& row : complete) row[0] = row[1] = true;
+  for (int is_bf16 = 0; is_bf16 < 2; ++is_bf16) {
+    for (int i = 0; i < kShapeCount; ++i) {
+      const BnShape& s = kShapes[i];
+      const double floor = 8.0 * static_cast<double>(elements(s)) * (is_bf16 ? 2 : 4) / copy;
+      floor_sum[is_bf16] += s.layers * floor;
+      char shape[32];
+      std::snprintf(shape, sizeof shape, "64,%d,%d,%d", s.hw, s.hw, s.channels);
+      std::printf("%-18s %6s %5d %10.1f", shape, is_bf16 ? "bf16" : "f32", s.layers, floor * 1e6);
+      for (size_t t = 0; t < std::size(kSweepTileBytes); ++t) {
+        auto it = g_tile_seconds.find({kSweepTileBytes[t], is_bf16, i});
+        const double seconds = it == g_tile_seconds.end() ? -1.0 : it->second;
+        if (seconds < 0) complete[t][is_bf16] = false;
+        else sum[t][is_bf16] += s.layers * seconds;
+        std::printf(" %10s", microseconds(seconds).c_str());
+      }
+      std::printf("\n");
+    }
+  }
+  std::printf("\nAll 151 layers by tile width (sum ms; floor/sum):\n");
+  for (int is_bf16 = 0; is_bf16 < 2; ++is_bf16) {
+    std::printf("%-6s floor %.3f ms:", is_bf16 ? "bf16" : "f32", floor_sum[is_bf16] * 1e3);
+    for (size_t t = 0; t < std::size(kSweepTileBytes); ++t) {
+      if (!complete[t][is_bf16]) std::printf("   %dB (not run)", kSweepTileBytes[t]);
+      else std::printf("   %dB %.3f ms (%.2f)", kSweepTileBytes[t], sum[t][is_bf16] * 1e3,
+                       floor_sum[is_bf16] / sum[t][is_bf16]);
+    }
+    std::printf("\n");
+  }
+}
+
 void print_summary() {
   const double copy = g_copy_bytes_per_second;
   std::printf("\nBatchNorm+ReLU forward+backward, batch 64, per shape (us per step; floor = 8 passes at %.2f TB/s):\n",
@@ -383,8 +447,9 @@ void print_summary() {
       }
       char shape[32];
       std::snprintf(shape, sizeof shape, "64,%d,%d,%d", s.hw, s.hw, s.channels);
-      std::printf("%-18s %6s %5d %10.1f %10.1f %10.1f %10.1f %9.2f\n", shape, is_bf16 ? "bf16" : "f32", s.layers,
-                  floor * 1e6, t[0] * 1e6, t[1] * 1e6, t[2] * 1e6, t[0] > 0 && t[1] > 0 ? t[1] / t[0] : 0.0);
+      std::printf("%-18s %6s %5d %10.1f %10s %10s %10s %9s\n", shape, is_bf16 ? "bf16" : "f32", s.layers, floor * 1e6,
+                  microseconds(t[0]).c_str(), microseconds(t[1]).c_str(), microseconds(t[2]).c_str(),
+                  t[0] > 0 && t[1] > 0 ? ratio(t[1] / t[0]).c_str() : "n/a");
     }
   }
   std::printf("\nAll 151 BatchNorm+ReLU layers of ResNet152V2 (sum of layers x time per step, ms):\n");
@@ -416,6 +481,22 @@ void register_shapes(const char* dtype) {
   }
 }
 
+template <typename S>
+void register_tile_sweep(const char* dtype) {
+  for (int bytes : kSweepTileBytes) {
+    for (int i = 0; i < kShapeCount; ++i) {
+      const BnShape& s = kShapes[i];
+      const std::string name = "bn_relu_tile/" + std::to_string(bytes) + "/" + dtype + "/64x" + std::to_string(s.hw) +
+                               "x" + std::to_string(s.hw) + "x" + std::to_string(s.channels);
+      benchmark::RegisterBenchmark(name.c_str(),
+                                   [bytes, i](benchmark::State& state) { bn_relu_step<S>(state, Impl::Fused, i, bytes); })
+          ->UseManualTime()
+          ->MinTime(0.03)
+          ->Unit(benchmark::kMicrosecond);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -442,8 +523,11 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("copy/d2d_1GiB", copy_benchmark)->UseManualTime()->MinTime(0.05)->Unit(benchmark::kMicrosecond);
   register_shapes<float>("f32");
   register_shapes<bf16>("bf16");
+  register_tile_sweep<float>("f32");
+  register_tile_sweep<bf16>("bf16");
   benchmark::RunSpecifiedBenchmarks();
   print_summary();
+  print_tile_sweep();
   benchmark::Shutdown();
   return 0;
 }

@@ -22,8 +22,8 @@
 // GPU design (kernels/cuda/bn_relu.cu). A block is (lanes x row_lanes) = 256 threads; a lane
 // owns one 16-byte vector of channels (4 f32 or 8 bf16; 1 channel on the scalar path used
 // when C is not a multiple of the vector or a pointer is not 16-byte aligned). The grid is
-// (channel tiles of <= 32 vectors) x (row splits), about two resident blocks per SM, every
-// block streaming a contiguous slice of rows.
+// (channel tiles, 128 bytes of each row by default) x (row splits), about two resident blocks
+// per SM, every block streaming a contiguous slice of rows.
 //   forward:  kernel 1 reads x once: per-thread Welford, Chan merge across row lanes, one
 //             (mean, M2) partial per block and channel; the last block of each channel tile
 //             (counter + __threadfence) merges the partials in split order and writes
@@ -111,6 +111,15 @@ void bn_relu_backward_cpu_fast(const float* x, const float* dy, float* dx, int64
 // their launches are ordered (one stream); concurrent streams need one workspace each.
 // Launchers never synchronise the host and are CUDA-graph capturable.
 size_t bn_relu_workspace_bytes(int64_t rows, int64_t channels);
+
+// Tuning: the width of a block's channel tile, in bytes of each row (a power of two from 4 to
+// 1024; 0 restores the default, 128). Wider tiles read longer contiguous runs per row; narrower
+// ones give more tiles, fewer row splits per tile and so a shorter merge at the end of each
+// reduction. Results are correct and deterministic at any width (not bit-identical across
+// widths: the reduction order changes). Process-wide; set it between launches, not during.
+// bench_bn_relu sweeps it; tests/gpu/test_bn_relu_gpu.cpp checks every width against the CPU.
+void bn_relu_set_tile_bytes(int bytes);
+int bn_relu_tile_bytes();
 void bn_relu_workspace_init_cuda(void* workspace, size_t workspace_bytes, cudaStream_t stream);
 
 // Two kernels. x, y: (rows, channels); y must not alias x when a backward follows.

@@ -7,10 +7,14 @@
 #   3. the GPU test programs once more under compute-sanitizer --tool memcheck,
 #   4. the benchmarks, with PyTorch beside ours when it is installed (ALZ_ANCHORS: the folder of
 #      the PyTorch anchor scripts): first the whole training step of ResNet152V2 with its
-#      op-by-op profile (bench_train_step), then `alz train` of ResNet152V2 on phantoms for as
-#      many steps (up to 300) as fit in about 100 s at the measured step time,
-#   5. an Nsight Compute summary of the BatchNorm kernels on the small bf16 shapes (ncu),
-#   6. summary.txt, whose last line is the row for tests/GPU_RUNS.md.
+#      op-by-op profile (bench_train_step), then the fused BatchNorm+ReLU benchmark (with its
+#      tile-width sweep) beside PyTorch's,
+#   5. the README's main command as tools/demo.sh runs it (`alz train --class-weights auto`:
+#      ResNet152V2 at 224x224 on the phantom set, then `alz eval` of the best checkpoint),
+#   6. an Nsight Compute summary of the four BatchNorm kernels on a large and a small bf16 shape,
+#   7. memcheck, then `alz train` of ResNet152V2 on 6,400 phantoms for as many steps (up to 300)
+#      as fit in about 100 s at the measured step time, the other benchmarks, the CPU tests,
+#   8. summary.txt, whose last line is the row for tests/GPU_RUNS.md.
 # Stages run in order of importance; once ALZ_DEVICE_BUDGET_S seconds (default 540) have passed,
 # the remaining ones are skipped and the summary says so.
 # Usage: bash tools/device-check.sh OUTDIR [--prebuilt DIR]      (ALZ_COMMIT names the commit)
@@ -92,7 +96,7 @@ fi
 
 # ---- 4. benchmarks of the fused BatchNorm+ReLU, with PyTorch's in the same call
 if time_left "bench_bn_relu"; then
-  timeout 100 "$bin/bench/bench_bn_relu" --benchmark_out="$out/bench_bn_relu.json" --benchmark_out_format=json \
+  timeout 150 "$bin/bench/bench_bn_relu" --benchmark_out="$out/bench_bn_relu.json" --benchmark_out_format=json \
     > "$out/bench_bn_relu.txt" 2>&1 || note "bench_bn_relu: rc $?"
   if [ "$have_torch" = 1 ] && [ -f "$ALZ_ANCHORS/torch_bn_cl.py" ]; then
     timeout 90 python3 "$ALZ_ANCHORS/torch_bn_cl.py" > "$out/torch_bn_cl.txt" 2>&1 || note "torch_bn_cl: rc $?"
@@ -100,27 +104,25 @@ if time_left "bench_bn_relu"; then
   note "bench_bn_relu done ($(elapsed) s)"
 fi
 
-# ---- 5. `alz train` of ResNet152V2 on phantoms: up to 300 steps, as many as fit in ~100 s
-if time_left "alz train"; then
-  steps=$(python3 -c "import sys; ms=float(sys.argv[1] or 1300); print(max(30, min(300, int(100000 / ms))))" \
-          "${step_ms:-}" 2>/dev/null || echo 60)
-  # 6,400 phantoms (80 steps per epoch): few epochs, so few checkpoints and validations.
-  [ -f /tmp/alz_phantom_big/manifest.csv ] ||
-    "$bin/alz" synth --out /tmp/alz_phantom_big --per-class 1600 > "$out/alz_synth.txt" 2>&1
-  timeout 200 "$bin/alz" train --device cuda --model resnet152v2 --batch 64 --input-size 224 --epochs 100 \
-    --max-steps "$steps" --workers "$(nproc)" --data /tmp/alz_phantom_big/manifest.csv --run-dir /tmp/alz_run \
-    > "$out/alz_train.txt" 2>&1
-  note "alz train ($steps steps): rc $? ($(elapsed) s): $(grep -h 'steady state' "$out/alz_train.txt" | tail -1)"
-  cp /tmp/alz_run/report.html "$out/tests/report.html" 2>/dev/null
+# ---- 5. the README's main command (tools/demo.sh without its install and build steps)
+if time_left "demo"; then
+  rm -rf /tmp/alz_demo
+  (timeout 150 "$bin/alz" train --class-weights auto --run-dir /tmp/alz_demo &&
+     timeout 60 "$bin/alz" eval --weights /tmp/alz_demo/best.safetensors --data phantom/manifest.csv --split val) \
+    > "$out/demo.txt" 2>&1
+  note "demo: rc $? ($(elapsed) s): $(grep -h 'best validation' "$out/demo.txt" | tail -1)"
+  note "  $(grep -h 'steady state' "$out/demo.txt" | tail -1)"
+  cp /tmp/alz_demo/report.html "$out/demo_report.html" 2>/dev/null
 fi
 
-# ---- 6. Nsight Compute on the BatchNorm kernels of two small bf16 shapes (what limits them)
+# ---- 6. Nsight Compute on the four BatchNorm kernels of a large and a small bf16 shape
 if command -v ncu > /dev/null && time_left "ncu"; then
-  timeout 120 ncu --set basic --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
-    -k 'regex:bn_(stats|apply|backward)' --launch-count 8 "$bin/bench/bench_bn_relu" \
-    --benchmark_filter='bn_relu/fused/bf16/64x(14x14x256|7x7x512)' \
-    > "$out/ncu_bn_relu.txt" 2>&1 || note "ncu: rc $?"
-  note "ncu: $(grep -c 'Duration' "$out/ncu_bn_relu.txt") kernels profiled ($(elapsed) s)"
+  for shape in 64x56x56x256 64x14x14x256; do
+    timeout 60 ncu --set basic --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
+      -k 'regex:bn_(stats|apply|backward)' --launch-count 4 "$bin/bench/bench_bn_relu" \
+      --benchmark_filter="^bn_relu/fused/bf16/$shape/" > "$out/ncu_bn_relu_$shape.txt" 2>&1 || note "ncu $shape: rc $?"
+  done
+  note "ncu: $(cat "$out"/ncu_bn_relu_*.txt | grep -c 'Duration') kernels profiled ($(elapsed) s)"
 fi
 
 # ---- 7. memcheck on the GPU test programs (bounded: the BatchNorm table on a subset)
@@ -141,6 +143,20 @@ else
   memcheck="not run"
 fi
 note "memcheck: $memcheck ($(elapsed) s)"
+
+# ---- 7b. `alz train` of ResNet152V2 on phantoms: up to 300 steps, as many as fit in ~100 s
+if time_left "alz train"; then
+  steps=$(python3 -c "import sys; ms=float(sys.argv[1] or 1300); print(max(30, min(300, int(100000 / ms))))" \
+          "${step_ms:-}" 2>/dev/null || echo 60)
+  # 6,400 phantoms (80 steps per epoch): few epochs, so few checkpoints and validations.
+  [ -f /tmp/alz_phantom_big/manifest.csv ] ||
+    "$bin/alz" synth --out /tmp/alz_phantom_big --per-class 1600 > "$out/alz_synth.txt" 2>&1
+  timeout 200 "$bin/alz" train --device cuda --model resnet152v2 --batch 64 --input-size 224 --epochs 100 \
+    --max-steps "$steps" --workers "$(nproc)" --data /tmp/alz_phantom_big/manifest.csv --run-dir /tmp/alz_run \
+    > "$out/alz_train.txt" 2>&1
+  note "alz train ($steps steps): rc $? ($(elapsed) s): $(grep -h 'steady state' "$out/alz_train.txt" | tail -1)"
+  cp /tmp/alz_run/report.html "$out/tests/report.html" 2>/dev/null
+fi
 
 # ---- 8. the other GPU benchmarks
 for name in bench_conv bench_gemm bench_optimizer; do

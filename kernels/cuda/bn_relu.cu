@@ -5,7 +5,11 @@
 // Thread mapping. A block is (lanes, row_lanes) with lanes * row_lanes <= 256. Lane tx owns
 // one vector of VW channels (VW = 4 floats or 8 bf16 = 16 bytes; VW = 1 on the scalar path),
 // vector index v = blockIdx.x * lanes + tx, so a warp reads whole 16-byte vectors of
-// consecutive channels (full 128-byte lines). Row lane ty walks rows begin+ty, begin+ty+row_lanes,
+// consecutive channels. A block's channel tile is lanes * VW channels: by default 128 bytes of
+// each row (8 lanes of vectors, 32 scalar floats), one full cache line per row; the width can
+// be changed for tuning (bn_relu_set_tile_bytes). Narrow tiles mean more tiles, so fewer row
+// splits per tile and more row lanes per block: the last block's merge of the partials (the
+// serial tail of the reductions) gets short, which is what small shapes are bound by. Row lane ty walks rows begin+ty, begin+ty+row_lanes,
 // ... of its block's row split s = blockIdx.y, U rows per step with all U loads issued first.
 // The grid is about kBlocksPerSm resident blocks per SM, so every kernel is a single wave.
 //
@@ -32,6 +36,8 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kMaxLanes = 32;  // vectors per channel tile
+constexpr int kDefaultTileBytes = 128;
+std::atomic<int> g_tile_bytes{kDefaultTileBytes};
 constexpr int kBlocksPerSm = 2;
 constexpr int64_t kMaxRowSplits = 512;
 constexpr int64_t kMinRowsPerSplit = 16;
@@ -40,11 +46,14 @@ constexpr size_t kAlignment = 256;
 template <typename T>
 constexpr int kVectorWidth = static_cast<int>(16 / sizeof(T));  // 4 floats, 8 bf16
 
-// Rows in flight per thread, per kernel (more for the lighter kernels, bounded by registers).
+// Rows in flight per thread, per kernel: 128 bytes of loads per thread in every kernel and
+// dtype (8 rows of one tensor, or 4 rows of two), enough to cover memory latency at two blocks
+// per SM. Rows are held packed until used (Packed below), so bf16 costs no more registers
+// than f32 for the same bytes.
 template <int VW> constexpr int kStatsUnroll = 8;
-template <int VW> constexpr int kApplyUnroll = VW == 8 ? 4 : 8;
-template <int VW> constexpr int kReduceUnroll = VW == 8 ? 2 : 4;
-template <int VW> constexpr int kDxUnroll = VW == 8 ? 2 : 4;
+template <int VW> constexpr int kApplyUnroll = 8;
+template <int VW> constexpr int kReduceUnroll = 4;
+template <int VW> constexpr int kDxUnroll = 4;
 template <int VW> constexpr int kMergeBatch = VW == 1 ? 8 : 16 / VW;  // partials loaded per step
 
 __host__ __device__ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -56,22 +65,42 @@ __device__ __forceinline__ float load_scalar(const bf16* p) { return bf16_to_flo
 __device__ __forceinline__ void store_scalar(float* p, float v) { *p = v; }
 __device__ __forceinline__ void store_scalar(bf16* p, float v) { *p = float_to_bf16(v); }
 
+// What one lane loads from one row, as it is in memory: a 16-byte vector, or one scalar on the
+// scalar path. Loads are issued for several rows first and unpacked to floats one row at a
+// time, so a bf16 row in flight holds 4 registers, not 8.
+template <typename T, int VW>
+struct Packed {
+  uint4 bits;
+};
+template <typename T>
+struct Packed<T, 1> {
+  T value;
+};
+
 template <int VW, typename T>
-__device__ __forceinline__ void load_vector(const T* p, float (&v)[VW]) {
+__device__ __forceinline__ Packed<T, VW> load_packed(const T* p) {
   if constexpr (VW == 1) {
-    v[0] = load_scalar(p);
-  } else if constexpr (std::is_same_v<T, float>) {
-    static_assert(VW == 4, "float vectors are 4 wide");
-    const float4 q = *reinterpret_cast<const float4*>(p);
-    v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+    return Packed<T, 1>{*p};
   } else {
-    static_assert(VW == 8, "bf16 vectors are 8 wide");
-    const uint4 q = *reinterpret_cast<const uint4*>(p);
-    const unsigned words[4] = {q.x, q.y, q.z, q.w};
+    static_assert(VW * sizeof(T) == 16, "vectors are 16 bytes: 4 floats or 8 bf16");
+    return Packed<T, VW>{*reinterpret_cast<const uint4*>(p)};
+  }
+}
+
+template <int VW, typename T>
+__device__ __forceinline__ void unpack(const Packed<T, VW>& q, float (&v)[VW]) {
+  if constexpr (VW == 1) {
+    v[0] = load_scalar(&q.value);
+  } else {
+    const unsigned words[4] = {q.bits.x, q.bits.y, q.bits.z, q.bits.w};
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {  // little endian: the lower address is the low half
-      v[2 * i] = __uint_as_float(words[i] << 16);
-      v[2 * i + 1] = __uint_as_float(words[i] & 0xFFFF0000u);
+    for (int i = 0; i < 4; ++i) {
+      if constexpr (std::is_same_v<T, float>) {
+        v[i] = __uint_as_float(words[i]);
+      } else {  // little endian: the lower address is the low half
+        v[2 * i] = __uint_as_float(words[i] << 16);
+        v[2 * i + 1] = __uint_as_float(words[i] & 0xFFFF0000u);
+      }
     }
   }
 }
@@ -228,22 +257,24 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
   if (active) {
     const int64_t stride = static_cast<int64_t>(blockDim.y) * U;
     for (int64_t r0 = split.begin + threadIdx.y; r0 < split.end; r0 += stride) {
-      float vals[U][VW];
+      Packed<T, VW> raw[U];
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
-        if (r < split.end) load_vector<VW>(x + r * channels + c0, vals[u]);
+        if (r < split.end) raw[u] = load_packed<VW>(x + r * channels + c0);
       }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         if (r0 + static_cast<int64_t>(u) * blockDim.y >= split.end) break;
+        float vals[VW];
+        unpack(raw[u], vals);
         acc.n += 1.0f;
         const float rn = __frcp_rn(acc.n);
 #pragma unroll
         for (int j = 0; j < VW; ++j) {  // Welford: mean += d / n, m2 += d * (x - new mean)
-          const float d = vals[u][j] - acc.mean[j];
+          const float d = vals[j] - acc.mean[j];
           acc.mean[j] = __fmaf_rn(d, rn, acc.mean[j]);
-          acc.m2[j] = __fmaf_rn(d, vals[u][j] - acc.mean[j], acc.m2[j]);
+          acc.m2[j] = __fmaf_rn(d, vals[j] - acc.mean[j], acc.m2[j]);
         }
       }
     }
@@ -321,22 +352,24 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
   const int64_t steps = ceil_div(split.end - first, stride);
   for (int64_t k = 0; k < steps; ++k) {
     const int64_t r0 = first + (reverse ? steps - 1 - k : k) * stride;
-    float vals[U][VW];
+    Packed<T, VW> raw[U];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
-      if (r < split.end) load_vector<VW>(x + r * channels + c0, vals[u]);
+      if (r < split.end) raw[u] = load_packed<VW>(x + r * channels + c0);
     }
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
       if (r >= split.end) break;
+      float vals[VW];
+      unpack(raw[u], vals);
 #pragma unroll
       for (int j = 0; j < VW; ++j) {
-        const float pre = pre_activation(normalized(vals[u][j], m[j], s[j]), g[j], b[j]);
-        vals[u][j] = relu ? fmaxf(pre, 0.0f) : pre;
+        const float pre = pre_activation(normalized(vals[j], m[j], s[j]), g[j], b[j]);
+        vals[j] = relu ? fmaxf(pre, 0.0f) : pre;
       }
-      store_vector<VW>(y + r * channels + c0, vals[u]);
+      store_vector<VW>(y + r * channels + c0, vals);
     }
   }
 }
@@ -367,22 +400,25 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
   if (active) {
     const int64_t stride = static_cast<int64_t>(blockDim.y) * U;
     for (int64_t r0 = split.begin + threadIdx.y; r0 < split.end; r0 += stride) {
-      float xs[U][VW], gs[U][VW];
+      Packed<T, VW> x_raw[U], dy_raw[U];
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
         if (r < split.end) {
-          load_vector<VW>(x + r * channels + c0, xs[u]);
-          load_vector<VW>(dy + r * channels + c0, gs[u]);
+          x_raw[u] = load_packed<VW>(x + r * channels + c0);
+          dy_raw[u] = load_packed<VW>(dy + r * channels + c0);
         }
       }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         if (r0 + static_cast<int64_t>(u) * blockDim.y >= split.end) break;
+        float xs[VW], gs[VW];
+        unpack(x_raw[u], xs);
+        unpack(dy_raw[u], gs);
 #pragma unroll
         for (int j = 0; j < VW; ++j) {
-          const float xhat = normalized(xs[u][j], m[j], s[j]);
-          const float g = relu && !(pre_activation(xhat, ga[j], be[j]) > 0.0f) ? 0.0f : gs[u][j];
+          const float xhat = normalized(xs[j], m[j], s[j]);
+          const float g = relu && !(pre_activation(xhat, ga[j], be[j]) > 0.0f) ? 0.0f : gs[j];
           acc.g[j] += g;
           acc.gx[j] = __fmaf_rn(g, xhat, acc.gx[j]);
         }
@@ -462,26 +498,29 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
   const int64_t steps = ceil_div(split.end - first, stride);
   for (int64_t step = 0; step < steps; ++step) {
     const int64_t r0 = first + (steps - 1 - step) * stride;
-    float xs[U][VW], gs[U][VW];
+    Packed<T, VW> x_raw[U], dy_raw[U];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
       if (r < split.end) {
-        load_vector<VW>(x + r * channels + c0, xs[u]);
-        load_vector<VW>(dy + r * channels + c0, gs[u]);
+        x_raw[u] = load_packed<VW>(x + r * channels + c0);
+        dy_raw[u] = load_packed<VW>(dy + r * channels + c0);
       }
     }
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
       if (r >= split.end) break;
+      float xs[VW], gs[VW];
+      unpack(x_raw[u], xs);
+      unpack(dy_raw[u], gs);
 #pragma unroll
       for (int j = 0; j < VW; ++j) {
-        const float xhat = normalized(xs[u][j], m[j], s[j]);
-        const float g = relu && !(pre_activation(xhat, ga[j], be[j]) > 0.0f) ? 0.0f : gs[u][j];
-        gs[u][j] = __fmaf_rn(k[j], g, -__fmaf_rn(xhat, b[j], a[j]));
+        const float xhat = normalized(xs[j], m[j], s[j]);
+        const float g = relu && !(pre_activation(xhat, ga[j], be[j]) > 0.0f) ? 0.0f : gs[j];
+        gs[j] = __fmaf_rn(k[j], g, -__fmaf_rn(xhat, b[j], a[j]));
       }
-      store_vector<VW>(dx + r * channels + c0, gs[u]);
+      store_vector<VW>(dx + r * channels + c0, gs);
     }
   }
 }
@@ -509,9 +548,16 @@ struct Plan {
   int64_t rows_per_split;
 };
 
+// Lanes per block: the tile width in bytes over the bytes one lane loads, within [1, 32].
+int tile_lanes(int vector_bytes) {
+  const int wanted = g_tile_bytes.load(std::memory_order_relaxed) / vector_bytes;
+  return std::clamp(wanted, 1, kMaxLanes);
+}
+
+template <typename T>
 Plan make_plan(int64_t rows, int64_t channels, int vector_width) {
   const int64_t vectors = channels / vector_width;
-  const int lanes = static_cast<int>(std::min<int64_t>(vectors, kMaxLanes));
+  const int lanes = static_cast<int>(std::min<int64_t>(vectors, tile_lanes(vector_width * sizeof(T))));
   const int64_t tiles = ceil_div(vectors, lanes);
   const int64_t wanted = std::max<int64_t>(1, int64_t{multiprocessor_count()} * kBlocksPerSm / tiles);
   const int64_t splits = std::min(wanted, max_row_splits(rows));
@@ -525,7 +571,8 @@ struct Layout {  // byte offsets inside the caller's workspace; counters first
 };
 
 Layout workspace_layout(int64_t rows, int64_t channels) {
-  const size_t counter_bytes = round_up(sizeof(unsigned) * static_cast<size_t>(ceil_div(channels, kMaxLanes)));
+  // One counter per channel tile; tiles can be as narrow as one channel.
+  const size_t counter_bytes = round_up(sizeof(unsigned) * static_cast<size_t>(channels));
   const size_t partial_bytes = round_up(sizeof(float) * static_cast<size_t>(max_row_splits(rows) * channels));
   const size_t coef_bytes = round_up(sizeof(float) * static_cast<size_t>(channels));
   Layout l;
@@ -575,7 +622,7 @@ template <typename T, int VW>
 void launch_forward_training(const T* x, T* y, int64_t rows, int64_t channels, const float* gamma,
                              const float* beta, float* moving_mean, float* moving_variance, BnReluSaved<float> saved,
                              float momentum, float epsilon, bool relu, const Workspace& w, cudaStream_t stream) {
-  const Plan p = make_plan(rows, channels, VW);
+  const Plan p = make_plan<T>(rows, channels, VW);
   const int c = static_cast<int>(channels);
   bn_stats_kernel<T, VW, kStatsUnroll<VW>><<<p.grid, p.block, 0, stream>>>(
       x, rows, c, p.rows_per_split, w.partial_a, w.partial_b, w.counters, saved.mean, saved.invstd, moving_mean,
@@ -617,11 +664,11 @@ void forward_inference(const T* x, T* y, int64_t rows, int64_t channels, const f
   const int c = static_cast<int>(channels);
   if (use_vectors<T>(channels, {x, y})) {
     constexpr int VW = kVectorWidth<T>;
-    const Plan p = make_plan(rows, channels, VW);
+    const Plan p = make_plan<T>(rows, channels, VW);
     bn_apply_kernel<T, VW, kApplyUnroll<VW>><<<p.grid, p.block, 0, stream>>>(
         x, y, rows, c, p.rows_per_split, moving_mean, moving_variance, true, epsilon, gamma, beta, relu, false);
   } else {
-    const Plan p = make_plan(rows, channels, 1);
+    const Plan p = make_plan<T>(rows, channels, 1);
     bn_apply_kernel<T, 1, kApplyUnroll<1>><<<p.grid, p.block, 0, stream>>>(
         x, y, rows, c, p.rows_per_split, moving_mean, moving_variance, true, epsilon, gamma, beta, relu, false);
   }
@@ -632,7 +679,7 @@ template <typename T, int VW>
 void launch_backward(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels, const float* gamma,
                      const float* beta, BnReluSaved<float> saved, bool relu, float* dgamma, float* dbeta,
                      const Workspace& w, cudaStream_t stream) {
-  const Plan p = make_plan(rows, channels, VW);
+  const Plan p = make_plan<T>(rows, channels, VW);
   const int c = static_cast<int>(channels);
   bn_backward_reduce_kernel<T, VW, kReduceUnroll<VW>><<<p.grid, p.block, 0, stream>>>(
       x, dy, rows, c, p.rows_per_split, gamma, beta, saved.mean, saved.invstd, relu, w.partial_a, w.partial_b,
@@ -661,6 +708,15 @@ void backward(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels, co
 }
 
 }  // namespace
+
+void bn_relu_set_tile_bytes(int bytes) {
+  ALZ_CHECK(bytes == 0 || (bytes >= 4 && bytes <= 1024 && (bytes & (bytes - 1)) == 0),
+            "bn_relu_set_tile_bytes: the tile width must be 0 (the default) or a power of two from 4 to 1024 bytes, got "
+                << bytes);
+  g_tile_bytes.store(bytes == 0 ? kDefaultTileBytes : bytes, std::memory_order_relaxed);
+}
+
+int bn_relu_tile_bytes() { return g_tile_bytes.load(std::memory_order_relaxed); }
 
 size_t bn_relu_workspace_bytes(int64_t rows, int64_t channels) {
   if (rows <= 0 || channels <= 0) return 0;

@@ -162,7 +162,7 @@ Outputs run_cuda(const Inputs<S>& in, int64_t rows, int64_t channels, bool relu,
   ALZ_CUDA_CHECK(cudaDeviceSynchronize());
   // The counters must be back at zero for the next user of the workspace.
   const std::vector<unsigned char> ws = workspace.download();
-  const size_t counter_bytes = sizeof(unsigned) * static_cast<size_t>((channels + 31) / 32);
+  const size_t counter_bytes = sizeof(unsigned) * static_cast<size_t>(channels);  // one per tile at most
   size_t nonzero = 0;
   for (size_t i = 0; i < counter_bytes; ++i) nonzero += ws[i] != 0;
   EXPECT_EQ(nonzero, 0u) << "the last-block counters were not reset to zero";
@@ -295,6 +295,40 @@ TEST(BnReluGpuPaths, TwoRunsAreBitIdentical) {
   check_deterministic<float>(6272, 256);
   check_deterministic<bf16>(6272, 64);
   check_deterministic<float>(1000, 13);
+}
+
+// The channel-tile width changes the grid, the block shape and the merge order of every
+// reduction: each width must still match the CPU, and stay deterministic.
+class TileWidth {  // sets a width for one scope, restores the default after
+ public:
+  explicit TileWidth(int bytes) { bn_relu_set_tile_bytes(bytes); }
+  ~TileWidth() { bn_relu_set_tile_bytes(0); }
+  TileWidth(const TileWidth&) = delete;
+  TileWidth& operator=(const TileWidth&) = delete;
+};
+
+TEST(BnReluGpuPaths, EveryTileWidthMatchesTheCpu) {
+  ALZ_REQUIRE_GPU();
+  EXPECT_EQ(bn_relu_tile_bytes(), 128);
+  for (int bytes : {4, 16, 32, 64, 128, 256, 512, 1024}) {
+    SCOPED_TRACE("tile width " + std::to_string(bytes) + " bytes");
+    TileWidth width(bytes);
+    check_training<float>({392, 256, true}, 61);
+    check_training<bf16>({392, 256, true}, 62);
+    check_training<bf16>({6272, 64, false}, 63);
+    check_training<float>({98, 2048, true}, 64);
+    check_training<bf16>({1568, 100, true}, 65);  // scalar path
+    check_training<float>({333, 24, true}, 66, 1);  // misaligned: scalar path
+    check_deterministic<bf16>(1568, 512);
+  }
+  EXPECT_EQ(bn_relu_tile_bytes(), 128);
+}
+
+TEST(BnReluGpuPaths, RejectsABadTileWidth) {
+  EXPECT_THROW(bn_relu_set_tile_bytes(96), Error);
+  EXPECT_THROW(bn_relu_set_tile_bytes(2048), Error);
+  EXPECT_THROW(bn_relu_set_tile_bytes(-1), Error);
+  EXPECT_EQ(bn_relu_tile_bytes(), 128);
 }
 
 TEST(BnReluGpuPaths, RejectsSmallWorkspace) {

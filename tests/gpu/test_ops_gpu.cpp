@@ -340,7 +340,9 @@ template <typename S> void max_pool() {
                                    {{2, 7, 5, 3}, 1, 2, {}, -1.0, 1.0},             // strided shortcut
                                    {{1, 1, 1, 3}, 1, 1, {}, -1.0, 1.0},             // 1x1 spatial
                                    {{2, 6, 7, 5}, 2, 2, {0, 1, 0, 1}, -1.0, 1.0},   // asymmetric padding
-                                   {{1, 5, 6, 4}, 3, 1, {1, 1, 1, 1}, -1.0, 1.0}};  // heavy overlap
+                                   {{1, 5, 6, 4}, 3, 1, {1, 1, 1, 1}, -1.0, 1.0},   // heavy overlap
+                                   {{2, 12, 11, 70}, 3, 2, {1, 1, 1, 1}, -1.0, 1.0},  // C > a warp of lanes
+                                   {{1, 1450, 1450, 1}, 3, 2, {1, 1, 1, 1}, -1.0, 1.0}};  // grid-stride loop
   for (const Case& c : cases) {
     MaxPool2dParams p;
     p.input = c.in;
