@@ -57,4 +57,20 @@ ALZ_HOST_DEVICE float bf16_to_float(bf16 value) {
   return bits_float(static_cast<uint32_t>(value.bits) << 16);
 }
 
+#if defined(__CUDACC__)
+// Two floats to two bf16 packed in one 32-bit word (lo at the lower address), in one hardware
+// instruction (cvt.rn.bf16x2.f32, sm_80 and later; the software path elsewhere). Finite values
+// and infinities round exactly as float_to_bf16; a NaN comes out as a quiet NaN, not
+// necessarily with float_to_bf16's bits. For kernels that write bf16 in bulk.
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  uint32_t packed;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(hi), "f"(lo));
+  return packed;
+#else
+  return static_cast<uint32_t>(float_to_bf16(lo).bits) | (static_cast<uint32_t>(float_to_bf16(hi).bits) << 16);
+#endif
+}
+#endif
+
 }  // namespace alz

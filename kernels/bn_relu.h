@@ -24,7 +24,8 @@
 // when C is not a multiple of the vector or a pointer is not 16-byte aligned). The grid is
 // (channel tiles, 128 bytes of each row by default) x (row splits), about two resident blocks
 // per SM, every block streaming a contiguous slice of rows.
-//   forward:  kernel 1 reads x once: per-thread Welford, Chan merge across row lanes, one
+//   forward:  kernel 1 reads x once: per-thread shifted sums (x - first row of the thread)
+//             turned into (mean, M2), Chan merge across row lanes, one
 //             (mean, M2) partial per block and channel; the last block of each channel tile
 //             (counter + __threadfence) merges the partials in split order and writes
 //             saved.mean/invstd and the moving statistics.

@@ -16,7 +16,9 @@
 #      as fit in about 100 s at the measured step time, the other benchmarks, the CPU tests,
 #   8. summary.txt, whose last line is the row for tests/GPU_RUNS.md.
 # Stages run in order of importance; once ALZ_DEVICE_BUDGET_S seconds (default 540) have passed,
-# the remaining ones are skipped and the summary says so.
+# the remaining ones are skipped and the summary says so. ALZ_DEVICE_STAGES picks stages for a
+# short rerun (default: all): any of tests, train_step, bn, demo, ncu, memcheck, train, benches,
+# cpu_tests; ALZ_BN_FILTER narrows bench_bn_relu (a --benchmark_filter regex).
 # Usage: bash tools/device-check.sh OUTDIR [--prebuilt DIR]      (ALZ_COMMIT names the commit)
 set -uo pipefail
 out=${1:?usage: tools/device-check.sh OUTDIR [--prebuilt DIR]}
@@ -33,6 +35,8 @@ summary="$out/summary.txt"
 note() { echo "$*" | tee -a "$summary"; }
 elapsed() { echo $(( $(date +%s) - start )); }
 time_left() { [ "$(elapsed)" -lt "$budget" ] || { note "skipped (budget of ${budget}s spent): $1"; return 1; }; }
+stages=" ${ALZ_DEVICE_STAGES:-tests train_step bn demo ncu memcheck train benches cpu_tests} "
+want() { case "$stages" in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 export ALZ_TEST_TMP=${ALZ_TEST_TMP:-/tmp/alz_device_tests}
 export ALZ_ANCHORS=${ALZ_ANCHORS:-$root/../shared/anchors}
 
@@ -73,15 +77,19 @@ run_tests() {
 mkdir -p "$out/tests"
 gpu_programs=$(ls "$bin"/tests/*_gpu 2>/dev/null)
 cpu_programs=$(ls "$bin"/tests/test_* 2>/dev/null | grep -v '_gpu$')
-run_tests $gpu_programs
-note "gpu tests: $passed passed, $failed failed, $skipped skipped;${failed_names:- no failures} ($(elapsed) s)"
+if want tests; then
+  run_tests $gpu_programs
+  note "gpu tests: $passed passed, $failed failed, $skipped skipped;${failed_names:- no failures} ($(elapsed) s)"
+else
+  note "gpu tests: not run (ALZ_DEVICE_STAGES)"
+fi
 gpu_passed=$passed; gpu_failed=$failed
 
 # ---- 3. the whole training step, ours with its op profile and PyTorch's, in the same call
 have_torch=0
 python3 -c "import torch" 2>/dev/null && [ -f "$ALZ_ANCHORS/torch_resnetv2.py" ] && have_torch=1
 step_ms=""
-if time_left "bench_train_step"; then
+if want train_step && time_left "bench_train_step"; then
   timeout 150 "$bin/bench/bench_train_step" --device cuda --model resnet152v2 --batch 64 --size 224 --warmup 3 \
     --steps 10 --profile --json "$out/train_step.json" > "$out/train_step.txt" 2>&1 || note "bench_train_step: rc $?"
   note "bench_train_step: $(grep -h '^step:' "$out/train_step.txt")"
@@ -95,8 +103,9 @@ if time_left "bench_train_step"; then
 fi
 
 # ---- 4. benchmarks of the fused BatchNorm+ReLU, with PyTorch's in the same call
-if time_left "bench_bn_relu"; then
-  timeout 150 "$bin/bench/bench_bn_relu" --benchmark_out="$out/bench_bn_relu.json" --benchmark_out_format=json \
+if want bn && time_left "bench_bn_relu"; then
+  timeout 150 "$bin/bench/bench_bn_relu" --benchmark_filter="${ALZ_BN_FILTER:-.}" \
+    --benchmark_out="$out/bench_bn_relu.json" --benchmark_out_format=json \
     > "$out/bench_bn_relu.txt" 2>&1 || note "bench_bn_relu: rc $?"
   if [ "$have_torch" = 1 ] && [ -f "$ALZ_ANCHORS/torch_bn_cl.py" ]; then
     timeout 90 python3 "$ALZ_ANCHORS/torch_bn_cl.py" > "$out/torch_bn_cl.txt" 2>&1 || note "torch_bn_cl: rc $?"
@@ -105,7 +114,7 @@ if time_left "bench_bn_relu"; then
 fi
 
 # ---- 5. the README's main command (tools/demo.sh without its install and build steps)
-if time_left "demo"; then
+if want demo && time_left "demo"; then
   rm -rf /tmp/alz_demo
   (timeout 150 "$bin/alz" train --class-weights auto --run-dir /tmp/alz_demo &&
      timeout 60 "$bin/alz" eval --weights /tmp/alz_demo/best.safetensors --data phantom/manifest.csv --split val) \
@@ -116,7 +125,7 @@ if time_left "demo"; then
 fi
 
 # ---- 6. Nsight Compute on the four BatchNorm kernels of a large and a small bf16 shape
-if command -v ncu > /dev/null && time_left "ncu"; then
+if want ncu && command -v ncu > /dev/null && time_left "ncu"; then
   for shape in 64x56x56x256 64x14x14x256; do
     timeout 60 ncu --set basic --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
       -k 'regex:bn_(stats|apply|backward)' --launch-count 4 "$bin/bench/bench_bn_relu" \
@@ -127,7 +136,7 @@ fi
 
 # ---- 7. memcheck on the GPU test programs (bounded: the BatchNorm table on a subset)
 memcheck="PASS"
-if command -v compute-sanitizer > /dev/null && time_left "memcheck"; then
+if want memcheck && command -v compute-sanitizer > /dev/null && time_left "memcheck"; then
   for program in $gpu_programs; do
     name=$(basename "$program")
     filter="*"
@@ -145,7 +154,7 @@ fi
 note "memcheck: $memcheck ($(elapsed) s)"
 
 # ---- 7b. `alz train` of ResNet152V2 on phantoms: up to 300 steps, as many as fit in ~100 s
-if time_left "alz train"; then
+if want train && time_left "alz train"; then
   steps=$(python3 -c "import sys; ms=float(sys.argv[1] or 1300); print(max(30, min(300, int(100000 / ms))))" \
           "${step_ms:-}" 2>/dev/null || echo 60)
   # 6,400 phantoms (80 steps per epoch): few epochs, so few checkpoints and validations.
@@ -160,14 +169,14 @@ fi
 
 # ---- 8. the other GPU benchmarks
 for name in bench_conv bench_gemm bench_optimizer; do
-  [ -x "$bin/bench/$name" ] || continue
+  want benches && [ -x "$bin/bench/$name" ] || continue
   time_left "$name" || break
   timeout 120 "$bin/bench/$name" --benchmark_out="$out/$name.json" --benchmark_out_format=json \
     > "$out/$name.txt" 2>&1 || note "$name: rc $?"
 done
 
 # ---- 9. the CPU test programs (they also run in CI)
-if time_left "cpu tests"; then
+if want cpu_tests && time_left "cpu tests"; then
   passed=0; failed=0; skipped=0; failed_names=""
   run_tests $cpu_programs
   note "cpu tests: $passed passed, $failed failed, $skipped skipped;${failed_names:- no failures} ($(elapsed) s)"

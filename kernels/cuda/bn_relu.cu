@@ -114,9 +114,7 @@ __device__ __forceinline__ void store_vector(T* p, const float (&v)[VW]) {
   } else {
     unsigned words[4];
 #pragma unroll
-    for (int i = 0; i < 4; ++i)
-      words[i] = static_cast<unsigned>(float_to_bf16(v[2 * i]).bits) |
-                 (static_cast<unsigned>(float_to_bf16(v[2 * i + 1]).bits) << 16);
+    for (int i = 0; i < 4; ++i) words[i] = pack_bf16x2(v[2 * i], v[2 * i + 1]);
     *reinterpret_cast<uint4*>(p) = make_uint4(words[0], words[1], words[2], words[3]);
   }
 }
@@ -254,9 +252,15 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
   const int c0 = v * VW;
   const Split split(rows, rows_per_split, blockIdx.y);
   Moments<VW> acc;
-  if (active) {
+  const int64_t first = split.begin + threadIdx.y;
+  if (active && first < split.end) {
+    // Shifted sums: d = x - K with K this thread's first row, so sum(d) and sum(d^2) stay of
+    // the order of the spread, not of the mean (never E[x^2] - E[x]^2 on raw values). No
+    // division and no chain from row to row, unlike a per-row Welford update.
+    float shift[VW], s1[VW] = {}, s2[VW] = {};
+    unpack(load_packed<VW>(x + first * channels + c0), shift);
     const int64_t stride = static_cast<int64_t>(blockDim.y) * U;
-    for (int64_t r0 = split.begin + threadIdx.y; r0 < split.end; r0 += stride) {
+    for (int64_t r0 = first; r0 < split.end; r0 += stride) {
       Packed<T, VW> raw[U];
 #pragma unroll
       for (int u = 0; u < U; ++u) {
@@ -269,14 +273,21 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
         float vals[VW];
         unpack(raw[u], vals);
         acc.n += 1.0f;
-        const float rn = __frcp_rn(acc.n);
 #pragma unroll
-        for (int j = 0; j < VW; ++j) {  // Welford: mean += d / n, m2 += d * (x - new mean)
-          const float d = vals[j] - acc.mean[j];
-          acc.mean[j] = __fmaf_rn(d, rn, acc.mean[j]);
-          acc.m2[j] = __fmaf_rn(d, vals[j] - acc.mean[j], acc.m2[j]);
+        for (int j = 0; j < VW; ++j) {
+          const float d = vals[j] - shift[j];
+          s1[j] += d;
+          s2[j] = __fmaf_rn(d, d, s2[j]);
         }
       }
+    }
+    // To (n, mean, M2): mean = K + s1 / n, M2 = s2 - s1^2 / n (>= 0 up to rounding).
+    const float rn = 1.0f / acc.n;
+#pragma unroll
+    for (int j = 0; j < VW; ++j) {
+      const float d_mean = s1[j] * rn;
+      acc.mean[j] = shift[j] + d_mean;
+      acc.m2[j] = fmaxf(__fmaf_rn(-s1[j], d_mean, s2[j]), 0.0f);
     }
   }
   merge_row_lanes(acc, smem);
