@@ -120,7 +120,8 @@ if want demo && time_left "demo"; then
      timeout 60 "$bin/alz" eval --weights /tmp/alz_demo/best.safetensors --data phantom/manifest.csv --split val) \
     > "$out/demo.txt" 2>&1
   note "demo: rc $? ($(elapsed) s): $(grep -h 'best validation' "$out/demo.txt" | tail -1)"
-  note "  $(grep -h 'steady state' "$out/demo.txt" | tail -1)"
+  steady=$(grep -h 'steady state' "$out/demo.txt" | tail -1)
+  [ -z "$steady" ] || note "  $steady"
   cp /tmp/alz_demo/report.html "$out/demo_report.html" 2>/dev/null
 fi
 
