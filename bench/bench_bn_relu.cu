@@ -68,6 +68,13 @@ const char* impl_name(Impl impl) { return impl == Impl::Fused ? "fused" : impl =
 
 int64_t elements(const BnShape& s) { return int64_t{kBatch} * s.hw * s.hw * s.channels; }
 
+// (N, H, W, C) with a separator: "64x56x56x256" in benchmark names, "64,56,56,256" in tables.
+std::string shape_label(const BnShape& s, char separator) {
+  const std::string sep(1, separator);
+  return std::to_string(kBatch) + sep + std::to_string(s.hw) + sep + std::to_string(s.hw) + sep +
+         std::to_string(s.channels);
+}
+
 // ---------------------------------------------------------------- helper kernels
 template <typename S>
 __global__ void fill_kernel(S* data, int64_t count, uint32_t seed, float offset, float scale) {
@@ -230,10 +237,7 @@ void bn_relu_step(benchmark::State& state, Impl impl, int shape_index, int tile_
     state.SkipWithError("the unfused reference (kernels/batch_norm.h) is f32 only");
     return;
   }
-  struct TileWidth {  // the fused kernels' tile width for this benchmark only
-    explicit TileWidth(int bytes) { k::bn_relu_set_tile_bytes(bytes); }
-    ~TileWidth() { k::bn_relu_set_tile_bytes(0); }
-  } tile_width(tile_bytes);
+  const k::BnReluTileBytesScope tile_width(tile_bytes);  // the fused kernels' width for this benchmark only
   try {
     Buffers& b = buffers<S>();
     S* x = static_cast<S*>(b.x);
@@ -400,9 +404,7 @@ void print_tile_sweep() {
       const BnShape& s = kShapes[i];
       const double floor = 8.0 * static_cast<double>(elements(s)) * (is_bf16 ? 2 : 4) / copy;
       floor_sum[is_bf16] += s.layers * floor;
-      char shape[32];
-      std::snprintf(shape, sizeof shape, "64,%d,%d,%d", s.hw, s.hw, s.channels);
-      std::printf("%-18s %6s %5d %10.1f", shape, is_bf16 ? "bf16" : "f32", s.layers, floor * 1e6);
+      std::printf("%-18s %6s %5d %10.1f", shape_label(s, ',').c_str(), is_bf16 ? "bf16" : "f32", s.layers, floor * 1e6);
       for (size_t t = 0; t < std::size(kSweepTileBytes); ++t) {
         auto it = g_tile_seconds.find({kSweepTileBytes[t], is_bf16, i});
         const double seconds = it == g_tile_seconds.end() ? -1.0 : it->second;
@@ -445,9 +447,7 @@ void print_summary() {
         if (t[impl] < 0) complete[impl][is_bf16] = false;
         else sum[impl][is_bf16] += s.layers * t[impl];
       }
-      char shape[32];
-      std::snprintf(shape, sizeof shape, "64,%d,%d,%d", s.hw, s.hw, s.channels);
-      std::printf("%-18s %6s %5d %10.1f %10s %10s %10s %9s\n", shape, is_bf16 ? "bf16" : "f32", s.layers, floor * 1e6,
+      std::printf("%-18s %6s %5d %10.1f %10s %10s %10s %9s\n", shape_label(s, ',').c_str(), is_bf16 ? "bf16" : "f32", s.layers, floor * 1e6,
                   microseconds(t[0]).c_str(), microseconds(t[1]).c_str(), microseconds(t[2]).c_str(),
                   t[0] > 0 && t[1] > 0 ? ratio(t[1] / t[0]).c_str() : "n/a");
     }
@@ -471,8 +471,7 @@ void register_shapes(const char* dtype) {
   for (int i = 0; i < kShapeCount; ++i) {
     for (Impl impl : {Impl::Fused, Impl::Cudnn, Impl::Naive}) {
       const BnShape& s = kShapes[i];
-      const std::string name = std::string("bn_relu/") + impl_name(impl) + "/" + dtype + "/64x" + std::to_string(s.hw) +
-                               "x" + std::to_string(s.hw) + "x" + std::to_string(s.channels);
+      const std::string name = std::string("bn_relu/") + impl_name(impl) + "/" + dtype + "/" + shape_label(s, 'x');
       benchmark::RegisterBenchmark(name.c_str(), [impl, i](benchmark::State& state) { bn_relu_step<S>(state, impl, i); })
           ->UseManualTime()
           ->MinTime(0.05)
@@ -486,8 +485,7 @@ void register_tile_sweep(const char* dtype) {
   for (int bytes : kSweepTileBytes) {
     for (int i = 0; i < kShapeCount; ++i) {
       const BnShape& s = kShapes[i];
-      const std::string name = "bn_relu_tile/" + std::to_string(bytes) + "/" + dtype + "/64x" + std::to_string(s.hw) +
-                               "x" + std::to_string(s.hw) + "x" + std::to_string(s.channels);
+      const std::string name = "bn_relu_tile/" + std::to_string(bytes) + "/" + dtype + "/" + shape_label(s, 'x');
       benchmark::RegisterBenchmark(name.c_str(),
                                    [bytes, i](benchmark::State& state) { bn_relu_step<S>(state, Impl::Fused, i, bytes); })
           ->UseManualTime()

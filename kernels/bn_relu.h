@@ -121,6 +121,18 @@ size_t bn_relu_workspace_bytes(int64_t rows, int64_t channels);
 // bench_bn_relu sweeps it; tests/gpu/test_bn_relu_gpu.cpp checks every width against the CPU.
 void bn_relu_set_tile_bytes(int bytes);
 int bn_relu_tile_bytes();
+
+// Sets the tile width for one scope and puts the previous one back at its end.
+class BnReluTileBytesScope {
+ public:
+  explicit BnReluTileBytesScope(int bytes) : previous_(bn_relu_tile_bytes()) { bn_relu_set_tile_bytes(bytes); }
+  ~BnReluTileBytesScope() { bn_relu_set_tile_bytes(previous_); }
+  BnReluTileBytesScope(const BnReluTileBytesScope&) = delete;
+  BnReluTileBytesScope& operator=(const BnReluTileBytesScope&) = delete;
+
+ private:
+  int previous_;
+};
 void bn_relu_workspace_init_cuda(void* workspace, size_t workspace_bytes, cudaStream_t stream);
 
 // Two kernels. x, y: (rows, channels); y must not alias x when a backward follows.

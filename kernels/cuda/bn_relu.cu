@@ -30,6 +30,7 @@
 
 #include "kernels/bn_relu.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/element_access.h"
 
 namespace alz::kernels {
 namespace {
@@ -60,10 +61,6 @@ __host__ __device__ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a
 size_t round_up(size_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
 
 // ---------------------------------------------------------------- element access
-__device__ __forceinline__ float load_scalar(const float* p) { return *p; }
-__device__ __forceinline__ float load_scalar(const bf16* p) { return bf16_to_float(*p); }
-__device__ __forceinline__ void store_scalar(float* p, float v) { *p = v; }
-__device__ __forceinline__ void store_scalar(bf16* p, float v) { *p = float_to_bf16(v); }
 
 // What one lane loads from one row, as it is in memory: a 16-byte vector, or one scalar on the
 // scalar path. Loads are issued for several rows first and unpacked to floats one row at a
@@ -87,10 +84,36 @@ __device__ __forceinline__ Packed<T, VW> load_packed(const T* p) {
   }
 }
 
+// Issues the loads of one lane's vector (channels c0...) in rows r0, r0 + row_lanes, ... (U rows,
+// those before `end`), all before any is used, so that U rows are in flight per thread.
+template <int U, int VW, typename T>
+__device__ __forceinline__ void load_rows(const T* data, int channels, int c0, int64_t r0, int64_t end,
+                                          Packed<T, VW> (&raw)[U]) {
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
+    if (r < end) raw[u] = load_packed<VW>(data + r * channels + c0);
+  }
+}
+
+// The same for two tensors of one shape (x and dy), row by row.
+template <int U, int VW, typename T>
+__device__ __forceinline__ void load_row_pairs(const T* a, const T* b, int channels, int c0, int64_t r0, int64_t end,
+                                               Packed<T, VW> (&raw_a)[U], Packed<T, VW> (&raw_b)[U]) {
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
+    if (r < end) {
+      raw_a[u] = load_packed<VW>(a + r * channels + c0);
+      raw_b[u] = load_packed<VW>(b + r * channels + c0);
+    }
+  }
+}
+
 template <int VW, typename T>
 __device__ __forceinline__ void unpack(const Packed<T, VW>& q, float (&v)[VW]) {
   if constexpr (VW == 1) {
-    v[0] = load_scalar(&q.value);
+    v[0] = load(&q.value, 0);
   } else {
     const unsigned words[4] = {q.bits.x, q.bits.y, q.bits.z, q.bits.w};
 #pragma unroll
@@ -108,7 +131,7 @@ __device__ __forceinline__ void unpack(const Packed<T, VW>& q, float (&v)[VW]) {
 template <int VW, typename T>
 __device__ __forceinline__ void store_vector(T* p, const float (&v)[VW]) {
   if constexpr (VW == 1) {
-    store_scalar(p, v[0]);
+    store(p, 0, v[0]);
   } else if constexpr (std::is_same_v<T, float>) {
     *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
   } else {
@@ -262,11 +285,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     const int64_t stride = static_cast<int64_t>(blockDim.y) * U;
     for (int64_t r0 = first; r0 < split.end; r0 += stride) {
       Packed<T, VW> raw[U];
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
-        if (r < split.end) raw[u] = load_packed<VW>(x + r * channels + c0);
-      }
+      load_rows(x, channels, c0, r0, split.end, raw);
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         if (r0 + static_cast<int64_t>(u) * blockDim.y >= split.end) break;
@@ -364,11 +383,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
   for (int64_t k = 0; k < steps; ++k) {
     const int64_t r0 = first + (reverse ? steps - 1 - k : k) * stride;
     Packed<T, VW> raw[U];
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
-      if (r < split.end) raw[u] = load_packed<VW>(x + r * channels + c0);
-    }
+    load_rows(x, channels, c0, r0, split.end, raw);
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
@@ -412,14 +427,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     const int64_t stride = static_cast<int64_t>(blockDim.y) * U;
     for (int64_t r0 = split.begin + threadIdx.y; r0 < split.end; r0 += stride) {
       Packed<T, VW> x_raw[U], dy_raw[U];
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
-        if (r < split.end) {
-          x_raw[u] = load_packed<VW>(x + r * channels + c0);
-          dy_raw[u] = load_packed<VW>(dy + r * channels + c0);
-        }
-      }
+      load_row_pairs(x, dy, channels, c0, r0, split.end, x_raw, dy_raw);
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         if (r0 + static_cast<int64_t>(u) * blockDim.y >= split.end) break;
@@ -510,14 +518,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
   for (int64_t step = 0; step < steps; ++step) {
     const int64_t r0 = first + (steps - 1 - step) * stride;
     Packed<T, VW> x_raw[U], dy_raw[U];
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
-      if (r < split.end) {
-        x_raw[u] = load_packed<VW>(x + r * channels + c0);
-        dy_raw[u] = load_packed<VW>(dy + r * channels + c0);
-      }
-    }
+    load_row_pairs(x, dy, channels, c0, r0, split.end, x_raw, dy_raw);
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;

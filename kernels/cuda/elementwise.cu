@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/element_access.h"
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
 
@@ -18,10 +19,6 @@ constexpr int64_t kMaxBlocks = 8192;  // grid-stride beyond this
 
 int blocks_for(int64_t count) { return static_cast<int>(std::min((count + kThreads - 1) / kThreads, kMaxBlocks)); }
 
-__device__ __forceinline__ float load(const float* p, int64_t i) { return p[i]; }
-__device__ __forceinline__ float load(const bf16* p, int64_t i) { return bf16_to_float(p[i]); }
-__device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; }
-__device__ __forceinline__ void store(bf16* p, int64_t i, float v) { p[i] = float_to_bf16(v); }
 
 #define ALZ_GRID_STRIDE(i, count) \
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < (count); i += int64_t{gridDim.x} * blockDim.x)

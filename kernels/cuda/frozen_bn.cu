@@ -2,19 +2,14 @@
 // for dx, one thread per channel for the (rarely needed) parameter sums, in row order.
 #include <algorithm>
 
-#include <algorithm>
-
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/element_access.h"
 #include "kernels/frozen_bn.h"
 
 namespace alz::kernels {
 
 namespace {
 
-__device__ __forceinline__ float load(const float* p, int64_t i) { return p[i]; }
-__device__ __forceinline__ float load(const bf16* p, int64_t i) { return bf16_to_float(p[i]); }
-__device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; }
-__device__ __forceinline__ void store(bf16* p, int64_t i, float v) { p[i] = float_to_bf16(v); }
 
 // The masked gradient g and xhat of element i (channel c).
 template <typename T>

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/element_access.h"
 #include "kernels/pad.h"
 
 namespace alz::kernels {
@@ -15,10 +16,6 @@ constexpr int kThreads = 256;
 
 int blocks_for(int64_t count) { return static_cast<int>(std::min<int64_t>((count + kThreads - 1) / kThreads, 8192)); }
 
-__device__ __forceinline__ float load(const float* p, int64_t i) { return p[i]; }
-__device__ __forceinline__ float load(const bf16* p, int64_t i) { return bf16_to_float(p[i]); }
-__device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; }
-__device__ __forceinline__ void store(bf16* p, int64_t i, float v) { p[i] = float_to_bf16(v); }
 
 // y (N, Hp, Wp, C) from x (N, H, W, C).
 template <typename S> __global__ void zero_pad_forward_kernel(const S* x, S* y, ImageShape s, ImageShape p, Padding2d pad) {

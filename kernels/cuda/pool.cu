@@ -15,6 +15,7 @@
 #include <climits>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/element_access.h"
 #include "kernels/pool.h"
 
 namespace alz::kernels {
@@ -24,10 +25,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kMaxBlocks = 8192;
 
-__device__ __forceinline__ float load(const float* p, int64_t i) { return p[i]; }
-__device__ __forceinline__ float load(const bf16* p, int64_t i) { return bf16_to_float(p[i]); }
-__device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; }
-__device__ __forceinline__ void store(bf16* p, int64_t i, float v) { p[i] = float_to_bf16(v); }
 
 // The plain-value parameters a kernel needs (MaxPool2dParams plus the output shape), in 32-bit
 // integers: one image of the input and of the output holds fewer than 2^31 values (checked).

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/element_access.h"
 #include "kernels/reduce.h"
 
 namespace alz::kernels {
@@ -20,10 +21,6 @@ constexpr int kRowLanes = 8;                // rows read in parallel per block
 constexpr int64_t kRowsPerChunk = 128;
 constexpr int64_t kMaxChunks = 256;
 
-__device__ __forceinline__ float load(const float* p, int64_t i) { return p[i]; }
-__device__ __forceinline__ float load(const bf16* p, int64_t i) { return bf16_to_float(p[i]); }
-__device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; }
-__device__ __forceinline__ void store(bf16* p, int64_t i, float v) { p[i] = float_to_bf16(v); }
 
 int64_t sum_blocks(int64_t count) {
   return std::clamp<int64_t>((count + kThreads * kSumItemsPerThread - 1) / (kThreads * kSumItemsPerThread), 1,

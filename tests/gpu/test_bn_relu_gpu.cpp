@@ -299,20 +299,13 @@ TEST(BnReluGpuPaths, TwoRunsAreBitIdentical) {
 
 // The channel-tile width changes the grid, the block shape and the merge order of every
 // reduction: each width must still match the CPU, and stay deterministic.
-class TileWidth {  // sets a width for one scope, restores the default after
- public:
-  explicit TileWidth(int bytes) { bn_relu_set_tile_bytes(bytes); }
-  ~TileWidth() { bn_relu_set_tile_bytes(0); }
-  TileWidth(const TileWidth&) = delete;
-  TileWidth& operator=(const TileWidth&) = delete;
-};
 
 TEST(BnReluGpuPaths, EveryTileWidthMatchesTheCpu) {
   ALZ_REQUIRE_GPU();
   EXPECT_EQ(bn_relu_tile_bytes(), 128);
   for (int bytes : {4, 16, 32, 64, 128, 256, 512, 1024}) {
     SCOPED_TRACE("tile width " + std::to_string(bytes) + " bytes");
-    TileWidth width(bytes);
+    BnReluTileBytesScope width(bytes);
     check_training<float>({392, 256, true}, 61);
     check_training<bf16>({392, 256, true}, 62);
     check_training<bf16>({6272, 64, false}, 63);
