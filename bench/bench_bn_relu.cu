@@ -31,9 +31,9 @@
 #include <tuple>
 
 #include "kernels/batch_norm.h"
-#include "kernels/bf16.h"
+#include "core/bf16.h"
 #include "kernels/bn_relu.h"
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 
 namespace {
 

@@ -24,7 +24,7 @@
 
 #include "bench/resnet152v2_conv_shapes.h"
 #include "kernels/conv2d.h"
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 
 namespace {
 

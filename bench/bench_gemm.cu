@@ -13,8 +13,8 @@
 
 #include <cstdint>
 
-#include "kernels/bf16.h"
-#include "kernels/cuda/check.h"
+#include "core/bf16.h"
+#include "core/cuda/check.h"
 #include "kernels/gemm.h"
 
 namespace {

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "kernels/optimizer.h"
 
 namespace {

@@ -28,9 +28,9 @@
 #include "tensor/cuda_runtime.h"
 #include "tensor/ops.h"
 #include "tensor/profiler.h"
-#include "tensor/generator.h"
+#include "core/generator.h"
 #include "tensor/host_allocator.h"
-#include "train/optimizer.h"
+#include "optim/optimizer.h"
 
 namespace {
 

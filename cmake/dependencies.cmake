@@ -40,20 +40,20 @@ if(OPENBLAS_INCLUDE_DIR AND OPENBLAS_LIBRARY)
 endif()
 alz_require(ALZ_OPENBLAS_FOUND "OpenBLAS (cblas.h, libopenblas)" "libopenblas-dev")
 
-# Header-only libraries.
-set(ALZ_HEADER_ONLY_INCLUDES)
-foreach(spec "stb_image.h|stb|libstb-dev" "nlohmann/json.hpp||nlohmann-json3-dev" "CLI/CLI.hpp||libcli11-dev")
+# Header-only libraries: ALZ_STB_INCLUDE (data/ only), ALZ_JSON_INCLUDE (every layer),
+# ALZ_CLI11_INCLUDE (cli/ only).
+foreach(spec "STB|stb_image.h|stb|libstb-dev" "JSON|nlohmann/json.hpp||nlohmann-json3-dev" "CLI11|CLI/CLI.hpp||libcli11-dev")
   string(REPLACE "|" ";" parts "${spec}")
-  list(GET parts 0 header)
-  list(GET parts 1 suffix)
-  list(GET parts 2 package)
+  list(GET parts 0 key)
+  list(GET parts 1 header)
+  list(GET parts 2 suffix)
+  list(GET parts 3 package)
   string(MAKE_C_IDENTIFIER "ALZ_INC_${header}" var)
   find_path(${var} ${header} PATHS ${ALZ_THIRD_PARTY_INCLUDE} /usr/include /usr/local/include
             PATH_SUFFIXES ${suffix} NO_DEFAULT_PATH)
   alz_require(${var} "${header}" "${package}")
-  list(APPEND ALZ_HEADER_ONLY_INCLUDES ${${var}})
+  set(ALZ_${key}_INCLUDE ${${var}})
 endforeach()
-list(REMOVE_DUPLICATES ALZ_HEADER_ONLY_INCLUDES)
 
 # Tests and benchmarks.
 find_package(GTest)

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "data/phash.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::data {
 

@@ -12,8 +12,8 @@
 #include <cmath>
 #include <sstream>
 
-#include "kernels/philox.h"
-#include "tensor/error.h"
+#include "core/philox.h"
+#include "core/error.h"
 
 namespace alz::data {
 namespace {

@@ -20,7 +20,7 @@
 #include <sstream>
 #include <thread>
 
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::data {
 namespace {

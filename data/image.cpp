@@ -45,7 +45,8 @@
 #include <filesystem>
 #include <memory>
 
-#include "tensor/error.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
 
 namespace alz::data {
 namespace {
@@ -227,28 +228,6 @@ Taps make_taps(int in, int out) {
   return taps;
 }
 
-std::atomic<uint64_t> temp_counter{0};
-
-void write_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::string temp = path + ".tmp" + std::to_string(::getpid()) + "_" + std::to_string(temp_counter++);
-  {
-    std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(temp.c_str(), "wb"), &std::fclose);
-    if (!file) ALZ_FAIL(path << ": cannot write (" << std::strerror(errno) << ")");
-    if (std::fwrite(bytes.data(), 1, bytes.size(), file.get()) != bytes.size() || std::fflush(file.get()) != 0) {
-      int saved = errno;
-      file.reset();
-      std::remove(temp.c_str());
-      ALZ_FAIL(path << ": write failed (" << std::strerror(saved) << ")");
-    }
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) {
-    std::remove(temp.c_str());
-    ALZ_FAIL(path << ": cannot rename the temporary file into place (" << ec.message() << ")");
-  }
-}
-
 void append_bytes(void* context, void* data, int size) {
   auto* out = static_cast<std::vector<uint8_t>*>(context);
   const auto* p = static_cast<const uint8_t*>(data);
@@ -393,7 +372,7 @@ void write_jpeg(const std::string& path, const Image& image, int quality) {
   if (!stbi_write_jpg_to_func(append_bytes, &bytes, image.width, image.height, image.channels,
                               image.pixels.data(), quality))
     ALZ_FAIL(path << ": JPEG encoding failed");
-  write_atomically(path, bytes);
+  write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 void write_png(const std::string& path, const Image& image) {
@@ -402,7 +381,7 @@ void write_png(const std::string& path, const Image& image) {
   if (!stbi_write_png_to_func(append_bytes, &bytes, image.width, image.height, image.channels,
                               image.pixels.data(), image.width * image.channels))
     ALZ_FAIL(path << ": PNG encoding failed");
-  write_atomically(path, bytes);
+  write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 void preprocess_to_float(const Image& image, float* out) {

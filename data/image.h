@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/bf16.h"
+#include "core/bf16.h"
 
 namespace alz::data {
 

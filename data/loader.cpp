@@ -13,7 +13,7 @@
 #include <numeric>
 #include <sstream>
 
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::data {
 namespace {

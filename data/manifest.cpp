@@ -12,7 +12,7 @@
 #include <set>
 
 #include "data/dataset.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::data {
 namespace {

@@ -13,9 +13,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 
-#include "tensor/error.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
 
 namespace alz::data {
 
@@ -419,16 +420,11 @@ std::vector<PhantomSample> write_phantom_dataset(const PhantomSpec& spec) {
   }
   ALZ_CHECK(first_error.empty(), first_error);
   const std::string manifest = (root / "manifest.csv").string();
-  {
-    std::ofstream out(manifest + ".tmp", std::ios::binary);
-    ALZ_CHECK(out, manifest << ": cannot open for writing");
-    out << "path,label,group\n";
-    for (const PhantomSample& sample : plan)
-      out << sample.path << ',' << kPhantomClassNames[size_t(sample.label)] << ',' << sample.group << '\n';
-    ALZ_CHECK(out.flush(), manifest << ": write failed");
-  }
-  fs::rename(manifest + ".tmp", manifest, error);
-  ALZ_CHECK(!error, manifest << ": cannot rename into place: " << error.message());
+  std::ostringstream out;
+  out << "path,label,group\n";
+  for (const PhantomSample& sample : plan)
+    out << sample.path << ',' << kPhantomClassNames[size_t(sample.label)] << ',' << sample.group << '\n';
+  write_file_atomic(manifest, out.str());
   return plan;
 }
 

@@ -9,7 +9,7 @@
 #include <cmath>
 #include <fstream>
 
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::data {
 

@@ -9,8 +9,8 @@
 #include <numeric>
 
 #include "data/dataset.h"
-#include "kernels/philox.h"
-#include "tensor/error.h"
+#include "core/philox.h"
+#include "core/error.h"
 
 namespace alz::data {
 namespace {

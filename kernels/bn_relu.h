@@ -50,7 +50,7 @@
 #include <cstdint>
 
 #include "kernels/batch_norm.h"
-#include "kernels/bf16.h"
+#include "core/bf16.h"
 
 #if ALZ_HAS_CUDA
 #include <cuda_runtime.h>

@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <string>
 
-#include "tensor/dtype.h"
+#include "core/dtype.h"
 
 #if ALZ_HAS_CUDA
 #include <cudnn.h>

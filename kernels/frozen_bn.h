@@ -15,7 +15,7 @@
 #pragma once
 #include <cstdint>
 
-#include "kernels/bf16.h"
+#include "core/bf16.h"
 
 #if ALZ_HAS_CUDA
 #include <cuda_runtime.h>

@@ -45,7 +45,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/bf16.h"  // ALZ_HOST_DEVICE
+#include "core/bf16.h"  // ALZ_HOST_DEVICE
 
 #if ALZ_HAS_CUDA
 #include <cuda_runtime.h>

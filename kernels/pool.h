@@ -22,7 +22,7 @@
 #pragma once
 #include <cstdint>
 
-#include "kernels/bf16.h"
+#include "core/bf16.h"
 #include "kernels/pad.h"
 
 #if ALZ_HAS_CUDA

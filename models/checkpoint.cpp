@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "tensor/autograd.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz {
 

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz {
 

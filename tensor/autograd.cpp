@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "tensor/error.h"
+#include "core/error.h"
 #include "tensor/profiler.h"
 
 namespace alz {

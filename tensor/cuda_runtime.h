@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "tensor/dtype.h"
+#include "core/dtype.h"
 
 namespace alz::cuda {
 

@@ -10,7 +10,7 @@
 #include <mutex>
 #include <vector>
 
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz {
 

@@ -6,8 +6,8 @@
 #pragma once
 #include <cstdint>
 
-#include "kernels/bf16.h"
-#include "tensor/error.h"
+#include "core/bf16.h"
+#include "core/error.h"
 #include "tensor/tensor.h"
 
 #if ALZ_HAS_CUDA

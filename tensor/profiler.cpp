@@ -6,13 +6,13 @@
 #include <chrono>
 #include <map>
 
-#include "tensor/error.h"
+#include "core/error.h"
 
 #if ALZ_HAS_CUDA
 #include <cuda_runtime.h>
 #include <nvtx3/nvToolsExt.h>
 
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "tensor/cuda/context.h"
 #endif
 

@@ -23,7 +23,8 @@
 #include <set>
 #include <sstream>
 
-#include "tensor/error.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
 
 namespace alz {
 namespace {
@@ -36,7 +37,6 @@ void require_little_endian(const std::string& path) {
     ALZ_FAIL("safetensors file '" << path << "': this host is big-endian; safetensors data is little-endian");
 }
 
-std::string errno_text(int error) { return std::string(std::strerror(error)); }
 
 // Closes a POSIX file descriptor on scope exit.
 struct FileDescriptor {
@@ -208,19 +208,6 @@ std::vector<Entry> parse_header(const std::string& text, uint64_t data_size, con
   return entries;
 }
 
-// Writes all of `data`, retrying short writes.
-void write_all(int fd, const void* data, size_t count, const std::string& path) {
-  const auto* in = static_cast<const unsigned char*>(data);
-  size_t done = 0;
-  while (done < count) {
-    size_t want = std::min(count - done, kIoChunk);
-    ssize_t put = ::write(fd, in + done, want);
-    if (put < 0 && errno == EINTR) continue;
-    ALZ_CHECK(put > 0, "cannot write safetensors file '" << path << "': " << errno_text(put < 0 ? errno : EIO));
-    done += static_cast<size_t>(put);
-  }
-}
-
 }  // namespace
 
 const char* safetensors_dtype_name(DType dtype) {
@@ -289,36 +276,12 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
   uint64_t header_length = text.size();
   std::memcpy(prefix, &header_length, 8);  // little-endian host (checked above)
 
-  // Write a temp file beside the target, flush it to disk, then rename it over the target.
-  const std::string temp = path + ".tmp." + std::to_string(::getpid());
-  struct TempGuard {  // removes the temp file unless the rename succeeded
-    const std::string& name;
-    bool keep = false;
-    ~TempGuard() {
-      if (!keep) ::unlink(name.c_str());
-    }
-  };
-  {
-    FileDescriptor out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    ALZ_CHECK(out.fd >= 0, "cannot write safetensors file '" << path << "': cannot create '" << temp
-                                                             << "': " << errno_text(errno));
-    TempGuard guard{temp};
-    write_all(out.fd, prefix, sizeof prefix, path);
-    write_all(out.fd, text.data(), text.size(), path);
-    for (const Tensor& tensor : host)
-      if (tensor.nbytes() > 0) write_all(out.fd, tensor.raw_data(), tensor.nbytes(), path);
-    ALZ_CHECK(::fsync(out.fd) == 0, "cannot write safetensors file '" << path << "': fsync: " << errno_text(errno));
-    int closed = ::close(out.fd);
-    out.fd = -1;
-    ALZ_CHECK(closed == 0, "cannot write safetensors file '" << path << "': close: " << errno_text(errno));
-    ALZ_CHECK(::rename(temp.c_str(), path.c_str()) == 0,
-              "cannot write safetensors file '" << path << "': rename from '" << temp << "': " << errno_text(errno));
-    guard.keep = true;
-  }
-  // Make the rename itself durable; a folder that cannot be opened or synced is not an error.
-  std::string folder = std::filesystem::path(path).parent_path().string();
-  FileDescriptor dir(::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.fd >= 0) (void)::fsync(dir.fd);
+  AtomicFile out(path);  // a temp file beside the target, fsync'ed, renamed over it
+  out.write(prefix, sizeof prefix);
+  out.write(text);
+  for (const Tensor& tensor : host)
+    if (tensor.nbytes() > 0) out.write(tensor.raw_data(), tensor.nbytes());
+  out.commit();
 }
 
 // ---------------------------------------------------------------- reading

@@ -9,10 +9,10 @@
 #include <sstream>
 #include <type_traits>
 
-#include "kernels/bf16.h"
-#include "kernels/philox.h"
+#include "core/bf16.h"
+#include "core/philox.h"
 #include "tensor/cuda_runtime.h"
-#include "tensor/error.h"
+#include "core/error.h"
 #include "tensor/host_allocator.h"
 
 namespace alz {

@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "tensor/dtype.h"
-#include "tensor/generator.h"
+#include "core/dtype.h"
+#include "core/generator.h"
 
 namespace alz {
 

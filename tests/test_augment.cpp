@@ -8,7 +8,7 @@
 
 #include "data/augment.h"
 #include "support/compare.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::data {
 namespace {

@@ -5,7 +5,7 @@
 
 #include "support/compare.h"
 #include "tensor/autograd.h"
-#include "tensor/error.h"
+#include "core/error.h"
 #include "tensor/ops.h"
 
 namespace alz {

@@ -11,7 +11,7 @@
 #include "gradcheck.h"
 #include "kernels/batch_norm.h"
 #include "support/compare.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::kernels {
 namespace {

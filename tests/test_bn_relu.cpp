@@ -14,7 +14,7 @@
 #include "gradcheck.h"
 #include "kernels/bn_relu.h"
 #include "support/compare.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::kernels {
 namespace {

@@ -7,7 +7,7 @@
 #include "models/checkpoint.h"
 #include "support/compare.h"
 #include "tensor/autograd.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz {
 namespace {

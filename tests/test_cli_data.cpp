@@ -1,5 +1,5 @@
-// The data subcommands `alz synth` and `alz audit` (train/cli_synth.cpp, train/cli_audit.cpp),
-// called as train/main.cpp calls them: flags, exit codes, files written, output formats.
+// The data subcommands `alz synth` and `alz audit` (cli/synth.cpp, cli/audit.cpp),
+// called as cli/main.cpp calls them: flags, exit codes, files written, output formats.
 //   cmake --build build --target test_cli_data && build/tests/test_cli_data
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 
 #include "data/image.h"
 #include "support/compare.h"
-#include "train/cli.h"
+#include "cli/cli.h"
 
 namespace alz::cli {
 namespace {
@@ -23,7 +23,7 @@ struct Result {
   std::string error;  // the message main.cpp would print for an exception
 };
 
-// Runs a subcommand like train/main.cpp: argv[0] is "alz <name>", an exception means exit 1.
+// Runs a subcommand like cli/main.cpp: argv[0] is "alz <name>", an exception means exit 1.
 Result run(int (*command)(int, char**), const std::string& name, std::vector<std::string> args) {
   args.insert(args.begin(), "alz " + name);
   std::vector<char*> argv;

@@ -1,4 +1,4 @@
-// The model subcommands through the `alz` dispatcher (train/cli.cpp), as a user runs them:
+// The model subcommands through the `alz` dispatcher (cli/cli.cpp), as a user runs them:
 // `alz train` on a small phantom set, `alz eval` (text and JSON), `alz predict` on a checkpoint
 // and on a bare Keras-named weights file, `alz info`, and the errors a user can cause.
 // Run: ctest --test-dir build -R CliTrain
@@ -11,7 +11,7 @@
 #include "data/phantom.h"
 #include "models/checkpoint.h"
 #include "support/compare.h"
-#include "train/cli.h"
+#include "cli/cli.h"
 
 namespace alz {
 namespace {

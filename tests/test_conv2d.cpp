@@ -12,7 +12,7 @@
 
 #include "kernels/conv2d.h"
 #include "support/compare.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz {
 namespace {

@@ -15,7 +15,7 @@
 
 #include "data/dataset.h"
 #include "support/compare.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::data {
 namespace {

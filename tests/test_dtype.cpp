@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels/bf16.h"
+#include "core/bf16.h"
 #include "support/compare.h"
 #include "tensor/tensor.h"
 

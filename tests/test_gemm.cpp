@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gradcheck.h"
-#include "tensor/error.h"
+#include "core/error.h"
 #include "kernels/gemm.h"
 
 namespace alz::kernels {

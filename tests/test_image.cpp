@@ -15,7 +15,7 @@
 #include <random>
 
 #include "data/image.h"
-#include "tensor/error.h"
+#include "core/error.h"
 #include "support/compare.h"
 
 namespace alz::data {

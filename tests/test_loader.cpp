@@ -11,7 +11,7 @@
 
 #include "data/loader.h"
 #include "support/compare.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::data {
 namespace {

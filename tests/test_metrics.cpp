@@ -15,7 +15,7 @@
 #include <sstream>
 
 #include "support/compare.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::train {
 namespace {

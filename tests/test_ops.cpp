@@ -8,7 +8,7 @@
 
 #include "support/compare.h"
 #include "support/gradcheck.h"
-#include "tensor/error.h"
+#include "core/error.h"
 #include "tensor/ops.h"
 
 namespace alz {

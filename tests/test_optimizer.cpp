@@ -1,4 +1,4 @@
-// Optimizers on the CPU (train/optimizer.h, kernels/optimizer.h): SGD (plain, momentum,
+// Optimizers on the CPU (optim/optimizer.h, kernels/optimizer.h): SGD (plain, momentum,
 // Nesterov, weight decay) and Adam/AdamW against values computed by hand for a few steps on a
 // 3-element tensor, f32 against f64, global-norm clipping, frozen and gradient-less parameters,
 // state save/load resuming bit-exactly, a real backward, and the errors a user can cause.
@@ -15,9 +15,9 @@
 
 #include "support/compare.h"
 #include "tensor/autograd.h"
-#include "tensor/error.h"
+#include "core/error.h"
 #include "tensor/ops.h"
-#include "train/optimizer.h"
+#include "optim/optimizer.h"
 
 namespace alz {
 namespace {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "gradcheck.h"
-#include "tensor/error.h"
+#include "core/error.h"
 #include "kernels/pad.h"
 
 namespace alz::kernels {

@@ -16,7 +16,7 @@
 #include "data/image.h"
 #include "data/phantom.h"
 #include "support/compare.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::data {
 namespace {

@@ -14,7 +14,7 @@
 #include "data/phantom.h"
 #include "data/phash.h"
 #include "support/compare.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::data {
 namespace {

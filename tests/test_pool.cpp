@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "gradcheck.h"
-#include "tensor/error.h"
+#include "core/error.h"
 #include "kernels/pool.h"
 
 namespace alz::kernels {

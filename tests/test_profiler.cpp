@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "tensor/autograd.h"
-#include "tensor/error.h"
-#include "tensor/generator.h"
+#include "core/error.h"
+#include "core/generator.h"
 #include "tensor/ops.h"
 #include "tensor/profiler.h"
 

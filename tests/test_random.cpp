@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "kernels/philox.h"
+#include "core/philox.h"
 #include "support/compare.h"
 #include "tensor/tensor.h"
 

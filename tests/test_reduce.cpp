@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "gradcheck.h"
-#include "tensor/error.h"
+#include "core/error.h"
 #include "kernels/reduce.h"
 
 namespace alz::kernels {

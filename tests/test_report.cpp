@@ -15,7 +15,7 @@
 #include <sstream>
 
 #include "support/compare.h"
-#include "tensor/error.h"
+#include "core/error.h"
 #include "train/svg_chart.h"
 
 namespace alz::train {
@@ -285,25 +285,6 @@ TEST(Report, CurvesBreakAtMissingValues) {
   EXPECT_EQ(pieces, 2u + 4u * 2u);
   history.resize(1);  // one epoch: markers, no crash on a single x value
   EXPECT_TRUE(well_formed_xml(render_curves_svg(history)));
-}
-
-TEST(Files, WriteFileAtomicReplacesAndFailsCleanly) {
-  const std::string dir = test::fresh_temp_dir("atomic_write");
-  const std::string path = (fs::path(dir) / "a.txt").string();
-  write_file_atomic(path, "first");
-  write_file_atomic(path, "second, longer");
-  EXPECT_EQ(read_text(path), "second, longer");
-  EXPECT_THROW(write_file_atomic((fs::path(dir) / "no" / "b.txt").string(), "x"), Error);
-  fs::create_directory(fs::path(dir) / "c.txt");  // a folder where the file should go: rename fails
-  try {
-    write_file_atomic((fs::path(dir) / "c.txt").string(), "x");
-    ADD_FAILURE() << "expected alz::Error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("c.txt"), std::string::npos) << e.what();
-  }
-  size_t entries = 0;
-  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir)) ++entries;
-  EXPECT_EQ(entries, 2u);  // a.txt and the folder c.txt: no temp file left
 }
 
 TEST(Files, JsonLinesAppendAndReadBack) {

@@ -9,7 +9,7 @@
 #include "support/compare.h"
 #include "support/gradcheck.h"
 #include "tensor/autograd.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz {
 namespace {

@@ -17,7 +17,7 @@
 #include <set>
 
 #include "support/compare.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz {
 namespace {

@@ -1,4 +1,4 @@
-// Learning-rate schedules (train/schedule.h) at chosen steps and epochs against values computed
+// Learning-rate schedules (optim/schedule.h) at chosen steps and epochs against values computed
 // by hand, reduce-on-plateau's patience / min_delta / cooldown / min_lr in both modes, and the
 // state round trip. Tolerance: EXPECT_DOUBLE_EQ (4 ulps) where the value is a product of a few
 // doubles; 1e-15 absolute for the cosine values.
@@ -9,8 +9,8 @@
 #include <numbers>
 #include <vector>
 
-#include "tensor/error.h"
-#include "train/schedule.h"
+#include "core/error.h"
+#include "optim/schedule.h"
 
 namespace alz {
 namespace {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "gradcheck.h"
-#include "tensor/error.h"
+#include "core/error.h"
 #include "kernels/softmax_xent.h"
 
 namespace alz::kernels {

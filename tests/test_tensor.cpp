@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "support/compare.h"
-#include "tensor/error.h"
+#include "core/error.h"
 #include "tensor/tensor.h"
 
 namespace alz {

@@ -14,7 +14,7 @@
 
 #include "data/phantom.h"
 #include "support/compare.h"
-#include "tensor/error.h"
+#include "core/error.h"
 #include "tensor/safetensors.h"
 #include "train/report.h"
 #include "train/trainer.h"

@@ -6,7 +6,7 @@
 
 #include "models/checkpoint.h"
 #include "tensor/cuda_runtime.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::train {
 

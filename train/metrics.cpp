@@ -10,7 +10,7 @@
 #include <numeric>
 #include <sstream>
 
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::train {
 namespace {

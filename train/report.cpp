@@ -2,9 +2,6 @@
 // atomically; metrics.jsonl appends. See train/report.h. Tested by tests/test_report.cpp.
 #include "train/report.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -14,7 +11,8 @@
 #include <limits>
 #include <sstream>
 
-#include "tensor/error.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
 #include "train/svg_chart.h"
 
 namespace alz::train {
@@ -22,27 +20,11 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-std::string errno_text(int code) { return std::strerror(code); }
-
 nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 double number_or_nan(const nlohmann::json& record, const char* key) {
   const auto it = record.find(key);
   return it != record.end() && it->is_number() ? it->get<double>() : kNaN;
-}
-
-// Writes all of `size` bytes to fd; returns false (errno set) on failure.
-bool write_all(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
 }
 
 std::string fixed(double v, int decimals = 4) {
@@ -292,32 +274,8 @@ ReportPaths write_report(const std::string& run_dir, const ReportInputs& inputs)
 
 // ---------------------------------------------------------------- files
 
-void write_file_atomic(const std::string& path, const std::string& contents) {
-  const std::string temp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  ALZ_CHECK(fd >= 0, "cannot write '" << path << "': cannot create '" << temp << "': " << errno_text(errno));
-  const bool written = write_all(fd, contents.data(), contents.size()) && ::fsync(fd) == 0;
-  const int write_errno = errno;
-  const bool closed = ::close(fd) == 0;
-  if (!written || !closed) {
-    ::unlink(temp.c_str());
-    ALZ_FAIL("cannot write '" << path << "': " << errno_text(written ? errno : write_errno));
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const int rename_errno = errno;
-    ::unlink(temp.c_str());
-    ALZ_FAIL("cannot write '" << path << "': rename from '" << temp << "': " << errno_text(rename_errno));
-  }
-}
-
 void append_jsonl(const std::string& path, const nlohmann::json& record) {
-  const std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  ALZ_CHECK(fd >= 0, "cannot append to '" << path << "': " << errno_text(errno));
-  const bool written = write_all(fd, line.data(), line.size()) && ::fsync(fd) == 0;
-  const int write_errno = errno;
-  const bool closed = ::close(fd) == 0;
-  ALZ_CHECK(written && closed, "cannot append to '" << path << "': " << errno_text(written ? errno : write_errno));
+  append_line_durable(path, record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {

@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.h"
 #include "train/metrics.h"
 
 namespace alz::train {
@@ -76,12 +77,8 @@ std::string render_curves_svg(const std::vector<EpochRecord>& history);
 std::string render_confusion_svg(const Metrics& metrics);
 std::string render_report_html(const ReportInputs& inputs);
 
-// Writes `contents` to `path` through `path + ".tmp.<pid>"`, flushed to disk, then renamed over
-// `path`. On failure the temp file is removed, an older `path` is left untouched, and
-// alz::Error names the file and the reason.
-void write_file_atomic(const std::string& path, const std::string& contents);
-
-// Appends record.dump() and a newline to `path` (created if missing) and flushes it to disk.
+// Appends record.dump() and a newline to `path` (created if missing) and flushes it to disk
+// (append_line_durable, core/atomic_file.h). Whole files go through write_file_atomic.
 void append_jsonl(const std::string& path, const nlohmann::json& record);
 
 // Every record of a JSON-lines file (blank lines skipped). A last line without its newline that

@@ -7,7 +7,7 @@
 #include "data/phantom.h"
 #include "models/checkpoint.h"
 #include "tensor/cuda_runtime.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 #if ALZ_HAS_CUDA
 #include "kernels/conv2d.h"

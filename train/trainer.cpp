@@ -15,13 +15,13 @@
 #include "models/checkpoint.h"
 #include "tensor/autograd.h"
 #include "tensor/cuda_runtime.h"
-#include "tensor/error.h"
+#include "core/error.h"
 #include "tensor/ops.h"
 #include "train/evaluate.h"
-#include "train/optimizer.h"
+#include "optim/optimizer.h"
 #include "train/report.h"
 #include "train/run_setup.h"
-#include "train/schedule.h"
+#include "optim/schedule.h"
 
 namespace alz::train {
 

@@ -1,7 +1,7 @@
 // The training run behind `alz train`: data, model, optimizer, schedule, the epoch loop,
 // validation with honest metrics, checkpoints, resume, the report.
 //
-//   TrainConfig config;            // from the command line (train/cli_train.cpp)
+//   TrainConfig config;            // from the command line (cli/train.cpp)
 //   int code = run_training(config);
 //
 // The run folder holds: config.json, metrics.jsonl (one line per epoch), last.safetensors and

@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "data/loader.h"
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "tensor/cuda/context.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::data::detail {
 namespace {

@@ -3,7 +3,7 @@
 //
 // Tested in tests/test_loader.cpp (CPU targets) when built with -DALZ_CUDA=OFF.
 #include "data/loader.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::data::detail {
 

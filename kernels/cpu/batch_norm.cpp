@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "kernels/batch_norm.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::kernels {
 namespace {

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "kernels/bn_relu.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::kernels {
 namespace {

@@ -24,7 +24,7 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/cpu_threads.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz {
 

@@ -9,7 +9,7 @@
 
 #include <climits>
 
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::kernels {
 

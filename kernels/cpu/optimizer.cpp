@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "kernels/optimizer.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::kernels {
 

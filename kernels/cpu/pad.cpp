@@ -3,7 +3,7 @@
 // Tested by tests/test_pad.cpp:  ctest --test-dir build -R test_pad
 #include "kernels/pad.h"
 
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::kernels {
 

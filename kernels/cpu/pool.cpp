@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "kernels/pool.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::kernels {
 

@@ -4,7 +4,7 @@
 // Tested by tests/test_reduce.cpp:  ctest --test-dir build -R test_reduce
 #include "kernels/reduce.h"
 
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::kernels {
 

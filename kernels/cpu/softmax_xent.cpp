@@ -7,7 +7,7 @@
 
 #include <cmath>
 
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::kernels {
 

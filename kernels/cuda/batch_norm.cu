@@ -14,7 +14,7 @@
 #include <algorithm>
 
 #include "kernels/batch_norm.h"
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 
 namespace alz::kernels {
 namespace {

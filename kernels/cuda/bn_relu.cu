@@ -29,7 +29,7 @@
 #include <type_traits>
 
 #include "kernels/bn_relu.h"
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "kernels/cuda/element_access.h"
 
 namespace alz::kernels {

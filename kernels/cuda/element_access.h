@@ -1,11 +1,11 @@
 // Element access for CUDA kernels that store float or bf16 and compute in float: load(p, i)
 // reads element i as float, store(p, i, v) writes v (bf16: rounded to nearest even, as
-// kernels/bf16.h). One definition for every kernel file that is templated on the storage type.
+// core/bf16.h). One definition for every kernel file that is templated on the storage type.
 // Include from .cu files only. Tested through every kernel that uses it (tests/gpu/).
 #pragma once
 #include <cstdint>
 
-#include "kernels/bf16.h"
+#include "core/bf16.h"
 
 namespace alz::kernels {
 

@@ -5,7 +5,7 @@
 // Compared with the CPU reference by tests/gpu/test_ops_gpu.cpp:  ctest --test-dir build -R ops_gpu
 #include <algorithm>
 
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "kernels/cuda/element_access.h"
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"

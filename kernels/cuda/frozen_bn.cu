@@ -2,7 +2,7 @@
 // for dx, one thread per channel for the (rarely needed) parameter sums, in row order.
 #include <algorithm>
 
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "kernels/cuda/element_access.h"
 #include "kernels/frozen_bn.h"
 

@@ -9,7 +9,7 @@
 #include <atomic>
 #include <climits>
 
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/reduce.h"

@@ -16,7 +16,7 @@
 // bench/bench_optimizer.cu:   ctest --test-dir build -L gpu -R Optimizer
 #include <atomic>
 
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "kernels/optimizer.h"
 
 namespace alz::kernels {

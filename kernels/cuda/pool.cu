@@ -14,7 +14,7 @@
 #include <algorithm>
 #include <climits>
 
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "kernels/cuda/element_access.h"
 #include "kernels/pool.h"
 

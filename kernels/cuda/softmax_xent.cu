@@ -8,7 +8,7 @@
 // Compared with the CPU reference by tests/gpu/test_ops_gpu.cpp:  ctest --test-dir build -R ops_gpu
 #include <cmath>
 
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "kernels/softmax_xent.h"
 
 namespace alz::kernels {

@@ -19,7 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "tensor/cuda_runtime.h"
 
 namespace alz::cuda {

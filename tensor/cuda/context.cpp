@@ -6,7 +6,7 @@
 #include <mutex>
 #include <vector>
 
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "tensor/cuda_runtime.h"
 
 namespace alz::cuda {

@@ -14,7 +14,7 @@
 
 #include <cstddef>
 
-#include "tensor/dtype.h"
+#include "core/dtype.h"
 
 namespace alz::cuda {
 

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <mutex>
 
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "tensor/cuda/context.h"
 #include "tensor/cuda_runtime.h"
 

@@ -1,13 +1,13 @@
 // Element kernels behind Tensor on the GPU: fill, arange, uniform, normal and dtype conversion.
 // Each element is computed from its index alone with the same host/device functions as the
-// CPU loops in tensor/tensor.cpp (kernels/philox.h, kernels/bf16.h), so both devices give
+// CPU loops in tensor/tensor.cpp (core/philox.h, core/bf16.h), so both devices give
 // bit-identical results. Grid-stride loops; launched on the device's compute stream.
 // Tests: tests/gpu/test_tensor_gpu.cpp (GPU == CPU, bit-exact).
 #include <cuda_runtime.h>
 
-#include "kernels/bf16.h"
-#include "kernels/cuda/check.h"
-#include "kernels/philox.h"
+#include "core/bf16.h"
+#include "core/cuda/check.h"
+#include "core/philox.h"
 #include "tensor/cuda/context.h"
 #include "tensor/cuda_runtime.h"
 

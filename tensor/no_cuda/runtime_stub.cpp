@@ -2,7 +2,7 @@
 // a machine without nvcc): no devices, and every device operation says so. Compiled only in
 // such builds; see tensor/cuda_runtime.h for the interface.
 #include "tensor/cuda_runtime.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::cuda {
 

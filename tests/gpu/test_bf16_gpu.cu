@@ -1,4 +1,4 @@
-// bf16 conversion on the device (kernels/bf16.h) against the host's float_to_bf16, bit for bit:
+// bf16 conversion on the device (core/bf16.h) against the host's float_to_bf16, bit for bit:
 // float_to_bf16 itself and pack_bf16x2 (the hardware cvt.rn.bf16x2.f32 that bulk kernels such as
 // the fused BatchNorm use to store bf16) on ties, subnormals, the largest finite values, values
 // that round to Inf, +-Inf, and a sweep of random bit patterns; a NaN must stay a quiet NaN.
@@ -13,8 +13,8 @@
 #include <random>
 #include <vector>
 
-#include "kernels/bf16.h"
-#include "kernels/cuda/check.h"
+#include "core/bf16.h"
+#include "core/cuda/check.h"
 #include "support/compare.h"
 
 namespace alz {

@@ -14,11 +14,11 @@
 #include <vector>
 
 #include "kernels/batch_norm.h"
-#include "kernels/bf16.h"
+#include "core/bf16.h"
 #include "kernels/bn_relu.h"
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "support/compare.h"
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::kernels {
 namespace {

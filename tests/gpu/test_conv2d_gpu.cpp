@@ -15,9 +15,9 @@
 #include <tuple>
 #include <vector>
 
-#include "kernels/bf16.h"
+#include "core/bf16.h"
 #include "kernels/conv2d.h"
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "support/compare.h"
 
 namespace alz {

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "gradcheck.h"
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/pad.h"

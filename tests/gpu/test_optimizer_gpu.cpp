@@ -1,4 +1,4 @@
-// The fused CUDA optimizers (kernels/cuda/optimizer.cu through train/optimizer.h) against the
+// The fused CUDA optimizers (kernels/cuda/optimizer.cu through optim/optimizer.h) against the
 // CPU reference: SGD and Adam/AdamW, with and without global-norm clipping, on many random
 // tensors of odd sizes (1, 3, 65537 = one element past a chunk, 131077, and 40 small ones), for
 // several steps with fresh random gradients; frozen and gradient-less parameters untouched;
@@ -15,12 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cuda/check.h"
+#include "core/cuda/check.h"
 #include "kernels/optimizer.h"
 #include "support/compare.h"
 #include "tensor/autograd.h"
 #include "tensor/cuda/context.h"
-#include "train/optimizer.h"
+#include "optim/optimizer.h"
 
 namespace alz {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "support/compare.h"
 #include "tensor/autograd.h"
-#include "tensor/generator.h"
+#include "core/generator.h"
 #include "tensor/ops.h"
 #include "tensor/profiler.h"
 

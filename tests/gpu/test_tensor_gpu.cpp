@@ -6,7 +6,7 @@
 #include "support/compare.h"
 #include "tensor/cuda/context.h"
 #include "tensor/cuda_runtime.h"
-#include "tensor/error.h"
+#include "core/error.h"
 #include "tensor/tensor.h"
 
 namespace alz {

@@ -8,7 +8,7 @@
 
 #include <unistd.h>
 
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::test {
 

@@ -12,8 +12,8 @@
 #include <sstream>
 
 #include "data/phantom.h"
-#include "tensor/error.h"
-#include "train/cli.h"
+#include "core/error.h"
+#include "cli/cli.h"
 
 namespace alz::cli {
 

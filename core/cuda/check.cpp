@@ -1,6 +1,6 @@
 // Names of cuBLAS status codes for the check macros (cuBLAS has cublasGetStatusString since
-// 11.4; this wrapper keeps one spelling for every call site). See kernels/cuda/check.h.
-#include "kernels/cuda/check.h"
+// 11.4; this wrapper keeps one spelling for every call site). See core/cuda/check.h.
+#include "core/cuda/check.h"
 
 namespace alz::cuda {
 

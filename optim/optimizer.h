@@ -21,7 +21,9 @@
 // synchronises with the host. The device table of (param, grad, state, count) is uploaded
 // only when a pointer changes (a gradient reallocated after zero_grad(), say); an upload goes
 // through a ring of pinned staging buffers and waits only for an upload four tables back.
-// Everything runs on the device's compute stream (tensor/cuda/context.h).
+// Everything runs on the device's compute stream (tensor/cuda/context.h). The CUDA side (the
+// table, its staging buffers, the launches) lives in optim/cuda/optimizer_cuda.cpp; this header
+// shows no CUDA type.
 //
 // Saved state (std::vector<NamedTensor>, host copies, for tensor/safetensors.h):
 //   "<kind>/step", "<kind>/learning_rate"         0-d f64 scalars
@@ -37,12 +39,13 @@
 #include <string>
 #include <vector>
 
-#include "kernels/optimizer.h"
 #include "layers/module.h"
 #include "tensor/safetensors.h"
 #include "tensor/tensor.h"
 
 namespace alz {
+
+struct DeviceStep;  // what a fused CUDA update needs (optim/detail/device_step.h)
 
 struct SgdOptions {
   double learning_rate = 0.01;  // Keras default
@@ -100,19 +103,21 @@ class Optimizer {
 
   // One CPU update of a parameter with gradient g, scaled by grad_scale; t = step_count().
   virtual void update_cpu(Slot& slot, const Tensor& grad, double grad_scale) = 0;
-#if ALZ_HAS_CUDA
-  // Queues the prepare kernel (t += 1, clip factor from the partials) and the fused update
-  // for the table in device memory.
-  virtual void update_cuda(const kernels::MultiTensorEntry* entries, const kernels::MultiTensorChunk* chunks,
-                           int32_t num_chunks, const double* partials, kernels::OptimizerScalars* scalars,
-                           cudaStream_t stream) = 0;
-#endif
+  // Queues this rule's prepare kernel (t += 1, clip factor from the norm partials) and its one
+  // fused update over the device table (optim/detail/device_step.h).
+  virtual void update_cuda(const DeviceStep& step) = 0;
   double clip_global_norm() const { return clip_; }
 
  private:
-  struct CudaState;
+  struct CudaState;  // optim/cuda/optimizer_cuda.cpp
+  struct CudaStateDeleter {
+    void operator()(CudaState* state) const;  // defined beside CudaState
+  };
   void step_cpu();
+  // The CUDA side (optim/cuda/optimizer_cuda.cpp; optim/no_cuda/ without the toolkit).
+  void make_cuda_state();
   void step_cuda();
+  void upload_scalars_cuda(bool with_step);  // the learning rate (and t) into device memory
   const Tensor* find_grad(const Slot& slot) const;  // nullptr when undefined
 
   std::string kind_;
@@ -123,7 +128,7 @@ class Optimizer {
   double clip_;
   int64_t step_ = 0;
   double last_norm_ = -1.0;  // CPU
-  std::unique_ptr<CudaState> cuda_;
+  std::unique_ptr<CudaState, CudaStateDeleter> cuda_;
 };
 
 class SGD : public Optimizer {
@@ -133,11 +138,7 @@ class SGD : public Optimizer {
 
  protected:
   void update_cpu(Slot& slot, const Tensor& grad, double grad_scale) override;
-#if ALZ_HAS_CUDA
-  void update_cuda(const kernels::MultiTensorEntry* entries, const kernels::MultiTensorChunk* chunks,
-                   int32_t num_chunks, const double* partials, kernels::OptimizerScalars* scalars,
-                   cudaStream_t stream) override;
-#endif
+  void update_cuda(const DeviceStep& step) override;
 
  private:
   SgdOptions options_;
@@ -150,11 +151,7 @@ class Adam : public Optimizer {
 
  protected:
   void update_cpu(Slot& slot, const Tensor& grad, double grad_scale) override;
-#if ALZ_HAS_CUDA
-  void update_cuda(const kernels::MultiTensorEntry* entries, const kernels::MultiTensorChunk* chunks,
-                   int32_t num_chunks, const double* partials, kernels::OptimizerScalars* scalars,
-                   cudaStream_t stream) override;
-#endif
+  void update_cuda(const DeviceStep& step) override;
 
  private:
   AdamOptions options_;

@@ -1,14 +1,14 @@
-// Learning-rate schedules (train/schedule.h): constant, step decay per epoch, linear warm-up +
+// Learning-rate schedules (optim/schedule.h): constant, step decay per epoch, linear warm-up +
 // cosine per step, and Keras's reduce-on-plateau; each with a small map state for resuming.
 // Tested by tests/test_schedule.cpp.
-#include "train/schedule.h"
+#include "optim/schedule.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numbers>
 
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz {
 

@@ -1,9 +1,8 @@
-// Optimizer, SGD and Adam (train/optimizer.h): parameter bookkeeping, state save/load, and the
-// dispatch to the CPU reference loops or the fused CUDA kernels of kernels/optimizer.h.
-// CUDA path per step: (re)upload the (param, grad, state, count) table only if a pointer
-// changed, [norm partials], prepare (t += 1, clip factor), ONE fused update launch.
+// Optimizer, SGD and Adam (optim/optimizer.h): parameter bookkeeping, state save/load, and the
+// CPU reference loops of kernels/optimizer.h. The CUDA path (the device table and the fused
+// launches) is optim/cuda/optimizer_cuda.cpp.
 // Tested by tests/test_optimizer.cpp and tests/gpu/test_optimizer_gpu.cpp.
-#include "train/optimizer.h"
+#include "optim/optimizer.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,106 +11,13 @@
 #include <set>
 #include <sstream>
 
+#include "core/error.h"
 #include "kernels/optimizer.h"
+#include "optim/detail/device_step.h"
 #include "tensor/autograd.h"
-#include "tensor/error.h"
 #include "tensor/profiler.h"
 
-#if ALZ_HAS_CUDA
-#include "kernels/cuda/check.h"
-#include "tensor/cuda/context.h"
-#include "tensor/cuda_runtime.h"
-#endif
-
 namespace alz {
-
-// ---------------------------------------------------------------- the CUDA side state
-#if ALZ_HAS_CUDA
-struct Optimizer::CudaState {
-  static constexpr int kStagingSlots = 4;
-
-  int device = 0;
-  cudaStream_t stream = nullptr;
-  kernels::OptimizerScalars* scalars = nullptr;  // device
-  double* partials = nullptr;                    // device, one per chunk (clipping)
-  char* table = nullptr;                         // device: entries, then chunks at chunk_offset
-  size_t chunk_offset = 0;
-  size_t table_bytes = 0;
-  char* staging[kStagingSlots] = {};  // pinned host copies of the table, used round-robin
-  cudaEvent_t copied[kStagingSlots] = {};
-  bool pending[kStagingSlots] = {};
-  int next_slot = 0;
-  std::vector<kernels::MultiTensorEntry> uploaded;  // what the device table holds now
-  int32_t num_chunks = 0;
-  bool has_table = false;
-  uint64_t uploads = 0;
-
-  CudaState(int device_index, size_t max_entries, size_t max_chunks) : device(device_index) {
-    stream = cuda::context(device).compute_stream;
-    chunk_offset = (max_entries * sizeof(kernels::MultiTensorEntry) + 255) / 256 * 256;
-    table_bytes = chunk_offset + std::max<size_t>(max_chunks, 1) * sizeof(kernels::MultiTensorChunk);
-    scalars = static_cast<kernels::OptimizerScalars*>(cuda::device_allocate(sizeof(kernels::OptimizerScalars), device));
-    partials = static_cast<double*>(cuda::device_allocate(std::max<size_t>(max_chunks, 1) * sizeof(double), device));
-    table = static_cast<char*>(cuda::device_allocate(table_bytes, device));
-    for (int s = 0; s < kStagingSlots; ++s) {
-      staging[s] = static_cast<char*>(cuda::pinned_allocate(table_bytes));
-      ALZ_CUDA_CHECK(cudaEventCreateWithFlags(&copied[s], cudaEventDisableTiming));
-    }
-  }
-
-  ~CudaState() {  // teardown only: wait for our work, then give everything back (no throwing)
-    for (int s = 0; s < kStagingSlots; ++s) {
-      if (copied[s]) {
-        if (pending[s]) cudaEventSynchronize(copied[s]);
-        cudaEventDestroy(copied[s]);
-      }
-    }
-    cudaStreamSynchronize(stream);
-    try {
-      for (char* buffer : staging)
-        if (buffer) cuda::pinned_free(buffer);
-      cuda::device_free(table);
-      cuda::device_free(partials);
-      cuda::device_free(scalars);
-    } catch (...) {
-    }
-  }
-
-  kernels::MultiTensorEntry* device_entries() const { return reinterpret_cast<kernels::MultiTensorEntry*>(table); }
-  kernels::MultiTensorChunk* device_chunks() const {
-    return reinterpret_cast<kernels::MultiTensorChunk*>(table + chunk_offset);
-  }
-
-  static bool same(const std::vector<kernels::MultiTensorEntry>& a, const std::vector<kernels::MultiTensorEntry>& b) {
-    return a.size() == b.size() &&
-           (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(kernels::MultiTensorEntry)) == 0);
-  }
-
-  // Makes the device table describe `entries`; copies only when it differs from the last one.
-  void upload(const std::vector<kernels::MultiTensorEntry>& entries) {
-    if (has_table && same(entries, uploaded)) return;
-    const std::vector<kernels::MultiTensorChunk> chunks = kernels::multi_tensor_chunks(entries);
-    const size_t bytes = chunk_offset + chunks.size() * sizeof(kernels::MultiTensorChunk);
-    ALZ_CHECK(bytes <= table_bytes, "optimizer: the gradient table outgrew its buffer (" << bytes << " > "
-                                                                                        << table_bytes << " bytes)");
-    const int s = next_slot;
-    next_slot = (next_slot + 1) % kStagingSlots;
-    if (pending[s]) ALZ_CUDA_CHECK(cudaEventSynchronize(copied[s]));  // its copy was queued 4 uploads ago
-    if (!entries.empty()) std::memcpy(staging[s], entries.data(), entries.size() * sizeof(kernels::MultiTensorEntry));
-    if (!chunks.empty())
-      std::memcpy(staging[s] + chunk_offset, chunks.data(), chunks.size() * sizeof(kernels::MultiTensorChunk));
-    ALZ_CUDA_CHECK(cudaMemcpyAsync(table, staging[s], bytes, cudaMemcpyHostToDevice, stream));
-    ALZ_CUDA_CHECK(cudaEventRecord(copied[s], stream));
-    pending[s] = true;
-    uploaded = entries;
-    num_chunks = static_cast<int32_t>(chunks.size());
-    has_table = true;
-    ++uploads;
-  }
-};
-#else
-struct Optimizer::CudaState {};
-#endif
 
 // ---------------------------------------------------------------- Optimizer
 namespace {
@@ -153,18 +59,8 @@ Optimizer::Optimizer(std::string kind, std::vector<ParamRef> params, std::vector
     for (size_t k = 0; k < state_names_.size(); ++k) slot.state.push_back(Tensor::zeros(p.shape(), p.dtype(), device_));
     slots_.push_back(std::move(slot));
   }
-#if ALZ_HAS_CUDA
-  if (device_.is_cuda()) {
-    size_t max_chunks = 0;
-    for (const Slot& slot : slots_)
-      max_chunks += static_cast<size_t>((slot.param->numel() + kernels::kMultiTensorChunk - 1) / kernels::kMultiTensorChunk);
-    cuda_ = std::make_unique<CudaState>(device_.index, slots_.size(), max_chunks);
-    kernels::optimizer_set_scalars_cuda(cuda_->scalars, lr_, 0, cuda_->stream);
-  }
-#endif
+  if (device_.is_cuda()) make_cuda_state();
 }
-
-Optimizer::~Optimizer() = default;
 
 const Tensor* Optimizer::find_grad(const Slot& slot) const {
   const auto& meta = slot.param->autograd_meta();
@@ -207,32 +103,6 @@ void Optimizer::step_cpu() {
   }
 }
 
-void Optimizer::step_cuda() {
-#if ALZ_HAS_CUDA
-  std::vector<kernels::MultiTensorEntry> entries;
-  entries.reserve(slots_.size());
-  for (Slot& slot : slots_) {
-    const Tensor* g = find_grad(slot);
-    if (!g) continue;  // skipped this step: not in the table
-    entries.push_back({slot.param->data<float>(), g->data<float>(),
-                       slot.state.size() > 0 ? slot.state[0].data<float>() : nullptr,
-                       slot.state.size() > 1 ? slot.state[1].data<float>() : nullptr, slot.param->numel()});
-  }
-  cuda_->upload(entries);
-  const double* partials = nullptr;
-  if (clip_ > 0.0) {
-    kernels::grad_sq_norm_partials_cuda(cuda_->device_entries(), cuda_->device_chunks(), cuda_->num_chunks,
-                                        cuda_->partials, cuda_->stream);
-    partials = cuda_->partials;
-  }
-  update_cuda(cuda_->device_entries(), cuda_->device_chunks(), cuda_->num_chunks, partials, cuda_->scalars,
-              cuda_->stream);
-  ++step_;
-#else
-  ALZ_FAIL(kind_ << " optimizer: parameters on " << device_.str() << " in a build without CUDA");
-#endif
-}
-
 void Optimizer::zero_grad() {
   for (Slot& slot : slots_)
     if (slot.param->autograd_meta()) slot.param->autograd_meta()->grad = Tensor();
@@ -241,27 +111,7 @@ void Optimizer::zero_grad() {
 void Optimizer::set_learning_rate(double lr) {
   check_non_negative(lr, "learning_rate", kind_);
   lr_ = lr;
-#if ALZ_HAS_CUDA
-  if (cuda_) kernels::optimizer_set_learning_rate_cuda(cuda_->scalars, lr_, cuda_->stream);
-#endif
-}
-
-double Optimizer::last_grad_norm() const {
-#if ALZ_HAS_CUDA
-  if (cuda_) {
-    double norm = -1.0;
-    cuda::copy_sync(&norm, &cuda_->scalars->grad_norm, sizeof norm);  // ordered after the step
-    return norm;
-  }
-#endif
-  return last_norm_;
-}
-
-uint64_t Optimizer::table_uploads() const {
-#if ALZ_HAS_CUDA
-  if (cuda_) return cuda_->uploads;
-#endif
-  return 0;
+  if (cuda_) upload_scalars_cuda(/*with_step=*/false);
 }
 
 std::vector<NamedTensor> Optimizer::state() const {
@@ -328,18 +178,11 @@ void Optimizer::load_state(const std::vector<NamedTensor>& state) {
   for (auto& [dst, src] : copies) dst->copy_from(*src);
   step_ = static_cast<int64_t>(step);
   lr_ = lr;
-#if ALZ_HAS_CUDA
-  if (cuda_) kernels::optimizer_set_scalars_cuda(cuda_->scalars, lr_, step_, cuda_->stream);
-#endif
+  if (cuda_) upload_scalars_cuda(/*with_step=*/true);
 }
 
 // ---------------------------------------------------------------- SGD
 namespace {
-
-kernels::SgdHyper sgd_hyper(const SgdOptions& o) { return {o.momentum, o.nesterov, o.weight_decay}; }
-kernels::AdamHyper adam_hyper(const AdamOptions& o) {
-  return {o.beta1, o.beta2, o.epsilon, o.weight_decay, o.decoupled};
-}
 
 std::vector<std::string> sgd_state_names(const SgdOptions& o) {
   return o.momentum != 0.0 ? std::vector<std::string>{"velocity"} : std::vector<std::string>{};
@@ -400,20 +243,5 @@ void Adam::update_cpu(Slot& slot, const Tensor& grad, double grad_scale) {
   }
 }
 
-#if ALZ_HAS_CUDA
-void SGD::update_cuda(const kernels::MultiTensorEntry* entries, const kernels::MultiTensorChunk* chunks,
-                      int32_t num_chunks, const double* partials, kernels::OptimizerScalars* scalars,
-                      cudaStream_t stream) {
-  kernels::sgd_prepare_cuda(scalars, sgd_hyper(options_), partials, num_chunks, clip_global_norm(), stream);
-  kernels::sgd_multi_tensor_cuda(entries, chunks, num_chunks, scalars, stream);
-}
-
-void Adam::update_cuda(const kernels::MultiTensorEntry* entries, const kernels::MultiTensorChunk* chunks,
-                       int32_t num_chunks, const double* partials, kernels::OptimizerScalars* scalars,
-                       cudaStream_t stream) {
-  kernels::adam_prepare_cuda(scalars, adam_hyper(options_), partials, num_chunks, clip_global_norm(), stream);
-  kernels::adam_multi_tensor_cuda(entries, chunks, num_chunks, scalars, stream);
-}
-#endif
 
 }  // namespace alz

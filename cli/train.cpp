@@ -5,7 +5,7 @@
 //   alz train --resume runs/a                   # continue exactly where it stopped
 #include <CLI/CLI.hpp>
 
-#include "train/cli.h"
+#include "cli/cli.h"
 #include "train/inference.h"
 #include "train/trainer.h"
 

@@ -13,8 +13,8 @@
 #include "data/image.h"
 #include "tensor/autograd.h"
 #include "tensor/cuda_runtime.h"
-#include "tensor/error.h"
-#include "train/cli.h"
+#include "core/error.h"
+#include "cli/cli.h"
 #include "train/evaluate.h"
 #include "train/inference.h"
 

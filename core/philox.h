@@ -10,7 +10,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/bf16.h"
+#include "core/bf16.h"
 
 namespace alz {
 

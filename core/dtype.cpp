@@ -1,5 +1,5 @@
-// Sizes and names of dtypes and devices (tensor/dtype.h).
-#include "tensor/dtype.h"
+// Sizes and names of dtypes and devices (core/dtype.h).
+#include "core/dtype.h"
 
 #include <cassert>
 

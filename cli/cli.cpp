@@ -1,6 +1,6 @@
-// The `alz` command table and dispatch (train/cli.h), shared by train/main.cpp and the tests:
+// The `alz` command table and dispatch (cli/cli.h), shared by cli/main.cpp and the tests:
 // an exception from a subcommand becomes "alz <name>: <message>" on stderr and exit code 1.
-#include "train/cli.h"
+#include "cli/cli.h"
 
 #include <cstdio>
 #include <exception>

@@ -1,4 +1,4 @@
-// The one seeded random generator of the project: a Philox counter (kernels/philox.h) with a
+// The one seeded random generator of the project: a Philox counter (core/philox.h) with a
 // seed and an offset. Each draw of n values takes the counter range [offset, offset + n') and
 // advances the offset past it, so successive draws differ and a saved (seed, offset) pair
 // resumes the stream exactly. The same state gives the same numbers on the CPU and the GPU.

@@ -9,7 +9,7 @@
 #include <cstdio>
 
 #include "data/audit.h"
-#include "train/cli.h"
+#include "cli/cli.h"
 
 namespace alz::cli {
 

@@ -13,7 +13,7 @@
 #include <sstream>
 #include <string>
 
-#include "tensor/error.h"
+#include "core/error.h"
 
 namespace alz::cuda {
 

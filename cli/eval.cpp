@@ -6,8 +6,8 @@
 
 #include "data/dataset.h"
 #include "data/loader.h"
-#include "tensor/error.h"
-#include "train/cli.h"
+#include "core/error.h"
+#include "cli/cli.h"
 #include "train/evaluate.h"
 #include "train/inference.h"
 

@@ -10,7 +10,7 @@
 #include "kernels/cpu_threads.h"
 #include "models/resnet_v2.h"
 #include "tensor/cuda_runtime.h"
-#include "train/cli.h"
+#include "cli/cli.h"
 #include "train/inference.h"
 
 namespace alz::cli {
