@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -15,6 +17,19 @@ namespace alz {
 namespace {
 
 std::atomic<unsigned long> g_temp_counter{0};
+
+// Fault injection for the crash-safety tests (tests/test_crash_resume.cpp): with
+// ALZ_FAULT_KILL_AT=N in the environment, the process kills itself with SIGKILL at the N-th
+// fault point, counting every write of a temp file, the moment before each rename and the
+// moment after it, process-wide. Unset (always, outside those tests): one relaxed load.
+void fault_point() {
+  static const long kill_at = [] {
+    const char* text = std::getenv("ALZ_FAULT_KILL_AT");
+    return text ? std::atol(text) : 0L;
+  }();
+  static std::atomic<long> points{0};
+  if (kill_at > 0 && ++points == kill_at) std::raise(SIGKILL);
+}
 
 // Writes all of `size` bytes; false (errno set) on failure.
 bool write_all(int fd, const char* data, size_t size) {
@@ -65,6 +80,7 @@ void AtomicFile::fail(const std::string& what, int error_number) {
 
 void AtomicFile::write(const void* data, size_t bytes) {
   ALZ_CHECK(fd_ >= 0 && !committed_, "cannot write '" << path_ << "': the file is already closed");
+  fault_point();
   if (!write_all(fd_, static_cast<const char*>(data), bytes)) fail("", errno);
 }
 
@@ -74,8 +90,10 @@ void AtomicFile::commit() {
   const int closed = ::close(fd_);
   fd_ = -1;
   if (closed != 0) fail("close: ", errno);
+  fault_point();
   if (::rename(temp_.c_str(), path_.c_str()) != 0) fail("rename from '" + temp_ + "': ", errno);
   committed_ = true;
+  fault_point();
   sync_folder_of(path_);
 }
 
@@ -90,9 +108,11 @@ void append_line_durable(const std::string& path, std::string_view line) {
   ALZ_CHECK(fd >= 0, "cannot append to '" << path << "': " << errno_text(errno));
   std::string text(line);
   if (text.empty() || text.back() != '\n') text += '\n';
+  fault_point();
   const bool written = write_all(fd, text.data(), text.size()) && ::fsync(fd) == 0;
   const int write_errno = errno;
   const bool closed = ::close(fd) == 0;
+  fault_point();
   ALZ_CHECK(written && closed, "cannot append to '" << path << "': " << errno_text(written ? errno : write_errno));
 }
 

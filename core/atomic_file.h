@@ -13,6 +13,10 @@
 //
 // Temp names are "<target>.tmp.<pid>.<n>", unique across threads of one process and across
 // processes. Tested by tests/test_atomic_file.cpp.
+//
+// Crash-safety tests set ALZ_FAULT_KILL_AT=N: the process then kills itself (SIGKILL) at the
+// N-th fault point (every write(), just before and just after every rename, around every
+// appended line), so a test can stop a run inside any file write and check what survives.
 #pragma once
 #include <cstddef>
 #include <string>
