@@ -4,6 +4,7 @@
 // tests/onnx/check_onnxruntime.py:   ctest --test-dir build -R Onnx
 #include "models/onnx_export.h"
 
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
@@ -47,6 +48,25 @@ std::vector<float> host_floats(const Tensor& t) {
   const float* data = host.data<float>();
   return std::vector<float>(data, data + host.numel());
 }
+
+// protobuf's output into an AtomicFile; a failed write is kept and rethrown after protobuf returns.
+class AtomicFileStream : public google::protobuf::io::CopyingOutputStream {
+ public:
+  explicit AtomicFileStream(AtomicFile& file) : file_(file) {}
+  bool Write(const void* buffer, int size) override {
+    try {
+      file_.write(buffer, static_cast<size_t>(size));
+      return true;
+    } catch (...) {
+      error = std::current_exception();
+      return false;
+    }
+  }
+  std::exception_ptr error;
+
+ private:
+  AtomicFile& file_;
+};
 
 // Builds the graph: initializers from alz tensors, nodes with attributes, value names.
 class GraphBuilder {
@@ -291,10 +311,18 @@ void export_onnx(ResNetV2& model, const std::string& path, const OnnxExportOptio
   } catch (const std::exception& e) {
     ALZ_FAIL(path << ": the exported ONNX model does not pass ONNX's checks: " << e.what());
   }
-  std::string bytes;
-  ALZ_CHECK(proto.SerializeToString(&bytes), path << ": protobuf could not serialise the ONNX model ("
-                                                  << proto.ByteSizeLong() << " bytes; the limit is 2 GiB)");
-  write_file_atomic(path, bytes);
+  // Serialised straight into the temp file (no second copy of the weights in memory).
+  AtomicFile out(path);
+  AtomicFileStream stream(out);
+  bool serialised = false;
+  {
+    google::protobuf::io::CopyingOutputStreamAdaptor adaptor(&stream);
+    serialised = proto.SerializeToZeroCopyStream(&adaptor) && adaptor.Flush();
+  }
+  if (stream.error) std::rethrow_exception(stream.error);
+  ALZ_CHECK(serialised, path << ": protobuf could not serialise the ONNX model (" << proto.ByteSizeLong()
+                             << " bytes; the limit is 2 GiB)");
+  out.commit();
 }
 
 }  // namespace alz
