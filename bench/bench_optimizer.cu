@@ -124,8 +124,8 @@ const char* const kVariantNames[] = {"fused adam (1 update launch)", "fused adam
                                      "naive sgd momentum (514 launches)"};
 
 void one_step(Setup& s, Variant variant, int64_t step) {
-  const AdamHyper adam{0.9, 0.999, 1e-7, 0.0, false};
-  const SgdHyper sgd{0.9, false, 0.0};
+  const AdamHyper adam{};                    // Keras defaults, no weight decay
+  const SgdHyper sgd{.momentum = 0.9};
   switch (variant) {
     case Variant::FusedAdam:
       adam_prepare_cuda(s.scalars, adam, nullptr, 0, 0.0, s.stream);

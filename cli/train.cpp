@@ -24,7 +24,8 @@ int train(int argc, char** argv) {
   app.add_option("--lr", c.learning_rate, "learning rate (0: auto)");
   app.add_option("--momentum", c.momentum, "SGD momentum");
   app.add_flag("--nesterov", c.nesterov, "Nesterov momentum (SGD)");
-  app.add_option("--weight-decay", c.weight_decay, "weight decay (decoupled for adamw)");
+  app.add_option("--weight-decay", c.weight_decay, "decoupled weight decay as Keras: w -= lr * wd * w each step");
+  app.add_option("--l2", c.l2, "coupled L2: adds l2 * w to every gradient (Keras L2 regularizer of l2/2)");
   app.add_option("--schedule", c.schedule, "constant, step, cosine, plateau")
       ->check(CLI::IsMember({"constant", "step", "cosine", "plateau"}));
   app.add_option("--warmup-epochs", c.warmup_epochs, "cosine: linear warm-up epochs");

@@ -55,6 +55,17 @@ foreach(spec "STB|stb_image.h|stb|libstb-dev" "JSON|nlohmann/json.hpp||nlohmann-
   set(ALZ_${key}_INCLUDE ${${var}})
 endforeach()
 
+# ONNX export (models/onnx_export.cpp; linked into the nn layer only): Debian's ONNX library for
+# the generated message classes, the checker and shape inference, and the protobuf runtime it
+# was built with. The ONNX package's targets (onnx, onnx_proto) name protobuf::libprotobuf, so
+# protobuf is found first.
+find_package(Protobuf QUIET)
+find_package(ONNX QUIET CONFIG)
+if(Protobuf_FOUND AND TARGET protobuf::libprotobuf AND TARGET onnx AND TARGET onnx_proto)
+  set(ALZ_ONNX_FOUND TRUE)
+endif()
+alz_require(ALZ_ONNX_FOUND "ONNX and protobuf (onnx/onnx_pb.h, libonnx, libprotobuf)" "libonnx-dev libprotobuf-dev")
+
 # Tests and benchmarks.
 find_package(GTest)
 alz_require(GTest_FOUND "GoogleTest" "libgtest-dev")

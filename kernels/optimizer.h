@@ -1,23 +1,27 @@
-// Optimizer updates on flat parameter buffers: SGD (momentum, Nesterov, coupled weight decay),
-// Adam / AdamW (Keras's bias correction and epsilon placement), and the global gradient norm
-// for clipping. Every tensor is flat (count elements); layout does not matter.
+// Optimizer updates on flat parameter buffers: SGD (momentum, Nesterov) and Adam (Keras's bias
+// correction and epsilon placement), each with decoupled weight decay as Keras 3 applies it and
+// an optional coupled L2 term, and the global gradient norm for clipping. Every tensor is flat
+// (count elements); layout does not matter.
 //
 // Per element, with g the raw gradient and s the clip factor (1 without clipping):
 //   g' = s * g
-//   SGD   g' += wd * p                                  (coupled L2, as Keras/PyTorch SGD)
-//         momentum == 0:  p -= lr * g'
+//   g' += l2 * p                    coupled L2 (the gradient of l2/2 * |p|^2), on p before decay
+//   p  -= (lr * wd) * p             decoupled weight decay, before the update, with the step's lr:
+//                                   Keras 3's BaseOptimizer._apply_weight_decay for every optimizer
+//                                   (so Keras's AdamW is Adam with this term, and so is alz's)
+//   SGD   momentum == 0:  p -= lr * g'
 //         else:           vel = momentum * vel - lr * g'        (Keras's velocity form)
 //                         p  += vel                              (plain)
 //                         p  += momentum * vel - lr * g'         (Nesterov)
-//   Adam  g' += wd * p                                  (coupled L2; only when not decoupled)
-//         p  -= (lr * wd) * p                           (AdamW: decoupled, before the Adam step)
-//         m   = beta1 * m + (1 - beta1) * g'
+//   Adam  m   = beta1 * m + (1 - beta1) * g'
 //         v   = beta2 * v + (1 - beta2) * g'^2
 //         p  -= lr_t * m / (sqrt(v) + epsilon),   lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)
 //         (t: the optimizer's step count, 1 on the first step; epsilon is Keras's "epsilon hat",
 //          added to sqrt(v) of the un-corrected v; Keras default 1e-7).
 //   Clip  norm = sqrt(sum over every updated tensor of sum g^2),
 //         s = min(1, max_norm / (norm + 1e-6))      (max_norm <= 0: no clipping, s = 1)
+// The weight decay and l2 terms touch no state: the saved state (velocity, m, v, t, lr) is the
+// same with or without them.
 //
 // The per-step scalars (lr_t, 1 - beta, lr * wd, ...) are computed in double from the
 // hyper-parameters, the learning rate and t by sgd_scalars / adam_scalars, then rounded once to
@@ -57,22 +61,24 @@ namespace alz::kernels {
 struct SgdHyper {
   double momentum = 0.0;
   bool nesterov = false;
-  double weight_decay = 0.0;  // coupled L2: g += wd * p
+  double weight_decay = 0.0;  // decoupled (Keras): p -= lr * wd * p before the update
+  double l2 = 0.0;            // coupled L2: g += l2 * p
 };
 
 struct AdamHyper {
   double beta1 = 0.9;
   double beta2 = 0.999;
   double epsilon = 1e-7;
-  double weight_decay = 0.0;
-  bool decoupled = false;  // true: AdamW (p -= lr * wd * p); false: coupled L2 (g += wd * p)
+  double weight_decay = 0.0;  // decoupled (Keras, AdamW): p -= lr * wd * p before the update
+  double l2 = 0.0;            // coupled L2: g += l2 * p
 };
 
 // The scalars of one step, rounded once to the element type T.
 template <typename T> struct SgdScalars {
   T lr;
   T momentum;
-  T weight_decay;
+  T l2;     // coupled L2 coefficient
+  T decay;  // lr * weight_decay (decoupled)
   T grad_scale;
   int nesterov;  // 0 or 1
 };
@@ -82,8 +88,8 @@ template <typename T> struct AdamScalars {
   T beta1, one_minus_beta1;
   T beta2, one_minus_beta2;
   T epsilon;
-  T weight_decay;     // coupled L2 coefficient (0 for AdamW)
-  T decay;            // lr * wd for AdamW (0 for coupled)
+  T l2;               // coupled L2 coefficient
+  T decay;            // lr * weight_decay (decoupled)
   T grad_scale;
 };
 
@@ -99,7 +105,8 @@ ALZ_HOST_DEVICE SgdScalars<T> sgd_scalars(double lr, const SgdHyper& h, double g
   SgdScalars<T> s;
   s.lr = static_cast<T>(lr);
   s.momentum = static_cast<T>(h.momentum);
-  s.weight_decay = static_cast<T>(h.weight_decay);
+  s.l2 = static_cast<T>(h.l2);
+  s.decay = static_cast<T>(lr * h.weight_decay);
   s.grad_scale = static_cast<T>(grad_scale);
   s.nesterov = h.nesterov ? 1 : 0;
   return s;
@@ -121,8 +128,8 @@ ALZ_HOST_DEVICE AdamScalars<T> adam_scalars(double lr, const AdamHyper& h, int64
   s.beta2 = static_cast<T>(h.beta2);
   s.one_minus_beta2 = static_cast<T>(1.0 - h.beta2);
   s.epsilon = static_cast<T>(h.epsilon);
-  s.weight_decay = static_cast<T>(h.decoupled ? 0.0 : h.weight_decay);
-  s.decay = static_cast<T>(h.decoupled ? lr * h.weight_decay : 0.0);
+  s.l2 = static_cast<T>(h.l2);
+  s.decay = static_cast<T>(lr * h.weight_decay);
   s.grad_scale = static_cast<T>(grad_scale);
   return s;
 }
@@ -142,10 +149,17 @@ ALZ_HOST_DEVICE double optimizer_sqrt(double x) {
 #endif
 }
 
+// The terms both rules share: the clip factor, coupled L2 (on p before decay), decoupled decay.
+template <typename T> ALZ_HOST_DEVICE T decay_and_scale(T& p, T g, T grad_scale, T l2, T decay) {
+  g = g * grad_scale;
+  if (l2 != T(0)) g = g + l2 * p;
+  if (decay != T(0)) p = p - decay * p;
+  return g;
+}
+
 // One element of SGD. `vel` is only touched when momentum != 0.
 template <typename T> ALZ_HOST_DEVICE void sgd_update(T& p, T g, T& vel, const SgdScalars<T>& s) {
-  g = g * s.grad_scale;
-  if (s.weight_decay != T(0)) g = g + s.weight_decay * p;
+  g = decay_and_scale(p, g, s.grad_scale, s.l2, s.decay);
   if (s.momentum == T(0)) {
     p = p - s.lr * g;
     return;
@@ -154,11 +168,9 @@ template <typename T> ALZ_HOST_DEVICE void sgd_update(T& p, T g, T& vel, const S
   p = s.nesterov ? p + (s.momentum * vel - s.lr * g) : p + vel;
 }
 
-// One element of Adam / AdamW.
+// One element of Adam (AdamW: weight_decay > 0).
 template <typename T> ALZ_HOST_DEVICE void adam_update(T& p, T g, T& m, T& v, const AdamScalars<T>& s) {
-  g = g * s.grad_scale;
-  if (s.weight_decay != T(0)) g = g + s.weight_decay * p;
-  if (s.decay != T(0)) p = p - s.decay * p;
+  g = decay_and_scale(p, g, s.grad_scale, s.l2, s.decay);
   m = s.beta1 * m + s.one_minus_beta1 * g;
   v = s.beta2 * v + s.one_minus_beta2 * (g * g);
   p = p - s.lr_t * m / (optimizer_sqrt(v) + s.epsilon);

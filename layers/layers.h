@@ -38,6 +38,8 @@ class BatchNormReLU : public Module {
   BatchNormReLU(const std::string& name, int64_t channels, bool relu = true, double momentum = 0.99);
   Tensor forward(const Tensor& x);
   static void set_fused(bool fused);  // process-wide: fused kernels (default) or the unfused reference
+  bool relu() const { return relu_; }
+  double epsilon() const { return ops::BatchNormOptions{}.epsilon; }  // the one forward uses
 
   Tensor gamma_, beta_, moving_mean_, moving_variance_;
 

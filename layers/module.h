@@ -44,6 +44,8 @@ class Module {
   std::vector<ParamRef> trainable_parameters();  // Weights of trainable modules
   int64_t count_parameters(bool trainable_only = false);
 
+  const std::vector<Module*>& children() const { return children_; }  // in creation order (exporters)
+
   void set_training(bool training);  // this module and its children
   bool training() const { return training_; }
   void set_trainable(bool trainable);  // this module and its children (freezing)

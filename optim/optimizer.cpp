@@ -193,6 +193,7 @@ const SgdOptions& checked(const SgdOptions& o) {
             "sgd optimizer: momentum must be in [0, 1), got " << o.momentum);
   ALZ_CHECK(!o.nesterov || o.momentum > 0.0, "sgd optimizer: nesterov needs momentum > 0");
   check_non_negative(o.weight_decay, "weight_decay", "sgd");
+  check_non_negative(o.l2, "l2", "sgd");
   return o;
 }
 
@@ -203,6 +204,7 @@ const AdamOptions& checked(const AdamOptions& o) {
                                                                            << o.beta2);
   ALZ_CHECK(std::isfinite(o.epsilon) && o.epsilon > 0.0, "adam optimizer: epsilon must be > 0, got " << o.epsilon);
   check_non_negative(o.weight_decay, "weight_decay", "adam");
+  check_non_negative(o.l2, "l2", "adam");
   return o;
 }
 

@@ -1,9 +1,25 @@
-// Optimizers over a model's trainable parameters: SGD (momentum, Nesterov, coupled weight decay)
-// and Adam / AdamW (Keras defaults and Keras's epsilon placement), each with optional
-// global-norm gradient clipping. The formulas are written out in kernels/optimizer.h:
+// Optimizers over a model's trainable parameters: SGD (momentum, Nesterov) and Adam (Keras
+// defaults and Keras's epsilon placement), each with Keras's decoupled weight decay, an optional
+// coupled L2 term and optional global-norm gradient clipping. The formulas are written out in
+// kernels/optimizer.h:
 //   SGD   vel = momentum * vel - lr * g;  p += vel  (Nesterov: p += momentum * vel - lr * g)
 //   Adam  p -= lr * sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + epsilon)
 //   clip  g *= min(1, clip_global_norm / (global_norm + 1e-6))
+//
+// Weight decay follows Keras 3, which applies every optimizer's `weight_decay` decoupled:
+// before each update, p -= lr * weight_decay * p, with the step's learning rate, on every kept
+// parameter (Keras decays every variable unless told to exclude some). Keras's AdamW is Adam
+// with this term (and a default weight_decay of 0.004), so here `Adam` with weight_decay > 0 IS
+// AdamW: `alz train --optimizer adamw` and `--optimizer adam --weight-decay` are the same rule.
+// The older coupled form, which adds the decay to the gradient (g += l2 * p, i.e. the gradient
+// of an l2/2 * |p|^2 penalty; Keras's kernel_regularizer=L2(l2 / 2)), is the separate `l2`
+// option. With momentum or Adam the two differ: coupled L2 is rescaled by Adam's 1/sqrt(v) and
+// carried in the velocity, the decoupled decay is not. Both are 0 by default.
+//
+// The loss these optimizers descend (train/, tensor/ops_loss.cpp) is the cross-entropy of the
+// logits. Keras's cross-entropy on probabilities (from_logits=False, as behind the softmax head
+// of keras.applications) clips them to [1e-7, 1 - 1e-7] first, so a saturated sample gets a zero
+// gradient there; alz's does not (see tensor/ops_loss.cpp): a deliberate difference.
 //
 //   Adam adam(model.trainable_parameters(), AdamOptions{.learning_rate = 1e-3});
 //   for (...) { adam.zero_grad(); backward(loss(model(x))); adam.step(); }
@@ -25,7 +41,8 @@
 // table, its staging buffers, the launches) lives in optim/cuda/optimizer_cuda.cpp; this header
 // shows no CUDA type.
 //
-// Saved state (std::vector<NamedTensor>, host copies, for tensor/safetensors.h):
+// Saved state (std::vector<NamedTensor>, host copies, for tensor/safetensors.h; weight decay
+// and l2 add none, so files saved before they changed load unchanged):
 //   "<kind>/step", "<kind>/learning_rate"         0-d f64 scalars
 //   "adam/m/<param name>", "adam/v/<param name>"  (Adam);  "sgd/velocity/<param name>" (SGD
 //                                                 with momentum), same shape and dtype as p
@@ -51,7 +68,8 @@ struct SgdOptions {
   double learning_rate = 0.01;  // Keras default
   double momentum = 0.0;
   bool nesterov = false;
-  double weight_decay = 0.0;      // coupled L2: g += weight_decay * p
+  double weight_decay = 0.0;      // decoupled, as Keras: p -= lr * weight_decay * p before the update
+  double l2 = 0.0;                // coupled L2: g += l2 * p
   double clip_global_norm = 0.0;  // > 0: clip the global gradient norm to this
 };
 
@@ -60,8 +78,8 @@ struct AdamOptions {
   double beta1 = 0.9;
   double beta2 = 0.999;
   double epsilon = 1e-7;
-  double weight_decay = 0.0;  // decoupled: p -= lr * wd * p (AdamW); else coupled: g += wd * p
-  bool decoupled = false;
+  double weight_decay = 0.0;      // decoupled, as Keras (AdamW): p -= lr * weight_decay * p first
+  double l2 = 0.0;                // coupled L2: g += l2 * p
   double clip_global_norm = 0.0;  // > 0: clip the global gradient norm to this
 };
 

@@ -1,6 +1,13 @@
 // Softmax cross-entropy on the tape, and a plain softmax for predictions.
 // Kernels: kernels/softmax_xent.h (stable log-sum-exp; on the GPU the loss stays on the device).
 // Tests: tests/test_ops.cpp, tests/gpu/test_autograd_ops_gpu.cpp.
+//
+// A deliberate difference from Keras: its cross-entropy on probabilities (from_logits=False, as
+// behind the softmax head of keras.applications) clips them to [1e-7, 1 - 1e-7] before the log,
+// so the loss of a sample is capped near 16.1 and a saturated sample (true-class probability
+// below 1e-7 or above 1 - 1e-7) gets a zero gradient. Here the loss is computed from the logits
+// (log-sum-exp minus the true logit; gradient softmax - one-hot): stable, never capped, and a
+// confidently wrong sample keeps pulling. The two agree wherever no probability is clipped.
 #include <algorithm>
 #include <cmath>
 

@@ -1,16 +1,21 @@
 // Optimizers on the CPU (optim/optimizer.h, kernels/optimizer.h): SGD (plain, momentum,
-// Nesterov, weight decay) and Adam/AdamW against values computed by hand for a few steps on a
-// 3-element tensor, f32 against f64, global-norm clipping, frozen and gradient-less parameters,
-// state save/load resuming bit-exactly, a real backward, and the errors a user can cause.
+// Nesterov) and Adam, with Keras's decoupled weight decay and with coupled L2, against values
+// computed by hand for a few steps on a 3-element tensor and against numbers Keras 3 itself
+// produced (tools/keras_optimizer_reference.py), f32 against f64, global-norm clipping, frozen
+// and gradient-less parameters, state save/load resuming bit-exactly, a real backward, and the
+// errors a user can cause.
 // Every hand test uses p0 = (1, -2, 0.5), the same gradient g = (0.1, 0.2, -0.3) at each step
 // and lr = 0.1. Tolerances:
 //   kF64  {1e-14, 1e-13}  the same double formula; at most a few roundings ordered differently
 //   kF32  {3e-6, 3e-6}    f32 arithmetic (2^-24 relative per operation) over <= 3 steps, |p| <= 2.3
 //   kMix  {2e-5, 2e-5}    f32 vs f64 after 10 random steps (accumulated f32 rounding)
+//   kKeras64, kKeras32    see KerasReference below
 // Run: ctest --test-dir build -R Optimizer
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <vector>
 
 #include "support/compare.h"
@@ -87,15 +92,49 @@ TEST_P(HandSteps, SgdNesterov) {
       {{0.981, -2.038, 0.557}, {0.9539, -2.0922, 0.6383}, {0.91951, -2.16098, 0.74147}}, GetParam(), tol());
 }
 
-// Coupled L2, wd 0.01: g' = g + 0.01 p. Step 1: g' = (0.11, 0.18, -0.295), p1 = p0 - 0.1 g'.
-// Step 2: g' = (0.1 + 0.00989, 0.2 - 0.02018, -0.3 + 0.005295).
+// Decoupled weight decay (Keras), wd 0.1: p -= lr * wd * p = 0.01 p before each update.
+// Plain: p1 = 0.99 p0 - 0.1 g = (0.98, -2.0, 0.525); p2 = 0.99 p1 - 0.1 g = (0.9602, -2.0, 0.54975).
 TEST_P(HandSteps, SgdWeightDecay) {
-  expect_steps([](std::vector<ParamRef> p) { return SGD(p, {.learning_rate = 0.1, .weight_decay = 0.01}); },
+  expect_steps([](std::vector<ParamRef> p) { return SGD(p, {.learning_rate = 0.1, .weight_decay = 0.1}); },
+               {{0.98, -2.0, 0.525}, {0.9602, -2.0, 0.54975}}, GetParam(), tol());
+}
+
+// With momentum 0.9 the velocities are those of SgdMomentum (the decay is not in them):
+// vel1 = (-0.01, -0.02, 0.03), p1 = 0.99 p0 + vel1 = (0.98, -2.0, 0.525);
+// vel2 = (-0.019, -0.038, 0.057), p2 = 0.99 p1 + vel2 = (0.9512, -2.018, 0.57675).
+TEST_P(HandSteps, SgdMomentumWeightDecay) {
+  expect_steps(
+      [](std::vector<ParamRef> p) { return SGD(p, {.learning_rate = 0.1, .momentum = 0.9, .weight_decay = 0.1}); },
+      {{0.98, -2.0, 0.525}, {0.9512, -2.018, 0.57675}}, GetParam(), tol());
+}
+
+// Nesterov: p += 0.9 vel - lr g after the decay. p1 = (0.99 - 0.009 - 0.01, -1.98 - 0.018 - 0.02,
+// 0.495 + 0.027 + 0.03) = (0.971, -2.018, 0.552); p2 = 0.99 p1 + 0.9 vel2 - 0.1 g
+// = (0.96129 - 0.0171 - 0.01, -1.99782 - 0.0342 - 0.02, 0.54648 + 0.0513 + 0.03).
+TEST_P(HandSteps, SgdNesterovWeightDecay) {
+  expect_steps(
+      [](std::vector<ParamRef> p) {
+        return SGD(p, {.learning_rate = 0.1, .momentum = 0.9, .nesterov = true, .weight_decay = 0.1});
+      },
+      {{0.971, -2.018, 0.552}, {0.93419, -2.05202, 0.62778}}, GetParam(), tol());
+}
+
+// Coupled L2, l2 0.01: g' = g + 0.01 p. Step 1: g' = (0.11, 0.18, -0.295), p1 = p0 - 0.1 g'.
+// Step 2: g' = (0.1 + 0.00989, 0.2 - 0.02018, -0.3 + 0.005295).
+TEST_P(HandSteps, SgdL2) {
+  expect_steps([](std::vector<ParamRef> p) { return SGD(p, {.learning_rate = 0.1, .l2 = 0.01}); },
                {{0.989, -2.018, 0.5295}, {0.978011, -2.035982, 0.5589705}}, GetParam(), tol());
   // With momentum 0.9: vel2 = 0.9 (-0.011, 0.018, -0.0295)... p2 = p1 + vel2.
+  expect_steps([](std::vector<ParamRef> p) { return SGD(p, {.learning_rate = 0.1, .momentum = 0.9, .l2 = 0.01}); },
+               {{0.989, -2.018, 0.5295}, {0.968111, -2.052182, 0.5855205}}, GetParam(), tol());
+}
+
+// Both: l2 sees p before the decay. g' = g + 0.01 p0 = (0.11, 0.18, -0.295);
+// p1 = 0.99 p0 - 0.1 g' = (0.979, -1.998, 0.5245) (l2 on the decayed p would give 0.97901).
+TEST_P(HandSteps, SgdL2AndWeightDecay) {
   expect_steps(
-      [](std::vector<ParamRef> p) { return SGD(p, {.learning_rate = 0.1, .momentum = 0.9, .weight_decay = 0.01}); },
-      {{0.989, -2.018, 0.5295}, {0.968111, -2.052182, 0.5855205}}, GetParam(), tol());
+      [](std::vector<ParamRef> p) { return SGD(p, {.learning_rate = 0.1, .weight_decay = 0.1, .l2 = 0.01}); },
+      {{0.979, -1.998, 0.5245}}, GetParam(), tol());
 }
 
 // Adam, lr 0.1, Keras defaults. Step 1: m = 0.1 g, v = 0.001 g^2,
@@ -111,26 +150,101 @@ TEST_P(HandSteps, Adam) {
                GetParam(), tol());
 }
 
-// AdamW, wd 0.1: p -= lr * wd * p = 0.01 p first, then the Adam step of the raw gradient:
-// p1 = 0.99 - (1 - 0.900003162) = 0.890003162177663.
-TEST_P(HandSteps, AdamW) {
-  expect_steps(
-      [](std::vector<ParamRef> p) { return Adam(p, {.learning_rate = 0.1, .weight_decay = 0.1, .decoupled = true}); },
-      {{0.8900031621776634, -2.0799984188861695, 0.59499894591855762},
-       {0.78110536713306777, -2.1591973163962113, 0.68904821092252821}},
-      GetParam(), tol());
+// Adam with weight decay (AdamW, as Keras: decay decoupled), wd 0.1: p -= lr * wd * p = 0.01 p
+// first, then the Adam step of the raw gradient: p1 = 0.99 - (1 - 0.900003162) = 0.890003162177663.
+TEST_P(HandSteps, AdamWeightDecayIsAdamW) {
+  expect_steps([](std::vector<ParamRef> p) { return Adam(p, {.learning_rate = 0.1, .weight_decay = 0.1}); },
+               {{0.8900031621776634, -2.0799984188861695, 0.59499894591855762},
+                {0.78110536713306777, -2.1591973163962113, 0.68904821092252821}},
+               GetParam(), tol());
 }
 
-// Adam with coupled L2, wd 0.1: g' = g + 0.1 p = (0.2, 0, -0.25) at step 1; the middle element's
+// Adam with coupled L2, l2 0.1: g' = g + 0.1 p = (0.2, 0, -0.25) at step 1; the middle element's
 // gradient is exactly 0 at every step, so it never moves.
 TEST_P(HandSteps, AdamCoupledL2) {
-  expect_steps([](std::vector<ParamRef> p) { return Adam(p, {.learning_rate = 0.1, .weight_decay = 0.1}); },
+  expect_steps([](std::vector<ParamRef> p) { return Adam(p, {.learning_rate = 0.1, .l2 = 0.1}); },
                {{0.90000158111383055, -2.0, 0.59999873510493573}, {0.80016920819703052, -2.0, 0.69987063747828715}},
                GetParam(), tol());
 }
 
 INSTANTIATE_TEST_SUITE_P(Optimizer, HandSteps, ::testing::Values(DType::F64, DType::F32),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+// ---------------------------------------------------------------- against Keras
+// Keras 3.15.1 (JAX backend) ran tools/keras_optimizer_reference.py: w0 = (1, -2, 0.5), three
+// steps with gradients g1..g3 and learning rates 0.1, 0.05, 0.05, weight_decay 0.1 (AdamW: its
+// default 0.004); the rows are w after each step, pasted from its output. Tolerances:
+//   kKeras64 {1e-6, 0}  measured gap <= 2.5e-9: Keras keeps the learning rate in a float32
+//                       variable even for float64 weights (0.1 -> 0.10000000149)
+//   kKeras32 {2e-6, 0}  f32 on both sides: SGD agrees to the bit; Keras forms 1 - beta2^t in f32
+//                       (relative error ~1e-5 after the cancellation; alz: in double), which moves
+//                       each Adam step of ~0.1 by up to 7e-7: measured gap 1.43e-6 after 3 steps
+constexpr Tolerance kKeras64{1e-6, 0.0};
+constexpr Tolerance kKeras32{2e-6, 0.0};
+
+struct KerasCase {
+  std::string name;
+  std::function<std::unique_ptr<Optimizer>(std::vector<ParamRef>)> make;
+  Rows f64, f32;
+};
+
+TEST(Optimizer, KerasReference) {
+  const Rows grads{{0.1, 0.2, -0.3}, {-0.05, 0.4, 0.25}, {0.3, -0.1, 0.02}};
+  const std::vector<double> rates{0.1, 0.05, 0.05};
+  auto sgd = [](SgdOptions o) { return [o](std::vector<ParamRef> p) { return std::make_unique<SGD>(p, o); }; };
+  auto adam = [](AdamOptions o) { return [o](std::vector<ParamRef> p) { return std::make_unique<Adam>(p, o); }; };
+  const std::vector<KerasCase> cases = {
+      {"sgd_wd", sgd({.learning_rate = 0.1, .weight_decay = 0.1}),
+       {{0.9799999997019768, -2.0, 0.525000000372529},
+        {0.9775999996677042, -2.0100000001490117, 0.5098750001452863},
+        {0.9577119993730113, -1.9949499999240041, 0.50632562509167}},
+       {{0.9800000190734863, -2.0, 0.5249999761581421},
+        {0.9776000380516052, -2.009999990463257, 0.5098749995231628},
+        {0.9577120542526245, -1.9949499368667603, 0.5063256621360779}}},
+      {"sgd_momentum_wd", sgd({.learning_rate = 0.1, .momentum = 0.9, .weight_decay = 0.1}),
+       {{0.9799999997019768, -2.0, 0.525000000372529},
+        {0.9685999995335937, -2.0280000004172325, 0.5368750005476176},
+        {0.9429069991530702, -2.0470600006991626, 0.5462406256844382}},
+       {{0.9800000190734863, -2.0, 0.5249999761581421},
+        {0.9686000347137451, -2.0280001163482666, 0.5368750095367432},
+        {0.9429070353507996, -2.047060251235962, 0.5462406277656555}}},
+      {"sgd_nesterov_wd", sgd({.learning_rate = 0.1, .momentum = 0.9, .nesterov = true, .weight_decay = 0.1}),
+       {{0.9709999995678663, -2.018000000268221, 0.5520000007748604},
+        {0.9627949994477629, -2.06211000092417, 0.5497900007380545},
+        {0.9242160238756526, -2.073079451083007, 0.5568860508401037}},
+       {{0.9710000157356262, -2.0180001258850098, 0.5519999861717224},
+        {0.9627950191497803, -2.06210994720459, 0.5497899651527405},
+        {0.9242160320281982, -2.0730793476104736, 0.5568860173225403}}},
+      {"adam_wd", adam({.learning_rate = 0.1, .weight_decay = 0.1}),
+       {{0.8900031605385827, -2.079998420078239, 0.5949989473341523},
+        {0.8722366692856739, -2.117857188557982, 0.5939300388238594},
+        {0.8343507882859231, -2.1366980363290504, 0.5907968909622978}},
+       {{0.8900038003921509, -2.0799977779388428, 0.594998300075531},
+        {0.8722374439239502, -2.117856025695801, 0.5939294099807739},
+        {0.834351658821106, -2.1366965770721436, 0.5907962918281555}}},
+      {"adamw_default", adam({.learning_rate = 0.1, .weight_decay = 0.004}),
+       {{0.8996031606816339, -2.0991984203643415, 0.5997989474056779},
+        {0.886106764662911, -2.147037341409119, 0.601585073885118},
+        {0.852404845719002, -2.1760380678060893, 0.6013012592453569}},
+       {{0.8996038436889648, -2.0991976261138916, 0.5997982621192932},
+        {0.8861075639724731, -2.147036075592041, 0.6015843749046326},
+        {0.8524057865142822, -2.1760365962982178, 0.6013005375862122}}},
+  };
+  for (const KerasCase& c : cases) {
+    for (DType dtype : {DType::F64, DType::F32}) {
+      Tensor p = make(kP0, dtype).set_requires_grad(true);
+      std::unique_ptr<Optimizer> optimizer = c.make({ref("w", p)});
+      const Rows& rows = dtype == DType::F64 ? c.f64 : c.f32;
+      for (size_t step = 0; step < rows.size(); ++step) {
+        optimizer->set_learning_rate(rates[step]);
+        set_grad(p, make(grads[step], dtype));
+        optimizer->step();
+        EXPECT_TRUE(test::all_close(p, make(rows[step], DType::F64), dtype == DType::F64 ? kKeras64 : kKeras32,
+                                    c.name + " " + dtype_name(dtype) + " step " + std::to_string(step + 1)));
+      }
+    }
+  }
+}
 
 // ---------------------------------------------------------------- f32 vs f64
 template <typename MakeOptimizer> std::vector<Tensor> run_random(MakeOptimizer make_optimizer, DType dtype) {
@@ -149,10 +263,10 @@ template <typename MakeOptimizer> std::vector<Tensor> run_random(MakeOptimizer m
 
 TEST(Optimizer, F32AgreesWithF64) {
   auto adam = [](std::vector<ParamRef> p) {
-    return Adam(p, {.learning_rate = 0.01, .weight_decay = 0.01, .decoupled = true, .clip_global_norm = 5.0});
+    return Adam(p, {.learning_rate = 0.01, .weight_decay = 0.01, .l2 = 1e-3, .clip_global_norm = 5.0});
   };
   auto sgd = [](std::vector<ParamRef> p) {
-    return SGD(p, {.learning_rate = 0.05, .momentum = 0.9, .nesterov = true, .weight_decay = 1e-3,
+    return SGD(p, {.learning_rate = 0.05, .momentum = 0.9, .nesterov = true, .weight_decay = 0.1, .l2 = 1e-3,
                    .clip_global_norm = 5.0});
   };
   std::vector<Tensor> a32 = run_random(adam, DType::F32), a64 = run_random(adam, DType::F64);
@@ -321,9 +435,14 @@ template <typename MakeOptimizer> void expect_bit_exact_resume(MakeOptimizer mak
 TEST(Optimizer, SaveLoadResumesBitExactly) {
   expect_bit_exact_resume(
       [](std::vector<ParamRef> p) {
-        return Adam(p, {.learning_rate = 0.01, .weight_decay = 0.01, .decoupled = true, .clip_global_norm = 2.0});
+        return Adam(p, {.learning_rate = 0.01, .weight_decay = 0.01, .l2 = 1e-3, .clip_global_norm = 2.0});
       },
       "adamw");
+  expect_bit_exact_resume(
+      [](std::vector<ParamRef> p) {
+        return SGD(p, {.learning_rate = 0.1, .momentum = 0.9, .weight_decay = 0.1, .l2 = 1e-3});
+      },
+      "sgd_decay");
   expect_bit_exact_resume(
       [](std::vector<ParamRef> p) { return SGD(p, {.learning_rate = 0.1, .momentum = 0.9, .nesterov = true}); }, "sgd");
 }

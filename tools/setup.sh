@@ -11,6 +11,7 @@ packages=(
   libstb-dev                         # stb_image / stb_image_write (decode and write images)
   nlohmann-json3-dev                 # JSON (safetensors headers, reports, audit)
   libcli11-dev                       # command-line parsing
+  libonnx-dev libprotobuf-dev        # ONNX export (the ONNX message classes and checker, protobuf)
   libgtest-dev                       # GoogleTest
   libbenchmark-dev                   # Google Benchmark
 )

@@ -61,6 +61,7 @@ json config_to_json(const TrainConfig& c) {
               {"momentum", c.momentum},
               {"nesterov", c.nesterov},
               {"weight_decay", c.weight_decay},
+              {"l2", c.l2},
               {"schedule", c.schedule},
               {"warmup_epochs", c.warmup_epochs},
               {"step_epochs", c.step_epochs},
@@ -92,6 +93,7 @@ void config_from_json(const json& j, TrainConfig& c) {
   c.momentum = j.at("momentum");
   c.nesterov = j.at("nesterov");
   c.weight_decay = j.at("weight_decay");
+  c.l2 = j.value("l2", 0.0);  // absent from run folders written before --l2 existed
   c.schedule = j.at("schedule");
   c.warmup_epochs = j.at("warmup_epochs");
   c.step_epochs = j.at("step_epochs");
@@ -126,13 +128,14 @@ std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, std::vector<Para
     o.momentum = c.momentum;
     o.nesterov = c.nesterov;
     o.weight_decay = c.weight_decay;
+    o.l2 = c.l2;
     o.clip_global_norm = c.clip_norm;
     return std::make_unique<SGD>(std::move(params), o);
   }
-  AdamOptions o;
+  AdamOptions o;  // adam and adamw: Adam with decoupled weight decay is AdamW, as in Keras
   o.learning_rate = c.learning_rate;
   o.weight_decay = c.weight_decay;
-  o.decoupled = c.optimizer == "adamw";
+  o.l2 = c.l2;
   o.clip_global_norm = c.clip_norm;
   return std::make_unique<Adam>(std::move(params), o);
 }

@@ -29,11 +29,12 @@ struct TrainConfig {
   std::string model = "auto";        // auto: resnet152v2 on a GPU, resnetv2-small on the CPU
   int epochs = 0;                    // 0: auto (GPU 3, CPU 8)
   int batch_size = 0;                // 0: auto (GPU 64, CPU 32)
-  std::string optimizer = "adam";    // adam, adamw, sgd
+  std::string optimizer = "adam";    // adam, adamw (the same rule as adam: decay is decoupled), sgd
   double learning_rate = 0.0;        // 0: auto (adam 1e-3, sgd 0.1 * batch / 256)
   double momentum = 0.9;             // sgd
   bool nesterov = false;             // sgd
-  double weight_decay = 0.0;
+  double weight_decay = 0.0;         // decoupled, as Keras: w -= lr * wd * w before each update
+  double l2 = 0.0;                   // coupled L2: g += l2 * w (optim/optimizer.h)
   std::string schedule = "cosine";   // constant, step, cosine, plateau
   int warmup_epochs = 0;
   int step_epochs = 10;              // step schedule: decay every N epochs

@@ -21,9 +21,11 @@ struct DeviceStep {
 #endif
 
 // The kernels' hyper-parameters of each rule.
-inline kernels::SgdHyper sgd_hyper(const SgdOptions& o) { return {o.momentum, o.nesterov, o.weight_decay}; }
+inline kernels::SgdHyper sgd_hyper(const SgdOptions& o) {
+  return {.momentum = o.momentum, .nesterov = o.nesterov, .weight_decay = o.weight_decay, .l2 = o.l2};
+}
 inline kernels::AdamHyper adam_hyper(const AdamOptions& o) {
-  return {o.beta1, o.beta2, o.epsilon, o.weight_decay, o.decoupled};
+  return {.beta1 = o.beta1, .beta2 = o.beta2, .epsilon = o.epsilon, .weight_decay = o.weight_decay, .l2 = o.l2};
 }
 
 }  // namespace alz

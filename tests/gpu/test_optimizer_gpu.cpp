@@ -1,5 +1,6 @@
 // The fused CUDA optimizers (kernels/cuda/optimizer.cu through optim/optimizer.h) against the
-// CPU reference: SGD and Adam/AdamW, with and without global-norm clipping, on many random
+// CPU reference: SGD and Adam, with decoupled weight decay and coupled L2, with and without
+// global-norm clipping, on many random
 // tensors of odd sizes (1, 3, 65537 = one element past a chunk, 131077, and 40 small ones), for
 // several steps with fresh random gradients; frozen and gradient-less parameters untouched;
 // exactly ONE update launch per step; the table uploaded only when a pointer changes; a clipped
@@ -114,8 +115,11 @@ template <typename Options> MakeOptimizer adam(Options o) {
 TEST(OptimizerGpu, SgdMatchesCpu) {
   ALZ_REQUIRE_GPU();
   compare_with_cpu(sgd(SgdOptions{.learning_rate = 0.01}), 1.0, "sgd");
-  compare_with_cpu(sgd(SgdOptions{.learning_rate = 0.01, .momentum = 0.9, .nesterov = true, .weight_decay = 1e-3}),
-                   1.0, "sgd nesterov wd");
+  compare_with_cpu(sgd(SgdOptions{.learning_rate = 0.01, .momentum = 0.9, .nesterov = true, .weight_decay = 0.1}),
+                   1.0, "sgd nesterov decoupled wd");
+  compare_with_cpu(sgd(SgdOptions{.learning_rate = 0.01, .weight_decay = 0.1}), 1.0, "sgd decoupled wd");
+  compare_with_cpu(sgd(SgdOptions{.learning_rate = 0.01, .momentum = 0.9, .weight_decay = 0.05, .l2 = 1e-3}), 1.0,
+                   "sgd momentum wd + l2");
   compare_with_cpu(sgd(SgdOptions{.learning_rate = 0.01, .momentum = 0.9, .clip_global_norm = 50.0}), 1.0,
                    "sgd momentum clip");
   compare_with_cpu(sgd(SgdOptions{.learning_rate = 0.01, .clip_global_norm = 1e4}), 1.0, "sgd clip not reached");
@@ -124,9 +128,11 @@ TEST(OptimizerGpu, SgdMatchesCpu) {
 TEST(OptimizerGpu, AdamMatchesCpu) {
   ALZ_REQUIRE_GPU();
   compare_with_cpu(adam(AdamOptions{.learning_rate = 0.01}), 1.0, "adam");
-  compare_with_cpu(adam(AdamOptions{.learning_rate = 0.01, .weight_decay = 0.05, .decoupled = true}), 1.0, "adamw");
-  compare_with_cpu(adam(AdamOptions{.learning_rate = 0.01, .weight_decay = 1e-3, .clip_global_norm = 50.0}), 1.0,
+  compare_with_cpu(adam(AdamOptions{.learning_rate = 0.01, .weight_decay = 0.05}), 1.0, "adamw (decoupled wd)");
+  compare_with_cpu(adam(AdamOptions{.learning_rate = 0.01, .l2 = 1e-3, .clip_global_norm = 50.0}), 1.0,
                    "adam l2 clip");
+  compare_with_cpu(adam(AdamOptions{.learning_rate = 0.01, .weight_decay = 0.05, .l2 = 1e-3, .clip_global_norm = 50.0}),
+                   1.0, "adam wd + l2 clip");
   compare_with_cpu(adam(AdamOptions{.learning_rate = 0.01, .epsilon = 1e-3, .clip_global_norm = 50.0}), 1e-3,
                    "adam small grads, clip not reached");
 }
@@ -200,14 +206,14 @@ TEST(OptimizerGpu, SaveLoadResumesBitExactly) {
       opt.step();
     }
   };
-  Adam first(a.refs(), {.learning_rate = 0.01, .weight_decay = 0.01, .decoupled = true, .clip_global_norm = 50.0});
+  Adam first(a.refs(), {.learning_rate = 0.01, .weight_decay = 0.01, .clip_global_norm = 50.0});
   feed(a, first, 0, 2);
   first.set_learning_rate(0.005);
   const std::vector<NamedTensor> saved = first.state();
   ParamSet b;
   for (Tensor& t : a.tensors) b.tensors.push_back(t.clone().set_requires_grad(true));
   feed(a, first, 2, 4);
-  Adam second(b.refs(), {.learning_rate = 0.01, .weight_decay = 0.01, .decoupled = true, .clip_global_norm = 50.0});
+  Adam second(b.refs(), {.learning_rate = 0.01, .weight_decay = 0.01, .clip_global_norm = 50.0});
   second.load_state(saved);
   feed(b, second, 2, 4);
   for (size_t i = 0; i < a.tensors.size(); ++i) EXPECT_TRUE(test::bitwise_equal(a.tensors[i], b.tensors[i]));
