@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "kernels/batch_norm.h"
-#include "gradcheck.h"
+#include "support/finite_difference.h"
 #include "kernels/bn_relu.h"
 #include "support/compare.h"
 #include "core/error.h"

@@ -1,5 +1,5 @@
 // Every op on the tape, CPU f64: forward against a direct computation where it is short, and
-// backward against central finite differences (tests/support/gradcheck.h). Odd sizes
+// backward against central finite differences (tests/support/tape_gradcheck.h). Odd sizes
 // throughout: C not a multiple of 4, N = 1, 1x1 spatial, stride 2 on odd inputs.
 // Run: ctest --test-dir build -R Ops
 #include <gtest/gtest.h>
@@ -7,14 +7,14 @@
 #include <cmath>
 
 #include "support/compare.h"
-#include "support/gradcheck.h"
+#include "support/tape_gradcheck.h"
 #include "core/error.h"
 #include "tensor/ops.h"
 
 namespace alz {
 namespace {
 
-using test::check_gradients;
+using test::check_tape_gradients;
 using In = const std::vector<Tensor>&;
 
 Tensor random(const Shape& shape, uint64_t seed, double low = -1.0, double high = 1.0) {
@@ -24,16 +24,16 @@ Tensor random(const Shape& shape, uint64_t seed, double low = -1.0, double high 
 
 TEST(Ops, ElementwiseGradients) {
   Tensor a = random({2, 3, 5}, 1), b = random({2, 3, 5}, 2);
-  EXPECT_TRUE(check_gradients([](In in) { return ops::add(in[0], in[1]); }, {a, b}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::sub(in[0], in[1]); }, {a, b}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::mul(in[0], in[1]); }, {a, b}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::scale(in[0], -2.5); }, {a}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::add(in[0], in[1]); }, {a, b}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::sub(in[0], in[1]); }, {a, b}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::mul(in[0], in[1]); }, {a, b}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::scale(in[0], -2.5); }, {a}));
   // ReLU: keep inputs away from the kink so central differences stay valid.
   Tensor away = random({3, 7}, 3, 0.05, 1.0);
   for (int64_t i = 0; i < away.numel(); i += 2) away.data<double>()[i] *= -1;
-  EXPECT_TRUE(check_gradients([](In in) { return ops::relu(in[0]); }, {away}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::relu(in[0]); }, {away}));
   Tensor x = random({2, 3, 3, 5}, 4), bias = random({5}, 5);
-  EXPECT_TRUE(check_gradients([](In in) { return ops::add_channel(in[0], in[1]); }, {x, bias}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::add_channel(in[0], in[1]); }, {x, bias}));
 }
 
 TEST(Ops, ElementwiseForwardValues) {
@@ -48,19 +48,19 @@ TEST(Ops, ElementwiseForwardValues) {
 
 TEST(Ops, ReductionGradients) {
   Tensor x = random({2, 3, 1, 7}, 6);
-  EXPECT_TRUE(check_gradients([](In in) { return ops::sum(in[0]); }, {x}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::mean(in[0]); }, {x}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::channel_sum(in[0]); }, {x}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::channel_mean(in[0]); }, {x}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::global_avg_pool(in[0]); }, {x}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::sum(in[0]); }, {x}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::mean(in[0]); }, {x}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::channel_sum(in[0]); }, {x}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::channel_mean(in[0]); }, {x}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::global_avg_pool(in[0]); }, {x}));
   EXPECT_NEAR(ops::mean(Tensor::from_vector(std::vector<double>{1, 2, 3, 6}, {4})).at({}), 3.0, 1e-15);
 }
 
 TEST(Ops, DenseGradients) {
   Tensor a = random({3, 5}, 7), b = random({5, 2}, 8), bias = random({2}, 9);
-  EXPECT_TRUE(check_gradients([](In in) { return ops::matmul(in[0], in[1]); }, {a, b}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::linear(in[0], in[1], in[2]); }, {a, b, bias}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::linear(in[0], in[1], Tensor()); }, {a, b}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::matmul(in[0], in[1]); }, {a, b}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::linear(in[0], in[1], in[2]); }, {a, b, bias}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::linear(in[0], in[1], Tensor()); }, {a, b}));
   // forward against the definition
   Tensor y = ops::linear(a, b, bias);
   for (int64_t i = 0; i < 3; ++i)
@@ -87,9 +87,9 @@ TEST(Ops, ConvGradients) {
   for (const Case& c : cases) {
     Tensor x = random(c.x, seed++), w = random(c.w, seed++), b = random({c.w[0]}, seed++);
     ops::Conv2dOptions options = c.options;
-    EXPECT_TRUE(check_gradients([options](In in) { return ops::conv2d(in[0], in[1], in[2], options); }, {x, w, b}))
+    EXPECT_TRUE(check_tape_gradients([options](In in) { return ops::conv2d(in[0], in[1], in[2], options); }, {x, w, b}))
         << shape_str(c.x) << " * " << shape_str(c.w);
-    EXPECT_TRUE(check_gradients([options](In in) { return ops::conv2d(in[0], in[1], Tensor(), options); }, {x, w}));
+    EXPECT_TRUE(check_tape_gradients([options](In in) { return ops::conv2d(in[0], in[1], Tensor(), options); }, {x, w}));
   }
   EXPECT_THROW(ops::conv2d(random({1, 4, 4, 3}, 1), random({2, 3, 3, 4}, 2), Tensor()), Error);
 }
@@ -97,11 +97,11 @@ TEST(Ops, ConvGradients) {
 TEST(Ops, PoolAndPadGradients) {
   Tensor x = random({2, 7, 5, 3}, 30);
   ops::MaxPoolOptions pool1{3, 3, 2, 2, {1, 1, 1, 1}};
-  EXPECT_TRUE(check_gradients([pool1](In in) { return ops::max_pool2d(in[0], pool1); }, {x}));
+  EXPECT_TRUE(check_tape_gradients([pool1](In in) { return ops::max_pool2d(in[0], pool1); }, {x}));
   ops::MaxPoolOptions subsample{1, 1, 2, 2, {}};
-  EXPECT_TRUE(check_gradients([subsample](In in) { return ops::max_pool2d(in[0], subsample); }, {x}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::zero_pad2d(in[0], {3, 3, 3, 3}); }, {x}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::zero_pad2d(in[0], {0, 1, 2, 0}); }, {x}));
+  EXPECT_TRUE(check_tape_gradients([subsample](In in) { return ops::max_pool2d(in[0], subsample); }, {x}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::zero_pad2d(in[0], {3, 3, 3, 3}); }, {x}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::zero_pad2d(in[0], {0, 1, 2, 0}); }, {x}));
 }
 
 TEST(Ops, MaxPoolKerasZeroPaddingShowsOnNegativeInput) {
@@ -116,8 +116,8 @@ TEST(Ops, MaxPoolKerasZeroPaddingShowsOnNegativeInput) {
 
 TEST(Ops, ReshapeAndFlattenGradients) {
   Tensor x = random({2, 3, 2, 2}, 40);
-  EXPECT_TRUE(check_gradients([](In in) { return ops::flatten(in[0]); }, {x}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::mul(ops::reshape(in[0], {6, 4}), ops::reshape(in[0], {6, 4})); },
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::flatten(in[0]); }, {x}));
+  EXPECT_TRUE(check_tape_gradients([](In in) { return ops::mul(ops::reshape(in[0], {6, 4}), ops::reshape(in[0], {6, 4})); },
                               {x}));
 }
 
@@ -125,10 +125,10 @@ TEST(Ops, CrossEntropyGradientsAndValue) {
   Tensor logits = random({5, 4}, 50, -3.0, 3.0);
   Tensor labels = Tensor::from_vector(std::vector<int32_t>{0, 3, 1, 1, 2}, {5});
   Tensor weights = random({4}, 51, 0.5, 2.0);
-  EXPECT_TRUE(check_gradients([labels](In in) { return ops::softmax_cross_entropy(in[0], labels); }, {logits}));
-  EXPECT_TRUE(check_gradients([labels, weights](In in) { return ops::softmax_cross_entropy(in[0], labels, weights); },
+  EXPECT_TRUE(check_tape_gradients([labels](In in) { return ops::softmax_cross_entropy(in[0], labels); }, {logits}));
+  EXPECT_TRUE(check_tape_gradients([labels, weights](In in) { return ops::softmax_cross_entropy(in[0], labels, weights); },
                               {logits}));
-  EXPECT_TRUE(check_gradients([labels](In in) { return ops::softmax_cross_entropy(in[0], labels, Tensor(), 0.1); },
+  EXPECT_TRUE(check_tape_gradients([labels](In in) { return ops::softmax_cross_entropy(in[0], labels, Tensor(), 0.1); },
                               {logits}));
   // Hand-computed: logits (1, 2, 3), label 2: loss = log(e + e^2 + e^3) - 3 = 0.40760596444.
   Tensor z = Tensor::from_vector(std::vector<double>{1, 2, 3}, {1, 3});

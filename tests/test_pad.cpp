@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "gradcheck.h"
+#include "support/finite_difference.h"
 #include "core/error.h"
 #include "kernels/pad.h"
 

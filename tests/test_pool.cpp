@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "gradcheck.h"
+#include "support/finite_difference.h"
 #include "core/error.h"
 #include "kernels/pool.h"
 

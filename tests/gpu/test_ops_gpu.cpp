@@ -22,7 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include "gradcheck.h"
+#include "support/finite_difference.h"
 #include "core/cuda/check.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
