@@ -63,6 +63,9 @@ TEST(OpTable, CasesAreWellFormed) {
     for (const test::InputSpec& spec : c.inputs) {
       EXPECT_EQ(spec.shape.size(), spec.bench_shape.size()) << "the bench shape has another rank";
       EXPECT_LT(spec.low, spec.high);
+      if (spec.classes > 0) {
+        EXPECT_EQ(spec.shape.size(), 1u) << "labels are (N)";
+      }
       if (spec.away_from_zero) {
         EXPECT_GT(spec.low, 0.0) << "away from zero needs a positive lower bound";
       }

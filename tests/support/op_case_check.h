@@ -36,7 +36,8 @@ void PrintTo(const OpCaseParam& param, std::ostream* os);
 // Runs case `c` at its test shape in `dtype` on `device`, and on the CPU in `reference_dtype`
 // on the same values (each input read back and converted), backward from the same random
 // output gradient (rounded to the output's dtype) on both, and compares the output and every
-// input gradient. A failure names each mismatch, the tolerance and its reason.
+// input gradient (labels, I32, take none). A failure names each mismatch, the tolerance and
+// its reason.
 ::testing::AssertionResult matches_reference(const OpCase& c, DType dtype, Device device, DType reference_dtype,
                                              const ReasonedTolerance& tol);
 

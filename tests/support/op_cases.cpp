@@ -41,31 +41,23 @@ const ReasonedTolerance kBf16Conv{
 const ReasonedTolerance kBf16BatchNorm{{2e-3, 8e-3},
                                        "y and dx rounded to bf16; dgamma and dbeta f32 sums over ~1e3 rows"};
 
-// ---------------------------------------------------------------- constants built inside a case
+// ---------------------------------------------------------------- constants drawn inside a case
 // On the CPU a BatchNorm's parameters have the dtype of x; on the GPU they are f32.
 DType parameter_dtype(const Tensor& x) { return x.device().is_cpu() ? x.dtype() : DType::F32; }
 
-// Seeded values for a constant of the op, the same numbers on every call, device and dtype.
+// A constant of the op (class weights, moving statistics), drawn on the device itself from a
+// seeded generator: the same numbers on every call, device and dtype (core/generator.h), and
+// no copy from the host inside a timed loop.
 Tensor constant(const Shape& shape, uint64_t seed, double low, double high, DType dtype, Device device) {
   Generator gen(seed);
-  return Tensor::uniform(shape, gen, low, high, DType::F64).to(dtype).to(device);
+  return Tensor::uniform(shape, gen, low, high, dtype, device);
 }
 
-// Labels (N) for logits (N, K): (7 i + 3) mod K, so every class appears in a batch of K rows.
-Tensor labels_for(const Tensor& logits) {
-  std::vector<int32_t> labels(static_cast<size_t>(logits.dim(0)));
-  for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int32_t>((i * 7 + 3) % logits.dim(1));
-  return Tensor::from_vector(labels, {logits.dim(0)}, logits.device());
-}
-
-Tensor class_weights_for(const Tensor& logits) {
-  return constant({logits.dim(1)}, 51, 0.5, 2.0, logits.dtype(), logits.device());
-}
-
+// logits (N, K) and labels (N); class weights (K) in [0.5, 2).
 OpFunction cross_entropy(bool weighted, double label_smoothing) {
   return [=](In in) {
-    return ops::softmax_cross_entropy(in[0], labels_for(in[0]), weighted ? class_weights_for(in[0]) : Tensor(),
-                                      label_smoothing);
+    Tensor weights = weighted ? constant({in[0].dim(1)}, 51, 0.5, 2.0, in[0].dtype(), in[0].device()) : Tensor();
+    return ops::softmax_cross_entropy(in[0], in[1], weights, label_smoothing);
   };
 }
 
@@ -130,7 +122,10 @@ OpCase batch_norm_case(const std::string& name, bool training, bool fused, bool 
 OpCase cross_entropy_case(const std::string& name, bool weighted, double label_smoothing) {
   OpCase c;
   c.name = "softmax_cross_entropy_" + name;
-  c.inputs = {data({6, 4}, {256, 1000}, -3.0, 3.0)};  // logits (N, K)
+  // logits (N, K) and labels (N); the bench batch uses the first 4 of its 1000 classes.
+  InputSpec labels{{6}, {256}};
+  labels.classes = 4;
+  c.inputs = {data({6, 4}, {256, 1000}, -3.0, 3.0), labels};
   c.run = cross_entropy(weighted, label_smoothing);
   c.finite_difference = kFiniteDifference;
   c.cpu_f32 = ReasonedTolerance{{1e-6, 1e-5}, "f32 exp/log of O(1) logits against f64"};
@@ -316,9 +311,15 @@ std::vector<Tensor> make_inputs(const OpCase& c, OpSize size, DType dtype, Devic
   const uint64_t seed = name_seed(c.name) + (size == OpSize::Bench ? 1 : 0);
   for (size_t i = 0; i < c.inputs.size(); ++i) {
     const InputSpec& spec = c.inputs[i];
+    const Shape& shape = size == OpSize::Test ? spec.shape : spec.bench_shape;
+    if (spec.classes > 0) {
+      std::vector<int32_t> labels(static_cast<size_t>(shape_numel(shape)));
+      for (size_t k = 0; k < labels.size(); ++k) labels[k] = static_cast<int32_t>((k * 7 + 3) % spec.classes);
+      inputs.push_back(Tensor::from_vector(labels, shape, device));
+      continue;
+    }
     Generator gen(seed + 1000003ull * i);
-    Tensor values =
-        Tensor::uniform(size == OpSize::Test ? spec.shape : spec.bench_shape, gen, spec.low, spec.high, DType::F64);
+    Tensor values = Tensor::uniform(shape, gen, spec.low, spec.high, DType::F64);
     if (spec.away_from_zero) {
       double* v = values.data<double>();
       for (int64_t k = 1; k < values.numel(); k += 2) v[k] = -v[k];

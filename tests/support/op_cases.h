@@ -3,8 +3,8 @@
 //   a name             ctest-friendly (letters, digits, '_'), e.g. conv2d_3x3_s2_asym_pad_bias
 //   its inputs         shapes with odd sizes (C not a multiple of 4, N = 1, 1x1 spatial) and the
 //                      value range of each, plus a larger "bench" shape per input
-//   the function       inputs -> one output; constants (labels, moving statistics) are built
-//                      inside it on the inputs' device, so the same function runs everywhere
+//   the function       inputs -> one output; constants (moving statistics, class weights) are
+//                      drawn inside it on the inputs' device, so the same function runs everywhere
 //   its tolerances     per dtype and mode, each with a one-line reason
 //   where it runs      CPU f64 and f32 and GPU f32 always; GPU bf16 where the op has it
 //
@@ -37,7 +37,8 @@ namespace alz::test {
 using OpFunction = std::function<Tensor(const std::vector<Tensor>&)>;
 
 // How one input is drawn: uniform values in [low, high) from a generator seeded by the case's
-// name, in f64 on the CPU, then converted to the dtype and device the check runs in.
+// name, in f64 on the CPU, then converted to the dtype and device the check runs in. With
+// `classes` set it is instead an I32 tensor of labels, which takes no gradient.
 struct InputSpec {
   Shape shape;        // the test shape: odd sizes, small enough for finite differences
   Shape bench_shape;  // a larger, ResNet-sized shape that bench/bench_ops.cpp also times
@@ -45,6 +46,7 @@ struct InputSpec {
   bool away_from_zero = false;  // |v| in [low, high), every other element negated: no value
                                 // near a kink at 0 (ReLU), so central differences stay valid
   bool parameter = false;       // a BatchNorm gamma or beta: f32 on the GPU whatever the data dtype
+  int32_t classes = 0;          // > 0: labels (N), element i = (7 i + 3) mod classes
 };
 
 // Which of the two shapes of every input.
@@ -75,8 +77,8 @@ struct OpCase {
 const std::vector<OpCase>& op_cases();
 
 // The case's inputs at the test or bench shape, in `dtype` on `device` (parameter inputs: f32
-// on the GPU). The values depend only on the case, the input's position and the size, so two
-// devices or dtypes see the same numbers up to the rounding to `dtype`.
+// on the GPU; labels: I32). The values depend only on the case, the input's position and the
+// size, so two devices or dtypes see the same numbers up to the rounding to `dtype`.
 std::vector<Tensor> make_inputs(const OpCase& c, OpSize size, DType dtype, Device device);
 
 // "cpu_f32", "cuda_bf16": for test and benchmark names.

@@ -17,8 +17,8 @@
 //       [](const std::vector<Tensor>& in) { return ops::conv2d(in[0], in[1], in[2]); },
 //       {x, w, b}));
 //
-// Inputs must be CPU f64 tensors; the checker marks every one as needing a gradient and
-// fails when one receives none.
+// Inputs must be CPU f64 tensors, or I32 (labels: left alone); the checker marks every f64
+// one as needing a gradient and fails when one receives none.
 #pragma once
 #include <functional>
 #include <vector>
