@@ -133,7 +133,7 @@ OpCase cross_entropy_case(const std::string& name, bool weighted, double label_s
   return c;  // no bf16: the loss runs in f32
 }
 
-// A case of an op with one data input, the same shape everywhere in its family.
+// Any other case: the default finite-difference tolerance, the others as given.
 OpCase simple_case(const std::string& name, std::vector<InputSpec> inputs, OpFunction run, ReasonedTolerance cpu_f32,
                    ReasonedTolerance cuda_f32, std::optional<ReasonedTolerance> cuda_bf16) {
   OpCase c;
