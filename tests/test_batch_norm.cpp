@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "gradcheck.h"
+#include "support/finite_difference.h"
 #include "kernels/batch_norm.h"
 #include "support/compare.h"
 #include "core/error.h"

@@ -11,8 +11,9 @@
 #include <vector>
 
 #include "kernels/batch_norm.h"
-#include "gradcheck.h"
+#include "support/finite_difference.h"
 #include "kernels/bn_relu.h"
+#include "support/bn_shapes.h"
 #include "support/compare.h"
 #include "core/error.h"
 
@@ -269,15 +270,13 @@ Result run_fast(const Problem& p, bool relu) {
 }
 
 TEST(BnReluFast, MatchesTheReferenceOnOddShapes) {
-  // One row; one channel; C not a multiple of any vector; C = 2048 with few rows (one chunk);
-  // enough rows for many chunks and sub-blocks whose sizes do not divide the rows.
-  const int64_t shapes[][2] = {{1, 5}, {300, 1}, {300, 21}, {7, 2048}, {4099, 64}, {513, 256}};
-  for (const auto& shape : shapes) {
+  // The odd shapes the CUDA kernels are checked on too (tests/support/bn_shapes.h).
+  for (const test::BnShape& shape : test::bn_odd_shapes()) {
     for (bool relu : {true, false}) {
-      SCOPED_TRACE(testing::Message() << "rows " << shape[0] << ", C " << shape[1] << ", relu " << relu);
-      const Problem p = rounded(make_problem(shape[0], shape[1], 40 + shape[0] + shape[1]));
+      SCOPED_TRACE(testing::Message() << "rows " << shape.rows << ", C " << shape.channels << ", relu " << relu);
+      const Problem p = rounded(make_problem(shape.rows, shape.channels, 40 + shape.rows + shape.channels));
       // f32 arithmetic against double on the same inputs: a few f32 ulps of values of order 1,
-      // and of sums over up to 4099 rows. A mask differs only where a pre-activation lies
+      // and of sums over up to 6272 rows. A mask differs only where a pre-activation lies
       // within ~1e-6 of 0 (then one dx element): none of these seeds has one.
       expect_results_close(run_fast(p, relu), run_fused(p, relu), Tolerance{5e-5, 5e-5});
     }

@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "gradcheck.h"
+#include "support/finite_difference.h"
 #include "kernels/elementwise.h"
 
 namespace alz::kernels {

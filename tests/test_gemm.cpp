@@ -7,7 +7,7 @@
 #include <tuple>
 #include <vector>
 
-#include "gradcheck.h"
+#include "support/finite_difference.h"
 #include "core/error.h"
 #include "kernels/gemm.h"
 

@@ -1,40 +1,89 @@
-// Every op on the tape, CPU f64: forward against a direct computation where it is short, and
-// backward against central finite differences (tests/support/gradcheck.h). Odd sizes
-// throughout: C not a multiple of 4, N = 1, 1x1 spatial, stride 2 on odd inputs.
-// Run: ctest --test-dir build -R Ops
+// Every op on the tape, on the CPU, driven by the op table (tests/support/op_cases.h): each
+// case's every input gradient against central finite differences in f64
+// (OpTable/FiniteDifferences.*), and its f32 forward and gradients against f64 on the same
+// inputs (OpTable/CpuF32MatchesF64.*); one ctest entry per case. Besides the table: forward
+// values against hand computations, and the argument errors.
+// Run: ctest --test-dir build -R "Ops|OpTable"
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
+#include <set>
 
-#include "support/compare.h"
-#include "support/gradcheck.h"
 #include "core/error.h"
+#include "support/compare.h"
+#include "support/op_case_check.h"
+#include "support/tape_gradcheck.h"
 #include "tensor/ops.h"
 
 namespace alz {
 namespace {
 
-using test::check_gradients;
-using In = const std::vector<Tensor>&;
+using test::OpCase;
+using test::OpCaseParam;
 
 Tensor random(const Shape& shape, uint64_t seed, double low = -1.0, double high = 1.0) {
   Generator gen(seed);
   return Tensor::uniform(shape, gen, low, high, DType::F64);
 }
 
-TEST(Ops, ElementwiseGradients) {
-  Tensor a = random({2, 3, 5}, 1), b = random({2, 3, 5}, 2);
-  EXPECT_TRUE(check_gradients([](In in) { return ops::add(in[0], in[1]); }, {a, b}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::sub(in[0], in[1]); }, {a, b}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::mul(in[0], in[1]); }, {a, b}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::scale(in[0], -2.5); }, {a}));
-  // ReLU: keep inputs away from the kink so central differences stay valid.
-  Tensor away = random({3, 7}, 3, 0.05, 1.0);
-  for (int64_t i = 0; i < away.numel(); i += 2) away.data<double>()[i] *= -1;
-  EXPECT_TRUE(check_gradients([](In in) { return ops::relu(in[0]); }, {away}));
-  Tensor x = random({2, 3, 3, 5}, 4), bias = random({5}, 5);
-  EXPECT_TRUE(check_gradients([](In in) { return ops::add_channel(in[0], in[1]); }, {x, bias}));
+// ---------------------------------------------------------------- the op table
+
+class FiniteDifferences : public ::testing::TestWithParam<OpCaseParam> {};
+
+TEST_P(FiniteDifferences, EveryInputGradient) {
+  const OpCase& c = *GetParam().op;
+  SCOPED_TRACE(std::string("tolerance: ") + c.finite_difference.reason);
+  EXPECT_TRUE(test::check_tape_gradients(c.run, test::make_inputs(c, test::OpSize::Test, DType::F64, Device::cpu()),
+                                         1e-6, c.finite_difference.tol));
 }
+
+INSTANTIATE_TEST_SUITE_P(OpTable, FiniteDifferences,
+                         ::testing::ValuesIn(test::op_case_params(Device::cpu(), {DType::F64})),
+                         test::op_case_param_name);
+
+class CpuF32MatchesF64 : public ::testing::TestWithParam<OpCaseParam> {};
+
+TEST_P(CpuF32MatchesF64, ForwardAndEveryInputGradient) {
+  const OpCase& c = *GetParam().op;
+  EXPECT_TRUE(test::matches_reference(c, DType::F32, Device::cpu(), DType::F64, c.cpu_f32));
+}
+
+INSTANTIATE_TEST_SUITE_P(OpTable, CpuF32MatchesF64,
+                         ::testing::ValuesIn(test::op_case_params(Device::cpu(), {DType::F32})),
+                         test::op_case_param_name);
+
+TEST(OpTable, CasesAreWellFormed) {
+  std::set<std::string> names;
+  for (const OpCase& c : test::op_cases()) {
+    SCOPED_TRACE(c.name);
+    EXPECT_TRUE(names.insert(c.name).second) << "a second case of this name";
+    for (char ch : c.name) EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_') << ch;
+    ASSERT_FALSE(c.inputs.empty());
+    for (const test::InputSpec& spec : c.inputs) {
+      EXPECT_EQ(spec.shape.size(), spec.bench_shape.size()) << "the bench shape has another rank";
+      EXPECT_LT(spec.low, spec.high);
+      if (spec.classes > 0) {
+        EXPECT_EQ(spec.shape.size(), 1u) << "labels are (N)";
+      }
+      if (spec.away_from_zero) {
+        EXPECT_GT(spec.low, 0.0) << "away from zero needs a positive lower bound";
+      }
+    }
+    for (const char* reason : {c.finite_difference.reason, c.cpu_f32.reason, c.cuda_f32.reason})
+      EXPECT_TRUE(reason && *reason) << "a tolerance without its reason";
+    if (c.cuda_bf16) {
+      EXPECT_TRUE(c.cuda_bf16->reason && *c.cuda_bf16->reason);
+    }
+    // The same inputs on every call: finite differences and the device comparison rely on it.
+    std::vector<Tensor> a = test::make_inputs(c, test::OpSize::Test, DType::F64, Device::cpu());
+    std::vector<Tensor> b = test::make_inputs(c, test::OpSize::Test, DType::F64, Device::cpu());
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(test::bitwise_equal(a[i], b[i])) << "input " << i;
+  }
+  EXPECT_GE(names.size(), 44u);  // every op of tensor/ops.h in each configuration listed in op_cases.cpp
+}
+
+// ---------------------------------------------------------------- forward values by hand
 
 TEST(Ops, ElementwiseForwardValues) {
   Tensor a = Tensor::from_vector(std::vector<double>{1, -2, 3}, {3});
@@ -46,22 +95,12 @@ TEST(Ops, ElementwiseForwardValues) {
   EXPECT_THROW(ops::add(a, Tensor::zeros({3}, DType::F32)), Error);
 }
 
-TEST(Ops, ReductionGradients) {
-  Tensor x = random({2, 3, 1, 7}, 6);
-  EXPECT_TRUE(check_gradients([](In in) { return ops::sum(in[0]); }, {x}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::mean(in[0]); }, {x}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::channel_sum(in[0]); }, {x}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::channel_mean(in[0]); }, {x}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::global_avg_pool(in[0]); }, {x}));
+TEST(Ops, MeanValue) {
   EXPECT_NEAR(ops::mean(Tensor::from_vector(std::vector<double>{1, 2, 3, 6}, {4})).at({}), 3.0, 1e-15);
 }
 
-TEST(Ops, DenseGradients) {
+TEST(Ops, LinearForwardMatchesTheDefinition) {
   Tensor a = random({3, 5}, 7), b = random({5, 2}, 8), bias = random({2}, 9);
-  EXPECT_TRUE(check_gradients([](In in) { return ops::matmul(in[0], in[1]); }, {a, b}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::linear(in[0], in[1], in[2]); }, {a, b, bias}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::linear(in[0], in[1], Tensor()); }, {a, b}));
-  // forward against the definition
   Tensor y = ops::linear(a, b, bias);
   for (int64_t i = 0; i < 3; ++i)
     for (int64_t j = 0; j < 2; ++j) {
@@ -71,37 +110,8 @@ TEST(Ops, DenseGradients) {
     }
 }
 
-TEST(Ops, ConvGradients) {
-  struct Case {
-    Shape x, w;
-    ops::Conv2dOptions options;
-  };
-  std::vector<Case> cases = {
-      {{1, 5, 5, 3}, {4, 3, 3, 3}, {1, 1, {1, 1, 1, 1}}},    // 3x3 same
-      {{2, 7, 7, 5}, {3, 3, 3, 5}, {2, 2, {0, 1, 0, 1}}},    // stride 2, odd input, asymmetric pad
-      {{2, 4, 3, 6}, {7, 1, 1, 6}, {1, 1, {}}},              // 1x1
-      {{1, 5, 5, 2}, {3, 1, 1, 2}, {2, 2, {}}},              // 1x1 stride 2
-      {{1, 1, 1, 3}, {2, 1, 1, 3}, {1, 1, {}}},              // 1x1 spatial
-  };
-  uint64_t seed = 10;
-  for (const Case& c : cases) {
-    Tensor x = random(c.x, seed++), w = random(c.w, seed++), b = random({c.w[0]}, seed++);
-    ops::Conv2dOptions options = c.options;
-    EXPECT_TRUE(check_gradients([options](In in) { return ops::conv2d(in[0], in[1], in[2], options); }, {x, w, b}))
-        << shape_str(c.x) << " * " << shape_str(c.w);
-    EXPECT_TRUE(check_gradients([options](In in) { return ops::conv2d(in[0], in[1], Tensor(), options); }, {x, w}));
-  }
+TEST(Ops, ConvRejectsFiltersOfAnotherDepth) {
   EXPECT_THROW(ops::conv2d(random({1, 4, 4, 3}, 1), random({2, 3, 3, 4}, 2), Tensor()), Error);
-}
-
-TEST(Ops, PoolAndPadGradients) {
-  Tensor x = random({2, 7, 5, 3}, 30);
-  ops::MaxPoolOptions pool1{3, 3, 2, 2, {1, 1, 1, 1}};
-  EXPECT_TRUE(check_gradients([pool1](In in) { return ops::max_pool2d(in[0], pool1); }, {x}));
-  ops::MaxPoolOptions subsample{1, 1, 2, 2, {}};
-  EXPECT_TRUE(check_gradients([subsample](In in) { return ops::max_pool2d(in[0], subsample); }, {x}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::zero_pad2d(in[0], {3, 3, 3, 3}); }, {x}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::zero_pad2d(in[0], {0, 1, 2, 0}); }, {x}));
 }
 
 TEST(Ops, MaxPoolKerasZeroPaddingShowsOnNegativeInput) {
@@ -114,22 +124,7 @@ TEST(Ops, MaxPoolKerasZeroPaddingShowsOnNegativeInput) {
   EXPECT_LT(y.at({0, 1, 1, 0}), 0.0);  // the window rows 1..3, cols 1..3 lies inside the image
 }
 
-TEST(Ops, ReshapeAndFlattenGradients) {
-  Tensor x = random({2, 3, 2, 2}, 40);
-  EXPECT_TRUE(check_gradients([](In in) { return ops::flatten(in[0]); }, {x}));
-  EXPECT_TRUE(check_gradients([](In in) { return ops::mul(ops::reshape(in[0], {6, 4}), ops::reshape(in[0], {6, 4})); },
-                              {x}));
-}
-
-TEST(Ops, CrossEntropyGradientsAndValue) {
-  Tensor logits = random({5, 4}, 50, -3.0, 3.0);
-  Tensor labels = Tensor::from_vector(std::vector<int32_t>{0, 3, 1, 1, 2}, {5});
-  Tensor weights = random({4}, 51, 0.5, 2.0);
-  EXPECT_TRUE(check_gradients([labels](In in) { return ops::softmax_cross_entropy(in[0], labels); }, {logits}));
-  EXPECT_TRUE(check_gradients([labels, weights](In in) { return ops::softmax_cross_entropy(in[0], labels, weights); },
-                              {logits}));
-  EXPECT_TRUE(check_gradients([labels](In in) { return ops::softmax_cross_entropy(in[0], labels, Tensor(), 0.1); },
-                              {logits}));
+TEST(Ops, CrossEntropyValue) {
   // Hand-computed: logits (1, 2, 3), label 2: loss = log(e + e^2 + e^3) - 3 = 0.40760596444.
   Tensor z = Tensor::from_vector(std::vector<double>{1, 2, 3}, {1, 3});
   Tensor label = Tensor::from_vector(std::vector<int32_t>{2}, {1});

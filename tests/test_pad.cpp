@@ -5,9 +5,10 @@
 
 #include <vector>
 
-#include "gradcheck.h"
+#include "support/finite_difference.h"
 #include "core/error.h"
 #include "kernels/pad.h"
+#include "support/pool_pad_shapes.h"
 
 namespace alz::kernels {
 namespace {
@@ -39,10 +40,8 @@ TEST(ZeroPad, ChannelsStayTogether) {
   for (int64_t i = 0; i < 27; ++i) EXPECT_EQ(y[i], (i / 3 == 4) ? x[i % 3] : 0.0) << i;
 }
 
-struct PadCase {
-  ImageShape in;
-  Padding2d pad;
-};
+// The odd shapes the CUDA kernels are checked on too (tests/support/pool_pad_shapes.h).
+using PadCase = test::PadShape;
 
 class ZeroPadGradient : public ::testing::TestWithParam<PadCase> {};
 
@@ -60,9 +59,7 @@ TEST_P(ZeroPadGradient, BackwardCropsAndMatchesFiniteDifferences) {
   for (size_t i = 0; i < acc.size(); ++i) EXPECT_EQ(acc[i], prior[i] + dx[i]) << i;
 }
 
-INSTANTIATE_TEST_SUITE_P(OddShapes, ZeroPadGradient,
-                         ::testing::Values(PadCase{{2, 3, 5, 7}, {1, 1, 1, 1}}, PadCase{{1, 1, 1, 3}, {3, 3, 3, 3}},
-                                           PadCase{{1, 4, 3, 5}, {0, 2, 1, 0}}, PadCase{{3, 2, 2, 1}, {0, 0, 0, 0}}));
+INSTANTIATE_TEST_SUITE_P(OddShapes, ZeroPadGradient, ::testing::ValuesIn(test::zero_pad_odd_shapes()));
 
 TEST(ZeroPad, FloatMatchesDouble) {
   const ImageShape in{2, 3, 5, 3};

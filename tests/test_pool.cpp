@@ -8,9 +8,10 @@
 #include <algorithm>
 #include <vector>
 
-#include "gradcheck.h"
+#include "support/finite_difference.h"
 #include "core/error.h"
 #include "kernels/pool.h"
+#include "support/pool_pad_shapes.h"
 
 namespace alz::kernels {
 namespace {
@@ -141,18 +142,15 @@ TEST(MaxPool, OneByOneStrideTwoShortcutOnOddSizes) {
   }
 }
 
-struct PoolCase {
-  ImageShape in;
-  int64_t k, s;
-  Padding2d pad;
-};
+// The odd shapes the CUDA kernels are checked on too (tests/support/pool_pad_shapes.h).
+using PoolCase = test::PoolShape;
 
 class MaxPoolGradient : public ::testing::TestWithParam<PoolCase> {};
 
 TEST_P(MaxPoolGradient, BackwardMatchesFiniteDifferences) {
   const PoolCase c = GetParam();
   const MaxPool2dParams p = pool(c.in, c.k, c.s, c.pad);
-  const Vec x = random_vector(c.in.numel(), 5), g = random_vector(max_pool_output_shape(p).numel(), 6);
+  const Vec x = random_vector(c.in.numel(), 5, c.low, c.high), g = random_vector(max_pool_output_shape(p).numel(), 6);
   Vec dx(x.size());
   max_pool_backward_cpu(x.data(), g.data(), dx.data(), p, false);
   EXPECT_TRUE(check_gradient([&](const Vec& v) { return dot(g, forward(v, p)); }, x, dx));
@@ -163,12 +161,7 @@ TEST_P(MaxPoolGradient, BackwardMatchesFiniteDifferences) {
   for (size_t i = 0; i < acc.size(); ++i) EXPECT_NEAR(acc[i], prior[i] + dx[i], 1e-15) << i;
 }
 
-INSTANTIATE_TEST_SUITE_P(OddShapes, MaxPoolGradient,
-                         ::testing::Values(PoolCase{{2, 7, 5, 3}, 3, 2, {1, 1, 1, 1}},  // pool1, odd sizes
-                                           PoolCase{{1, 5, 5, 3}, 1, 2, {}},            // shortcut subsample
-                                           PoolCase{{1, 1, 1, 1}, 1, 1, {}},            // 1x1 spatial
-                                           PoolCase{{2, 6, 7, 5}, 2, 2, {0, 1, 0, 1}},  // asymmetric padding
-                                           PoolCase{{1, 4, 4, 2}, 3, 1, {1, 1, 1, 1}}));  // heavy overlap
+INSTANTIATE_TEST_SUITE_P(OddShapes, MaxPoolGradient, ::testing::ValuesIn(test::max_pool_odd_shapes()));
 
 TEST(MaxPool, FloatMatchesDouble) {
   const ImageShape in{2, 7, 5, 3};

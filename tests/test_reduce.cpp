@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "gradcheck.h"
+#include "support/finite_difference.h"
 #include "core/error.h"
 #include "kernels/reduce.h"
 

@@ -7,7 +7,7 @@
 
 #include "models/resnet_v2.h"
 #include "support/compare.h"
-#include "support/gradcheck.h"
+#include "support/tape_gradcheck.h"
 #include "tensor/autograd.h"
 #include "core/error.h"
 

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <vector>
 
-#include "gradcheck.h"
+#include "support/finite_difference.h"
 #include "core/error.h"
 #include "kernels/softmax_xent.h"
 

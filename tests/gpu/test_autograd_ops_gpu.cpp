@@ -1,111 +1,59 @@
-// Every op on the tape, on the GPU against the CPU: forward values and every input gradient,
-// f32 with TF32 off, on odd sizes. Labelled `gpu`. Run: ctest --test-dir build -R AutogradOpsGpu
+// Every op on the tape, on the GPU against the CPU, driven by the op table
+// (tests/support/op_cases.h): forward values and every input gradient, f32 with TF32 off, and
+// bf16 where the op has it (against the CPU in f32 on the same bf16-rounded inputs); one ctest
+// entry per case and dtype, e.g. OpTable/GpuMatchesCpu.ForwardAndEveryInputGradient/add_bf16.
+// Labelled `gpu`; skips without a device. Run: ctest --test-dir build -L gpu -R "OpTable|AutogradOpsGpu"
 #include <gtest/gtest.h>
-
-#include <functional>
 
 #include "kernels/conv2d.h"
 #include "kernels/gemm.h"
 #include "support/compare.h"
-#include "tensor/autograd.h"
+#include "support/op_case_check.h"
 #include "tensor/ops.h"
 
 namespace alz {
 namespace {
 
-using Op = std::function<Tensor(const std::vector<Tensor>&)>;
+using test::OpCase;
+using test::OpCaseParam;
 
-// Runs `op` on CPU copies and on GPU copies of `inputs`, backward from sum(y * r), and compares.
-void compare_devices(const std::string& what, const Op& op, const std::vector<Tensor>& inputs,
-                     test::Tolerance tol = {1e-4, 1e-4}) {
-  SCOPED_TRACE(what);
-  set_conv_allow_tf32(false);  // strict fp32 so the GPU can be held to tight tolerances
-  kernels::set_gemm_allow_tf32(false);
-  std::vector<Tensor> cpu, gpu;
-  for (const Tensor& t : inputs) {
-    cpu.push_back(t.clone());
-    gpu.push_back(t.to(Device::cuda()));
-    if (t.dtype() != DType::I32) {
-      cpu.back().set_requires_grad(true);
-      gpu.back().set_requires_grad(true);
-    }
+// Strict fp32 on the GPU for the duration of a test, so it can be held to f32 tolerances.
+class GpuMatchesCpu : public ::testing::TestWithParam<OpCaseParam> {
+ protected:
+  void SetUp() override {
+    conv_tf32_ = conv_allow_tf32();
+    gemm_tf32_ = kernels::gemm_allow_tf32();
+    set_conv_allow_tf32(false);
+    kernels::set_gemm_allow_tf32(false);
   }
-  Tensor y_cpu = op(cpu), y_gpu = op(gpu);
-  ALZ_EXPECT_CLOSE(y_gpu, y_cpu, tol);
-  Generator gen(77);
-  Tensor r = Tensor::uniform(y_cpu.shape(), gen, -1.0, 1.0);
-  backward(ops::sum(ops::mul(y_cpu, r)));
-  backward(ops::sum(ops::mul(y_gpu, r.to(Device::cuda()))));
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!cpu[i].grad().defined()) continue;
-    ASSERT_TRUE(gpu[i].grad().defined()) << "input " << i;
-    EXPECT_TRUE(test::all_close(gpu[i].grad(), cpu[i].grad(), tol, "gradient of input " + std::to_string(i)));
+  void TearDown() override {
+    set_conv_allow_tf32(conv_tf32_);
+    kernels::set_gemm_allow_tf32(gemm_tf32_);
   }
-  set_conv_allow_tf32(true);
-  kernels::set_gemm_allow_tf32(true);
-}
 
-Tensor random(const Shape& shape, uint64_t seed, double low = -1.0, double high = 1.0) {
-  Generator gen(seed);
-  return Tensor::uniform(shape, gen, low, high);
-}
+ private:
+  bool conv_tf32_ = true, gemm_tf32_ = true;
+};
 
-TEST(AutogradOpsGpu, EveryOpMatchesTheCpu) {
+TEST_P(GpuMatchesCpu, ForwardAndEveryInputGradient) {
   ALZ_REQUIRE_GPU();
-  Tensor a = random({3, 5, 7}, 1), b = random({3, 5, 7}, 2);
-  compare_devices("add", [](auto& in) { return ops::add(in[0], in[1]); }, {a, b});
-  compare_devices("sub", [](auto& in) { return ops::sub(in[0], in[1]); }, {a, b});
-  compare_devices("mul", [](auto& in) { return ops::mul(in[0], in[1]); }, {a, b});
-  compare_devices("scale", [](auto& in) { return ops::scale(in[0], 0.7); }, {a});
-  compare_devices("relu", [](auto& in) { return ops::relu(in[0]); }, {a});
-  Tensor img = random({2, 9, 7, 13}, 3), bias = random({13}, 4);
-  compare_devices("add_channel", [](auto& in) { return ops::add_channel(in[0], in[1]); }, {img, bias});
-  compare_devices("mean", [](auto& in) { return ops::mean(in[0]); }, {img});
-  compare_devices("sum", [](auto& in) { return ops::sum(in[0]); }, {img}, {1e-3, 1e-4});
-  compare_devices("channel_mean", [](auto& in) { return ops::channel_mean(in[0]); }, {img});
-  compare_devices("global_avg_pool", [](auto& in) { return ops::global_avg_pool(in[0]); }, {img});
-  Tensor m = random({5, 33}, 5), w = random({33, 4}, 6), wb = random({4}, 7);
-  compare_devices("matmul", [](auto& in) { return ops::matmul(in[0], in[1]); }, {m, w});
-  compare_devices("linear", [](auto& in) { return ops::linear(in[0], in[1], in[2]); }, {m, w, wb});
-  Tensor x = random({2, 9, 9, 5}, 8), k3 = random({6, 3, 3, 5}, 9), kb = random({6}, 10);
-  compare_devices("conv3x3 s2", [](auto& in) { return ops::conv2d(in[0], in[1], in[2], {2, 2, {1, 1, 1, 1}}); },
-                  {x, k3, kb});
-  compare_devices("conv 7x7 stem", [](auto& in) { return ops::conv2d(in[0], in[1], in[2], {2, 2, {3, 3, 3, 3}}); },
-                  {random({1, 15, 15, 3}, 11), random({8, 7, 7, 3}, 12), random({8}, 13)});
-  compare_devices("conv1x1", [](auto& in) { return ops::conv2d(in[0], in[1], Tensor()); }, {x, random({7, 1, 1, 5}, 14)});
-  compare_devices("max_pool", [](auto& in) { return ops::max_pool2d(in[0], {3, 3, 2, 2, {1, 1, 1, 1}}); }, {x});
-  compare_devices("zero_pad", [](auto& in) { return ops::zero_pad2d(in[0], {1, 2, 0, 3}); }, {x});
-  Tensor g = random({13}, 15, 0.5, 1.5), be = random({13}, 16);
-  for (bool training : {true, false}) {
-    for (bool fused : {true, false}) {
-      if (!training && !fused) continue;
-      compare_devices(std::string("batch_norm ") + (training ? "train" : "infer") + (fused ? " fused" : " reference"),
-                      [training, fused](auto& in) {
-                        Tensor mm = Tensor::zeros({13}, DType::F32, in[0].device());
-                        Tensor mv = Tensor::ones({13}, DType::F32, in[0].device());
-                        ops::BatchNormOptions o;
-                        o.training = training;
-                        o.fused = fused;
-                        return ops::batch_norm(in[0], in[1], in[2], mm, mv, o);
-                      },
-                      {img, g, be}, {2e-4, 2e-4});
-    }
-  }
-  Tensor logits = random({6, 4}, 17, -3.0, 3.0);
-  Tensor labels = Tensor::from_vector(std::vector<int32_t>{0, 3, 1, 1, 2, 3}, {6});
-  Tensor weights = random({4}, 18, 0.5, 2.0);
-  compare_devices("cross_entropy", [labels](auto& in) {
-    return ops::softmax_cross_entropy(in[0], labels.to(in[0].device()), Tensor(), 0.1);
-  }, {logits});
-  compare_devices("weighted cross_entropy", [labels, weights](auto& in) {
-    return ops::softmax_cross_entropy(in[0], labels.to(in[0].device()), weights.to(in[0].device()));
-  }, {logits});
+  const OpCase& c = *GetParam().op;
+  const DType dtype = GetParam().dtype;
+  const test::ReasonedTolerance& tol = dtype == DType::BF16 ? *c.cuda_bf16 : c.cuda_f32;
+  EXPECT_TRUE(test::matches_reference(c, dtype, Device::cuda(), DType::F32, tol));
 }
 
-TEST(AutogradOpsGpu, Bf16PathRunsWhereSupported) {
+INSTANTIATE_TEST_SUITE_P(OpTable, GpuMatchesCpu,
+                         ::testing::ValuesIn(test::op_case_params(Device::cuda(), {DType::F32, DType::BF16})),
+                         test::op_case_param_name);
+
+// Besides the table: a bf16 convolution followed by a ReLU, with C a multiple of 8 (the
+// vectorised bf16 paths), against the f32 CPU on the same values.
+TEST(AutogradOpsGpu, Bf16ConvThenReluMatchesTheCpu) {
   ALZ_REQUIRE_GPU();
-  Tensor x = random({2, 8, 8, 16}, 20).to(DType::BF16).to(Device::cuda());
-  Tensor w = random({16, 3, 3, 16}, 21).to(DType::BF16).to(Device::cuda());
+  Generator gen_x(20), gen_w(21);
+  Tensor x = Tensor::uniform({2, 8, 8, 16}, gen_x, -1.0, 1.0).to(DType::BF16).to(Device::cuda());
+  Tensor w = Tensor::uniform({16, 3, 3, 16}, gen_w, -1.0, 1.0).to(DType::BF16).to(Device::cuda());
   Tensor y = ops::relu(ops::conv2d(x, w, Tensor(), {1, 1, {1, 1, 1, 1}}));
   Tensor ref = ops::relu(ops::conv2d(x.to(DType::F32).to(Device::cpu()), w.to(DType::F32).to(Device::cpu()), Tensor(),
                                      {1, 1, {1, 1, 1, 1}}));

@@ -17,6 +17,7 @@
 #include "core/bf16.h"
 #include "kernels/bn_relu.h"
 #include "core/cuda/check.h"
+#include "support/bn_shapes.h"
 #include "support/compare.h"
 #include "core/error.h"
 
@@ -197,17 +198,18 @@ void check_training(const Case& c, uint64_t seed, size_t misalign = 0) {
   expect_close<S>(run_cuda(in, c.rows, c.channels, c.relu, misalign), cpu, c.rows);
 }
 
-// Every distinct (H*W, C) BatchNorm shape of ResNet152V2 at N = 2 (rows = 2*H*W), and odd ones.
+// Every distinct (H*W, C) BatchNorm shape of ResNet152V2 at N = 2 (rows = 2*H*W), and the odd
+// ones of the CPU's fast kernels with and without the ReLU (tests/support/bn_shapes.h).
 std::vector<Case> training_cases() {
   std::vector<Case> cases;
-  const int64_t resnet[][2] = {{56 * 56, 64},  {56 * 56, 256}, {28 * 28, 64},  {28 * 28, 256}, {28 * 28, 128},
-                               {28 * 28, 512}, {14 * 14, 128}, {14 * 14, 512}, {14 * 14, 256}, {14 * 14, 1024},
-                               {7 * 7, 256},   {7 * 7, 1024},  {7 * 7, 512},   {7 * 7, 2048}};
-  for (const auto& s : resnet) cases.push_back({2 * s[0], s[1], true});
-  const Case odd[] = {{98, 3, true},   {392, 13, true}, {1568, 100, true}, {1, 64, true},   {7, 2048, true},
-                      {7, 5, true},    {1, 1, true},    {333, 24, true},   {1000, 72, false}, {392, 256, false},
-                      {6272, 64, false}, {98, 3, false}};
-  for (const Case& c : odd) cases.push_back(c);
+  for (const test::BnShape& s : test::resnet152v2_bn_shapes(2)) cases.push_back({s.rows, s.channels, true});
+  for (const test::BnShape& s : test::bn_odd_shapes())
+    for (bool relu : {true, false}) {
+      const Case c{s.rows, s.channels, relu};
+      bool seen = false;
+      for (const Case& other : cases) seen = seen || other.name() == c.name();
+      if (!seen) cases.push_back(c);
+    }
   return cases;
 }
 

@@ -19,6 +19,7 @@
 #include "kernels/conv2d.h"
 #include "core/cuda/check.h"
 #include "support/compare.h"
+#include "support/conv_shapes.h"
 
 namespace alz {
 namespace {
@@ -112,25 +113,13 @@ std::vector<unsigned char> download_bytes(const DeviceBuffer& buffer) {
   return out;
 }
 
-Conv2dParams asymmetric(int n, int h, int w, int c, int k, int r, int s, int sh, int sw, int pt, int pb, int pl,
-                        int pr) {
-  Conv2dParams p;
-  p.N = n, p.H = h, p.W = w, p.C = c, p.K = k, p.R = r, p.S = s, p.stride_h = sh, p.stride_w = sw;
-  p.pad_top = pt, p.pad_bottom = pb, p.pad_left = pl, p.pad_right = pr;
-  return p;
-}
+using test::asymmetric;
 
-// The odd shapes of tests/test_conv2d.cpp.
+// The odd shapes of tests/test_conv2d.cpp (tests/support/conv_shapes.h).
 std::vector<Conv2dParams> odd_shapes() {
-  return {
-      Conv2dParams::make(2, 5, 6, 3, 7, 3, 1, 1),   Conv2dParams::make(1, 1, 1, 5, 7, 3, 1, 1),
-      Conv2dParams::make(2, 5, 7, 5, 7, 1, 1, 0),   Conv2dParams::make(3, 1, 1, 5, 3, 1, 1, 0),
-      Conv2dParams::make(2, 7, 7, 5, 7, 1, 2, 0),   Conv2dParams::make(1, 9, 9, 3, 5, 1, 2, 0),
-      Conv2dParams::make(1, 3, 4, 5, 3, 1, 1, 1),   Conv2dParams::make(2, 7, 7, 3, 7, 3, 2, 1),
-      Conv2dParams::make(1, 9, 9, 5, 7, 3, 2, 1),   asymmetric(2, 8, 8, 3, 5, 3, 3, 2, 2, 0, 1, 0, 1),
-      asymmetric(1, 6, 5, 5, 3, 2, 3, 1, 2, 1, 0, 2, 1), Conv2dParams::make(2, 11, 13, 3, 5, 7, 2, 3),
-      Conv2dParams::make(1, 16, 16, 3, 4, 7, 2, 0),
-  };
+  std::vector<Conv2dParams> shapes;
+  for (const test::ConvShape& shape : test::conv_odd_shapes()) shapes.push_back(shape.p);
+  return shapes;
 }
 
 // Every direction on the device against the f64 reference on the same (rounded) inputs.

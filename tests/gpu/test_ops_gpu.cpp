@@ -22,7 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include "gradcheck.h"
+#include "support/finite_difference.h"
 #include "core/cuda/check.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
@@ -31,6 +31,7 @@
 #include "kernels/reduce.h"
 #include "kernels/softmax_xent.h"
 #include "support/compare.h"
+#include "support/pool_pad_shapes.h"
 
 namespace alz::kernels {
 namespace {
@@ -329,21 +330,12 @@ template <typename S> void linear() {
 
 // ---------------------------------------------------------------- pooling and padding
 template <typename S> void max_pool() {
-  struct Case {
-    ImageShape in;
-    int64_t k, s;
-    Padding2d pad;
-    double low, high;  // value range: all-negative inputs make the padding win at the border
-  };
-  const std::vector<Case> cases = {{{3, 9, 7, 13}, 3, 2, {1, 1, 1, 1}, -1.0, 1.0},  // pool1 on odd sizes
-                                   {{2, 9, 7, 5}, 3, 2, {1, 1, 1, 1}, -2.0, -1.0},  // all negative
-                                   {{2, 7, 5, 3}, 1, 2, {}, -1.0, 1.0},             // strided shortcut
-                                   {{1, 1, 1, 3}, 1, 1, {}, -1.0, 1.0},             // 1x1 spatial
-                                   {{2, 6, 7, 5}, 2, 2, {0, 1, 0, 1}, -1.0, 1.0},   // asymmetric padding
-                                   {{1, 5, 6, 4}, 3, 1, {1, 1, 1, 1}, -1.0, 1.0},   // heavy overlap
-                                   {{2, 12, 11, 70}, 3, 2, {1, 1, 1, 1}, -1.0, 1.0},  // C > a warp of lanes
-                                   {{1, 1450, 1450, 1}, 3, 2, {1, 1, 1, 1}, -1.0, 1.0}};  // grid-stride loop
-  for (const Case& c : cases) {
+  // The odd shapes of tests/test_pool.cpp (tests/support/pool_pad_shapes.h), and two too large
+  // for finite differences.
+  std::vector<test::PoolShape> cases = test::max_pool_odd_shapes();
+  cases.push_back({{2, 12, 11, 70}, 3, 2, {1, 1, 1, 1}, -1.0, 1.0});    // C > a warp of lanes
+  cases.push_back({{1, 1450, 1450, 1}, 3, 2, {1, 1, 1, 1}, -1.0, 1.0});  // grid-stride loop
+  for (const test::PoolShape& c : cases) {
     MaxPool2dParams p;
     p.input = c.in;
     p.kernel_h = p.kernel_w = c.k;
@@ -380,9 +372,10 @@ template <typename S> void max_pool() {
 }
 
 template <typename S> void zero_pad() {
-  const std::vector<std::pair<ImageShape, Padding2d>> cases = {
-      {{3, 5, 7, 13}, {1, 1, 1, 1}}, {{1, 1, 1, 3}, {3, 0, 2, 1}}, {{2, 4, 3, 5}, {0, 2, 1, 0}}};
-  for (const auto& [in, pad] : cases) {
+  // The odd shapes of tests/test_pad.cpp (tests/support/pool_pad_shapes.h).
+  for (const test::PadShape& c : test::zero_pad_odd_shapes()) {
+    const ImageShape& in = c.in;
+    const Padding2d& pad = c.pad;
     const ImageShape out = padded_shape(in, pad);
     const Host x = random<S>(in.numel(), 80), g = random<S>(out.numel(), 81), prior = random<S>(in.numel(), 82);
     Dev<S> dx_in(x), dg(g), y(out.numel());

@@ -16,15 +16,11 @@
 #include <string>
 #include <vector>
 
+#include "support/tolerance.h"
 #include "tensor/cuda_runtime.h"
 #include "tensor/tensor.h"
 
 namespace alz::test {
-
-struct Tolerance {
-  double atol;
-  double rtol;
-};
 
 // Fills a result, so tests can also assert on the text.
 ::testing::AssertionResult all_close(const double* actual, const double* expected, int64_t count,

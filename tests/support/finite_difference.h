@@ -1,4 +1,12 @@
-// The shared finite-difference gradient checker of the test suite (f64, CPU).
+// Central finite differences of a scalar function of a std::vector<double>: the gradient
+// checker for raw kernels (kernels/*.h), which take pointers and sizes, not Tensors (f64, CPU).
+//
+// Which checker when:
+//   this header (check_gradient)             a kernel's backward, on plain vectors: the kernel
+//                                            tests (tests/test_elementwise.cpp, test_pool.cpp, ...)
+//   support/tape_gradcheck.h                 an op on the autograd tape (tensor/ops.h), on Tensors:
+//     (check_tape_gradients)                 tests/test_ops.cpp runs it over the op table
+//                                            (support/op_cases.h)
 //
 // check_gradient(f, x, analytic, eps, tol) compares `analytic`, the gradient a backward function
 // produced at x, with central differences of the scalar function f:
