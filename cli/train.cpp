@@ -3,6 +3,8 @@
 //   alz train                                   # phantoms; GPU: ResNet152V2 224x224, CPU: small model 80x80
 //   alz train --data DIR --epochs 20 --class-weights auto --run-dir runs/a
 //   alz train --resume runs/a                   # continue exactly where it stopped
+// The training itself: train/trainer.h (the settings, the resume rule, the Trainer) and
+// Trainer::train_step in train/trainer.cpp (forward, loss, backward, optimizer step).
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.h"
@@ -39,7 +41,7 @@ int train(int argc, char** argv) {
   app.add_option("--init-from", c.init_from, "start from these weights (matching names and shapes)");
   app.add_flag("--freeze-backbone", c.freeze_backbone, "train only the head");
   app.add_option("--run-dir", c.run_dir, "run folder (default runs/<model>-seed<seed>)");
-  app.add_option("--resume", c.resume, "continue the run in this folder");
+  app.add_option("--resume", c.resume, "continue the run in this folder, with its saved settings");
   app.add_option("--class-weights", c.class_weights, "none or auto (inverse frequency)")
       ->check(CLI::IsMember({"none", "auto"}));
   app.add_option("--label-smoothing", c.label_smoothing, "label smoothing in [0, 1)")->check(CLI::Range(0.0, 0.999));

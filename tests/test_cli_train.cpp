@@ -1,6 +1,8 @@
 // The model subcommands through the `alz` dispatcher (cli/cli.cpp), as a user runs them:
 // `alz train` on a small phantom set, `alz eval` (text and JSON), `alz predict` on a checkpoint
-// and on a bare Keras-named weights file, `alz info`, and the errors a user can cause.
+// and on a bare Keras-named weights file, `alz info`, the errors a user can cause, and
+// `alz train --resume` of a stopped run (with every setting it was started with, and from a run
+// folder of an older version).
 // Run: ctest --test-dir build -R CliTrain
 #include <gtest/gtest.h>
 
@@ -12,6 +14,8 @@
 #include "models/checkpoint.h"
 #include "support/compare.h"
 #include "cli/cli.h"
+#include "core/atomic_file.h"
+#include "train/report.h"
 
 namespace alz {
 namespace {
@@ -127,6 +131,68 @@ TEST_F(CliTrain, UserErrorsExitNonZeroWithAClearMessage) {
                       "resnetv2-small", "--device", "cpu"});
   EXPECT_EQ(wrong.code, 1);
   EXPECT_NE(wrong.err.find("conv1_conv/kernel"), std::string::npos) << wrong.err;
+}
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+// A small run stopped after 2 steps (of about 10) with --stop-after-steps.
+std::vector<std::string> stopped_run(const std::string& run_dir, std::vector<std::string> flags) {
+  std::vector<std::string> args = {"train", "--model", "resnetv2-tiny", "--device", "cpu", "--epochs", "2", "--batch",
+                                   "8", "--input-size", "32", "--workers", "2", "--stop-after-steps", "2",
+                                   "--run-dir", run_dir, "--quiet"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  return args;
+}
+
+TEST_F(CliTrain, AStoppedRunResumesWithEverySettingItWasStartedWith) {
+  // Class weights with label smoothing (allowed explicitly), the phantom set found through
+  // --phantom-dir, two loader threads: each must come back from state.json on the resume.
+  std::string run = root_ + "/resumable";
+  Result first = alz(stopped_run(run, {"--phantom-dir", root_ + "/phantom", "--class-weights", "auto",
+                                       "--label-smoothing", "0.1", "--allow-weights-with-smoothing"}));
+  ASSERT_EQ(first.code, 130) << first.err;
+  nlohmann::json saved = read_json(run + "/state.json").at("config");
+  // Checked before resuming: a lost phantom_dir would generate the full phantom set here.
+  ASSERT_EQ(saved.at("phantom_dir"), root_ + "/phantom");
+  EXPECT_EQ(saved.at("allow_weights_with_smoothing"), true);
+  EXPECT_EQ(saved.at("label_smoothing"), 0.1);
+  EXPECT_EQ(saved.at("workers"), 2);
+  EXPECT_EQ(saved, read_json(run + "/config.json"));
+
+  // A different --epochs is ignored (a resumed run keeps its settings) and said so.
+  Result resumed = alz({"train", "--resume", run, "--epochs", "5"});
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("ignored from the command line: epochs=5"), std::string::npos) << resumed.err;
+  EXPECT_NE(resumed.out.find("resuming " + run + " at epoch 1, batch 2"), std::string::npos) << resumed.out;
+  EXPECT_EQ(train::read_jsonl(run + "/metrics.jsonl").size(), 2u);
+  EXPECT_EQ(read_json(run + "/state.json").at("epoch"), 2);
+}
+
+TEST_F(CliTrain, ARunFolderOfAnOlderVersionResumes) {
+  // state.json as older versions wrote it: a configuration without phantom_dir, workers,
+  // allow_weights_with_smoothing and the per-process settings.
+  std::string run = root_ + "/older";
+  Result first = alz(stopped_run(run, {"--data", root_ + "/phantom/manifest.csv", "--class-weights", "auto",
+                                       "--label-smoothing", "0.1", "--allow-weights-with-smoothing"}));
+  ASSERT_EQ(first.code, 130) << first.err;
+  nlohmann::json state = read_json(run + "/state.json");
+  for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "run_dir", "resume", "max_steps",
+                            "stop_after_steps", "quiet"})
+    state["config"].erase(newer);
+  ASSERT_EQ(state["config"].size(), 27u);
+  write_file_atomic(run + "/state.json", state.dump(2));
+
+  // The missing flag takes the command line's value: the default first, refused as before.
+  Result without = alz({"train", "--resume", run, "--quiet"});
+  EXPECT_EQ(without.code, 1);
+  EXPECT_NE(without.err.find("--allow-weights-with-smoothing"), std::string::npos) << without.err;
+  Result with = alz({"train", "--resume", run, "--allow-weights-with-smoothing", "--quiet"});
+  ASSERT_EQ(with.code, 0) << with.err;
+  EXPECT_EQ(train::read_jsonl(run + "/metrics.jsonl").size(), 2u);
+  EXPECT_EQ(read_json(run + "/state.json").at("config").at("allow_weights_with_smoothing"), true);
 }
 
 TEST_F(CliTrain, InfoPrintsKerasTotals) {

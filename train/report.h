@@ -41,6 +41,8 @@ struct EpochRecord {
   double val_macro_f1 = 0.0;
   double learning_rate = 0.0;
   double images_per_second = 0.0;
+
+  bool operator==(const EpochRecord&) const = default;  // NaN (not measured) equals nothing
 };
 
 // Fields: epoch, train_loss, train_accuracy, val_loss, val_accuracy, val_balanced_accuracy,
@@ -48,6 +50,9 @@ struct EpochRecord {
 // null values as NaN; throws alz::Error when "epoch" is missing.
 nlohmann::json epoch_to_json(const EpochRecord& record);
 EpochRecord epoch_from_json(const nlohmann::json& record);
+// The same for nlohmann's conversions (a history inside state.json, train/run_state.h).
+inline void to_json(nlohmann::json& j, const EpochRecord& record) { j = epoch_to_json(record); }
+inline void from_json(const nlohmann::json& j, EpochRecord& record) { record = epoch_from_json(j); }
 
 struct ReportInputs {
   std::string title = "alz training run";

@@ -130,4 +130,38 @@ Tensor make_class_weights(const TrainConfig& config, const data::DatasetIndex& i
   return Tensor::from_vector(weights, {static_cast<int64_t>(weights.size())}, device);
 }
 
+std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, std::vector<ParamRef> params) {
+  if (c.optimizer == "sgd") {
+    SgdOptions o;
+    o.learning_rate = c.learning_rate;
+    o.momentum = c.momentum;
+    o.nesterov = c.nesterov;
+    o.weight_decay = c.weight_decay;
+    o.l2 = c.l2;
+    o.clip_global_norm = c.clip_norm;
+    return std::make_unique<SGD>(std::move(params), o);
+  }
+  AdamOptions o;  // adam and adamw: Adam with decoupled weight decay is AdamW, as in Keras
+  o.learning_rate = c.learning_rate;
+  o.weight_decay = c.weight_decay;
+  o.l2 = c.l2;
+  o.clip_global_norm = c.clip_norm;
+  return std::make_unique<Adam>(std::move(params), o);
+}
+
+std::unique_ptr<LearningRateSchedule> make_schedule(const TrainConfig& c, int64_t steps_per_epoch) {
+  if (c.schedule == "constant") return std::make_unique<ConstantSchedule>(c.learning_rate);
+  if (c.schedule == "step") return std::make_unique<StepDecaySchedule>(c.learning_rate, c.step_gamma, c.step_epochs);
+  if (c.schedule == "cosine")  // per step, with linear warm-up over the first warmup_epochs
+    return std::make_unique<WarmupCosineSchedule>(c.learning_rate, c.warmup_epochs * steps_per_epoch,
+                                                  int64_t{c.epochs} * steps_per_epoch);
+  if (c.schedule == "plateau") {  // on validation macro-F1: higher is better
+    PlateauOptions options;
+    options.mode = PlateauOptions::Mode::Max;
+    options.patience = 2;
+    return std::make_unique<ReduceOnPlateauSchedule>(c.learning_rate, options);
+  }
+  ALZ_FAIL("--schedule must be constant, step, cosine or plateau; got '" << c.schedule << "'");
+}
+
 }  // namespace alz::train

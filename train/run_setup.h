@@ -1,6 +1,7 @@
 // The parts of a training run that come before the first step: the device, the data (the
 // phantom set generated when no data is given), the loaders, the model (initialised from a
-// file and frozen when asked), class weights. Internal to train/trainer.cpp and the tests.
+// file and frozen when asked), class weights, the optimizer and the learning-rate schedule.
+// Internal to train/trainer.cpp and the tests.
 #pragma once
 #include <memory>
 #include <string>
@@ -9,6 +10,8 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "models/resnet_v2.h"
+#include "optim/optimizer.h"
+#include "optim/schedule.h"
 #include "train/trainer.h"
 
 namespace alz::train {
@@ -39,5 +42,12 @@ std::unique_ptr<ResNetV2> make_model(const TrainConfig& config, int classes, Dev
 // Inverse-frequency class weights ("auto": N / (K * count_c), as Keras/sklearn "balanced") on
 // the device, or an undefined tensor for "none".
 Tensor make_class_weights(const TrainConfig& config, const data::DatasetIndex& index, Device device);
+
+// The optimizer of config.optimizer (adam, adamw, sgd) over the model's trainable parameters.
+std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& config, std::vector<ParamRef> params);
+
+// The learning-rate schedule of config.schedule; cosine decays per step over every epoch of the
+// run, after a linear warm-up, and plateau watches the validation macro-F1.
+std::unique_ptr<LearningRateSchedule> make_schedule(const TrainConfig& config, int64_t steps_per_epoch);
 
 }  // namespace alz::train

@@ -1,8 +1,16 @@
-// The training run behind `alz train`: data, model, optimizer, schedule, the epoch loop,
-// validation with honest metrics, checkpoints, resume, the report.
+// The training run behind `alz train`: its settings (TrainConfig), what a resumed run takes
+// from where, and the Trainer. The training step itself is Trainer::train_step in
+// train/trainer.cpp (forward, loss, backward, optimizer step); the epoch loop is Trainer::run.
 //
-//   TrainConfig config;            // from the command line (cli/train.cpp)
-//   int code = run_training(config);
+//   TrainConfig config;                  // from the command line (cli/train.cpp)
+//   int code = run_training(config);     // 0 done, 1 error, 3 non-finite loss, 130 interrupted
+//
+// The pieces around the step, one file each:
+//   train/run_setup.h   before the first step: device, data, loaders, model, optimizer, schedule
+//   train/run_state.h   what a resume needs (RunState) and the run folder's state files
+//   train/progress.h    the epoch's running loss and accuracy, the progress line, timing
+//   train/interrupt.h   Ctrl-C: finish the step, save, exit 130
+//   train/evaluate.h, train/report.h   validation metrics; metrics.jsonl and report.html
 //
 // The run folder holds: config.json, metrics.jsonl (one line per epoch), last.safetensors and
 // best.safetensors (by validation macro-F1; Keras names, metadata with class names), state.json
@@ -18,8 +26,20 @@
 // A NaN or Inf loss stops the run with a message; the last good checkpoint stays.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "models/resnet_v2.h"
+#include "optim/optimizer.h"
+#include "optim/schedule.h"
+#include "train/metrics.h"
+#include "train/progress.h"
+#include "train/report.h"
+#include "train/run_state.h"
 
 namespace alz::train {
 
@@ -27,7 +47,7 @@ struct TrainConfig {
   std::string data;                  // dataset folder or manifest CSV; empty: the phantom set
   std::string phantom_dir = "phantom";  // where the phantom set is generated when data is empty
   std::string model = "auto";        // auto: resnet152v2 on a GPU, resnetv2-small on the CPU
-  int epochs = 0;                    // 0: auto (GPU 3, CPU 8)
+  int epochs = 0;                    // 0: auto (GPU 20, CPU 8)
   int batch_size = 0;                // 0: auto (GPU 64, CPU 32)
   std::string optimizer = "adam";    // adam, adamw (the same rule as adam: decay is decoupled), sgd
   double learning_rate = 0.0;        // 0: auto (adam 1e-3, sgd 0.1 * batch / 256)
@@ -36,33 +56,114 @@ struct TrainConfig {
   double weight_decay = 0.0;         // decoupled, as Keras: w -= lr * wd * w before each update
   double l2 = 0.0;                   // coupled L2: g += l2 * w (optim/optimizer.h)
   std::string schedule = "cosine";   // constant, step, cosine, plateau
-  int warmup_epochs = 0;
+  int warmup_epochs = 0;             // cosine: linear warm-up over the first N epochs
   int step_epochs = 10;              // step schedule: decay every N epochs
-  double step_gamma = 0.1;
+  double step_gamma = 0.1;           // step schedule: the decay factor
   double clip_norm = 0.0;            // 0: no clipping
   int input_height = 0, input_width = 0;  // 0: auto (GPU 224, CPU 80)
   std::string device = "auto";       // auto, cpu, cuda
   std::string precision = "tf32";    // fp32 (strict), tf32
-  uint64_t seed = 1;
+  uint64_t seed = 1;                 // weights, sample order, augmentation and splits
   std::string init_from;             // weights to start from (name and shape must match)
   bool freeze_backbone = false;      // train only the head (frozen BatchNorms in inference mode)
-  std::string run_dir;               // default runs/<model>-<seed>
+  std::string run_dir;               // default runs/<model>-seed<seed>
   std::string resume;                // a run folder to continue
   std::string class_weights = "none";  // none, auto (inverse frequency)
-  double label_smoothing = 0.0;
+  double label_smoothing = 0.0;      // in [0, 1)
   bool allow_weights_with_smoothing = false;  // both together only when asked
   int early_stopping = 0;            // patience in epochs; 0: off
   double val_fraction = 0.2;         // when the data has no validation split
-  bool augment = true;
+  bool augment = true;               // random training augmentation
   int workers = 0;                   // loader threads; 0: all cores
   bool cache = false;                // cache decoded images in memory
   int64_t max_steps = 0;             // stop after this many steps in all (0: no limit); for benchmarks
   int64_t stop_after_steps = 0;      // simulate an interruption after N steps of this process (tests)
-  bool quiet = false;
+  bool quiet = false;                // print only errors
+
+  bool operator==(const TrainConfig&) const = default;
 };
+
+// config.json and the "config" of state.json: every field under its own name, from this one
+// list (a key missing when reading keeps the field's default). tests/test_run_state.cpp fails
+// when a field of TrainConfig is missing here.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, phantom_dir, model, epochs, batch_size, optimizer,
+                                                learning_rate, momentum, nesterov, weight_decay, l2, schedule,
+                                                warmup_epochs, step_epochs, step_gamma, clip_norm, input_height,
+                                                input_width, device, precision, seed, init_from, freeze_backbone,
+                                                run_dir, resume, class_weights, label_smoothing,
+                                                allow_weights_with_smoothing, early_stopping, val_fraction, augment,
+                                                workers, cache, max_steps, stop_after_steps, quiet)
+
+// Resuming: which settings a resumed run takes from where.
+//   - From the new command line: the fields that say how this process runs, not what the run
+//     computes: resume, run_dir (always the resumed folder), quiet, workers (results do not
+//     depend on the thread count, and the right count is the machine's), max_steps and
+//     stop_after_steps. These are kResumeFromCommandLine.
+//   - From the saved run (the "config" of RUN_DIR/state.json): every other field, so the run
+//     goes on exactly as it began. A different value given on the command line (say --epochs
+//     20) is ignored, and named in `ignored` ("epochs=20") for a note to the user.
+//   - A field an older run folder did not save takes the command line's value, that is its
+//     default unless given (a run started with --allow-weights-with-smoothing before that flag
+//     was saved resumes when the flag is given again).
+//   - init_from stays in the record but is not loaded again: the weights come from the run's
+//     own last.safetensors.
+// Throws nlohmann::json::exception when a saved value has the wrong type.
+inline constexpr const char* kResumeFromCommandLine[] = {"resume", "run_dir", "quiet", "workers", "max_steps",
+                                                         "stop_after_steps"};
+TrainConfig config_for_resume(const nlohmann::json& saved, const TrainConfig& command_line,
+                              std::vector<std::string>* ignored = nullptr);
 
 // Runs (or resumes) training; returns the process exit code: 0 done, 1 error (message
 // printed), 3 stopped on a non-finite loss, 130 interrupted (resumable).
 int run_training(TrainConfig config);
+
+// One training run: set up by the constructor, driven by run(). run_training is
+//   Trainer trainer(config);  return trainer.run();
+// with the Ctrl-C handler installed around it.
+class Trainer {
+ public:
+  // Reads the saved run when resuming, fills the "auto" settings, writes config.json, prepares
+  // the data, builds the loaders, model, optimizer and schedule, and on a resume restores the
+  // weights, the optimizer state and the loader position. Throws alz::Error on bad settings.
+  explicit Trainer(TrainConfig config);
+
+  // The epoch loop: train, validate, keep the best checkpoint, save the state, write the report.
+  // Returns the exit code of run_training.
+  int run();
+
+  // What one training step leaves behind, still on the device.
+  struct StepResult {
+    Tensor loss;    // () the batch-mean cross-entropy
+    Tensor logits;  // (n, classes)
+  };
+  // One training step on a batch: forward, loss, backward, optimizer update.
+  StepResult train_step(const data::Batch& batch);
+
+ private:
+  enum class EpochEnd { Finished, Interrupted, NonFiniteLoss };
+  EpochEnd train_epoch(double& train_loss);
+  void save_interrupted_run(const EpochTotals& totals, double seconds);
+  EpochRecord record_epoch(double train_loss, const Metrics& val);
+  void keep_if_best(const Metrics& val, int epoch);
+  void save_end_of_epoch();
+  void write_run_report(const Metrics& val, int epoch);
+  bool early_stopping_reached() const;  // prints why when it is
+  const std::vector<std::string>& class_names() const { return data_.class_names; }
+
+  TrainConfig config_;
+  bool resuming_ = false;
+  nlohmann::json config_json_;  // config_ as saved in config.json and state.json
+  Device device_;
+  data::DatasetIndex data_;     // the "train" and "val" splits
+  std::unique_ptr<data::Loader> train_loader_, val_loader_;
+  std::unique_ptr<ResNetV2> model_;
+  Tensor class_weights_;        // (classes) or undefined
+  std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<LearningRateSchedule> schedule_;
+  RunState state_;              // where the run is; saved for a resume
+  Progress progress_;
+  SteadyStateClock steady_state_;
+  int64_t steps_this_process_ = 0;
+};
 
 }  // namespace alz::train

@@ -1,0 +1,71 @@
+// Where a training run stands (RunState) and the run folder's files that let a stopped run go
+// on: state.json (the RunState and the run's configuration), last.safetensors (weights and
+// BatchNorm statistics) and optimizer.safetensors (the optimizer's moments and step count).
+// They are written together after every epoch and when the run is interrupted, each file
+// atomically (temp + rename). best.safetensors is written when validation improves.
+//
+// state.json is the RunState below serialised field by field from its one list (a missing key
+// is an error: the file was damaged), plus the configuration under "config" (TrainConfig,
+// train/trainer.h). Tested in tests/test_run_state.cpp and tests/test_trainer.cpp:
+//   cmake --build build -j2 --target test_run_state test_trainer && ctest --test-dir build -R 'RunState|Trainer'
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "models/resnet_v2.h"
+#include "optim/optimizer.h"
+#include "optim/schedule.h"
+#include "train/report.h"
+
+namespace alz::train {
+
+// What the epoch loop carries from step to step; saved whole for a resume.
+struct RunState {
+  int epoch = 0;                       // 0-based epoch in progress
+  int64_t batch = 0;                   // next batch of that epoch
+  int64_t global_step = 0;             // training steps since the run began
+  double best_macro_f1 = -1.0;         // the best validation macro-F1 so far
+  int best_epoch = 0;                  // its epoch (1-based; 0: none yet)
+  int epochs_without_improvement = 0;  // for early stopping
+  std::vector<EpochRecord> history;    // one record per finished epoch
+  ScheduleState schedule;              // the learning-rate schedule's state
+  nlohmann::json best_evaluation;      // metrics_to_json of the best epoch
+  double loss_sum = 0.0;               // this epoch so far: sum over samples of the batch-mean loss
+  int64_t seen = 0;                    // this epoch so far: samples trained on
+  int64_t correct = 0;                 // this epoch so far: samples predicted right
+  double train_seconds = 0.0;          // this epoch so far: time in the training loop
+
+  bool operator==(const RunState&) const = default;
+};
+
+// state.json: every field under its own name, from this one list. tests/test_run_state.cpp
+// fails when a field of RunState is missing here.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunState, epoch, batch, global_step, best_macro_f1, best_epoch,
+                                   epochs_without_improvement, history, schedule, best_evaluation, loss_sum, seen,
+                                   correct, train_seconds)
+
+// Writes last.safetensors (with the class names in its metadata), optimizer.safetensors and
+// state.json (the state, and `config` under "config") into run_dir.
+void save_run(const std::string& run_dir, ResNetV2& model, const Optimizer& optimizer, const RunState& state,
+              const nlohmann::json& config, const std::vector<std::string>& class_names);
+
+// Writes best.safetensors: the weights of the best epoch so far.
+void save_best(const std::string& run_dir, ResNetV2& model, const std::vector<std::string>& class_names);
+
+// state.json of a run folder: the saved configuration (as saved; see config_for_resume in
+// train/trainer.h) and state. Throws alz::Error naming the file when it is missing or damaged.
+struct SavedRun {
+  nlohmann::json config;
+  RunState state;
+};
+SavedRun read_saved_run(const std::string& run_dir);
+
+// Loads what save_run wrote into a model, optimizer and schedule built for the same
+// configuration: the weights (strictly: every name and shape must match), the optimizer state
+// and the schedule state.
+void restore_run(const std::string& run_dir, const RunState& state, ResNetV2& model, Optimizer& optimizer,
+                 LearningRateSchedule& schedule);
+
+}  // namespace alz::train
