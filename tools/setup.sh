@@ -11,6 +11,8 @@ packages=(
   libstb-dev                         # stb_image / stb_image_write (decode and write images)
   nlohmann-json3-dev                 # JSON (safetensors headers, reports, audit)
   libcli11-dev                       # command-line parsing
+  libhdf5-dev                        # Keras's .h5 / .weights.h5 files (models/ only)
+  libzip-dev                         # Keras's .keras archives (models/ only)
   libgtest-dev                       # GoogleTest
   libbenchmark-dev                   # Google Benchmark
 )
