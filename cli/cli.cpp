@@ -24,6 +24,8 @@ const Command kCommands[] = {
     {"train", train, "train a ResNetV2 (default: the phantom set), with checkpoints and a report"},
     {"eval", eval, "evaluate a checkpoint: macro-F1, balanced accuracy, per-class, confusion, ROC-AUC"},
     {"predict", predict, "predict the class and probabilities of images"},
+    {"convert", convert, "convert a Keras file (.h5, .weights.h5, .keras) to an alz checkpoint"},
+    {"export", export_model, "write a model for Keras (.h5, .weights.h5, .keras)"},
 };
 
 void print_usage(FILE* out) {

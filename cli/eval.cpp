@@ -20,7 +20,8 @@ int eval(int argc, char** argv) {
   int batch = 32;
   double val_fraction = 0.2;
   uint64_t split_seed = 1;
-  app.add_option("--weights", o.weights, "checkpoint (.safetensors)")->required();
+  app.add_option("--weights", o.weights, "checkpoint (.safetensors) or Keras file (.h5, .weights.h5, .keras)")
+      ->required();
   app.add_option("--data", data, "dataset folder or manifest CSV")->required();
   app.add_option("--split", split, "split to evaluate (default: val, else test, else all)");
   app.add_option("--format", format, "text or json")->check(CLI::IsMember({"text", "json"}));

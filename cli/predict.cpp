@@ -1,7 +1,8 @@
 // `alz predict --weights FILE IMAGE... | DIR`: the predicted class and every class's
 // probability per image; `--format json`; `--timing` adds the batch-1 latency (median of
-// repeated runs after a warm-up). Works with a bare Keras-named weights file given --model and
-// --classes (and --class-names).
+// repeated runs after a warm-up). Works with Keras files (.h5, .weights.h5, .keras: the model from
+// the file) and with a bare Keras-named safetensors file given --model and --classes (and
+// --class-names).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -62,7 +63,8 @@ int predict(int argc, char** argv) {
   std::string format = "text", class_names, input_size;
   bool timing = false;
   int batch = 16;
-  app.add_option("--weights", o.weights, "checkpoint or Keras-named weights (.safetensors)")->required();
+  app.add_option("--weights", o.weights, "checkpoint (.safetensors) or Keras file (.h5, .weights.h5, .keras)")
+      ->required();
   app.add_option("inputs", inputs, "images or folders")->required();
   app.add_option("--format", format, "text or json")->check(CLI::IsMember({"text", "json"}));
   app.add_option("--model", o.model, "model name, for a bare Keras-named weights file");

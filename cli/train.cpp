@@ -3,6 +3,7 @@
 //   alz train                                   # phantoms; GPU: ResNet152V2 224x224, CPU: small model 80x80
 //   alz train --data DIR --epochs 20 --class-weights auto --run-dir runs/a
 //   alz train --resume runs/a                   # continue exactly where it stopped
+//   alz train --data DIR --init-from resnet152v2_weights_tf_dim_ordering_tf_kernels_notop.h5 --freeze-backbone
 // The training itself: train/trainer.h (the settings, the resume rule, the Trainer) and
 // Trainer::train_step in train/trainer.cpp (forward, loss, backward, optimizer step).
 #include <CLI/CLI.hpp>
@@ -38,7 +39,9 @@ int train(int argc, char** argv) {
   app.add_option("--device", c.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--precision", c.precision, "fp32 (strict) or tf32")->check(CLI::IsMember({"fp32", "tf32"}));
   app.add_option("--seed", c.seed, "seed of weights, order, augmentation and splits");
-  app.add_option("--init-from", c.init_from, "start from these weights (matching names and shapes)");
+  app.add_option("--init-from", c.init_from,
+                 "start from these weights, matching names and shapes: a checkpoint or a Keras .h5 / .weights.h5 / "
+                 ".keras (with --model auto, the file's architecture)");
   app.add_flag("--freeze-backbone", c.freeze_backbone, "train only the head");
   app.add_option("--run-dir", c.run_dir, "run folder (default runs/<model>-seed<seed>)");
   app.add_option("--resume", c.resume, "continue the run in this folder, with its saved settings");

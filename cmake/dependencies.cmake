@@ -66,6 +66,25 @@ if(Protobuf_FOUND AND TARGET protobuf::libprotobuf AND TARGET onnx AND TARGET on
 endif()
 alz_require(ALZ_ONNX_FOUND "ONNX and protobuf (onnx/onnx_pb.h, libonnx, libprotobuf)" "libonnx-dev libprotobuf-dev")
 
+# Keras files (models/ only): HDF5's C library (legacy .h5, .weights.h5) and libzip (.keras
+# archives). Debian keeps the serial HDF5 under hdf5/serial.
+set(ALZ_LIB_DIRS)
+foreach(arch x86_64-linux-gnu aarch64-linux-gnu)
+  list(APPEND ALZ_LIB_DIRS /usr/lib/${arch}/hdf5/serial /usr/lib/${arch})
+endforeach()
+find_path(ALZ_HDF5_INCLUDE hdf5.h PATHS /usr/include /usr/local/include PATH_SUFFIXES hdf5/serial hdf5)
+find_library(ALZ_HDF5_LIBRARY NAMES hdf5_serial hdf5 PATHS ${ALZ_LIB_DIRS})
+if(ALZ_HDF5_INCLUDE AND ALZ_HDF5_LIBRARY)
+  set(ALZ_HDF5_FOUND TRUE)
+endif()
+alz_require(ALZ_HDF5_FOUND "HDF5's C library (hdf5.h, libhdf5)" "libhdf5-dev")
+find_path(ALZ_ZIP_INCLUDE zip.h PATHS /usr/include /usr/local/include)
+find_library(ALZ_ZIP_LIBRARY NAMES zip PATHS ${ALZ_LIB_DIRS})
+if(ALZ_ZIP_INCLUDE AND ALZ_ZIP_LIBRARY)
+  set(ALZ_ZIP_FOUND TRUE)
+endif()
+alz_require(ALZ_ZIP_FOUND "libzip (zip.h, libzip)" "libzip-dev")
+
 # Tests and benchmarks.
 find_package(GTest)
 alz_require(GTest_FOUND "GoogleTest" "libgtest-dev")

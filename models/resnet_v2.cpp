@@ -2,6 +2,7 @@
 #include "models/resnet_v2.h"
 
 #include <cstdio>
+#include <map>
 #include <sstream>
 
 #include "core/error.h"
@@ -22,6 +23,51 @@ std::string with_commas(int64_t value) {
 }
 
 }  // namespace
+
+namespace {
+
+// "resnetv2:stem64:2x4,2x8" -> stem 64, blocks {2, 2}, filters {4, 8}; false when malformed.
+bool parse_spec_name(const std::string& name, ResNetV2Config& c) {
+  const std::string prefix = "resnetv2:stem";
+  if (name.rfind(prefix, 0) != 0) return false;
+  std::istringstream in(name.substr(prefix.size()));
+  char colon = 0;
+  if (!(in >> c.stem_filters >> colon) || colon != ':' || c.stem_filters < 1) return false;
+  c.blocks.clear();
+  c.filters.clear();
+  for (;;) {
+    int blocks = 0, filters = 0;
+    char x = 0;
+    if (!(in >> blocks >> x >> filters) || x != 'x' || blocks < 1 || filters < 1) return false;
+    c.blocks.push_back(blocks);
+    c.filters.push_back(filters);
+    char comma = 0;
+    if (!(in >> comma)) return true;
+    if (comma != ',') return false;
+  }
+}
+
+}  // namespace
+
+std::string resnet_v2_spec_name(const ResNetV2Config& config) {
+  std::string name = "resnetv2:stem" + std::to_string(config.stem_filters) + ":";
+  for (size_t i = 0; i < config.blocks.size(); ++i) {
+    if (i) name += ',';
+    name += std::to_string(config.blocks[i]);
+    name += 'x';
+    name += std::to_string(config.filters[i]);
+  }
+  return name;
+}
+
+std::string resnet_v2_name_for(const ResNetV2Config& config) {
+  for (const std::string& name : resnet_v2_names()) {
+    ResNetV2Config named = resnet_v2_config(name, 2, 32, 32);
+    if (named.blocks == config.blocks && named.filters == config.filters && named.stem_filters == config.stem_filters)
+      return name;
+  }
+  return resnet_v2_spec_name(config);
+}
 
 ResNetV2Config resnet_v2_config(const std::string& name, int classes, int input_height, int input_width) {
   ResNetV2Config c;
@@ -45,9 +91,10 @@ ResNetV2Config resnet_v2_config(const std::string& name, int classes, int input_
     c.filters = {4, 4, 8, 8};
     c.stem_filters = 8;
     c.bn_momentum = 0.9;
-  } else {
+  } else if (!parse_spec_name(name, c)) {
     ALZ_FAIL("unknown model '" << name << "'; known: resnet50v2, resnet101v2, resnet152v2, resnetv2-small, "
-                                  "resnetv2-tiny");
+                                  "resnetv2-tiny, or resnetv2:stem<S>:<blocks>x<filters>,... (e.g. "
+                                  "resnetv2:stem64:2x4,2x8)");
   }
   ALZ_CHECK(classes >= 2, "a classifier needs at least 2 classes; got " << classes);
   ALZ_CHECK(input_height >= 32 && input_width >= 32,
@@ -100,60 +147,97 @@ Tensor ResNetV2Block::forward(const Tensor& x) {
 // ---------------------------------------------------------------- model
 
 ResNetV2::ResNetV2(const ResNetV2Config& config, uint64_t seed) : Module(config.name), config_(config) {
+  ALZ_CHECK(config.blocks.size() == config.filters.size() && !config.blocks.empty(),
+            config.name << ": blocks and filters must name the same, non-zero number of stacks");
   Generator gen(seed);
-  summary_.push_back({"input_1", "InputLayer", {config.input_height, config.input_width, 3}, 0});
+  add_layer("input_layer", "InputLayer", {config.input_height, config.input_width, 3});
   build_stem(gen);
   int64_t channels = config.stem_filters;
-  int height = summary_.back().output_shape[0], width = summary_.back().output_shape[1];
+  int height = static_cast<int>(layers_.back().output_shape[0]), width = static_cast<int>(layers_.back().output_shape[1]);
   for (int i = 0; i < static_cast<int>(config.blocks.size()); ++i) build_stack(i, channels, height, width, gen);
   build_head(channels, height, width, gen);
+  // Each row's weights and count, from the tensors themselves (Keras's order: kernel, bias;
+  // gamma, beta, moving_mean, moving_variance).
+  std::map<std::string, std::vector<const ParamRef*>> by_layer;
+  std::vector<ParamRef> params = parameters();
+  for (const ParamRef& p : params) by_layer[p.name.substr(0, p.name.find('/'))].push_back(&p);
+  for (KerasLayer& layer : layers_) {
+    for (const ParamRef* p : by_layer[layer.name]) {
+      layer.weights.push_back(p->name);
+      layer.params += p->tensor->numel();
+    }
+  }
+}
+
+KerasLayer& ResNetV2::add_layer(const std::string& name, const std::string& type, Shape output_shape,
+                                std::vector<std::string> inputs) {
+  if (inputs.empty() && !layers_.empty()) inputs = {layers_.back().name};  // a chain, unless told
+  KerasLayer layer;
+  layer.name = name;
+  layer.type = type;
+  layer.output_shape = std::move(output_shape);
+  layer.inputs = std::move(inputs);
+  layers_.push_back(std::move(layer));
+  return layers_.back();
 }
 
 void ResNetV2::build_stem(Generator& gen) {
   int h = config_.input_height + 6, w = config_.input_width + 6;
-  summary_.push_back({"conv1_pad", "ZeroPadding2D", {h, w, 3}, 0});
+  add_layer("conv1_pad", "ZeroPadding2D", {h, w, 3}).pad = 3;
   conv1_ = std::make_unique<Conv2D>("conv1_conv", 3, config_.stem_filters, 7, 2, true, gen);
   add_child(*conv1_);
   h = (h - 7) / 2 + 1;
   w = (w - 7) / 2 + 1;
-  summary_.push_back({"conv1_conv", "Conv2D", {h, w, config_.stem_filters}, conv1_->count_parameters()});
-  summary_.push_back({"pool1_pad", "ZeroPadding2D", {h + 2, w + 2, config_.stem_filters}, 0});
-  summary_.push_back({"pool1_pool", "MaxPooling2D", {(h - 1) / 2 + 1, (w - 1) / 2 + 1, config_.stem_filters}, 0});
+  KerasLayer& conv = add_layer("conv1_conv", "Conv2D", {h, w, config_.stem_filters});
+  conv.filters = config_.stem_filters, conv.kernel = 7, conv.stride = 2, conv.use_bias = true;
+  add_layer("pool1_pad", "ZeroPadding2D", {h + 2, w + 2, config_.stem_filters}).pad = 1;
+  KerasLayer& pool = add_layer("pool1_pool", "MaxPooling2D", {(h - 1) / 2 + 1, (w - 1) / 2 + 1, config_.stem_filters});
+  pool.kernel = 3, pool.stride = 2;
 }
 
 void ResNetV2::build_stack(int index, int64_t& channels, int& height, int& width, Generator& gen) {
   int filters = config_.filters[index], blocks = config_.blocks[index];
   bool last_stack = index + 1 == static_cast<int>(config_.blocks.size());
   std::string stack = "conv" + std::to_string(index + 2);
+  auto conv = [](KerasLayer& row, int filters, int kernel, int stride, bool bias) {
+    row.filters = filters, row.kernel = kernel, row.stride = stride, row.use_bias = bias;
+  };
   for (int b = 1; b <= blocks; ++b) {
     int stride = (b == blocks && !last_stack) ? 2 : 1;
     bool conv_shortcut = b == 1;
     std::string name = stack + "_block" + std::to_string(b);
+    std::string block_input = layers_.back().name;
     blocks_.push_back(std::make_unique<ResNetV2Block>(name, channels, filters, stride, conv_shortcut,
                                                       config_.bn_momentum, gen));
     add_child(*blocks_.back());
     int out_h = strided(height, stride), out_w = strided(width, stride);
     int64_t out_c = 4 * int64_t{filters};
-    auto conv_params = [](int64_t k, int64_t c_in, int64_t c_out, bool bias) { return k * k * c_in * c_out + (bias ? c_out : 0); };
-    summary_.push_back({name + "_preact_bn", "BatchNormalization", {height, width, channels}, 4 * channels});
-    summary_.push_back({name + "_preact_relu", "Activation", {height, width, channels}, 0});
-    if (conv_shortcut)
-      summary_.push_back({name + "_0_conv", "Conv2D", {out_h, out_w, out_c}, conv_params(1, channels, out_c, true)});
-    else if (stride > 1) {  // Keras leaves this layer unnamed: max_pooling2d, max_pooling2d_1, ...
-      std::string pool = "max_pooling2d";
-      if (shortcut_pools_ > 0) pool.append("_").append(std::to_string(shortcut_pools_));
+    // Keras's order (model.layers, by depth in the graph): the main path up to _2_relu, then
+    // the shortcut, then _3_conv and the Add.
+    add_layer(name + "_preact_bn", "BatchNormalization", {height, width, channels});
+    add_layer(name + "_preact_relu", "Activation", {height, width, channels});
+    conv(add_layer(name + "_1_conv", "Conv2D", {height, width, filters}), filters, 1, 1, false);
+    add_layer(name + "_1_bn", "BatchNormalization", {height, width, filters});
+    add_layer(name + "_1_relu", "Activation", {height, width, filters});
+    add_layer(name + "_2_pad", "ZeroPadding2D", {height + 2, width + 2, filters}).pad = 1;
+    conv(add_layer(name + "_2_conv", "Conv2D", {out_h, out_w, filters}), filters, 3, stride, false);
+    add_layer(name + "_2_bn", "BatchNormalization", {out_h, out_w, filters});
+    add_layer(name + "_2_relu", "Activation", {out_h, out_w, filters});
+    std::string shortcut = block_input;
+    if (conv_shortcut) {
+      shortcut = name + "_0_conv";
+      conv(add_layer(shortcut, "Conv2D", {out_h, out_w, out_c}, {name + "_preact_relu"}), static_cast<int>(out_c), 1,
+           stride, true);
+    } else if (stride > 1) {  // Keras leaves this layer unnamed: max_pooling2d, max_pooling2d_1, ...
+      shortcut = "max_pooling2d";
+      if (shortcut_pools_ > 0) shortcut.append("_").append(std::to_string(shortcut_pools_));
       ++shortcut_pools_;
-      summary_.push_back({pool, "MaxPooling2D", {out_h, out_w, channels}, 0});
+      KerasLayer& pool = add_layer(shortcut, "MaxPooling2D", {out_h, out_w, channels}, {block_input});
+      pool.kernel = 1, pool.stride = stride;
     }
-    summary_.push_back({name + "_1_conv", "Conv2D", {height, width, filters}, conv_params(1, channels, filters, false)});
-    summary_.push_back({name + "_1_bn", "BatchNormalization", {height, width, filters}, 4 * int64_t{filters}});
-    summary_.push_back({name + "_1_relu", "Activation", {height, width, filters}, 0});
-    summary_.push_back({name + "_2_pad", "ZeroPadding2D", {height + 2, width + 2, filters}, 0});
-    summary_.push_back({name + "_2_conv", "Conv2D", {out_h, out_w, filters}, conv_params(3, filters, filters, false)});
-    summary_.push_back({name + "_2_bn", "BatchNormalization", {out_h, out_w, filters}, 4 * int64_t{filters}});
-    summary_.push_back({name + "_2_relu", "Activation", {out_h, out_w, filters}, 0});
-    summary_.push_back({name + "_3_conv", "Conv2D", {out_h, out_w, out_c}, conv_params(1, filters, out_c, true)});
-    summary_.push_back({name + "_out", "Add", {out_h, out_w, out_c}, 0});
+    conv(add_layer(name + "_3_conv", "Conv2D", {out_h, out_w, out_c}, {name + "_2_relu"}), static_cast<int>(out_c), 1,
+         1, true);
+    add_layer(name + "_out", "Add", {out_h, out_w, out_c}, {shortcut, name + "_3_conv"});
     channels = out_c;
     height = out_h;
     width = out_w;
@@ -165,10 +249,10 @@ void ResNetV2::build_head(int64_t channels, int height, int width, Generator& ge
   predictions_ = std::make_unique<Dense>("predictions", channels, config_.classes, gen);
   add_child(*post_bn_);
   add_child(*predictions_);
-  summary_.push_back({"post_bn", "BatchNormalization", {height, width, channels}, 4 * channels});
-  summary_.push_back({"post_relu", "Activation", {height, width, channels}, 0});
-  summary_.push_back({"avg_pool", "GlobalAveragePooling2D", {channels}, 0});
-  summary_.push_back({"predictions", "Dense", {config_.classes}, predictions_->count_parameters()});
+  add_layer("post_bn", "BatchNormalization", {height, width, channels});
+  add_layer("post_relu", "Activation", {height, width, channels});
+  add_layer("avg_pool", "GlobalAveragePooling2D", {channels});
+  add_layer("predictions", "Dense", {config_.classes}).filters = config_.classes;
 }
 
 Tensor ResNetV2::forward(const Tensor& images) {
@@ -199,7 +283,7 @@ std::string ResNetV2::summary_text() const {
   std::snprintf(line, sizeof line, " %-44s %-30s %-14s\n", "Layer (type)", "Output Shape", "Param #");
   out << line << double_rule << "\n";
   int64_t total = 0;
-  for (const LayerSummary& row : summary_) {
+  for (const KerasLayer& row : layers_) {
     std::string shape = "(None";
     for (int64_t d : row.output_shape) shape += ", " + std::to_string(d);
     shape += ")";

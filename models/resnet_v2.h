@@ -27,6 +27,7 @@
 namespace alz {
 
 struct ResNetV2Config {
+  // A named model ("resnet152v2", ...) or a custom one named by its shape (resnet_v2_spec_name).
   std::string name = "resnet152v2";
   std::vector<int> blocks = {3, 8, 36, 3};
   std::vector<int> filters = {64, 128, 256, 512};
@@ -39,18 +40,35 @@ struct ResNetV2Config {
 };
 
 // "resnet50v2", "resnet101v2", "resnet152v2" (Keras), and the small members built by the same
-// code: "resnetv2-small" (CPU demo) and "resnetv2-tiny" (tests). Throws for an unknown name or
-// an input smaller than 32x32.
+// code: "resnetv2-small" (CPU demo) and "resnetv2-tiny" (tests). Any other ResNetV2 is named by
+// its shape, "resnetv2:stem<S>:<blocks>x<filters>,..." (e.g. "resnetv2:stem64:2x4,2x8": a
+// 64-filter stem, then a stack of 2 blocks of 4 filters and one of 2 blocks of 8; BatchNorm
+// momentum 0.99), which is what a Keras file of an unnamed ResNetV2 loads as. Throws for an
+// unknown name or an input smaller than 32x32.
 ResNetV2Config resnet_v2_config(const std::string& name, int classes, int input_height = 224,
                                 int input_width = 224);
 std::vector<std::string> resnet_v2_names();
+// "resnetv2:stem<S>:<b>x<f>,..." for the config's stem, blocks and filters.
+std::string resnet_v2_spec_name(const ResNetV2Config& config);
+// The named model with this stem, blocks and filters, else the spec name.
+std::string resnet_v2_name_for(const ResNetV2Config& config);
 
-// One row of the Keras-style summary.
-struct LayerSummary {
-  std::string name, type;
-  Shape output_shape;  // without the batch dimension
-  int64_t params = 0;  // Keras's count: BatchNorm counts its moving statistics too
+// One layer of the model as Keras builds it, in Keras's order (model.layers): the one table the
+// summary, the legacy HDF5 `layer_names`, the Keras 3 weight-group names and the .keras config
+// are all made from. Weightless layers (paddings, activations, pools, Add) are rows too.
+struct KerasLayer {
+  std::string name;                  // "conv2_block1_1_conv", "max_pooling2d_1", "input_layer"
+  std::string type;                  // Keras class: "Conv2D", "BatchNormalization", "Add", ...
+  Shape output_shape;                // without the batch dimension
+  std::vector<std::string> inputs;   // the layers it reads (two for Add; none for the input)
+  std::vector<std::string> weights;  // Keras weight names in Keras's order ("conv1_conv/kernel", ...)
+  int64_t params = 0;                // Keras's count: BatchNorm counts its moving statistics too
+  // The settings a Keras config needs: Conv2D filters/kernel/stride/use_bias, Dense units
+  // (in `filters`), MaxPooling2D pool size (`kernel`) and stride, ZeroPadding2D `pad`.
+  int filters = 0, kernel = 0, stride = 1, pad = 0;
+  bool use_bias = false;
 };
+using LayerSummary = KerasLayer;
 
 class ResNetV2Block : public Module {
  public:
@@ -78,20 +96,24 @@ class ResNetV2 : public Module {
   const ResNetV2Config& config() const { return config_; }
   Dense& head() { return *predictions_; }
   void freeze_backbone(bool frozen);  // everything but `predictions`
-  std::vector<LayerSummary> summary() const { return summary_; }
+  // Keras's layers in Keras's order (see KerasLayer); the summary is this table.
+  const std::vector<KerasLayer>& keras_layers() const { return layers_; }
+  std::vector<KerasLayer> summary() const { return layers_; }
   std::string summary_text() const;   // Keras-style table with the three totals
 
  private:
   void build_stem(Generator& gen);
   void build_stack(int index, int64_t& channels, int& height, int& width, Generator& gen);
   void build_head(int64_t channels, int height, int width, Generator& gen);
+  KerasLayer& add_layer(const std::string& name, const std::string& type, Shape output_shape,
+                        std::vector<std::string> inputs = {});
 
   ResNetV2Config config_;
   std::unique_ptr<Conv2D> conv1_;
   std::vector<std::unique_ptr<ResNetV2Block>> blocks_;
   std::unique_ptr<BatchNormReLU> post_bn_;
   std::unique_ptr<Dense> predictions_;
-  std::vector<LayerSummary> summary_;
+  std::vector<KerasLayer> layers_;
   int shortcut_pools_ = 0;
 };
 

@@ -12,6 +12,8 @@ packages=(
   nlohmann-json3-dev                 # JSON (safetensors headers, reports, audit)
   libcli11-dev                       # command-line parsing
   libonnx-dev libprotobuf-dev        # ONNX export (the ONNX message classes and checker, protobuf)
+  libhdf5-dev                        # Keras's .h5 / .weights.h5 files (models/ only)
+  libzip-dev                         # Keras's .keras archives (models/ only)
   libgtest-dev                       # GoogleTest
   libbenchmark-dev                   # Google Benchmark
 )

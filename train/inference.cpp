@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/checkpoint.h"
+#include "models/weights_file.h"
 #include "tensor/cuda_runtime.h"
 #include "core/error.h"
 
@@ -21,12 +22,13 @@ bool parse_size(const std::string& text, int& height, int& width) {
 }
 
 LoadedModel load_model_for_inference(const InferenceOptions& o) {
-  SafetensorsFile file = load_safetensors(o.weights);
+  SafetensorsFile file = read_weights_file(o.weights);  // safetensors or any Keras format
   auto meta = [&](const char* key) {
     auto it = file.metadata.find(key);
     return it == file.metadata.end() ? std::string() : it->second;
   };
   std::string model_name = o.model.empty() ? meta("model") : o.model;
+  if (model_name.empty() && is_keras_file(file)) model_name = infer_resnet_v2(file).name;  // from the weights
   ALZ_CHECK(!model_name.empty(), o.weights << ": the file has no model metadata (a bare Keras-named weights file); "
                                              "give --model and --classes");
   int classes = o.classes;
@@ -53,7 +55,7 @@ LoadedModel load_model_for_inference(const InferenceOptions& o) {
             o.weights << ": " << loaded.class_names.size() << " class names for " << classes << " classes");
 
   loaded.model = std::make_unique<ResNetV2>(resnet_v2_config(model_name, classes, height, width), 0);
-  load_checkpoint(file, *loaded.model, LoadMode::Strict);  // every name and shape must match
+  load_weights_file(file, *loaded.model, LoadMode::Strict);  // every name and shape must match
   loaded.model->set_training(false);
   bool gpu = o.device == "cuda" || (o.device == "auto" && cuda::available());
   ALZ_CHECK(!(o.device == "cuda" && !cuda::available()), "--device cuda: " << cuda::unavailable_reason());

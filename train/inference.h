@@ -1,6 +1,8 @@
 // Loading a model for evaluation or prediction from a weights file: a checkpoint of this
-// project (its metadata names the model, classes and input size) or a bare Keras-named file
-// (then the caller gives --model and --classes). Used by `alz eval` and `alz predict`.
+// project (its metadata names the model, classes and input size), a Keras file (.h5,
+// .weights.h5, .keras: the model from its config and weights, models/weights_file.h) or a bare
+// Keras-named safetensors file (then the caller gives --model and --classes). Used by `alz eval`
+// and `alz predict`.
 #pragma once
 #include <memory>
 #include <string>

@@ -6,6 +6,7 @@
 
 #include "data/phantom.h"
 #include "models/checkpoint.h"
+#include "models/weights_file.h"
 #include "tensor/cuda_runtime.h"
 #include "core/error.h"
 
@@ -25,6 +26,7 @@ Device resolve_config(TrainConfig& c) {
     ALZ_CHECK(c.device == "cpu" || c.device == "auto", "--device must be auto, cpu or cuda; got '" << c.device << "'");
   }
   bool gpu = device.is_cuda();
+  if (c.model == "auto" && !c.init_from.empty()) c.model = infer_resnet_v2(read_weights_file(c.init_from)).name;
   if (c.model == "auto") c.model = gpu ? "resnet152v2" : "resnetv2-small";
   // GPU: 20 epochs of the 1,200 training phantoms are ~380 steps, enough for the BatchNorm moving
   // statistics (momentum 0.99) to settle; 3 left them at their initial values (validation at chance).
@@ -105,10 +107,10 @@ std::unique_ptr<ResNetV2> make_model(const TrainConfig& config, int classes, Dev
       resnet_v2_config(config.model, classes, config.input_height, config.input_width), config.seed);
   std::ostringstream out;
   if (!config.init_from.empty()) {
-    LoadReport report = load_checkpoint(config.init_from, *model, LoadMode::Partial);
+    LoadReport report = load_weights_file(config.init_from, *model, LoadMode::Partial);  // any format
     ALZ_CHECK(!report.loaded.empty(), config.init_from << ": no weight matches the model " << config.model
-                                                       << " by name and shape\n" << report.describe());
-    out << "initialised from " << config.init_from << ": " << report.describe() << "\n";
+                                                       << " by name and shape; " << describe_transfer(report));
+    out << describe_transfer(report) << "\n";
   }
   if (config.freeze_backbone) {
     model->freeze_backbone(true);

@@ -16,7 +16,8 @@
 
 namespace alz::train {
 
-// Fills every "auto" of the configuration for the device found; returns the device.
+// Fills every "auto" of the configuration for the device found (the model: the one the
+// --init-from file holds, when there is one); returns the device.
 Device resolve_config(TrainConfig& config);
 
 // Applies the precision and convolution-algorithm settings of the run (GPU only).
@@ -35,8 +36,9 @@ RunData prepare_data(const TrainConfig& config);
 std::unique_ptr<data::Loader> make_loader(const data::DatasetIndex& index, const std::string& split,
                                           const TrainConfig& config, Device device, bool training);
 
-// Builds the model for the data's classes; loads `init_from` (name and shape must match; the
-// rest is listed), freezes the backbone when asked, moves to the device.
+// Builds the model for the data's classes; loads `init_from` (any weights file, models/weights_file.h:
+// what matches by name and shape; the rest is counted in one line), freezes the backbone when
+// asked, moves to the device.
 std::unique_ptr<ResNetV2> make_model(const TrainConfig& config, int classes, Device device, std::string& log);
 
 // Inverse-frequency class weights ("auto": N / (K * count_c), as Keras/sklearn "balanced") on
