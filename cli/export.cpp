@@ -1,16 +1,19 @@
-// `alz export --weights FILE --format keras-h5|keras-weights|keras OUT`: writes a model in a
+// `alz export --weights FILE --format keras-h5|keras-weights|keras|onnx OUT`: writes a model in a
 // format another framework loads. The model comes from any weights file alz reads (a checkpoint
 // of this project, or a Keras file); each format is one row of kFormats below (name, the file
 // ending its reader expects, a writer from models/).
 //   alz export --weights runs/a/best.safetensors --format keras-h5 mri.h5        # model.load_weights
 //   alz export --weights runs/a/best.safetensors --format keras mri.keras        # keras.saving.load_model
+//   alz export --weights runs/a/best.safetensors --format onnx mri.onnx          # ONNX Runtime, NHWC input
 // Written atomically: on any error nothing is left at OUT. Tested by tests/keras_roundtrip.py
-// (Keras loads what this writes) and tests/test_keras_cli.cpp.
+// (Keras loads what this writes), tests/onnx/check_onnxruntime.py (ONNX Runtime matches
+// alz predict) and tests/test_keras_cli.cpp.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "cli/cli.h"
 #include "core/error.h"
+#include "models/onnx_export.h"
 #include "models/weights_file.h"
 #include "train/inference.h"
 
@@ -18,18 +21,38 @@ namespace alz::cli {
 
 namespace {
 
+struct ExportOptions {
+  bool raw_pixels = false;  // onnx: the graph applies x / 127.5 - 1 itself
+};
+
 struct ExportFormat {
   const char* name;       // --format
   const char* extension;  // what the reading side expects OUT to end in
   const char* help;
-  void (*write)(ResNetV2& model, const std::string& path);  // the whole file, atomically
+  // The whole file, atomically.
+  void (*write)(const train::LoadedModel& loaded, const std::string& path, const ExportOptions& options);
 };
 
 const ExportFormat kFormats[] = {
     {"keras-h5", ".h5", "legacy Keras weights (Keras 2 layout): model.load_weights(OUT) in Keras 2 and 3",
-     write_keras_h5},
-    {"keras-weights", ".weights.h5", "Keras 3 weights: model.load_weights(OUT)", write_keras_weights_h5},
-    {"keras", ".keras", "Keras 3 model archive: keras.saving.load_model(OUT)", write_keras_archive},
+     [](const train::LoadedModel& m, const std::string& path, const ExportOptions&) { write_keras_h5(*m.model, path); }},
+    {"keras-weights", ".weights.h5", "Keras 3 weights: model.load_weights(OUT)",
+     [](const train::LoadedModel& m, const std::string& path, const ExportOptions&) {
+       write_keras_weights_h5(*m.model, path);
+     }},
+    {"keras", ".keras", "Keras 3 model archive: keras.saving.load_model(OUT)",
+     [](const train::LoadedModel& m, const std::string& path, const ExportOptions&) {
+       write_keras_archive(*m.model, path);
+     }},
+    {"onnx", ".onnx",
+     "ONNX opset 17 (models/onnx_export.h): input \"images\" (N, H, W, 3) preprocessed as x/127.5-1 (RGB 0..255 with "
+     "--raw-pixels), output \"probabilities\", class names in the metadata",
+     [](const train::LoadedModel& m, const std::string& path, const ExportOptions& options) {
+       OnnxExportOptions onnx;
+       onnx.raw_pixels = options.raw_pixels;
+       onnx.class_names = m.class_names;
+       export_onnx(*m.model, path, onnx);
+     }},
 };
 
 bool ends_with(const std::string& text, const std::string& tail) {
@@ -59,6 +82,8 @@ int export_model(int argc, char** argv) {
   app.add_option("--model", o.model, "model name, for a bare Keras-named safetensors file");
   app.add_option("--classes", o.classes, "number of classes, for a bare weights file");
   app.add_option("--input-size", input_size, "N or HxW (default: the file's, else 224)");
+  ExportOptions options;
+  app.add_flag("--raw-pixels", options.raw_pixels, "onnx: the graph takes RGB values 0..255 and preprocesses them");
   app.footer([] {
     std::string text = "Formats:\n";
     for (const ExportFormat& f : kFormats)
@@ -87,7 +112,8 @@ int export_model(int argc, char** argv) {
           << ", which is how Keras tells the formats apart");
   o.device = "cpu";
   train::LoadedModel loaded = train::load_model_for_inference(o);
-  chosen->write(*loaded.model, out);
+  ALZ_CHECK(!options.raw_pixels || std::string(chosen->name) == "onnx", "--raw-pixels applies to --format onnx only");
+  chosen->write(loaded, out, options);
   const ResNetV2Config& c = loaded.model->config();
   std::printf("wrote %s (%s): %s, %d classes, input %dx%d, %lld parameters\n", out.c_str(), chosen->name,
               c.name.c_str(), c.classes, c.input_height, c.input_width,
