@@ -59,47 +59,45 @@ Tensor unfused_training(const Tensor& x, const Tensor& gamma, const Tensor& beta
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   Tensor save_mean = Tensor::empty({channels}, gamma.dtype(), x.device());
   Tensor save_invstd = Tensor::empty({channels}, gamma.dtype(), x.device());
-  if (x.device().is_cpu()) {
-    on_cpu(x, "batch_norm", [&](auto tag) {
-      using T = decltype(tag);
-      kernels::batch_norm_forward_training_cpu(x.data<T>(), y.data<T>(), rows, channels, gamma.data<T>(),
-                                               beta.data<T>(), moving_mean.data<T>(), moving_variance.data<T>(),
-                                               save_mean.data<T>(), save_invstd.data<T>(), o.momentum, o.epsilon);
-    });
-  } else {
-#if ALZ_HAS_CUDA
-    ALZ_CHECK(x.dtype() == DType::F32, "batch_norm: the unfused CUDA reference takes f32; got " << x.summary());
-    size_t bytes = kernels::batch_norm_workspace_bytes(rows, channels);
-    Tensor ws = Tensor::empty({static_cast<int64_t>(bytes / 4 + 4)}, DType::F32, x.device());
-    kernels::batch_norm_forward_training_cuda(x.data<float>(), y.data<float>(), rows, channels, gamma.data<float>(),
-                                              beta.data<float>(), moving_mean.data<float>(),
-                                              moving_variance.data<float>(), save_mean.data<float>(),
-                                              save_invstd.data<float>(), static_cast<float>(o.momentum),
-                                              static_cast<float>(o.epsilon), ws.raw_data(), ws.nbytes(), stream_of(x));
-#endif
-  }
+  dispatch(
+      x, "batch_norm",
+      [&](auto tag) {
+        using T = decltype(tag);
+        kernels::batch_norm_forward_training_cpu(x.data<T>(), y.data<T>(), rows, channels, gamma.data<T>(),
+                                                 beta.data<T>(), moving_mean.data<T>(), moving_variance.data<T>(),
+                                                 save_mean.data<T>(), save_invstd.data<T>(), o.momentum, o.epsilon);
+      },
+      ALZ_ON_CUDA([&](auto, cudaStream_t s) {  // the unfused CUDA reference: f32 only
+        size_t bytes = kernels::batch_norm_workspace_bytes(rows, channels);
+        Tensor ws = Tensor::empty({static_cast<int64_t>(bytes / 4 + 4)}, DType::F32, x.device());
+        kernels::batch_norm_forward_training_cuda(x.data<float>(), y.data<float>(), rows, channels, gamma.data<float>(),
+                                                  beta.data<float>(), moving_mean.data<float>(),
+                                                  moving_variance.data<float>(), save_mean.data<float>(),
+                                                  save_invstd.data<float>(), static_cast<float>(o.momentum),
+                                                  static_cast<float>(o.epsilon), ws.raw_data(), ws.nbytes(), s);
+      }),
+      CudaTypes::F32Only);
   if (needs_record({&x, &gamma, &beta})) {
     record("batch_norm", y, {&x, &gamma, &beta}, [=](const Tensor& g) {
       Tensor dx = Tensor::empty(x.shape(), g.dtype(), g.device());
       Tensor dgamma = Tensor::zeros({channels}, gamma.dtype(), g.device());
       Tensor dbeta = Tensor::zeros({channels}, gamma.dtype(), g.device());
-      if (g.device().is_cpu()) {
-        on_cpu(g, "batch_norm backward", [&](auto tag) {
-          using T = decltype(tag);
-          kernels::batch_norm_backward_cpu(x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels, gamma.data<T>(),
-                                           save_mean.data<T>(), save_invstd.data<T>(), dgamma.data<T>(),
-                                           dbeta.data<T>());
-        });
-      } else {
-#if ALZ_HAS_CUDA
-        size_t bytes = kernels::batch_norm_workspace_bytes(rows, channels);
-        Tensor ws = Tensor::empty({static_cast<int64_t>(bytes / 4 + 4)}, DType::F32, g.device());
-        kernels::batch_norm_backward_cuda(x.data<float>(), g.data<float>(), dx.data<float>(), rows, channels,
-                                          gamma.data<float>(), save_mean.data<float>(), save_invstd.data<float>(),
-                                          dgamma.data<float>(), dbeta.data<float>(), ws.raw_data(), ws.nbytes(),
-                                          stream_of(g));
-#endif
-      }
+      dispatch(
+          g, "batch_norm backward",
+          [&](auto tag) {
+            using T = decltype(tag);
+            kernels::batch_norm_backward_cpu(x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels, gamma.data<T>(),
+                                             save_mean.data<T>(), save_invstd.data<T>(), dgamma.data<T>(),
+                                             dbeta.data<T>());
+          },
+          ALZ_ON_CUDA([&](auto, cudaStream_t s) {
+            size_t bytes = kernels::batch_norm_workspace_bytes(rows, channels);
+            Tensor ws = Tensor::empty({static_cast<int64_t>(bytes / 4 + 4)}, DType::F32, g.device());
+            kernels::batch_norm_backward_cuda(x.data<float>(), g.data<float>(), dx.data<float>(), rows, channels,
+                                              gamma.data<float>(), save_mean.data<float>(), save_invstd.data<float>(),
+                                              dgamma.data<float>(), dbeta.data<float>(), ws.raw_data(), ws.nbytes(), s);
+          }),
+          CudaTypes::F32Only);
       return std::vector<Tensor>{dx, dgamma, dbeta};
     });
   }
@@ -121,61 +119,56 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
     save_mean = Tensor::empty({channels}, gamma.dtype(), x.device());
     save_invstd = Tensor::empty({channels}, gamma.dtype(), x.device());
   }
-  if (x.device().is_cpu()) {
-    // f32 takes the fast kernels; f64 (and a frozen layer whose backward will recompute the
-    // mask with the reference formula) the reference.
-    const bool frozen_backward = !o.training && needs_record({&x, &gamma, &beta});
-    on_cpu(x, "batch_norm", [&](auto tag) {
-      using T = decltype(tag);
-      if constexpr (std::is_same_v<T, float>) {
+  // On the CPU, f32 takes the fast kernels; f64 (and a frozen layer whose backward will
+  // recompute the mask with the reference formula) the reference.
+  const bool frozen_backward = !o.training && needs_record({&x, &gamma, &beta});
+  dispatch(
+      x, "batch_norm",
+      [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float>) {
+          if (o.training) {
+            kernels::bn_relu_forward_training_cpu_fast(
+                x.data<float>(), y.data<float>(), rows, channels, gamma.data<float>(), beta.data<float>(),
+                moving_mean.data<float>(), moving_variance.data<float>(),
+                kernels::BnReluSaved<float>{save_mean.data<float>(), save_invstd.data<float>()}, o.momentum, o.epsilon,
+                o.relu);
+            return;
+          }
+          if (!frozen_backward) {
+            kernels::bn_relu_forward_inference_cpu_fast(
+                x.data<float>(), y.data<float>(), rows, channels, gamma.data<float>(), beta.data<float>(),
+                moving_mean.data<float>(), moving_variance.data<float>(), o.epsilon, o.relu);
+            return;
+          }
+        }
         if (o.training) {
-          kernels::bn_relu_forward_training_cpu_fast(
-              x.data<float>(), y.data<float>(), rows, channels, gamma.data<float>(), beta.data<float>(),
+          kernels::bn_relu_forward_training_cpu(x.data<T>(), y.data<T>(), rows, channels, gamma.data<T>(),
+                                                beta.data<T>(), moving_mean.data<T>(), moving_variance.data<T>(),
+                                                kernels::BnReluSaved<T>{save_mean.data<T>(), save_invstd.data<T>()},
+                                                o.momentum, o.epsilon, o.relu);
+        } else {
+          kernels::bn_relu_forward_inference_cpu(x.data<T>(), y.data<T>(), rows, channels, gamma.data<T>(),
+                                                 beta.data<T>(), moving_mean.data<T>(), moving_variance.data<T>(),
+                                                 o.epsilon, o.relu);
+        }
+      },
+      ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+        using T = decltype(tag);
+        if (o.training) {
+          size_t bytes = 0;
+          void* ws = bn_workspace(x, rows, channels, bytes);
+          kernels::bn_relu_forward_training_cuda(
+              x.data<T>(), y.data<T>(), rows, channels, gamma.data<float>(), beta.data<float>(),
               moving_mean.data<float>(), moving_variance.data<float>(),
-              kernels::BnReluSaved<float>{save_mean.data<float>(), save_invstd.data<float>()}, o.momentum, o.epsilon,
-              o.relu);
-          return;
+              kernels::BnReluSaved<float>{save_mean.data<float>(), save_invstd.data<float>()},
+              static_cast<float>(o.momentum), static_cast<float>(o.epsilon), o.relu, ws, bytes, s);
+        } else {
+          kernels::bn_relu_forward_inference_cuda(
+              x.data<T>(), y.data<T>(), rows, channels, gamma.data<float>(), beta.data<float>(),
+              moving_mean.data<float>(), moving_variance.data<float>(), static_cast<float>(o.epsilon), o.relu, s);
         }
-        if (!frozen_backward) {
-          kernels::bn_relu_forward_inference_cpu_fast(x.data<float>(), y.data<float>(), rows, channels,
-                                                      gamma.data<float>(), beta.data<float>(),
-                                                      moving_mean.data<float>(), moving_variance.data<float>(),
-                                                      o.epsilon, o.relu);
-          return;
-        }
-      }
-      if (o.training) {
-        kernels::bn_relu_forward_training_cpu(x.data<T>(), y.data<T>(), rows, channels, gamma.data<T>(),
-                                              beta.data<T>(), moving_mean.data<T>(), moving_variance.data<T>(),
-                                              kernels::BnReluSaved<T>{save_mean.data<T>(), save_invstd.data<T>()},
-                                              o.momentum, o.epsilon, o.relu);
-      } else {
-        kernels::bn_relu_forward_inference_cpu(x.data<T>(), y.data<T>(), rows, channels, gamma.data<T>(),
-                                               beta.data<T>(), moving_mean.data<T>(), moving_variance.data<T>(),
-                                               o.epsilon, o.relu);
-      }
-    });
-  } else {
-#if ALZ_HAS_CUDA
-    on_cuda(x, "batch_norm", [&](auto tag, cudaStream_t s) {
-      using T = decltype(tag);
-      if (o.training) {
-        size_t bytes = 0;
-        void* ws = bn_workspace(x, rows, channels, bytes);
-        kernels::bn_relu_forward_training_cuda(
-            x.data<T>(), y.data<T>(), rows, channels, gamma.data<float>(), beta.data<float>(),
-            moving_mean.data<float>(), moving_variance.data<float>(),
-            kernels::BnReluSaved<float>{save_mean.data<float>(), save_invstd.data<float>()},
-            static_cast<float>(o.momentum), static_cast<float>(o.epsilon), o.relu, ws, bytes, s);
-      } else {
-        kernels::bn_relu_forward_inference_cuda(x.data<T>(), y.data<T>(), rows, channels, gamma.data<float>(),
-                                                beta.data<float>(), moving_mean.data<float>(),
-                                                moving_variance.data<float>(), static_cast<float>(o.epsilon), o.relu,
-                                                s);
-      }
-    });
-#endif
-  }
+      }));
   if (!needs_record({&x, &gamma, &beta})) return y;
 
   bool want_params = gamma.requires_grad() || beta.requires_grad();
@@ -192,53 +185,51 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
              dgamma = Tensor::zeros({channels}, saved_gamma.dtype(), g.device());
              dbeta = Tensor::zeros({channels}, saved_gamma.dtype(), g.device());
            }
-           if (g.device().is_cpu()) {
-             on_cpu(g, "batch_norm backward", [&](auto tag) {
-               using T = decltype(tag);
-               T* dg = dgamma.defined() ? dgamma.data<T>() : nullptr;
-               T* db = dbeta.defined() ? dbeta.data<T>() : nullptr;
-               if constexpr (std::is_same_v<T, float>) {
-                 if (o.training) {
-                   kernels::bn_relu_backward_cpu_fast(
-                       saved_x.data<float>(), g.data<float>(), dx.data<float>(), rows, channels,
-                       saved_gamma.data<float>(), saved_beta.data<float>(),
-                       kernels::BnReluSaved<float>{stat_a.data<float>(), stat_b.data<float>()}, o.relu, dg, db);
-                   return;
+           dispatch(
+               g, "batch_norm backward",
+               [&](auto tag) {
+                 using T = decltype(tag);
+                 T* dg = dgamma.defined() ? dgamma.data<T>() : nullptr;
+                 T* db = dbeta.defined() ? dbeta.data<T>() : nullptr;
+                 if constexpr (std::is_same_v<T, float>) {
+                   if (o.training) {
+                     kernels::bn_relu_backward_cpu_fast(
+                         saved_x.data<float>(), g.data<float>(), dx.data<float>(), rows, channels,
+                         saved_gamma.data<float>(), saved_beta.data<float>(),
+                         kernels::BnReluSaved<float>{stat_a.data<float>(), stat_b.data<float>()}, o.relu, dg, db);
+                     return;
+                   }
                  }
-               }
-               if (o.training) {
-                 kernels::bn_relu_backward_cpu(saved_x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels,
-                                               saved_gamma.data<T>(), saved_beta.data<T>(),
-                                               kernels::BnReluSaved<T>{stat_a.data<T>(), stat_b.data<T>()}, o.relu,
-                                               dg, db);
-               } else {
-                 kernels::frozen_bn_backward_cpu(saved_x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels,
-                                                 saved_gamma.data<T>(), saved_beta.data<T>(), stat_a.data<T>(),
-                                                 stat_b.data<T>(), o.epsilon, o.relu, dg, db);
-               }
-             });
-           } else {
-#if ALZ_HAS_CUDA
-             on_cuda(g, "batch_norm backward", [&](auto tag, cudaStream_t s) {
-               using T = decltype(tag);
-               float* dg = dgamma.defined() ? dgamma.data<float>() : nullptr;
-               float* db = dbeta.defined() ? dbeta.data<float>() : nullptr;
-               if (o.training) {
-                 size_t bytes = 0;
-                 void* ws = bn_workspace(g, rows, channels, bytes);
-                 kernels::bn_relu_backward_cuda(saved_x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels,
-                                                saved_gamma.data<float>(), saved_beta.data<float>(),
-                                                kernels::BnReluSaved<float>{stat_a.data<float>(), stat_b.data<float>()},
-                                                o.relu, dg, db, ws, bytes, s);
-               } else {
-                 kernels::frozen_bn_backward_cuda(saved_x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels,
-                                                  saved_gamma.data<float>(), saved_beta.data<float>(),
-                                                  stat_a.data<float>(), stat_b.data<float>(),
-                                                  static_cast<float>(o.epsilon), o.relu, dg, db, s);
-               }
-             });
-#endif
-           }
+                 if (o.training) {
+                   kernels::bn_relu_backward_cpu(saved_x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels,
+                                                 saved_gamma.data<T>(), saved_beta.data<T>(),
+                                                 kernels::BnReluSaved<T>{stat_a.data<T>(), stat_b.data<T>()}, o.relu,
+                                                 dg, db);
+                 } else {
+                   kernels::frozen_bn_backward_cpu(saved_x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels,
+                                                   saved_gamma.data<T>(), saved_beta.data<T>(), stat_a.data<T>(),
+                                                   stat_b.data<T>(), o.epsilon, o.relu, dg, db);
+                 }
+               },
+               ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+                 using T = decltype(tag);
+                 float* dg = dgamma.defined() ? dgamma.data<float>() : nullptr;
+                 float* db = dbeta.defined() ? dbeta.data<float>() : nullptr;
+                 if (o.training) {
+                   size_t bytes = 0;
+                   void* ws = bn_workspace(g, rows, channels, bytes);
+                   kernels::bn_relu_backward_cuda(
+                       saved_x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels, saved_gamma.data<float>(),
+                       saved_beta.data<float>(),
+                       kernels::BnReluSaved<float>{stat_a.data<float>(), stat_b.data<float>()}, o.relu, dg, db, ws,
+                       bytes, s);
+                 } else {
+                   kernels::frozen_bn_backward_cuda(saved_x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels,
+                                                    saved_gamma.data<float>(), saved_beta.data<float>(),
+                                                    stat_a.data<float>(), stat_b.data<float>(),
+                                                    static_cast<float>(o.epsilon), o.relu, dg, db, s);
+                 }
+               }));
            return std::vector<Tensor>{dx, dgamma, dbeta};
          });
   return y;
