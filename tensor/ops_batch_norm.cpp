@@ -4,7 +4,6 @@
 // Inference mode (a frozen BatchNorm): one pass with the moving statistics; its backward is
 // kernels/frozen_bn.h. On the CPU, f32 runs the fast kernels (kernels/cpu/bn_relu_fast.cpp),
 // f64 the reference. Tests: tests/test_ops.cpp, tests/gpu/test_autograd_ops_gpu.cpp.
-#include <mutex>
 #include <type_traits>
 #include <vector>
 
@@ -36,21 +35,10 @@ void check_bn_arguments(const Tensor& x, const Tensor& gamma, const Tensor& beta
 }
 
 #if ALZ_HAS_CUDA
-// The fused kernels' dedicated workspace, one per device: its counters start at zero and every
-// launch leaves them at zero, so it is initialised once per growth.
-void* bn_workspace(const Tensor& x, int64_t rows, int64_t channels, size_t& bytes) {
-  static std::mutex mutex;
-  static std::vector<Tensor> workspaces(16);
-  bytes = kernels::bn_relu_workspace_bytes(rows, channels);
-  int device = x.device().index;
-  std::lock_guard<std::mutex> lock(mutex);
-  Tensor& ws = workspaces.at(device);
-  if (!ws.defined() || ws.nbytes() < bytes) {
-    ws = Tensor::empty({static_cast<int64_t>(bytes)}, DType::F32, x.device());  // 4x the bytes: room to grow
-    kernels::bn_relu_workspace_init_cuda(ws.raw_data(), ws.nbytes(), stream_of(x));
-  }
-  bytes = ws.nbytes();
-  return ws.raw_data();
+// The fused kernels' workspace, kept by the device context (tensor/cuda/context.h) beside the
+// cuDNN workspace; `bytes` receives its size.
+void* bn_relu_workspace(const Tensor& like, int64_t rows, int64_t channels, size_t& bytes) {
+  return cuda::context(like.device().index).bn_relu_workspace(kernels::bn_relu_workspace_bytes(rows, channels), bytes);
 }
 #endif
 
@@ -157,7 +145,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
         using T = decltype(tag);
         if (o.training) {
           size_t bytes = 0;
-          void* ws = bn_workspace(x, rows, channels, bytes);
+          void* ws = bn_relu_workspace(x, rows, channels, bytes);
           kernels::bn_relu_forward_training_cuda(
               x.data<T>(), y.data<T>(), rows, channels, gamma.data<float>(), beta.data<float>(),
               moving_mean.data<float>(), moving_variance.data<float>(),
@@ -217,7 +205,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
                  float* db = dbeta.defined() ? dbeta.data<float>() : nullptr;
                  if (o.training) {
                    size_t bytes = 0;
-                   void* ws = bn_workspace(g, rows, channels, bytes);
+                   void* ws = bn_relu_workspace(g, rows, channels, bytes);
                    kernels::bn_relu_backward_cuda(
                        saved_x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels, saved_gamma.data<float>(),
                        saved_beta.data<float>(),
