@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "core/bf16.h"
+#include "kernels/batch_norm.h"
 
 #if ALZ_HAS_CUDA
 #include <cuda_runtime.h>
@@ -23,20 +24,32 @@
 
 namespace alz::kernels {
 
+// T: activation storage (float, double on the CPU; float, bf16 on the GPU); P =
+// BatchNormParam<T> (kernels/batch_norm.h). x: the forward's input; dy, dx: (rows, channels),
+// dx may alias dy; the others (channels).
 template <typename T>
-void frozen_bn_backward_cpu(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels, const T* gamma,
-                            const T* beta, const T* moving_mean, const T* moving_variance, double epsilon, bool relu,
-                            T* dgamma, T* dbeta);
+struct FrozenBnBackwardArgs {
+  using P = BatchNormParam<T>;
+  const T* x = nullptr;
+  const T* dy = nullptr;
+  T* dx = nullptr;  // overwritten
+  int64_t rows = 0, channels = 0;
+  const P* gamma = nullptr;
+  const P* beta = nullptr;
+  const P* moving_mean = nullptr;
+  const P* moving_variance = nullptr;
+  double epsilon = kBatchNormEpsilon;
+  bool relu = true;
+  P* dgamma = nullptr;  // accumulated into; nullptr when not wanted
+  P* dbeta = nullptr;   // accumulated into; nullptr when not wanted
+};
+
+template <typename T> void frozen_bn_backward_cpu(const FrozenBnBackwardArgs<T>& a);
 
 #if ALZ_HAS_CUDA
-void frozen_bn_backward_cuda(const float* x, const float* dy, float* dx, int64_t rows, int64_t channels,
-                             const float* gamma, const float* beta, const float* moving_mean,
-                             const float* moving_variance, float epsilon, bool relu, float* dgamma, float* dbeta,
-                             cudaStream_t stream);
-void frozen_bn_backward_cuda(const bf16* x, const bf16* dy, bf16* dx, int64_t rows, int64_t channels,
-                             const float* gamma, const float* beta, const float* moving_mean,
-                             const float* moving_variance, float epsilon, bool relu, float* dgamma, float* dbeta,
-                             cudaStream_t stream);
+// epsilon is rounded to float.
+void frozen_bn_backward_cuda(const FrozenBnBackwardArgs<float>& a, cudaStream_t stream);
+void frozen_bn_backward_cuda(const FrozenBnBackwardArgs<bf16>& a, cudaStream_t stream);
 #endif
 
 }  // namespace alz::kernels

@@ -16,7 +16,8 @@
 //
 // The CUDA body gets the device's compute stream (cuBLAS and cuDNN handles are bound to it:
 // cublas_of(t), cudnn_of(t)). A CUDA body written for f32 alone passes CudaTypes::F32Only as
-// the last argument; a bf16 tensor then fails with a message naming the op.
+// the last argument (a bf16 tensor then fails with a message naming the op) and ignores its
+// tag, using float: the body is still compiled for both types.
 //
 // Why a macro around the CUDA body: in a CPU-only build (-DALZ_CUDA=OFF) cudaStream_t and the
 // *_cuda launchers do not exist, so the CUDA body must not be compiled at all. ALZ_ON_CUDA(...)

@@ -82,21 +82,25 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
       Tensor dx = want_x ? Tensor::empty({batch, in}, g.dtype(), g.device()) : Tensor();
       Tensor dw = want_w ? Tensor::empty({in, out}, g.dtype(), g.device()) : Tensor();
       Tensor db = want_b ? Tensor::empty({out}, g.dtype(), g.device()) : Tensor();
+      auto args = [&](auto tag) {
+        using T = decltype(tag);
+        kernels::LinearBackwardArgs<T> a;
+        a.dy = g.data<T>();
+        a.x = x.data<T>();
+        a.w = w.data<T>();
+        a.dx = want_x ? dx.data<T>() : nullptr;
+        a.dw = want_w ? dw.data<T>() : nullptr;
+        a.db = want_b ? db.data<T>() : nullptr;
+        a.batch = batch;
+        a.in = in;
+        a.out = out;
+        return a;  // dx, dw, db overwritten
+      };
       dispatch(
-          g, "linear backward",
-          [&](auto tag) {
-            using T = decltype(tag);
-            kernels::linear_backward_cpu(g.data<T>(), x.data<T>(), w.data<T>(), want_x ? dx.data<T>() : nullptr,
-                                         want_w ? dw.data<T>() : nullptr, want_b ? db.data<T>() : nullptr, batch, in,
-                                         out, false, false);
-          },
+          g, "linear backward", [&](auto tag) { kernels::linear_backward_cpu(args(tag)); },
           ALZ_ON_CUDA([&](auto tag, cudaStream_t) {
             Tensor workspace = scratch_floats(kernels::linear_backward_workspace_elements(batch, out), g);
-            using T = decltype(tag);
-            kernels::linear_backward_cuda(cublas_of(g), g.data<T>(), x.data<T>(), w.data<T>(),
-                                          want_x ? dx.data<T>() : nullptr, want_w ? dw.data<T>() : nullptr,
-                                          want_b ? db.data<T>() : nullptr, batch, in, out, false, false,
-                                          workspace.data<float>());
+            kernels::linear_backward_cuda(cublas_of(g), args(tag), workspace.data<float>());
           }));
       return std::vector<Tensor>{dx, dw, db};
     });

@@ -70,18 +70,14 @@ void launch(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels, cons
 
 }  // namespace
 
-void frozen_bn_backward_cuda(const float* x, const float* dy, float* dx, int64_t rows, int64_t channels,
-                             const float* gamma, const float* beta, const float* moving_mean,
-                             const float* moving_variance, float epsilon, bool relu, float* dgamma, float* dbeta,
-                             cudaStream_t stream) {
-  launch(x, dy, dx, rows, channels, gamma, beta, moving_mean, moving_variance, epsilon, relu, dgamma, dbeta, stream);
+void frozen_bn_backward_cuda(const FrozenBnBackwardArgs<float>& a, cudaStream_t stream) {
+  launch(a.x, a.dy, a.dx, a.rows, a.channels, a.gamma, a.beta, a.moving_mean, a.moving_variance,
+         static_cast<float>(a.epsilon), a.relu, a.dgamma, a.dbeta, stream);
 }
 
-void frozen_bn_backward_cuda(const bf16* x, const bf16* dy, bf16* dx, int64_t rows, int64_t channels,
-                             const float* gamma, const float* beta, const float* moving_mean,
-                             const float* moving_variance, float epsilon, bool relu, float* dgamma, float* dbeta,
-                             cudaStream_t stream) {
-  launch(x, dy, dx, rows, channels, gamma, beta, moving_mean, moving_variance, epsilon, relu, dgamma, dbeta, stream);
+void frozen_bn_backward_cuda(const FrozenBnBackwardArgs<bf16>& a, cudaStream_t stream) {
+  launch(a.x, a.dy, a.dx, a.rows, a.channels, a.gamma, a.beta, a.moving_mean, a.moving_variance,
+         static_cast<float>(a.epsilon), a.relu, a.dgamma, a.dbeta, stream);
 }
 
 }  // namespace alz::kernels

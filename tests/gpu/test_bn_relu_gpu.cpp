@@ -128,18 +128,33 @@ Outputs reference(Inputs<S>& in, int64_t rows, int64_t channels, bool relu) {
               std::vector<double>(in.moving_mean.begin(), in.moving_mean.end()),
               std::vector<double>(in.moving_var.begin(), in.moving_var.end()), std::vector<double>(n),
               std::vector<double>(channels, 0.5), std::vector<double>(channels, -0.25)};
-  bn_relu_forward_training_cpu(x.data(), out.y.data(), rows, channels, g.data(), b.data(), out.moving_mean.data(),
-                               out.moving_var.data(), BnReluSaved<double>{out.mean.data(), out.invstd.data()},
-                               kBatchNormMomentum, kBatchNormEpsilon, relu);
+  bn_relu_forward_training_cpu(BnReluForwardArgs<double>{.x = x.data(),
+                                                         .y = out.y.data(),
+                                                         .rows = rows,
+                                                         .channels = channels,
+                                                         .gamma = g.data(),
+                                                         .beta = b.data(),
+                                                         .moving_mean = out.moving_mean.data(),
+                                                         .moving_variance = out.moving_var.data(),
+                                                         .saved = {out.mean.data(), out.invstd.data()},
+                                                         .relu = relu});
   for (int64_t i = 0; i < n; ++i) {
     const int64_t c = i % channels;
     const double pre = g[c] * ((x[i] - out.mean[c]) * out.invstd[c]) + b[c];
     if (relu && std::fabs(pre) < 1e-3) in.dy[i] = from_float<S>(0.0f);
   }
   std::vector<double> dy = as_double(in.dy);
-  bn_relu_backward_cpu(x.data(), dy.data(), out.dx.data(), rows, channels, g.data(), b.data(),
-                       BnReluSaved<double>{out.mean.data(), out.invstd.data()}, relu, out.dgamma.data(),
-                       out.dbeta.data());
+  bn_relu_backward_cpu(BnReluBackwardArgs<double>{.x = x.data(),
+                                                  .dy = dy.data(),
+                                                  .dx = out.dx.data(),
+                                                  .rows = rows,
+                                                  .channels = channels,
+                                                  .gamma = g.data(),
+                                                  .beta = b.data(),
+                                                  .saved = {out.mean.data(), out.invstd.data()},
+                                                  .relu = relu,
+                                                  .dgamma = out.dgamma.data(),
+                                                  .dbeta = out.dbeta.data()});
   return out;
 }
 
@@ -153,12 +168,29 @@ Outputs run_cuda(const Inputs<S>& in, int64_t rows, int64_t channels, bool relu,
   const size_t bytes = bn_relu_workspace_bytes(rows, channels);
   DeviceArray<unsigned char> workspace(bytes);
   bn_relu_workspace_init_cuda(workspace.get(), bytes, nullptr);
-  const BnReluSaved<float> saved{mean.get(), invstd.get()};
-  bn_relu_forward_training_cuda(x.get(), y.get(), rows, channels, gamma.get(), beta.get(), mm.get(), mv.get(), saved,
-                                static_cast<float>(kBatchNormMomentum), static_cast<float>(kBatchNormEpsilon), relu,
+  bn_relu_forward_training_cuda(BnReluForwardArgs<S>{.x = x.get(),
+                                                     .y = y.get(),
+                                                     .rows = rows,
+                                                     .channels = channels,
+                                                     .gamma = gamma.get(),
+                                                     .beta = beta.get(),
+                                                     .moving_mean = mm.get(),
+                                                     .moving_variance = mv.get(),
+                                                     .saved = {mean.get(), invstd.get()},
+                                                     .relu = relu},
                                 workspace.get(), bytes, nullptr);
-  bn_relu_backward_cuda(x.get(), dy.get(), dx.get(), rows, channels, gamma.get(), beta.get(), saved, relu,
-                        dgamma.get(), dbeta.get(), workspace.get(), bytes, nullptr);
+  bn_relu_backward_cuda(BnReluBackwardArgs<S>{.x = x.get(),
+                                              .dy = dy.get(),
+                                              .dx = dx.get(),
+                                              .rows = rows,
+                                              .channels = channels,
+                                              .gamma = gamma.get(),
+                                              .beta = beta.get(),
+                                              .saved = {mean.get(), invstd.get()},
+                                              .relu = relu,
+                                              .dgamma = dgamma.get(),
+                                              .dbeta = dbeta.get()},
+                        workspace.get(), bytes, nullptr);
   ALZ_CUDA_CHECK(cudaDeviceSynchronize());
   // The counters must be back at zero for the next user of the workspace.
   const std::vector<unsigned char> ws = workspace.download();
@@ -253,13 +285,28 @@ void check_inference(int64_t rows, int64_t channels, bool relu, bool in_place) {
   std::vector<double> x = as_double(in.x), y_cpu(x.size());
   std::vector<double> g(in.gamma.begin(), in.gamma.end()), b(in.beta.begin(), in.beta.end()),
       mm(in.moving_mean.begin(), in.moving_mean.end()), mv(in.moving_var.begin(), in.moving_var.end());
-  bn_relu_forward_inference_cpu(x.data(), y_cpu.data(), rows, channels, g.data(), b.data(), mm.data(), mv.data(),
-                                kBatchNormEpsilon, relu);
+  bn_relu_forward_inference_cpu(BnReluForwardArgs<double>{.x = x.data(),
+                                                          .y = y_cpu.data(),
+                                                          .rows = rows,
+                                                          .channels = channels,
+                                                          .gamma = g.data(),
+                                                          .beta = b.data(),
+                                                          .moving_mean = mm.data(),
+                                                          .moving_variance = mv.data(),
+                                                          .relu = relu});
   DeviceArray<S> xd(in.x), yd(in.x.size());
   DeviceArray<float> gd(in.gamma), bd(in.beta), mmd(in.moving_mean), mvd(in.moving_var);
   S* out = in_place ? xd.get() : yd.get();
-  bn_relu_forward_inference_cuda(xd.get(), out, rows, channels, gd.get(), bd.get(), mmd.get(), mvd.get(),
-                                 static_cast<float>(kBatchNormEpsilon), relu, nullptr);
+  bn_relu_forward_inference_cuda(BnReluForwardArgs<S>{.x = xd.get(),
+                                                      .y = out,
+                                                      .rows = rows,
+                                                      .channels = channels,
+                                                      .gamma = gd.get(),
+                                                      .beta = bd.get(),
+                                                      .moving_mean = mmd.get(),
+                                                      .moving_variance = mvd.get(),
+                                                      .relu = relu},
+                                 nullptr);
   ALZ_CUDA_CHECK(cudaDeviceSynchronize());
   const std::vector<double> y_gpu = as_double(in_place ? xd.download() : yd.download());
   ALZ_EXPECT_CLOSE(y_gpu, y_cpu, sizeof(S) == 2 ? Tolerance({1e-3, 8e-3}) : Tolerance({1e-5, 1e-5}));
@@ -330,15 +377,28 @@ TEST(BnReluGpuPaths, RejectsSmallWorkspace) {
   DeviceArray<float> x(rows * channels), y(rows * channels), p(4 * channels);
   const size_t bytes = bn_relu_workspace_bytes(rows, channels);
   DeviceArray<unsigned char> workspace(bytes);
-  EXPECT_THROW(bn_relu_forward_training_cuda(x.get(), y.get(), rows, channels, p.get(), p.get(), p.get(),
-                                             p.get() + channels, BnReluSaved<float>{p.get() + 2 * channels,
-                                                                                     p.get() + 3 * channels},
-                                             0.99f, 1e-3f, true, workspace.get(), bytes - 1, nullptr),
-               Error);
-  EXPECT_THROW(bn_relu_backward_cuda(x.get(), y.get(), y.get(), 0, channels, p.get(), p.get(),
-                                     BnReluSaved<float>{p.get(), p.get()}, true, p.get(), p.get(), workspace.get(),
-                                     bytes, nullptr),
-               Error);
+  const BnReluForwardArgs<float> forward{.x = x.get(),
+                                         .y = y.get(),
+                                         .rows = rows,
+                                         .channels = channels,
+                                         .gamma = p.get(),
+                                         .beta = p.get(),
+                                         .moving_mean = p.get(),
+                                         .moving_variance = p.get() + channels,
+                                         .saved = {p.get() + 2 * channels, p.get() + 3 * channels},
+                                         .epsilon = 1e-3};
+  EXPECT_THROW(bn_relu_forward_training_cuda(forward, workspace.get(), bytes - 1, nullptr), Error);
+  const BnReluBackwardArgs<float> backward{.x = x.get(),
+                                           .dy = y.get(),
+                                           .dx = y.get(),
+                                           .rows = 0,
+                                           .channels = channels,
+                                           .gamma = p.get(),
+                                           .beta = p.get(),
+                                           .saved = {p.get(), p.get()},
+                                           .dgamma = p.get(),
+                                           .dbeta = p.get()};
+  EXPECT_THROW(bn_relu_backward_cuda(backward, workspace.get(), bytes, nullptr), Error);
 }
 
 // The unfused CUDA reference against the unfused CPU reference (f64 on the same f32 inputs).
@@ -350,24 +410,55 @@ void check_unfused(int64_t rows, int64_t channels) {
                       b(in.beta.begin(), in.beta.end()), mm(in.moving_mean.begin(), in.moving_mean.end()),
                       mv(in.moving_var.begin(), in.moving_var.end()), y(n), m(channels), s(channels), dx(n),
                       dg(channels, 0.5), db(channels, -0.25), yi(n);
-  batch_norm_forward_training_cpu(x.data(), y.data(), rows, channels, g.data(), b.data(), mm.data(), mv.data(),
-                                  m.data(), s.data());
-  batch_norm_backward_cpu(x.data(), dy.data(), dx.data(), rows, channels, g.data(), m.data(), s.data(), dg.data(),
-                          db.data());
-  batch_norm_forward_inference_cpu(x.data(), yi.data(), rows, channels, g.data(), b.data(), mm.data(), mv.data());
+  BatchNormForwardArgs<double> forward{.x = x.data(),
+                                       .y = y.data(),
+                                       .rows = rows,
+                                       .channels = channels,
+                                       .gamma = g.data(),
+                                       .beta = b.data(),
+                                       .moving_mean = mm.data(),
+                                       .moving_variance = mv.data(),
+                                       .saved = {m.data(), s.data()}};
+  batch_norm_forward_training_cpu(forward);
+  batch_norm_backward_cpu(BatchNormBackwardArgs<double>{.x = x.data(),
+                                                        .dy = dy.data(),
+                                                        .dx = dx.data(),
+                                                        .rows = rows,
+                                                        .channels = channels,
+                                                        .gamma = g.data(),
+                                                        .saved = {m.data(), s.data()},
+                                                        .dgamma = dg.data(),
+                                                        .dbeta = db.data()});
+  forward.y = yi.data();
+  batch_norm_forward_inference_cpu(forward);
 
   DeviceArray<float> xd(in.x), dyd(in.dy), yd(n), dxd(n), yid(n), gd(in.gamma), bd(in.beta), mmd(in.moving_mean),
       mvd(in.moving_var), md(channels), sd(channels), dgd(std::vector<float>(channels, 0.5f)),
       dbd(std::vector<float>(channels, -0.25f));
   const size_t bytes = batch_norm_workspace_bytes(rows, channels);
   DeviceArray<unsigned char> workspace(bytes);
-  batch_norm_forward_training_cuda(xd.get(), yd.get(), rows, channels, gd.get(), bd.get(), mmd.get(), mvd.get(),
-                                   md.get(), sd.get(), 0.99f, static_cast<float>(kBatchNormEpsilon), workspace.get(),
-                                   bytes, nullptr);
-  batch_norm_backward_cuda(xd.get(), dyd.get(), dxd.get(), rows, channels, gd.get(), md.get(), sd.get(), dgd.get(),
-                           dbd.get(), workspace.get(), bytes, nullptr);
-  batch_norm_forward_inference_cuda(xd.get(), yid.get(), rows, channels, gd.get(), bd.get(), mmd.get(), mvd.get(),
-                                    static_cast<float>(kBatchNormEpsilon), nullptr);
+  BatchNormForwardArgs<float> forward_d{.x = xd.get(),
+                                        .y = yd.get(),
+                                        .rows = rows,
+                                        .channels = channels,
+                                        .gamma = gd.get(),
+                                        .beta = bd.get(),
+                                        .moving_mean = mmd.get(),
+                                        .moving_variance = mvd.get(),
+                                        .saved = {md.get(), sd.get()}};
+  batch_norm_forward_training_cuda(forward_d, workspace.get(), bytes, nullptr);
+  batch_norm_backward_cuda(BatchNormBackwardArgs<float>{.x = xd.get(),
+                                                        .dy = dyd.get(),
+                                                        .dx = dxd.get(),
+                                                        .rows = rows,
+                                                        .channels = channels,
+                                                        .gamma = gd.get(),
+                                                        .saved = {md.get(), sd.get()},
+                                                        .dgamma = dgd.get(),
+                                                        .dbeta = dbd.get()},
+                           workspace.get(), bytes, nullptr);
+  forward_d.y = yid.get();
+  batch_norm_forward_inference_cuda(forward_d, nullptr);
   ALZ_CUDA_CHECK(cudaDeviceSynchronize());
   const Tolerance tight{1e-5, 1e-5};  // double sums on the GPU too; f32 storage of results
   ALZ_EXPECT_CLOSE(as_double(yd.download()), y, tight);

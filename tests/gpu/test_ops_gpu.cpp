@@ -317,10 +317,29 @@ template <typename S> void linear() {
     linear_forward_cuda(gpu().cublas, dx_in.ptr, dw_in.ptr, db_in.ptr, y.ptr, batch, in, out);
     // Tolerance: f32 sums of K = 2048 terms in another order; bf16: one rounding of y.
     EXPECT_GPU_CLOSE(y, ref, (std::is_same_v<S, float> ? Tolerance{1e-4, 1e-5} : tol));
-    linear_backward_cpu(g.data(), x.data(), w.data(), ref_dx.data(), ref_dw.data(), ref_db.data(), batch, in, out,
-                        false, true);
-    linear_backward_cuda(gpu().cublas, dg.ptr, dx_in.ptr, dw_in.ptr, dx.ptr, dw.ptr, db.ptr, batch, in, out, false,
-                         true, workspace.ptr);
+    // dx overwritten, dW and db added into the prior values.
+    linear_backward_cpu(LinearBackwardArgs<float>{.dy = g.data(),
+                                                  .x = x.data(),
+                                                  .w = w.data(),
+                                                  .dx = ref_dx.data(),
+                                                  .dw = ref_dw.data(),
+                                                  .db = ref_db.data(),
+                                                  .batch = batch,
+                                                  .in = in,
+                                                  .out = out,
+                                                  .accumulate_params = true});
+    linear_backward_cuda(gpu().cublas,
+                         LinearBackwardArgs<S>{.dy = dg.ptr,
+                                               .x = dx_in.ptr,
+                                               .w = dw_in.ptr,
+                                               .dx = dx.ptr,
+                                               .dw = dw.ptr,
+                                               .db = db.ptr,
+                                               .batch = batch,
+                                               .in = in,
+                                               .out = out,
+                                               .accumulate_params = true},
+                         workspace.ptr);
     EXPECT_GPU_CLOSE(dx, ref_dx, tol);
     EXPECT_GPU_CLOSE(dw, ref_dw, tol);
     EXPECT_GPU_CLOSE(db, ref_db, tol);
