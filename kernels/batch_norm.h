@@ -52,39 +52,36 @@ template <typename T> using BatchNormParam = typename BatchNormParamOf<T>::type;
 
 // What a training forward saves for the backward: two (C) buffers owned by the caller. The
 // forward writes them (P = float or double); the backward reads them (P = const float, ...).
-template <typename P>
-struct BatchNormSaved {
+template <typename P> struct BatchNormSaved {
   P* mean = nullptr;    // batch mean
   P* invstd = nullptr;  // 1 / sqrt(biased batch variance + epsilon)
 };
 
 // Arguments of the forward passes, training and inference. x, y: (rows, channels); the
 // others (channels).
-template <typename T>
-struct BatchNormForwardArgs {
+template <typename T> struct BatchNormForwardArgs {
   const T* x = nullptr;
   T* y = nullptr;  // may alias x
   int64_t rows = 0, channels = 0;
   const T* gamma = nullptr;
   const T* beta = nullptr;
-  T* moving_mean = nullptr;      // training: updated in place (both or neither may be nullptr);
-  T* moving_variance = nullptr;  // inference: read, required
-  BatchNormSaved<T> saved = {};       // training: receives the batch mean and invstd; inference: unused
+  T* moving_mean = nullptr;              // training: updated in place (both or neither may be nullptr);
+  T* moving_variance = nullptr;          // inference: read, required
+  BatchNormSaved<T> saved = {};          // training: receives the batch mean and invstd; inference: unused
   double momentum = kBatchNormMomentum;  // training only
   double epsilon = kBatchNormEpsilon;
 };
 
 // Arguments of the backward. x: the forward's input; dy, dx: (rows, channels); dx may alias dy.
-template <typename T>
-struct BatchNormBackwardArgs {
+template <typename T> struct BatchNormBackwardArgs {
   const T* x = nullptr;
   const T* dy = nullptr;
   T* dx = nullptr;  // overwritten
   int64_t rows = 0, channels = 0;
   const T* gamma = nullptr;
   BatchNormSaved<const T> saved = {};  // what the training forward saved
-  T* dgamma = nullptr;            // accumulated into (required)
-  T* dbeta = nullptr;             // accumulated into (required)
+  T* dgamma = nullptr;                 // accumulated into (required)
+  T* dbeta = nullptr;                  // accumulated into (required)
 };
 
 // ---------------------------------------------------------------- CPU (T = float, double)

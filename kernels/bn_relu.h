@@ -62,17 +62,16 @@ namespace alz::kernels {
 // fast CPU, CUDA). T is the activation storage: float or double on the CPU, float or bf16 on
 // the GPU; P = BatchNormParam<T> (kernels/batch_norm.h) is the type of the per-channel
 // tensors: T, or float for bf16. x, y: (rows, channels); the others (channels).
-template <typename T>
-struct BnReluForwardArgs {
+template <typename T> struct BnReluForwardArgs {
   using P = BatchNormParam<T>;
   const T* x = nullptr;
   T* y = nullptr;  // may alias x when no backward follows (the backward needs the original x)
   int64_t rows = 0, channels = 0;
   const P* gamma = nullptr;
   const P* beta = nullptr;
-  P* moving_mean = nullptr;      // training: updated in place (both or neither may be nullptr);
-  P* moving_variance = nullptr;  // inference: read, required
-  BatchNormSaved<P> saved = {};       // training: receives the batch mean and invstd; inference: unused
+  P* moving_mean = nullptr;              // training: updated in place (both or neither may be nullptr);
+  P* moving_variance = nullptr;          // inference: read, required
+  BatchNormSaved<P> saved = {};          // training: receives the batch mean and invstd; inference: unused
   double momentum = kBatchNormMomentum;  // training only
   double epsilon = kBatchNormEpsilon;
   bool relu = true;  // false: a plain BatchNorm
@@ -80,15 +79,14 @@ struct BnReluForwardArgs {
 
 // Arguments of the backward of the training forward. x: the forward's input; dy, dx:
 // (rows, channels), dx may alias dy; the others (channels).
-template <typename T>
-struct BnReluBackwardArgs {
+template <typename T> struct BnReluBackwardArgs {
   using P = BatchNormParam<T>;
   const T* x = nullptr;
   const T* dy = nullptr;
   T* dx = nullptr;  // overwritten
   int64_t rows = 0, channels = 0;
   const P* gamma = nullptr;
-  const P* beta = nullptr;        // with gamma, recomputes the ReLU mask
+  const P* beta = nullptr;             // with gamma, recomputes the ReLU mask
   BatchNormSaved<const P> saved = {};  // what the training forward saved
   bool relu = true;
   P* dgamma = nullptr;  // accumulated into (required)

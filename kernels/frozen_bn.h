@@ -27,8 +27,7 @@ namespace alz::kernels {
 // T: activation storage (float, double on the CPU; float, bf16 on the GPU); P =
 // BatchNormParam<T> (kernels/batch_norm.h). x: the forward's input; dy, dx: (rows, channels),
 // dx may alias dy; the others (channels).
-template <typename T>
-struct FrozenBnBackwardArgs {
+template <typename T> struct FrozenBnBackwardArgs {
   using P = BatchNormParam<T>;
   const T* x = nullptr;
   const T* dy = nullptr;

@@ -31,8 +31,7 @@ namespace alz::kernels {
 
 // Arguments of the Dense backward. dy (batch, out), x (batch, in), W (in, out); dx (batch, in),
 // dw (in, out), db (out), each nullptr when not wanted.
-template <typename T>
-struct LinearBackwardArgs {
+template <typename T> struct LinearBackwardArgs {
   const T* dy = nullptr;
   const T* x = nullptr;
   const T* w = nullptr;

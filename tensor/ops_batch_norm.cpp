@@ -42,10 +42,7 @@ void* bn_relu_workspace(const Tensor& like, int64_t rows, int64_t channels, size
 }
 #endif
 
-template <typename P>
-P* data_or_null(const Tensor& t) {
-  return t.defined() ? t.data<P>() : nullptr;
-}
+template <typename P> P* data_or_null(const Tensor& t) { return t.defined() ? t.data<P>() : nullptr; }
 
 // The kernels' arguments for the tensors of one call. T: the activation type; the per-channel
 // tensors have the type kernels::BatchNormParam<T> (T, or float for bf16 activations).

@@ -18,8 +18,7 @@ void check_shape(const char* op, int64_t rows, int64_t channels) {
 
 }  // namespace
 
-template <typename T>
-void batch_norm_forward_training_cpu(const BatchNormForwardArgs<T>& a) {
+template <typename T> void batch_norm_forward_training_cpu(const BatchNormForwardArgs<T>& a) {
   const T *x = a.x, *gamma = a.gamma, *beta = a.beta;
   T *y = a.y, *moving_mean = a.moving_mean, *moving_variance = a.moving_variance;
   T *save_mean = a.saved.mean, *save_invstd = a.saved.invstd;
@@ -58,8 +57,7 @@ void batch_norm_forward_training_cpu(const BatchNormForwardArgs<T>& a) {
   }
 }
 
-template <typename T>
-void batch_norm_forward_inference_cpu(const BatchNormForwardArgs<T>& a) {
+template <typename T> void batch_norm_forward_inference_cpu(const BatchNormForwardArgs<T>& a) {
   const T *x = a.x, *gamma = a.gamma, *beta = a.beta, *moving_mean = a.moving_mean,
           *moving_variance = a.moving_variance;
   T* y = a.y;
@@ -77,8 +75,7 @@ void batch_norm_forward_inference_cpu(const BatchNormForwardArgs<T>& a) {
   }
 }
 
-template <typename T>
-void batch_norm_backward_cpu(const BatchNormBackwardArgs<T>& a) {
+template <typename T> void batch_norm_backward_cpu(const BatchNormBackwardArgs<T>& a) {
   const T *x = a.x, *dy = a.dy, *gamma = a.gamma, *save_mean = a.saved.mean, *save_invstd = a.saved.invstd;
   T *dx = a.dx, *dgamma = a.dgamma, *dbeta = a.dbeta;
   const int64_t rows = a.rows, channels = a.channels;
@@ -109,7 +106,7 @@ void batch_norm_backward_cpu(const BatchNormBackwardArgs<T>& a) {
   }
 }
 
-#define ALZ_INSTANTIATE_BATCH_NORM(T)                                                  \
+#define ALZ_INSTANTIATE_BATCH_NORM(T)                                                \
   template void batch_norm_forward_training_cpu<T>(const BatchNormForwardArgs<T>&);  \
   template void batch_norm_forward_inference_cpu<T>(const BatchNormForwardArgs<T>&); \
   template void batch_norm_backward_cpu<T>(const BatchNormBackwardArgs<T>&);

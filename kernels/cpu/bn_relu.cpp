@@ -76,8 +76,7 @@ void apply(const T* x, T* y, int64_t rows, int64_t channels, const T* gamma, con
 
 }  // namespace
 
-template <typename T>
-void bn_relu_forward_training_cpu(const BnReluForwardArgs<T>& a) {
+template <typename T> void bn_relu_forward_training_cpu(const BnReluForwardArgs<T>& a) {
   const T *x = a.x, *gamma = a.gamma, *beta = a.beta;
   T *y = a.y, *moving_mean = a.moving_mean, *moving_variance = a.moving_variance;
   const BatchNormSaved<T> saved = a.saved;
@@ -103,8 +102,7 @@ void bn_relu_forward_training_cpu(const BnReluForwardArgs<T>& a) {
   apply(x, y, rows, channels, gamma, beta, saved.mean, saved.invstd, relu);
 }
 
-template <typename T>
-void bn_relu_forward_inference_cpu(const BnReluForwardArgs<T>& a) {
+template <typename T> void bn_relu_forward_inference_cpu(const BnReluForwardArgs<T>& a) {
   const T *x = a.x, *gamma = a.gamma, *beta = a.beta, *moving_mean = a.moving_mean,
           *moving_variance = a.moving_variance;
   T* y = a.y;
@@ -118,8 +116,7 @@ void bn_relu_forward_inference_cpu(const BnReluForwardArgs<T>& a) {
   apply(x, y, rows, channels, gamma, beta, moving_mean, invstd.data(), relu);
 }
 
-template <typename T>
-void bn_relu_backward_cpu(const BnReluBackwardArgs<T>& a) {
+template <typename T> void bn_relu_backward_cpu(const BnReluBackwardArgs<T>& a) {
   const T *x = a.x, *dy = a.dy, *gamma = a.gamma, *beta = a.beta;
   T *dx = a.dx, *dgamma = a.dgamma, *dbeta = a.dbeta;
   const BatchNormSaved<const T> saved = a.saved;
@@ -167,7 +164,7 @@ void bn_relu_backward_cpu(const BnReluBackwardArgs<T>& a) {
   }
 }
 
-#define ALZ_INSTANTIATE_BN_RELU(T)                                               \
+#define ALZ_INSTANTIATE_BN_RELU(T)                                             \
   template void bn_relu_forward_training_cpu<T>(const BnReluForwardArgs<T>&);  \
   template void bn_relu_forward_inference_cpu<T>(const BnReluForwardArgs<T>&); \
   template void bn_relu_backward_cpu<T>(const BnReluBackwardArgs<T>&);

@@ -6,8 +6,7 @@
 
 namespace alz::kernels {
 
-template <typename T>
-void frozen_bn_backward_cpu(const FrozenBnBackwardArgs<T>& a) {
+template <typename T> void frozen_bn_backward_cpu(const FrozenBnBackwardArgs<T>& a) {
   const T *x = a.x, *dy = a.dy, *gamma = a.gamma, *beta = a.beta, *moving_mean = a.moving_mean,
           *moving_variance = a.moving_variance;
   T *dx = a.dx, *dgamma = a.dgamma, *dbeta = a.dbeta;

@@ -57,8 +57,7 @@ void linear_forward_cpu(const T* x, const T* w, const T* b, T* y, int64_t batch,
   }
 }
 
-template <typename T>
-void linear_backward_cpu(const LinearBackwardArgs<T>& a) {
+template <typename T> void linear_backward_cpu(const LinearBackwardArgs<T>& a) {
   const T *dy = a.dy, *x = a.x, *w = a.w;
   T *dx = a.dx, *dw = a.dw, *db = a.db;
   const int64_t batch = a.batch, in = a.in, out = a.out;
@@ -76,9 +75,9 @@ void linear_backward_cpu(const LinearBackwardArgs<T>& a) {
   }
 }
 
-#define ALZ_INSTANTIATE_GEMM(T)                                                                          \
-  template void matmul_cpu<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, bool, bool, T, T);      \
-  template void linear_forward_cpu<T>(const T*, const T*, const T*, T*, int64_t, int64_t, int64_t);      \
+#define ALZ_INSTANTIATE_GEMM(T)                                                                     \
+  template void matmul_cpu<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, bool, bool, T, T); \
+  template void linear_forward_cpu<T>(const T*, const T*, const T*, T*, int64_t, int64_t, int64_t); \
   template void linear_backward_cpu<T>(const LinearBackwardArgs<T>&);
 
 ALZ_INSTANTIATE_GEMM(float)

@@ -631,9 +631,9 @@ bool use_vectors(int64_t channels, std::initializer_list<const void*> pointers) 
 }
 
 template <typename T, int VW>
-void launch_forward_training(const T* x, T* y, int64_t rows, int64_t channels, const float* gamma,
-                             const float* beta, float* moving_mean, float* moving_variance, BatchNormSaved<float> saved,
-                             float momentum, float epsilon, bool relu, const Workspace& w, cudaStream_t stream) {
+void launch_forward_training(const T* x, T* y, int64_t rows, int64_t channels, const float* gamma, const float* beta,
+                             float* moving_mean, float* moving_variance, BatchNormSaved<float> saved, float momentum,
+                             float epsilon, bool relu, const Workspace& w, cudaStream_t stream) {
   const Plan p = make_plan<T>(rows, channels, VW);
   const int c = static_cast<int>(channels);
   bn_stats_kernel<T, VW, kStatsUnroll<VW>><<<p.grid, p.block, 0, stream>>>(
@@ -671,8 +671,7 @@ void forward_training(const BnReluForwardArgs<T>& a, void* workspace, size_t wor
                                   epsilon, relu, w, stream);
 }
 
-template <typename T>
-void forward_inference(const BnReluForwardArgs<T>& a, cudaStream_t stream) {
+template <typename T> void forward_inference(const BnReluForwardArgs<T>& a, cudaStream_t stream) {
   const T* x = a.x;
   T* y = a.y;
   const int64_t rows = a.rows, channels = a.channels;

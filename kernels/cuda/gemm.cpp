@@ -66,8 +66,7 @@ void linear_forward(cublasHandle_t handle, const S* x, const S* w, const S* b, S
   matmul_cuda(handle, x, w, y, batch, out, in, false, false, 1.0f, b ? 1.0f : 0.0f);
 }
 
-template <typename S>
-void linear_backward(cublasHandle_t handle, const LinearBackwardArgs<S>& a, float* workspace) {
+template <typename S> void linear_backward(cublasHandle_t handle, const LinearBackwardArgs<S>& a, float* workspace) {
   const S *dy = a.dy, *x = a.x, *w = a.w;
   S *dx = a.dx, *dw = a.dw, *db = a.db;
   const int64_t batch = a.batch, in = a.in, out = a.out;
