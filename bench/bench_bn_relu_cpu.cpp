@@ -61,6 +61,7 @@ struct Buffers {
             .momentum = 0.9,
             .epsilon = 1.001e-5};
   }
+  // dgamma and dbeta are added into (accumulate_params), as in every recorded run.
   alz::kernels::BnReluBackwardArgs<float> backward_args(const BnShape& s) {
     return {.x = x.data(),
             .dy = dy.data(),
@@ -71,7 +72,8 @@ struct Buffers {
             .beta = beta.data(),
             .saved = {mean.data(), invstd.data()},
             .dgamma = dgamma.data(),
-            .dbeta = dbeta.data()};
+            .dbeta = dbeta.data(),
+            .accumulate_params = true};
   }
 };
 

@@ -12,10 +12,11 @@
 //              moving_var  = momentum * moving_var  + (1 - momentum) * var
 //   inference: y = gamma * (x - moving_mean) / sqrt(moving_var + epsilon) + beta
 //   backward:  xhat = (x - mean) * invstd
-//              dbeta[c]  += sum_r dy[r,c]                   (accumulated into the buffer)
-//              dgamma[c] += sum_r dy[r,c] * xhat[r,c]       (accumulated into the buffer)
+//              dbeta[c]  (+)= sum_r dy[r,c]
+//              dgamma[c] (+)= sum_r dy[r,c] * xhat[r,c]
 //              dx = gamma * invstd * (dy - sum_r dy / rows - xhat * sum_r (dy * xhat) / rows)
-//                                                            (overwritten)
+//   dx is overwritten; dgamma and dbeta too, or added into with accumulate_params (the
+//   gradient rule: tensor/autograd.h).
 //
 // Keras semantics: epsilon 1.001e-5 (ResNetV2's layers), momentum 0.99, and the moving
 // variance takes the BIASED batch variance (Keras computes the moments with a 1/n variance;
@@ -80,8 +81,9 @@ template <typename T> struct BatchNormBackwardArgs {
   int64_t rows = 0, channels = 0;
   const T* gamma = nullptr;
   BatchNormSaved<const T> saved = {};  // what the training forward saved
-  T* dgamma = nullptr;                 // accumulated into (required)
-  T* dbeta = nullptr;                  // accumulated into (required)
+  T* dgamma = nullptr;                 // (required)
+  T* dbeta = nullptr;                  // (required)
+  bool accumulate_params = false;      // false: dgamma, dbeta overwritten; true: added into
 };
 
 // ---------------------------------------------------------------- CPU (T = float, double)

@@ -13,9 +13,10 @@
 //   backward:  g = relu ? dy * [pre > 0] : dy   (pre recomputed from x and the saved statistics,
 //              bit-identical to the forward's: no mask tensor)
 //              xhat = (x - mean) * invstd
-//              dbeta[c]  += sum_r g          dgamma[c] += sum_r g * xhat      (accumulated)
+//              dbeta[c]  (+)= sum_r g          dgamma[c] (+)= sum_r g * xhat
 //              dx = gamma * invstd * (g - sum_r g / rows - xhat * sum_r (g * xhat) / rows)
-//                                                                          (overwritten)
+//              dx overwritten; dgamma and dbeta too, or added into with accumulate_params
+//              (the gradient rule: tensor/autograd.h)
 // Defaults follow Keras ResNetV2: epsilon 1.001e-5, momentum 0.99 (kernels/batch_norm.h).
 // The unfused reference is kernels/batch_norm.h; this op equals it followed by a ReLU.
 //
@@ -32,7 +33,8 @@
 //             kernel 2 reads x, writes y; it walks each slice backwards, so the rows kernel 1
 //             read last are still in L2.
 //   backward: kernel 1 reads x and dy: sums of g and g*xhat per block; the last block per tile
-//             adds the partials in split order, accumulates dgamma/dbeta, stores dx coefficients.
+//             adds the partials in split order, adds them into dgamma/dbeta (which the launcher
+//             zeroes first unless accumulate_params), stores dx coefficients.
 //             kernel 2 reads x and dy (backwards again), writes dx.
 //   inference: one kernel, reads x, writes y (may be in place).
 // Bytes moved (E = rows * C * sizeof(storage)): forward 3E (stats read, apply read + write),
@@ -89,8 +91,9 @@ template <typename T> struct BnReluBackwardArgs {
   const P* beta = nullptr;             // with gamma, recomputes the ReLU mask
   BatchNormSaved<const P> saved = {};  // what the training forward saved
   bool relu = true;
-  P* dgamma = nullptr;  // accumulated into (required)
-  P* dbeta = nullptr;   // accumulated into (required)
+  P* dgamma = nullptr;             // (required)
+  P* dbeta = nullptr;              // (required)
+  bool accumulate_params = false;  // false: dgamma, dbeta overwritten; true: added into
 };
 
 // ---------------------------------------------------------------- CPU (T = float, double)

@@ -7,9 +7,9 @@
 // Layouts: x (N, H, W, C), y (N, P, Q, K), w (K, R, S, C), b (K); C and K fastest.
 //   P = (H + pt + pb - R) / sh + 1,  Q = (W + pl + pr - S) / sw + 1   (floor division)
 //
-// Backward: dx = conv_transpose(dy, w) (overwritten), dw = sum_{n,p,q} dy * x (overwritten or
-// accumulated, per the `accumulate` flag; the autograd accumulates parameter gradients),
-// db = sum_{n,p,q} dy.
+// Backward: dx = conv_transpose(dy, w) (overwritten), dw = sum_{n,p,q} dy * x and
+// db = sum_{n,p,q} dy (overwritten, or added into with `accumulate`: the gradient rule,
+// tensor/autograd.h).
 //
 // Tests:  ctest --test-dir build -R Conv2d   (tests/test_conv2d.cpp, tests/gpu/test_conv2d_gpu.cpp)
 // Bench:  build/bench/bench_conv_cpu ; build/bench/bench_conv   (cuDNN, ResNet152V2 shapes)

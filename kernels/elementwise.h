@@ -11,7 +11,7 @@
 //   residual:   y = a + b (the ResNet shortcut sum); backward hands dy to both branches.
 //
 // Backward functions: `accumulate` false overwrites the gradient buffer, true adds into it
-// (leaf gradients accumulate, fan-out sums). A gradient pointer may be nullptr when that
+// (the gradient rule: tensor/autograd.h). A gradient pointer may be nullptr when that
 // gradient is not needed. Output buffers may alias an input of the same size (in place).
 //
 // ReLU backward takes `v`, either the forward OUTPUT y or the forward INPUT x: the mask is

@@ -5,7 +5,9 @@
 //   invstd[c] = 1 / sqrt(moving_variance[c] + epsilon),  xhat = (x - moving_mean) * invstd
 //   pre = gamma * xhat + beta;  g = relu ? dy * [pre > 0] : dy
 //   dx = g * gamma * invstd                     (overwritten)
-//   dgamma[c] += sum_r g * xhat,  dbeta[c] += sum_r g   (accumulated; either may be nullptr)
+//   dgamma[c] (+)= sum_r g * xhat,  dbeta[c] (+)= sum_r g   (either may be nullptr)
+// dgamma and dbeta are overwritten, or added into with accumulate_params (the gradient rule:
+// tensor/autograd.h).
 //
 // Layout (rows = N*H*W, C), C fastest; gamma, beta and the statistics are float (C).
 // CPU: float and double; CUDA: float and bf16 activations, one thread per channel for the
@@ -39,8 +41,9 @@ template <typename T> struct FrozenBnBackwardArgs {
   const P* moving_variance = nullptr;
   double epsilon = kBatchNormEpsilon;
   bool relu = true;
-  P* dgamma = nullptr;  // accumulated into; nullptr when not wanted
-  P* dbeta = nullptr;   // accumulated into; nullptr when not wanted
+  P* dgamma = nullptr;             // nullptr when not wanted
+  P* dbeta = nullptr;              // nullptr when not wanted
+  bool accumulate_params = false;  // false: dgamma, dbeta overwritten; true: added into
 };
 
 template <typename T> void frozen_bn_backward_cpu(const FrozenBnBackwardArgs<T>& a);

@@ -7,7 +7,8 @@
 //   linear:  y (B, out) = x (B, in) · W (in, out) + b (out), W in the Keras Dense layout.
 //            backward: dx (B, in) (+)= dy · Wᵀ,  dW (in, out) (+)= xᵀ · dy,  db (+)= sum_rows dy.
 //            Any of dx, dW, db may be nullptr; `accumulate_dx` and `accumulate_params` say
-//            whether dx and dW/db are overwritten or added into.
+//            whether dx and dW/db are overwritten or added into (the gradient rule:
+//            tensor/autograd.h).
 //
 // CPU: cblas_sgemm / cblas_dgemm (OpenBLAS). CUDA: cuBLAS from host code, with the caller's
 // handle (e.g. alz::cuda::Context::cublas), which also gives the stream (cublasGetStream);

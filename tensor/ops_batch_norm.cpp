@@ -146,8 +146,8 @@ Tensor unfused_training(const Tensor& x, const Tensor& gamma, const Tensor& beta
   if (needs_record({&x, &gamma, &beta})) {
     record("batch_norm", y, {&x, &gamma, &beta}, [=](const Tensor& g) {
       Tensor dx = Tensor::empty(x.shape(), g.dtype(), g.device());
-      Tensor dgamma = Tensor::zeros({channels}, gamma.dtype(), g.device());
-      Tensor dbeta = Tensor::zeros({channels}, gamma.dtype(), g.device());
+      Tensor dgamma = Tensor::empty({channels}, gamma.dtype(), g.device());  // overwritten by the kernel
+      Tensor dbeta = Tensor::empty({channels}, gamma.dtype(), g.device());
       auto args = [&](auto tag) {
         using T = decltype(tag);
         kernels::BatchNormBackwardArgs<T> a;
@@ -239,8 +239,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
            Tensor dx = Tensor::empty(saved_x.shape(), g.dtype(), g.device());
            Tensor dgamma, dbeta;
            if (o.training || want_params) {
-             dgamma = Tensor::zeros({channels}, saved_gamma.dtype(), g.device());
-             dbeta = Tensor::zeros({channels}, saved_gamma.dtype(), g.device());
+             dgamma = Tensor::empty({channels}, saved_gamma.dtype(), g.device());  // overwritten by the kernel
+             dbeta = Tensor::empty({channels}, saved_gamma.dtype(), g.device());
            }
            auto training_args = [&](auto tag) {
              return training_backward_args<decltype(tag)>(saved_x, g, dx, saved_gamma, saved_beta, stat_a, stat_b,

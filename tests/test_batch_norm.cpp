@@ -145,7 +145,8 @@ void check_backward_by_finite_differences(int64_t rows, int64_t channels, uint64
                                                         .gamma = gamma.data(),
                                                         .saved = {mean.data(), invstd.data()},
                                                         .dgamma = dgamma.data(),
-                                                        .dbeta = dbeta.data()});
+                                                        .dbeta = dbeta.data(),
+                                                        .accumulate_params = true});
   for (int64_t c = 0; c < channels; ++c) dgamma[c] -= 0.25, dbeta[c] += 0.5;
   const Tolerance fd{1e-6, 1e-5};  // central differences, h = 1e-6: truncation ~h^2, rounding ~1e-16/h
   ALZ_EXPECT_CLOSE(dx, num_dx, fd);

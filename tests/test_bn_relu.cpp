@@ -1,20 +1,24 @@
 // Fused BatchNorm(+ReLU) on the CPU (kernels/bn_relu.h): equals the unfused reference followed
 // by a ReLU (forward, moving and saved statistics, backward with the masked gradient), matches
 // central finite differences in f64 away from the ReLU kink, inference (also in place), f32
-// agrees with f64, and the OpenMP thread count does not change a bit. The fast f32 kernels
-// (BnReluFast.*) against that reference: odd shapes, a large offset, in place, threads, the mask.
+// agrees with f64, and the OpenMP thread count does not change a bit; dgamma and dbeta are
+// overwritten unless accumulate_params asks to add (fused, fast, unfused and frozen backward).
+// The fast f32 kernels (BnReluFast.*) against that reference: odd shapes, a large offset, in
+// place, threads, the mask.
 //   ctest --test-dir build -R "^BnRelu\."      (or build/tests/test_bn_relu)
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
-#include "kernels/batch_norm.h"
-#include "gradcheck.h"
-#include "kernels/bn_relu.h"
-#include "support/compare.h"
 #include "core/error.h"
+#include "gradcheck.h"
+#include "kernels/batch_norm.h"
+#include "kernels/bn_relu.h"
+#include "kernels/frozen_bn.h"
+#include "support/compare.h"
 
 namespace alz::kernels {
 namespace {
@@ -40,6 +44,15 @@ Problem make_problem(int64_t rows, int64_t channels, uint64_t seed) {
             random_uniform(channels, 0.5, 1.5, seed + 2), random_normal(channels, 0.0, 0.6, seed + 3),
             random_normal(channels, 0, 1, seed + 4), random_uniform(channels, 0.5, 2, seed + 5)};
   for (int64_t c = 0; c < channels; c += 3) p.gamma[c] = -p.gamma[c];
+  return p;
+}
+
+std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+// The problem with every input rounded to f32, so the reference and the fast path see the same numbers.
+Problem rounded(Problem p) {
+  for (auto* v : {&p.x, &p.dy, &p.gamma, &p.beta, &p.moving_mean, &p.moving_var})
+    for (double& e : *v) e = static_cast<double>(static_cast<float>(e));
   return p;
 }
 
@@ -71,7 +84,8 @@ Result run_fused(const Problem& p, bool relu) {
                                                   .saved = {r.mean.data(), r.invstd.data()},
                                                   .relu = relu,
                                                   .dgamma = r.dgamma.data(),
-                                                  .dbeta = r.dbeta.data()});
+                                                  .dbeta = r.dbeta.data(),
+                                                  .accumulate_params = true});
   return r;
 }
 
@@ -104,7 +118,8 @@ Result run_unfused(const Problem& p, bool relu) {
                                                         .gamma = p.gamma.data(),
                                                         .saved = {r.mean.data(), r.invstd.data()},
                                                         .dgamma = r.dgamma.data(),
-                                                        .dbeta = r.dbeta.data()});
+                                                        .dbeta = r.dbeta.data(),
+                                                        .accumulate_params = true});
   return r;
 }
 
@@ -283,7 +298,8 @@ TEST(BnRelu, FloatMatchesDouble) {
                                                  .beta = b.data(),
                                                  .saved = {m.data(), s.data()},
                                                  .dgamma = dg.data(),
-                                                 .dbeta = db.data()});
+                                                 .dbeta = db.data(),
+                                                 .accumulate_params = true});
   // Inputs rounded to f32 (relative 6e-8), sums in double: a few f32 ulps. The masks agree
   // unless a pre-activation lies within ~1e-6 of 0; dx is then off at that element only.
   const Tolerance tol{2e-5, 2e-5};
@@ -303,6 +319,103 @@ TEST(BnRelu, ThreadCountDoesNotChangeResults) {
   const Result two = run_fused(p, true);
   omp_set_num_threads(threads);
   expect_results_close(one, two, Tolerance{0.0, 0.0});  // each channel is summed by one thread, in row order
+}
+
+// The gradient rule (tensor/autograd.h): dgamma and dbeta are overwritten unless
+// accumulate_params is set, so whatever a buffer held before must not reach the result, and
+// accumulating adds exactly the fresh gradient. Checked on the reference, the fast f32 kernels,
+// the unfused reference and the frozen (inference-mode) backward.
+template <typename T, typename Backward> void check_parameter_gradient_rule(int64_t channels, Backward backward) {
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  std::vector<T> fresh_g(channels, nan), fresh_b(channels, nan);  // stale contents: NaN
+  backward(fresh_g.data(), fresh_b.data(), false);
+  std::vector<T> zero_g(channels, T(0)), zero_b(channels, T(0));
+  backward(zero_g.data(), zero_b.data(), true);
+  EXPECT_EQ(fresh_g, zero_g) << "overwriting equals accumulating onto zeros, bit for bit";
+  EXPECT_EQ(fresh_b, zero_b);
+  std::vector<T> acc_g(channels), acc_b(channels), expect_g(channels), expect_b(channels);
+  for (int64_t c = 0; c < channels; ++c) {
+    acc_g[c] = T(0.5) + T(c), acc_b[c] = T(-0.25) - T(c);
+    expect_g[c] = acc_g[c] + fresh_g[c], expect_b[c] = acc_b[c] + fresh_b[c];
+  }
+  backward(acc_g.data(), acc_b.data(), true);
+  // (prior + sum) rounded once against sum rounded, then + prior: a few ulps of values ~C.
+  const test::Tolerance ulps{1e-5, 1e-5};
+  ALZ_EXPECT_CLOSE(acc_g, expect_g, ulps);
+  ALZ_EXPECT_CLOSE(acc_b, expect_b, ulps);
+}
+
+TEST(BnRelu, ParameterGradientsAreOverwrittenUnlessAccumulated) {
+  const Problem p = rounded(make_problem(37, 11, 31));
+  const int64_t c = p.channels, n = p.rows * c;
+  std::vector<double> y(n), m(c), s(c), dx(n);
+  bn_relu_forward_training_cpu(BnReluForwardArgs<double>{.x = p.x.data(),
+                                                         .y = y.data(),
+                                                         .rows = p.rows,
+                                                         .channels = c,
+                                                         .gamma = p.gamma.data(),
+                                                         .beta = p.beta.data(),
+                                                         .saved = {m.data(), s.data()}});
+  BnReluBackwardArgs<double> reference{.x = p.x.data(),
+                                       .dy = p.dy.data(),
+                                       .dx = dx.data(),
+                                       .rows = p.rows,
+                                       .channels = c,
+                                       .gamma = p.gamma.data(),
+                                       .beta = p.beta.data(),
+                                       .saved = {m.data(), s.data()}};
+  check_parameter_gradient_rule<double>(c, [&](double* dg, double* db, bool accumulate) {
+    reference.dgamma = dg, reference.dbeta = db, reference.accumulate_params = accumulate;
+    bn_relu_backward_cpu(reference);
+  });
+
+  std::vector<float> xf = to_float(p.x), dyf = to_float(p.dy), gf = to_float(p.gamma), bf = to_float(p.beta), yf(n),
+                     mf(c), sf(c), dxf(n);
+  bn_relu_forward_training_cpu_fast({.x = xf.data(),
+                                     .y = yf.data(),
+                                     .rows = p.rows,
+                                     .channels = c,
+                                     .gamma = gf.data(),
+                                     .beta = bf.data(),
+                                     .saved = {mf.data(), sf.data()}});
+  BnReluBackwardArgs<float> fast{.x = xf.data(),
+                                 .dy = dyf.data(),
+                                 .dx = dxf.data(),
+                                 .rows = p.rows,
+                                 .channels = c,
+                                 .gamma = gf.data(),
+                                 .beta = bf.data(),
+                                 .saved = {mf.data(), sf.data()}};
+  check_parameter_gradient_rule<float>(c, [&](float* dg, float* db, bool accumulate) {
+    fast.dgamma = dg, fast.dbeta = db, fast.accumulate_params = accumulate;
+    bn_relu_backward_cpu_fast(fast);
+  });
+
+  BatchNormBackwardArgs<double> unfused{.x = p.x.data(),
+                                        .dy = p.dy.data(),
+                                        .dx = dx.data(),
+                                        .rows = p.rows,
+                                        .channels = c,
+                                        .gamma = p.gamma.data(),
+                                        .saved = {m.data(), s.data()}};
+  check_parameter_gradient_rule<double>(c, [&](double* dg, double* db, bool accumulate) {
+    unfused.dgamma = dg, unfused.dbeta = db, unfused.accumulate_params = accumulate;
+    batch_norm_backward_cpu(unfused);
+  });
+
+  FrozenBnBackwardArgs<double> frozen{.x = p.x.data(),
+                                      .dy = p.dy.data(),
+                                      .dx = dx.data(),
+                                      .rows = p.rows,
+                                      .channels = c,
+                                      .gamma = p.gamma.data(),
+                                      .beta = p.beta.data(),
+                                      .moving_mean = p.moving_mean.data(),
+                                      .moving_variance = p.moving_var.data()};
+  check_parameter_gradient_rule<double>(c, [&](double* dg, double* db, bool accumulate) {
+    frozen.dgamma = dg, frozen.dbeta = db, frozen.accumulate_params = accumulate;
+    frozen_bn_backward_cpu(frozen);
+  });
 }
 
 TEST(BnRelu, RejectsBadArguments) {
@@ -336,15 +449,6 @@ TEST(BnRelu, RejectsBadArguments) {
 // ---------------------------------------------------------------- the fast f32 kernels
 // kernels/cpu/bn_relu_fast.cpp against the double reference run on the same f32-rounded inputs.
 
-std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
-
-// The problem with every input rounded to f32, so the reference and the fast path see the same numbers.
-Problem rounded(Problem p) {
-  for (auto* v : {&p.x, &p.dy, &p.gamma, &p.beta, &p.moving_mean, &p.moving_var})
-    for (double& e : *v) e = static_cast<double>(static_cast<float>(e));
-  return p;
-}
-
 Result run_fast(const Problem& p, bool relu) {
   const int64_t n = p.rows * p.channels, c = p.channels;
   std::vector<float> x = to_float(p.x), dy = to_float(p.dy), g = to_float(p.gamma), b = to_float(p.beta),
@@ -370,7 +474,8 @@ Result run_fast(const Problem& p, bool relu) {
                              .saved = {m.data(), s.data()},
                              .relu = relu,
                              .dgamma = dg.data(),
-                             .dbeta = db.data()});
+                             .dbeta = db.data(),
+                             .accumulate_params = true});
   return Result{to_double(y), to_double(m), to_double(s), to_double(mm), to_double(mv), to_double(dx),
                 to_double(dg), to_double(db)};
 }

@@ -91,8 +91,9 @@ template <typename T> void batch_norm_backward_cpu(const BatchNormBackwardArgs<T
     }
   }
   for (int64_t c = 0; c < channels; ++c) {
-    dbeta[c] = static_cast<T>(static_cast<double>(dbeta[c]) + sum_dy[c]);
-    dgamma[c] = static_cast<T>(static_cast<double>(dgamma[c]) + sum_dy_xhat[c]);
+    const bool add = a.accumulate_params;
+    dbeta[c] = static_cast<T>((add ? static_cast<double>(dbeta[c]) : 0.0) + sum_dy[c]);
+    dgamma[c] = static_cast<T>((add ? static_cast<double>(dgamma[c]) : 0.0) + sum_dy_xhat[c]);
   }
   const double inv_rows = 1.0 / static_cast<double>(rows);
   for (int64_t r = 0; r < rows; ++r) {

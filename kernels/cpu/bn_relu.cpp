@@ -149,8 +149,9 @@ template <typename T> void bn_relu_backward_cpu(const BnReluBackwardArgs<T>& a) 
     }
   }
   for (int64_t c = 0; c < channels; ++c) {
-    dbeta[c] = static_cast<T>(static_cast<double>(dbeta[c]) + sum_g[c]);
-    dgamma[c] = static_cast<T>(static_cast<double>(dgamma[c]) + sum_g_xhat[c]);
+    const bool add = a.accumulate_params;
+    dbeta[c] = static_cast<T>((add ? static_cast<double>(dbeta[c]) : 0.0) + sum_g[c]);
+    dgamma[c] = static_cast<T>((add ? static_cast<double>(dgamma[c]) : 0.0) + sum_g_xhat[c]);
   }
   const double inv_rows = 1.0 / static_cast<double>(rows);
 #pragma omp parallel for schedule(static) if (rows * channels >= kParallelMinElements)

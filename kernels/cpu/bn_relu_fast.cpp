@@ -244,8 +244,9 @@ void bn_relu_backward_cpu_fast(const BnReluBackwardArgs<float>& a) {
   const double inv_rows = 1.0 / static_cast<double>(rows);
   for (size_t c = 0; c < C; ++c) {
     sum_g_xhat[c] *= static_cast<double>(saved.invstd[c]);
-    dbeta[c] = static_cast<float>(static_cast<double>(dbeta[c]) + sum_g[c]);
-    dgamma[c] = static_cast<float>(static_cast<double>(dgamma[c]) + sum_g_xhat[c]);
+    const bool add = a.accumulate_params;
+    dbeta[c] = static_cast<float>((add ? static_cast<double>(dbeta[c]) : 0.0) + sum_g[c]);
+    dgamma[c] = static_cast<float>((add ? static_cast<double>(dgamma[c]) : 0.0) + sum_g_xhat[c]);
     k_coef[c] = gamma[c] * saved.invstd[c];
     mean_g[c] = static_cast<float>(sum_g[c] * inv_rows);
     mean_gx[c] = static_cast<float>(sum_g_xhat[c] * inv_rows);

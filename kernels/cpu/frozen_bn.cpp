@@ -27,8 +27,8 @@ template <typename T> void frozen_bn_backward_cpu(const FrozenBnBackwardArgs<T>&
     }
   }
   for (int64_t c = 0; c < channels; ++c) {
-    if (dgamma) dgamma[c] += static_cast<T>(sum_g_xhat[c]);
-    if (dbeta) dbeta[c] += static_cast<T>(sum_g[c]);
+    if (dgamma) dgamma[c] = (a.accumulate_params ? dgamma[c] : T(0)) + static_cast<T>(sum_g_xhat[c]);
+    if (dbeta) dbeta[c] = (a.accumulate_params ? dbeta[c] : T(0)) + static_cast<T>(sum_g[c]);
   }
 }
 

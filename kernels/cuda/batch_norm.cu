@@ -223,6 +223,10 @@ void batch_norm_backward_cuda(const BatchNormBackwardArgs<float>& a, void* works
   const int64_t rows = a.rows, channels = a.channels;
   check_args("batch_norm_backward_cuda", rows, channels, workspace_bytes);
   Workspace ws = carve(workspace, rows, channels);
+  if (!a.accumulate_params) {  // the finalize kernel adds into dgamma and dbeta
+    ALZ_CUDA_CHECK(cudaMemsetAsync(dgamma, 0, sizeof(float) * static_cast<size_t>(channels), stream));
+    ALZ_CUDA_CHECK(cudaMemsetAsync(dbeta, 0, sizeof(float) * static_cast<size_t>(channels), stream));
+  }
   const int64_t rows_per_split = ceil_div(rows, row_splits(rows));
   const int splits = static_cast<int>(row_splits(rows));
   column_partial_sums_kernel<<<column_grid(rows, channels), dim3(kColumns, kRowLanes), 0, stream>>>(

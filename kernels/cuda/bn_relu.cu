@@ -614,6 +614,12 @@ void check_shape(const char* op, int64_t rows, int64_t channels) {
             op << ": needs rows > 0 and 0 < channels < 2^27, got rows " << rows << ", channels " << channels);
 }
 
+// dgamma = dbeta = 0 (C floats each), stream-ordered.
+void zero_params(float* dgamma, float* dbeta, int64_t channels, cudaStream_t stream) {
+  ALZ_CUDA_CHECK(cudaMemsetAsync(dgamma, 0, sizeof(float) * static_cast<size_t>(channels), stream));
+  ALZ_CUDA_CHECK(cudaMemsetAsync(dbeta, 0, sizeof(float) * static_cast<size_t>(channels), stream));
+}
+
 void check_workspace(const char* op, int64_t rows, int64_t channels, const void* workspace, size_t bytes) {
   const size_t needed = bn_relu_workspace_bytes(rows, channels);
   ALZ_CHECK(workspace != nullptr && bytes >= needed,
@@ -726,6 +732,8 @@ void backward(const BnReluBackwardArgs<T>& a, void* workspace, size_t workspace_
   ALZ_CHECK(x && dy && dx && gamma && beta && saved.mean && saved.invstd && dgamma && dbeta,
             op << ": x, dy, dx, gamma, beta, the saved statistics, dgamma and dbeta are required");
   const Workspace w = carve(workspace, rows, channels);
+  // The kernels add the sums into dgamma and dbeta; overwriting them means zeroing them first.
+  if (!a.accumulate_params) zero_params(dgamma, dbeta, channels, stream);
   if (use_vectors<T>(channels, {x, dy, dx}))
     launch_backward<T, kVectorWidth<T>>(x, dy, dx, rows, channels, gamma, beta, saved, relu, dgamma, dbeta, w,
                                         stream);

@@ -2,23 +2,27 @@
 // storage: y, saved and moving statistics and every gradient, over every distinct BatchNorm
 // shape of ResNet152V2 at batch 2 plus odd shapes; the scalar path (misaligned pointers),
 // inference (also in place), bit-exact repeat runs, a large-offset numerics case, workspace
-// checks, and the unfused CUDA reference (kernels/cuda/batch_norm.cu) against its CPU twin.
+// checks, dgamma/dbeta overwritten unless accumulate_params (fused, unfused, frozen), and the
+// unfused CUDA reference (kernels/cuda/batch_norm.cu) against its CPU twin.
 //   ctest --test-dir build -R "BnReluGpu|BatchNormGpu"      (or build/tests/test_bn_relu_gpu)
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "kernels/batch_norm.h"
 #include "core/bf16.h"
-#include "kernels/bn_relu.h"
 #include "core/cuda/check.h"
-#include "support/compare.h"
 #include "core/error.h"
+#include "kernels/batch_norm.h"
+#include "kernels/bn_relu.h"
+#include "kernels/frozen_bn.h"
+#include "support/compare.h"
 
 namespace alz::kernels {
 namespace {
@@ -154,7 +158,8 @@ Outputs reference(Inputs<S>& in, int64_t rows, int64_t channels, bool relu) {
                                                   .saved = {out.mean.data(), out.invstd.data()},
                                                   .relu = relu,
                                                   .dgamma = out.dgamma.data(),
-                                                  .dbeta = out.dbeta.data()});
+                                                  .dbeta = out.dbeta.data(),
+                                                  .accumulate_params = true});
   return out;
 }
 
@@ -189,7 +194,8 @@ Outputs run_cuda(const Inputs<S>& in, int64_t rows, int64_t channels, bool relu,
                                               .saved = {mean.get(), invstd.get()},
                                               .relu = relu,
                                               .dgamma = dgamma.get(),
-                                              .dbeta = dbeta.get()},
+                                              .dbeta = dbeta.get(),
+                                              .accumulate_params = true},
                         workspace.get(), bytes, nullptr);
   ALZ_CUDA_CHECK(cudaDeviceSynchronize());
   // The counters must be back at zero for the next user of the workspace.
@@ -401,6 +407,84 @@ TEST(BnReluGpuPaths, RejectsSmallWorkspace) {
   EXPECT_THROW(bn_relu_backward_cuda(backward, workspace.get(), bytes, nullptr), Error);
 }
 
+// The gradient rule (tensor/autograd.h): without accumulate_params the launchers overwrite
+// dgamma and dbeta, so NaN left in the buffers must not reach the result, which equals adding
+// onto zeros bit for bit. Fused, unfused and frozen (inference-mode) backward.
+TEST(BnReluGpuPaths, ParameterGradientsAreOverwrittenUnlessAccumulated) {
+  ALZ_REQUIRE_GPU();
+  const int64_t rows = 391, channels = 24;
+  const Inputs<float> in = make_inputs<float>(rows, channels, 71);
+  DeviceArray<float> x(in.x), dy(in.dy), y(in.x.size()), dx(in.x.size()), gamma(in.gamma), beta(in.beta),
+      mm(in.moving_mean), mv(in.moving_var), mean(channels), invstd(channels);
+  const size_t bytes = std::max(bn_relu_workspace_bytes(rows, channels), batch_norm_workspace_bytes(rows, channels));
+  DeviceArray<unsigned char> workspace(bytes);
+  bn_relu_workspace_init_cuda(workspace.get(), bytes, nullptr);
+  bn_relu_forward_training_cuda(BnReluForwardArgs<float>{.x = x.get(),
+                                                         .y = y.get(),
+                                                         .rows = rows,
+                                                         .channels = channels,
+                                                         .gamma = gamma.get(),
+                                                         .beta = beta.get(),
+                                                         .saved = {mean.get(), invstd.get()}},
+                                workspace.get(), bytes, nullptr);
+  // Runs one backward into buffers that start at `start`; returns dgamma then dbeta.
+  auto run = [&](auto launch, float start, bool accumulate) {
+    DeviceArray<float> dgamma(std::vector<float>(channels, start)), dbeta(std::vector<float>(channels, start));
+    launch(dgamma.get(), dbeta.get(), accumulate);
+    ALZ_CUDA_CHECK(cudaDeviceSynchronize());
+    std::vector<float> both = dgamma.download(), db = dbeta.download();
+    both.insert(both.end(), db.begin(), db.end());
+    return both;
+  };
+  auto fused = [&](float* dg, float* db, bool accumulate) {
+    bn_relu_backward_cuda(BnReluBackwardArgs<float>{.x = x.get(),
+                                                    .dy = dy.get(),
+                                                    .dx = dx.get(),
+                                                    .rows = rows,
+                                                    .channels = channels,
+                                                    .gamma = gamma.get(),
+                                                    .beta = beta.get(),
+                                                    .saved = {mean.get(), invstd.get()},
+                                                    .dgamma = dg,
+                                                    .dbeta = db,
+                                                    .accumulate_params = accumulate},
+                          workspace.get(), bytes, nullptr);
+  };
+  auto unfused = [&](float* dg, float* db, bool accumulate) {
+    batch_norm_backward_cuda(BatchNormBackwardArgs<float>{.x = x.get(),
+                                                          .dy = dy.get(),
+                                                          .dx = dx.get(),
+                                                          .rows = rows,
+                                                          .channels = channels,
+                                                          .gamma = gamma.get(),
+                                                          .saved = {mean.get(), invstd.get()},
+                                                          .dgamma = dg,
+                                                          .dbeta = db,
+                                                          .accumulate_params = accumulate},
+                             workspace.get(), bytes, nullptr);
+    bn_relu_workspace_init_cuda(workspace.get(), bytes, nullptr);  // it scribbled over the fused counters
+  };
+  auto frozen = [&](float* dg, float* db, bool accumulate) {
+    frozen_bn_backward_cuda(FrozenBnBackwardArgs<float>{.x = x.get(),
+                                                        .dy = dy.get(),
+                                                        .dx = dx.get(),
+                                                        .rows = rows,
+                                                        .channels = channels,
+                                                        .gamma = gamma.get(),
+                                                        .beta = beta.get(),
+                                                        .moving_mean = mm.get(),
+                                                        .moving_variance = mv.get(),
+                                                        .dgamma = dg,
+                                                        .dbeta = db,
+                                                        .accumulate_params = accumulate},
+                            nullptr);
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(run(fused, nan, false), run(fused, 0.0f, true)) << "fused";
+  EXPECT_EQ(run(unfused, nan, false), run(unfused, 0.0f, true)) << "unfused";
+  EXPECT_EQ(run(frozen, nan, false), run(frozen, 0.0f, true)) << "frozen";
+}
+
 // The unfused CUDA reference against the unfused CPU reference (f64 on the same f32 inputs).
 void check_unfused(int64_t rows, int64_t channels) {
   SCOPED_TRACE("unfused rows " + std::to_string(rows) + ", channels " + std::to_string(channels));
@@ -428,7 +512,8 @@ void check_unfused(int64_t rows, int64_t channels) {
                                                         .gamma = g.data(),
                                                         .saved = {m.data(), s.data()},
                                                         .dgamma = dg.data(),
-                                                        .dbeta = db.data()});
+                                                        .dbeta = db.data(),
+                                                        .accumulate_params = true});
   forward.y = yi.data();
   batch_norm_forward_inference_cpu(forward);
 
@@ -455,7 +540,8 @@ void check_unfused(int64_t rows, int64_t channels) {
                                                         .gamma = gd.get(),
                                                         .saved = {md.get(), sd.get()},
                                                         .dgamma = dgd.get(),
-                                                        .dbeta = dbd.get()},
+                                                        .dbeta = dbd.get(),
+                                                        .accumulate_params = true},
                            workspace.get(), bytes, nullptr);
   forward_d.y = yid.get();
   batch_norm_forward_inference_cuda(forward_d, nullptr);
