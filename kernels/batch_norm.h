@@ -24,8 +24,9 @@
 // update). PyTorch, by contrast, feeds the unbiased variance into its running variance.
 //
 // CPU: plain loops with double accumulators, templated on float and double; the source of
-// truth. CUDA: float only, a handful of simple kernels (column partial sums in double, a
-// finalize kernel, an elementwise kernel); deterministic, no atomics.
+// truth. CUDA: float only, training forward and backward (ops::batch_norm with fused = false;
+// inference always takes the fused kernels), a handful of simple kernels (column partial sums
+// in double, a finalize kernel, an elementwise kernel); deterministic, no atomics.
 //
 // Tested by tests/test_batch_norm.cpp (CPU, central finite differences in f64) and
 // tests/gpu/test_bn_relu_gpu.cpp (CUDA vs CPU):
@@ -101,7 +102,6 @@ size_t batch_norm_workspace_bytes(int64_t rows, int64_t channels);
 
 void batch_norm_forward_training_cuda(const BatchNormForwardArgs<float>& a, void* workspace, size_t workspace_bytes,
                                       cudaStream_t stream);
-void batch_norm_forward_inference_cuda(const BatchNormForwardArgs<float>& a, cudaStream_t stream);
 void batch_norm_backward_cuda(const BatchNormBackwardArgs<float>& a, void* workspace, size_t workspace_bytes,
                               cudaStream_t stream);
 #endif

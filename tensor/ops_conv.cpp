@@ -77,10 +77,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
         using T = decltype(tag);
         size_t bytes = 0;
         void* workspace = conv_workspace(x, p, ConvDirection::Forward, bytes);
-        conv2d_forward_cudnn(cudnn_of(x), p, x.dtype(), x.raw_data(), w.raw_data(), nullptr, y.raw_data(), workspace,
-                             bytes);
-        // The bias with our NHWC kernel: cuDNN's legacy bias paths see (N*P*Q, K) as a batch
-        // of 1x1 images and reduce over the batch serially, which is slow for large activations.
+        conv2d_forward_cudnn(cudnn_of(x), p, x.dtype(), x.raw_data(), w.raw_data(), y.raw_data(), workspace, bytes);
+        // The bias with our NHWC kernel (why not cuDNN's: kernels/conv2d.h).
         if (bias.defined())
           kernels::bias_add_forward_cuda(y.data<T>(), bias.data<T>(), y.data<T>(), y.numel() / p.K, p.K, s);
       }));

@@ -117,7 +117,17 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 Tensor scale(const Tensor& x, double alpha) {
   profiler::Range range("scale", x);
   ALZ_CHECK(x.defined(), "scale: undefined operand");
-  Tensor y = scaled(x, alpha);
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  dispatch(
+      x, "scale",
+      [&](auto tag) {
+        using T = decltype(tag);
+        kernels::scale_forward_cpu(x.data<T>(), static_cast<T>(alpha), y.data<T>(), x.numel());
+      },
+      ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+        using T = decltype(tag);
+        kernels::scale_forward_cuda(x.data<T>(), static_cast<float>(alpha), y.data<T>(), x.numel(), s);
+      }));
   if (needs_record({&x}))
     record("scale", y, {&x}, [alpha](const Tensor& g) { return std::vector<Tensor>{scaled(g, alpha)}; });
   return y;

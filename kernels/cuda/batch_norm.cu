@@ -203,19 +203,6 @@ void batch_norm_forward_training_cuda(const BatchNormForwardArgs<float>& a, void
   ALZ_CUDA_CHECK_LAUNCH();
 }
 
-void batch_norm_forward_inference_cuda(const BatchNormForwardArgs<float>& a, cudaStream_t stream) {
-  const float *x = a.x, *gamma = a.gamma, *beta = a.beta, *moving_mean = a.moving_mean,
-              *moving_variance = a.moving_variance;
-  float* y = a.y;
-  const int64_t rows = a.rows, channels = a.channels;
-  const float epsilon = static_cast<float>(a.epsilon);
-  ALZ_CHECK(rows > 0 && channels > 0, "batch_norm_forward_inference_cuda: needs rows > 0 and channels > 0, got rows "
-                                          << rows << ", channels " << channels);
-  normalize_kernel<<<element_blocks(rows * channels), kElementThreads, 0, stream>>>(
-      x, y, rows * channels, channels, moving_mean, moving_variance, true, epsilon, gamma, beta);
-  ALZ_CUDA_CHECK_LAUNCH();
-}
-
 void batch_norm_backward_cuda(const BatchNormBackwardArgs<float>& a, void* workspace, size_t workspace_bytes,
                               cudaStream_t stream) {
   const float *x = a.x, *dy = a.dy, *gamma = a.gamma, *save_mean = a.saved.mean, *save_invstd = a.saved.invstd;
