@@ -20,7 +20,7 @@
 // CPU: templates for float and double (plain loops, the reference). CUDA: float, and bf16
 // storage with float arithmetic; launchers take a cudaStream_t and never synchronise.
 // Tested by tests/test_elementwise.cpp (CPU, finite differences) and
-// tests/gpu/test_ops_gpu.cpp (CUDA vs CPU):  ctest --test-dir build -R "elementwise|ops_gpu"
+// tests/gpu/test_ops_gpu.cpp (CUDA vs CPU):  ctest --test-dir build -R "Elementwise|OpsGpu"
 #pragma once
 #include <cstdint>
 

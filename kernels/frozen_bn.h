@@ -12,8 +12,9 @@
 // Layout (rows = N*H*W, C), C fastest; gamma, beta and the statistics are float (C).
 // CPU: float and double; CUDA: float and bf16 activations, one thread per channel for the
 // sums (fixed order: deterministic), a grid-stride loop for dx.
-// Tested by tests/test_ops.cpp (finite differences through ops::batch_norm in inference mode)
-// and tests/gpu/test_autograd_ops_gpu.cpp.
+// Tested by tests/test_ops.cpp (finite differences through ops::batch_norm in inference mode),
+// tests/gpu/test_autograd_ops_gpu.cpp, and for the gradient rule tests/test_bn_relu.cpp and
+// tests/gpu/test_bn_relu_gpu.cpp:  ctest --test-dir build -R "^Ops\.|AutogradOpsGpu|BnRelu"
 #pragma once
 #include <cstdint>
 

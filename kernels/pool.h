@@ -18,7 +18,7 @@
 // CPU: float and double. CUDA: float and bf16 (compares in float; bf16 -> float is exact, so
 // ties and arg-max match the CPU on the same values); the backward is a gather over the
 // windows that cover each input, deterministic and without atomics.
-// Tested by tests/test_pool.cpp and tests/gpu/test_ops_gpu.cpp:  ctest --test-dir build -R "pool|ops_gpu"
+// Tested by tests/test_pool.cpp and tests/gpu/test_ops_gpu.cpp:  ctest --test-dir build -R "MaxPool|OpsGpu"
 #pragma once
 #include <cstdint>
 

@@ -17,7 +17,7 @@
 // Backward functions overwrite (`accumulate` false) or add into (`true`) the gradient (the
 // gradient rule: tensor/autograd.h).
 // Tested by tests/test_reduce.cpp and tests/gpu/test_ops_gpu.cpp:
-//   ctest --test-dir build -R "reduce|ops_gpu"
+//   ctest --test-dir build -R "Reduce|OpsGpu"
 #pragma once
 #include <cstdint>
 

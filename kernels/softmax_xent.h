@@ -21,7 +21,7 @@
 // Backward: `accumulate` false overwrites dlogits, true adds into it (the gradient rule:
 // tensor/autograd.h).
 // Tested by tests/test_softmax_xent.cpp (hand-computed values, finite differences) and
-// tests/gpu/test_ops_gpu.cpp:  ctest --test-dir build -R "softmax_xent|ops_gpu"
+// tests/gpu/test_ops_gpu.cpp:  ctest --test-dir build -R "SoftmaxXent|OpsGpu"
 #pragma once
 #include <cstdint>
 

@@ -25,6 +25,9 @@
 // it has not; dispatch() then fails for a CUDA tensor with "this build has no CUDA backend".
 // The macro is variadic because the commas inside a lambda would split a plain macro argument.
 // Work that only the CUDA path needs (a scratch buffer, a workspace) goes inside the CUDA body.
+//
+// Exercised by every op test (tests/test_ops.cpp, tests/gpu/test_autograd_ops_gpu.cpp); the
+// CPU-only build: cmake -S . -B build-cpu -DALZ_CUDA=OFF.
 #pragma once
 #include <cstdint>
 #include <type_traits>

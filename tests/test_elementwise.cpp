@@ -1,7 +1,7 @@
 // CPU tests of the elementwise kernels (kernels/elementwise.h): hand-checked forward values,
 // every backward against central finite differences in f64, the accumulate flag, skipped
 // (nullptr) gradients, and float against double.
-//   ctest --test-dir build -R test_elementwise
+//   ctest --test-dir build -R "^Elementwise\."      (or build/tests/test_elementwise)
 #include <gtest/gtest.h>
 
 #include <vector>

@@ -1,7 +1,7 @@
 // CPU tests of matmul and the Dense layer (kernels/gemm.h, OpenBLAS): every transpose
 // combination against a naive triple loop on odd sizes, alpha/beta, empty inner dimension,
 // linear forward against a loop and its backward against central finite differences in f64.
-//   ctest --test-dir build -R test_gemm
+//   ctest --test-dir build -R "Gemm|Linear"      (or build/tests/test_gemm)
 #include <gtest/gtest.h>
 
 #include <tuple>

@@ -1,7 +1,7 @@
 // CPU reference of the elementwise ops (kernels/elementwise.h): add, sub, mul, scale, bias add
 // over NHWC rows (N*H*W, C) and ReLU, forward and backward, float and double.
 // Plain loops: this is the source of truth the CUDA kernels are compared with.
-// Tested by tests/test_elementwise.cpp:  ctest --test-dir build -R test_elementwise
+// Tested by tests/test_elementwise.cpp:  ctest --test-dir build -R "^Elementwise\."
 #include "kernels/elementwise.h"
 
 namespace alz::kernels {

@@ -2,7 +2,7 @@
 // (N*H*W, C) and ReLU, forward and backward, for float and for bf16 storage
 // (every value is widened to float, computed, and rounded back once).
 // Grid-stride loops, 256 threads per block; no synchronisation with the host.
-// Compared with the CPU reference by tests/gpu/test_ops_gpu.cpp:  ctest --test-dir build -R ops_gpu
+// Compared with the CPU reference by tests/gpu/test_ops_gpu.cpp:  ctest --test-dir build -R OpsGpu
 #include <algorithm>
 
 #include "core/cuda/check.h"

@@ -7,7 +7,7 @@
 //   kF32Exact   {1e-6, 1e-6}  same f32 operations, at most a contracted multiply-add apart
 //   kBf16       {1e-5, 8e-3}  one bf16 rounding of the result (2^-9 relative) with slack
 //   kF32Sum     {1e-4, 1e-5}  f32 partial sums vs the CPU's double accumulation (<= 1e5 terms)
-// Skips cleanly without a device.   ctest --test-dir build -L gpu -R ops_gpu
+// Skips cleanly without a device.   ctest --test-dir build -L gpu -R OpsGpu
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
