@@ -48,20 +48,43 @@ struct Buffers {
         invstd(size_t(s.channels)),
         dgamma(size_t(s.channels)),
         dbeta(size_t(s.channels)) {}
-  alz::kernels::BnReluSaved<float> saved() { return {mean.data(), invstd.data()}; }
+  alz::kernels::BnReluForwardArgs<float> forward_args(const BnShape& s) {
+    return {.x = x.data(),
+            .y = y.data(),
+            .rows = s.rows,
+            .channels = s.channels,
+            .gamma = gamma.data(),
+            .beta = beta.data(),
+            .moving_mean = mm.data(),
+            .moving_variance = mv.data(),
+            .saved = {mean.data(), invstd.data()},
+            .momentum = 0.9,
+            .epsilon = 1.001e-5};
+  }
+  // dgamma and dbeta are added into (accumulate_params), as in every recorded run.
+  alz::kernels::BnReluBackwardArgs<float> backward_args(const BnShape& s) {
+    return {.x = x.data(),
+            .dy = dy.data(),
+            .dx = dx.data(),
+            .rows = s.rows,
+            .channels = s.channels,
+            .gamma = gamma.data(),
+            .beta = beta.data(),
+            .saved = {mean.data(), invstd.data()},
+            .dgamma = dgamma.data(),
+            .dbeta = dbeta.data(),
+            .accumulate_params = true};
+  }
 };
 
 void forward(benchmark::State& state, BnShape s, bool fast) {
   Buffers b(s);
+  const alz::kernels::BnReluForwardArgs<float> args = b.forward_args(s);
   for (auto _ : state) {
     if (fast)
-      alz::kernels::bn_relu_forward_training_cpu_fast(b.x.data(), b.y.data(), s.rows, s.channels, b.gamma.data(),
-                                                      b.beta.data(), b.mm.data(), b.mv.data(), b.saved(), 0.9,
-                                                      1.001e-5, true);
+      alz::kernels::bn_relu_forward_training_cpu_fast(args);
     else
-      alz::kernels::bn_relu_forward_training_cpu<float>(b.x.data(), b.y.data(), s.rows, s.channels, b.gamma.data(),
-                                                        b.beta.data(), b.mm.data(), b.mv.data(), b.saved(), 0.9,
-                                                        1.001e-5, true);
+      alz::kernels::bn_relu_forward_training_cpu(args);
     benchmark::DoNotOptimize(b.y.data());
   }
   state.SetBytesProcessed(state.iterations() * 3 * s.rows * s.channels * int64_t(sizeof(float)));
@@ -69,17 +92,15 @@ void forward(benchmark::State& state, BnShape s, bool fast) {
 
 void backward(benchmark::State& state, BnShape s, bool fast) {
   Buffers b(s);
-  alz::kernels::bn_relu_forward_training_cpu<float>(b.x.data(), b.y.data(), s.rows, s.channels, b.gamma.data(),
-                                                    b.beta.data(), nullptr, nullptr, b.saved(), 0.9, 1.001e-5, true);
+  alz::kernels::BnReluForwardArgs<float> forward_args = b.forward_args(s);
+  forward_args.moving_mean = forward_args.moving_variance = nullptr;
+  alz::kernels::bn_relu_forward_training_cpu(forward_args);
+  const alz::kernels::BnReluBackwardArgs<float> args = b.backward_args(s);
   for (auto _ : state) {
     if (fast)
-      alz::kernels::bn_relu_backward_cpu_fast(b.x.data(), b.dy.data(), b.dx.data(), s.rows, s.channels,
-                                              b.gamma.data(), b.beta.data(), b.saved(), true, b.dgamma.data(),
-                                              b.dbeta.data());
+      alz::kernels::bn_relu_backward_cpu_fast(args);
     else
-      alz::kernels::bn_relu_backward_cpu<float>(b.x.data(), b.dy.data(), b.dx.data(), s.rows, s.channels,
-                                                b.gamma.data(), b.beta.data(), b.saved(), true, b.dgamma.data(),
-                                                b.dbeta.data());
+      alz::kernels::bn_relu_backward_cpu(args);
     benchmark::DoNotOptimize(b.dx.data());
   }
   state.SetBytesProcessed(state.iterations() * 5 * s.rows * s.channels * int64_t(sizeof(float)));

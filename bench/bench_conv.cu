@@ -83,7 +83,7 @@ void bench_conv_body(benchmark::State& state, const Shape& shape, DType dtype, C
   auto launch = [&] {
     switch (direction) {
       case ConvDirection::Forward:
-        alz::conv2d_forward_cudnn(handle(), p, dtype, x.data, w.data, nullptr, y.data, ws.data, info.workspace_bytes);
+        alz::conv2d_forward_cudnn(handle(), p, dtype, x.data, w.data, y.data, ws.data, info.workspace_bytes);
         break;
       case ConvDirection::BackwardData:
         alz::conv2d_backward_data_cudnn(handle(), p, dtype, y.data, w.data, x.data, ws.data, info.workspace_bytes);

@@ -13,9 +13,10 @@
 //   backward:  g = relu ? dy * [pre > 0] : dy   (pre recomputed from x and the saved statistics,
 //              bit-identical to the forward's: no mask tensor)
 //              xhat = (x - mean) * invstd
-//              dbeta[c]  += sum_r g          dgamma[c] += sum_r g * xhat      (accumulated)
+//              dbeta[c]  (+)= sum_r g          dgamma[c] (+)= sum_r g * xhat
 //              dx = gamma * invstd * (g - sum_r g / rows - xhat * sum_r (g * xhat) / rows)
-//                                                                          (overwritten)
+//              dx overwritten; dgamma and dbeta too, or added into with accumulate_params
+//              (the gradient rule: tensor/autograd.h)
 // Defaults follow Keras ResNetV2: epsilon 1.001e-5, momentum 0.99 (kernels/batch_norm.h).
 // The unfused reference is kernels/batch_norm.h; this op equals it followed by a ReLU.
 //
@@ -32,7 +33,8 @@
 //             kernel 2 reads x, writes y; it walks each slice backwards, so the rows kernel 1
 //             read last are still in L2.
 //   backward: kernel 1 reads x and dy: sums of g and g*xhat per block; the last block per tile
-//             adds the partials in split order, accumulates dgamma/dbeta, stores dx coefficients.
+//             adds the partials in split order, adds them into dgamma/dbeta (which the launcher
+//             zeroes first unless accumulate_params), stores dx coefficients.
 //             kernel 2 reads x and dy (backwards again), writes dx.
 //   inference: one kernel, reads x, writes y (may be in place).
 // Bytes moved (E = rows * C * sizeof(storage)): forward 3E (stats read, apply read + write),
@@ -58,49 +60,56 @@
 
 namespace alz::kernels {
 
-// What the training forward saves for the backward: two (C) buffers owned by the caller. The
-// forward writes them; the backward only reads them.
-template <typename T>
-struct BnReluSaved {
-  T* mean = nullptr;    // batch mean
-  T* invstd = nullptr;  // 1 / sqrt(biased batch variance + epsilon)
+// Arguments of the forward passes, training and inference, on every path (CPU reference,
+// fast CPU, CUDA). T is the activation storage: float or double on the CPU, float or bf16 on
+// the GPU; P = BatchNormParam<T> (kernels/batch_norm.h) is the type of the per-channel
+// tensors: T, or float for bf16. x, y: (rows, channels); the others (channels).
+template <typename T> struct BnReluForwardArgs {
+  using P = BatchNormParam<T>;
+  const T* x = nullptr;
+  T* y = nullptr;  // may alias x when no backward follows (the backward needs the original x)
+  int64_t rows = 0, channels = 0;
+  const P* gamma = nullptr;
+  const P* beta = nullptr;
+  P* moving_mean = nullptr;              // training: updated in place (both or neither may be nullptr);
+  P* moving_variance = nullptr;          // inference: read, required
+  BatchNormSaved<P> saved = {};          // training: receives the batch mean and invstd; inference: unused
+  double momentum = kBatchNormMomentum;  // training only
+  double epsilon = kBatchNormEpsilon;
+  bool relu = true;  // false: a plain BatchNorm
+};
+
+// Arguments of the backward of the training forward. x: the forward's input; dy, dx:
+// (rows, channels), dx may alias dy; the others (channels).
+template <typename T> struct BnReluBackwardArgs {
+  using P = BatchNormParam<T>;
+  const T* x = nullptr;
+  const T* dy = nullptr;
+  T* dx = nullptr;  // overwritten
+  int64_t rows = 0, channels = 0;
+  const P* gamma = nullptr;
+  const P* beta = nullptr;             // with gamma, recomputes the ReLU mask
+  BatchNormSaved<const P> saved = {};  // what the training forward saved
+  bool relu = true;
+  P* dgamma = nullptr;             // (required)
+  P* dbeta = nullptr;              // (required)
+  bool accumulate_params = false;  // false: dgamma, dbeta overwritten; true: added into
 };
 
 // ---------------------------------------------------------------- CPU (T = float, double)
 // Plain loops with double accumulators (OpenMP over channel blocks and rows); the reference.
-// moving_mean / moving_variance: updated in place, both or neither may be nullptr. y may alias
-// x only when no backward follows (the backward needs the original x).
-template <typename T>
-void bn_relu_forward_training_cpu(const T* x, T* y, int64_t rows, int64_t channels, const T* gamma, const T* beta,
-                                  T* moving_mean, T* moving_variance, BnReluSaved<T> saved, double momentum,
-                                  double epsilon, bool relu);
-
-// y may alias x.
-template <typename T>
-void bn_relu_forward_inference_cpu(const T* x, T* y, int64_t rows, int64_t channels, const T* gamma,
-                                   const T* beta, const T* moving_mean, const T* moving_variance, double epsilon,
-                                   bool relu);
-
-// x: the forward's input; dy: gradient of y. dx overwritten (may alias dy); dgamma, dbeta
-// accumulated.
-template <typename T>
-void bn_relu_backward_cpu(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels, const T* gamma,
-                          const T* beta, BnReluSaved<T> saved, bool relu, T* dgamma, T* dbeta);
+template <typename T> void bn_relu_forward_training_cpu(const BnReluForwardArgs<T>& a);
+template <typename T> void bn_relu_forward_inference_cpu(const BnReluForwardArgs<T>& a);
+template <typename T> void bn_relu_backward_cpu(const BnReluBackwardArgs<T>& a);
 
 // ---------------------------------------------------------------- CPU, fast (float)
 // The same three ops in f32 arithmetic with vectorisable loops, one read of memory per pass
 // (statistics merged in double with Chan's formula over fixed chunks: deterministic with any
 // thread count). tensor/ops uses these for f32 tensors on the CPU; the double loops above are
-// the reference they are tested against (kernels/cpu/bn_relu_fast.cpp). Same aliasing rules.
-void bn_relu_forward_training_cpu_fast(const float* x, float* y, int64_t rows, int64_t channels, const float* gamma,
-                                       const float* beta, float* moving_mean, float* moving_variance,
-                                       BnReluSaved<float> saved, double momentum, double epsilon, bool relu);
-void bn_relu_forward_inference_cpu_fast(const float* x, float* y, int64_t rows, int64_t channels, const float* gamma,
-                                        const float* beta, const float* moving_mean, const float* moving_variance,
-                                        double epsilon, bool relu);
-void bn_relu_backward_cpu_fast(const float* x, const float* dy, float* dx, int64_t rows, int64_t channels,
-                               const float* gamma, const float* beta, BnReluSaved<float> saved, bool relu,
-                               float* dgamma, float* dbeta);
+// the reference they are tested against (kernels/cpu/bn_relu_fast.cpp).
+void bn_relu_forward_training_cpu_fast(const BnReluForwardArgs<float>& a);
+void bn_relu_forward_inference_cpu_fast(const BnReluForwardArgs<float>& a);
+void bn_relu_backward_cpu_fast(const BnReluBackwardArgs<float>& a);
 
 #if ALZ_HAS_CUDA
 // ---------------------------------------------------------------- CUDA (float or bf16 storage)
@@ -112,6 +121,7 @@ void bn_relu_backward_cpu_fast(const float* x, const float* dy, float* dx, int64
 // their launches are ordered (one stream); concurrent streams need one workspace each.
 // Launchers never synchronise the host and are CUDA-graph capturable.
 size_t bn_relu_workspace_bytes(int64_t rows, int64_t channels);
+void bn_relu_workspace_init_cuda(void* workspace, size_t workspace_bytes, cudaStream_t stream);
 
 // Tuning: the width of a block's channel tile, in bytes of each row (a power of two from 4 to
 // 1024; 0 restores the default, 128). Wider tiles read longer contiguous runs per row; narrower
@@ -133,34 +143,18 @@ class BnReluTileBytesScope {
  private:
   int previous_;
 };
-void bn_relu_workspace_init_cuda(void* workspace, size_t workspace_bytes, cudaStream_t stream);
 
-// Two kernels. x, y: (rows, channels); y must not alias x when a backward follows.
-void bn_relu_forward_training_cuda(const float* x, float* y, int64_t rows, int64_t channels, const float* gamma,
-                                   const float* beta, float* moving_mean, float* moving_variance,
-                                   BnReluSaved<float> saved, float momentum, float epsilon, bool relu,
-                                   void* workspace, size_t workspace_bytes, cudaStream_t stream);
-void bn_relu_forward_training_cuda(const bf16* x, bf16* y, int64_t rows, int64_t channels, const float* gamma,
-                                   const float* beta, float* moving_mean, float* moving_variance,
-                                   BnReluSaved<float> saved, float momentum, float epsilon, bool relu,
-                                   void* workspace, size_t workspace_bytes, cudaStream_t stream);
-
-// One kernel; y may alias x.
-void bn_relu_forward_inference_cuda(const float* x, float* y, int64_t rows, int64_t channels, const float* gamma,
-                                    const float* beta, const float* moving_mean, const float* moving_variance,
-                                    float epsilon, bool relu, cudaStream_t stream);
-void bn_relu_forward_inference_cuda(const bf16* x, bf16* y, int64_t rows, int64_t channels, const float* gamma,
-                                    const float* beta, const float* moving_mean, const float* moving_variance,
-                                    float epsilon, bool relu, cudaStream_t stream);
-
-// Two kernels. dx overwritten (may alias dy); dgamma, dbeta (C, float) accumulated.
-void bn_relu_backward_cuda(const float* x, const float* dy, float* dx, int64_t rows, int64_t channels,
-                           const float* gamma, const float* beta, BnReluSaved<float> saved, bool relu,
-                           float* dgamma, float* dbeta, void* workspace, size_t workspace_bytes,
+// T = float or bf16; momentum and epsilon are rounded to float. Training forward and backward:
+// two kernels each; inference: one kernel.
+void bn_relu_forward_training_cuda(const BnReluForwardArgs<float>& a, void* workspace, size_t workspace_bytes,
+                                   cudaStream_t stream);
+void bn_relu_forward_training_cuda(const BnReluForwardArgs<bf16>& a, void* workspace, size_t workspace_bytes,
+                                   cudaStream_t stream);
+void bn_relu_forward_inference_cuda(const BnReluForwardArgs<float>& a, cudaStream_t stream);
+void bn_relu_forward_inference_cuda(const BnReluForwardArgs<bf16>& a, cudaStream_t stream);
+void bn_relu_backward_cuda(const BnReluBackwardArgs<float>& a, void* workspace, size_t workspace_bytes,
                            cudaStream_t stream);
-void bn_relu_backward_cuda(const bf16* x, const bf16* dy, bf16* dx, int64_t rows, int64_t channels,
-                           const float* gamma, const float* beta, BnReluSaved<float> saved, bool relu,
-                           float* dgamma, float* dbeta, void* workspace, size_t workspace_bytes,
+void bn_relu_backward_cuda(const BnReluBackwardArgs<bf16>& a, void* workspace, size_t workspace_bytes,
                            cudaStream_t stream);
 #endif
 

@@ -7,9 +7,9 @@
 // Layouts: x (N, H, W, C), y (N, P, Q, K), w (K, R, S, C), b (K); C and K fastest.
 //   P = (H + pt + pb - R) / sh + 1,  Q = (W + pl + pr - S) / sw + 1   (floor division)
 //
-// Backward: dx = conv_transpose(dy, w) (overwritten), dw = sum_{n,p,q} dy * x (overwritten or
-// accumulated, per the `accumulate` flag; the autograd accumulates parameter gradients),
-// db = sum_{n,p,q} dy.
+// Backward: dx = conv_transpose(dy, w) (overwritten), dw = sum_{n,p,q} dy * x and
+// db = sum_{n,p,q} dy (overwritten, or added into with `accumulate`: the gradient rule,
+// tensor/autograd.h).
 //
 // Tests:  ctest --test-dir build -R Conv2d   (tests/test_conv2d.cpp, tests/gpu/test_conv2d_gpu.cpp)
 // Bench:  build/bench/bench_conv_cpu ; build/bench/bench_conv   (cuDNN, ResNet152V2 shapes)
@@ -89,7 +89,10 @@ void conv2d_backward_bias_reference(const Conv2dParams& p, const T* dy, T* db, b
 #if ALZ_HAS_CUDA
 // ---------------------------------------------------------------- cuDNN (f32, bf16) ----
 // dtype F32 (f32 storage; TF32 tensor cores unless strict fp32 is asked for) or BF16 (bf16
-// storage, f32 accumulation). Bias and db have the same dtype as the activations.
+// storage, f32 accumulation). No bias here: cuDNN's legacy bias calls see (N*P*Q, K) as a batch
+// of 1x1 images and reduce over it serially, slow for large activations, so tensor/ops_conv.cpp
+// adds the bias with bias_add_forward_cuda (kernels/elementwise.h) and sums db with
+// channel_sum_cuda (kernels/reduce.h).
 // The handle must already be bound to the caller's stream (cudnnSetStream); every launcher
 // only enqueues work on that stream (no host synchronisation once the algorithm is chosen).
 //
@@ -112,7 +115,7 @@ void conv2d_backward_bias_reference(const Conv2dParams& p, const T* dy, T* db, b
 //
 // Workspace: the caller provides it (e.g. alz::cuda::Context::workspace(bytes)):
 //   size_t bytes = conv2d_workspace_bytes_cudnn(ctx.cudnn, p, dtype, ConvDirection::Forward);
-//   conv2d_forward_cudnn(ctx.cudnn, p, dtype, x, w, b, y, ctx.workspace(bytes), bytes);
+//   conv2d_forward_cudnn(ctx.cudnn, p, dtype, x, w, y, ctx.workspace(bytes), bytes);
 // A launcher given less than the chosen algorithm needs throws alz::Error.
 enum class ConvAlgoMode : uint8_t { Heuristic, Benchmark, Deterministic };
 enum class ConvDirection : uint8_t { Forward, BackwardData, BackwardFilter };
@@ -150,19 +153,12 @@ struct ConvAlgoCacheStats {
 ConvAlgoCacheStats conv_algo_cache_stats();
 void conv_algo_cache_clear();  // destroys the cached descriptors; not while launches are being enqueued
 
-void conv2d_forward_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, const void* x,
-                          const void* w, const void* bias /*nullable*/, void* y, void* workspace,
-                          size_t workspace_bytes);
+void conv2d_forward_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, const void* x, const void* w,
+                          void* y, void* workspace, size_t workspace_bytes);
 void conv2d_backward_data_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, const void* dy,
                                 const void* w, void* dx, void* workspace, size_t workspace_bytes);
 void conv2d_backward_filter_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, const void* x,
-                                  const void* dy, void* dw, bool accumulate, void* workspace,
-                                  size_t workspace_bytes);
-// f32: cudnnConvolutionBackwardBias. bf16: cuDNN refuses it, so a cublasGemmEx of dy with a
-// ones vector (f32 accumulation) on the handle's stream; the first call for a larger N*P*Q
-// allocates that vector and synchronises the device once.
-void conv2d_backward_bias_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, const void* dy,
-                                void* db, bool accumulate);
+                                  const void* dy, void* dw, bool accumulate, void* workspace, size_t workspace_bytes);
 #endif
 
 }  // namespace alz

@@ -1,17 +1,16 @@
 // Elementwise ops on flat buffers, forward and backward.
 //
-//   add:        y = a + b                 da (+)= dy,        db (+)= dy
-//   sub:        y = a - b                 da (+)= dy,        db (+)= -dy
+//   add:        y = a + b                 da = dy,           db = dy      (no kernel: dy itself)
+//   sub:        y = a - b                 da = dy,           db = -dy     (scaled_grad, alpha -1)
 //   mul:        y = a * b                 da (+)= dy * b,    db (+)= dy * a
-//   scale:      y = alpha * x             dx (+)= alpha * dy
+//   scale:      y = alpha * x             dx (+)= alpha * dy (scaled_grad)
 //   bias add:   y[r, c] = x[r, c] + bias[c] over rows r = N*H*W of an NHWC tensor (N, H, W, C),
 //               C fastest;                dx (+)= dy,        dbias[c] (+)= sum_r dy[r, c]
 //   bias fill:  y[r, c] = bias[c] (CUDA only; the Dense layer's first step)
 //   relu:       y = max(x, 0)             dx (+)= dy * [v > 0]
-//   residual:   y = a + b (the ResNet shortcut sum); backward hands dy to both branches.
 //
 // Backward functions: `accumulate` false overwrites the gradient buffer, true adds into it
-// (leaf gradients accumulate, fan-out sums). A gradient pointer may be nullptr when that
+// (the gradient rule: tensor/autograd.h). A gradient pointer may be nullptr when that
 // gradient is not needed. Output buffers may alias an input of the same size (in place).
 //
 // ReLU backward takes `v`, either the forward OUTPUT y or the forward INPUT x: the mask is
@@ -21,7 +20,7 @@
 // CPU: templates for float and double (plain loops, the reference). CUDA: float, and bf16
 // storage with float arithmetic; launchers take a cudaStream_t and never synchronise.
 // Tested by tests/test_elementwise.cpp (CPU, finite differences) and
-// tests/gpu/test_ops_gpu.cpp (CUDA vs CPU):  ctest --test-dir build -R "elementwise|ops_gpu"
+// tests/gpu/test_ops_gpu.cpp (CUDA vs CPU):  ctest --test-dir build -R "Elementwise|OpsGpu"
 #pragma once
 #include <cstdint>
 
@@ -39,12 +38,8 @@ template <typename T> void sub_forward_cpu(const T* a, const T* b, T* y, int64_t
 template <typename T> void mul_forward_cpu(const T* a, const T* b, T* y, int64_t count);
 template <typename T> void scale_forward_cpu(const T* x, T alpha, T* y, int64_t count);
 
-// dx (+)= alpha * dy: the backward of add (alpha 1 for both), sub (1 and -1) and scale.
+// dx (+)= alpha * dy: the backward of scale, and of sub's second operand (alpha -1).
 template <typename T> void scaled_grad_cpu(const T* dy, T alpha, T* dx, int64_t count, bool accumulate);
-// da (+)= dy, db (+)= dy (either may be nullptr).
-template <typename T> void add_backward_cpu(const T* dy, T* da, T* db, int64_t count, bool accumulate);
-// da (+)= dy, db (+)= -dy.
-template <typename T> void sub_backward_cpu(const T* dy, T* da, T* db, int64_t count, bool accumulate);
 // da (+)= dy * b, db (+)= dy * a.
 template <typename T>
 void mul_backward_cpu(const T* dy, const T* a, const T* b, T* da, T* db, int64_t count, bool accumulate);
@@ -61,10 +56,6 @@ template <typename T> void relu_forward_cpu(const T* x, T* y, int64_t count);
 // v: the forward output y or input x (see above).
 template <typename T> void relu_backward_cpu(const T* dy, const T* v, T* dx, int64_t count, bool accumulate);
 
-template <typename T> void residual_add_forward_cpu(const T* a, const T* b, T* y, int64_t count);
-template <typename T>
-void residual_add_backward_cpu(const T* dy, T* da, T* db, int64_t count, bool accumulate);
-
 #if ALZ_HAS_CUDA
 // ---------------------------------------------------------------- CUDA (float; bf16 storage)
 // Same contracts as the CPU functions. `workspace` (bias_add_backward only) is device memory
@@ -80,10 +71,6 @@ void scale_forward_cuda(const bf16* x, float alpha, bf16* y, int64_t count, cuda
 
 void scaled_grad_cuda(const float* dy, float alpha, float* dx, int64_t count, bool accumulate, cudaStream_t stream);
 void scaled_grad_cuda(const bf16* dy, float alpha, bf16* dx, int64_t count, bool accumulate, cudaStream_t stream);
-void add_backward_cuda(const float* dy, float* da, float* db, int64_t count, bool accumulate, cudaStream_t stream);
-void add_backward_cuda(const bf16* dy, bf16* da, bf16* db, int64_t count, bool accumulate, cudaStream_t stream);
-void sub_backward_cuda(const float* dy, float* da, float* db, int64_t count, bool accumulate, cudaStream_t stream);
-void sub_backward_cuda(const bf16* dy, bf16* da, bf16* db, int64_t count, bool accumulate, cudaStream_t stream);
 void mul_backward_cuda(const float* dy, const float* a, const float* b, float* da, float* db, int64_t count,
                        bool accumulate, cudaStream_t stream);
 void mul_backward_cuda(const bf16* dy, const bf16* a, const bf16* b, bf16* da, bf16* db, int64_t count,
@@ -106,15 +93,7 @@ void relu_forward_cuda(const float* x, float* y, int64_t count, cudaStream_t str
 void relu_forward_cuda(const bf16* x, bf16* y, int64_t count, cudaStream_t stream);
 void relu_backward_cuda(const float* dy, const float* v, float* dx, int64_t count, bool accumulate,
                         cudaStream_t stream);
-void relu_backward_cuda(const bf16* dy, const bf16* v, bf16* dx, int64_t count, bool accumulate,
-                        cudaStream_t stream);
-
-void residual_add_forward_cuda(const float* a, const float* b, float* y, int64_t count, cudaStream_t stream);
-void residual_add_forward_cuda(const bf16* a, const bf16* b, bf16* y, int64_t count, cudaStream_t stream);
-void residual_add_backward_cuda(const float* dy, float* da, float* db, int64_t count, bool accumulate,
-                                cudaStream_t stream);
-void residual_add_backward_cuda(const bf16* dy, bf16* da, bf16* db, int64_t count, bool accumulate,
-                                cudaStream_t stream);
+void relu_backward_cuda(const bf16* dy, const bf16* v, bf16* dx, int64_t count, bool accumulate, cudaStream_t stream);
 #endif
 
 }  // namespace alz::kernels

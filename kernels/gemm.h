@@ -7,7 +7,8 @@
 //   linear:  y (B, out) = x (B, in) · W (in, out) + b (out), W in the Keras Dense layout.
 //            backward: dx (B, in) (+)= dy · Wᵀ,  dW (in, out) (+)= xᵀ · dy,  db (+)= sum_rows dy.
 //            Any of dx, dW, db may be nullptr; `accumulate_dx` and `accumulate_params` say
-//            whether dx and dW/db are overwritten or added into.
+//            whether dx and dW/db are overwritten or added into (the gradient rule:
+//            tensor/autograd.h).
 //
 // CPU: cblas_sgemm / cblas_dgemm (OpenBLAS). CUDA: cuBLAS from host code, with the caller's
 // handle (e.g. alz::cuda::Context::cublas), which also gives the stream (cublasGetStream);
@@ -29,6 +30,20 @@
 
 namespace alz::kernels {
 
+// Arguments of the Dense backward. dy (batch, out), x (batch, in), W (in, out); dx (batch, in),
+// dw (in, out), db (out), each nullptr when not wanted.
+template <typename T> struct LinearBackwardArgs {
+  const T* dy = nullptr;
+  const T* x = nullptr;
+  const T* w = nullptr;
+  T* dx = nullptr;
+  T* dw = nullptr;
+  T* db = nullptr;
+  int64_t batch = 0, in = 0, out = 0;
+  bool accumulate_dx = false;      // false: dx overwritten; true: added into
+  bool accumulate_params = false;  // the same for dw and db
+};
+
 // ---------------------------------------------------------------- CPU (T = float, double)
 template <typename T>
 void matmul_cpu(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b,
@@ -37,9 +52,7 @@ void matmul_cpu(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k, b
 // b may be nullptr (no bias).
 template <typename T>
 void linear_forward_cpu(const T* x, const T* w, const T* b, T* y, int64_t batch, int64_t in, int64_t out);
-template <typename T>
-void linear_backward_cpu(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db, int64_t batch, int64_t in,
-                         int64_t out, bool accumulate_dx, bool accumulate_params);
+template <typename T> void linear_backward_cpu(const LinearBackwardArgs<T>& a);
 
 #if ALZ_HAS_CUDA
 // ---------------------------------------------------------------- CUDA (cuBLAS)
@@ -61,12 +74,8 @@ void linear_forward_cuda(cublasHandle_t handle, const float* x, const float* w, 
                          int64_t batch, int64_t in, int64_t out);
 void linear_forward_cuda(cublasHandle_t handle, const bf16* x, const bf16* w, const bf16* b, bf16* y,
                          int64_t batch, int64_t in, int64_t out);
-void linear_backward_cuda(cublasHandle_t handle, const float* dy, const float* x, const float* w, float* dx,
-                          float* dw, float* db, int64_t batch, int64_t in, int64_t out, bool accumulate_dx,
-                          bool accumulate_params, float* workspace);
-void linear_backward_cuda(cublasHandle_t handle, const bf16* dy, const bf16* x, const bf16* w, bf16* dx,
-                          bf16* dw, bf16* db, int64_t batch, int64_t in, int64_t out, bool accumulate_dx,
-                          bool accumulate_params, float* workspace);
+void linear_backward_cuda(cublasHandle_t handle, const LinearBackwardArgs<float>& a, float* workspace);
+void linear_backward_cuda(cublasHandle_t handle, const LinearBackwardArgs<bf16>& a, float* workspace);
 #endif
 
 }  // namespace alz::kernels

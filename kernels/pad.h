@@ -3,9 +3,10 @@
 //   forward:  y (N, H + top + bottom, W + left + right, C):
 //             y[n, i, j, c] = x[n, i - top, j - left, c] inside, 0 in the border.
 //   backward: dx[n, h, w, c] (+)= dy[n, h + top, w + left, c]  (the border's gradient is dropped).
-// Layout NHWC: (N, H, W, C), C fastest. `accumulate` false overwrites dx, true adds into it.
+// Layout NHWC: (N, H, W, C), C fastest. `accumulate` false overwrites dx, true adds into it
+// (the gradient rule: tensor/autograd.h).
 // CPU: float and double. CUDA: float and bf16 (a copy, so bf16 is exact).
-// Tested by tests/test_pad.cpp and tests/gpu/test_ops_gpu.cpp:  ctest --test-dir build -R "pad|ops_gpu"
+// Tested by tests/test_pad.cpp and tests/gpu/test_ops_gpu.cpp:  ctest --test-dir build -R "ZeroPad|OpsGpu"
 #pragma once
 #include <cstdint>
 

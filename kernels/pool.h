@@ -13,12 +13,12 @@
 // that window goes nowhere (padding has no input to receive it). Windows overlap when
 // stride < kernel, so an input can receive from several windows; the contributions are summed.
 // Backward recomputes the arg-max from x, so nothing is saved between forward and backward.
-// `accumulate` false overwrites dx, true adds into it.
+// `accumulate` false overwrites dx, true adds into it (the gradient rule: tensor/autograd.h).
 //
 // CPU: float and double. CUDA: float and bf16 (compares in float; bf16 -> float is exact, so
 // ties and arg-max match the CPU on the same values); the backward is a gather over the
 // windows that cover each input, deterministic and without atomics.
-// Tested by tests/test_pool.cpp and tests/gpu/test_ops_gpu.cpp:  ctest --test-dir build -R "pool|ops_gpu"
+// Tested by tests/test_pool.cpp and tests/gpu/test_ops_gpu.cpp:  ctest --test-dir build -R "MaxPool|OpsGpu"
 #pragma once
 #include <cstdint>
 

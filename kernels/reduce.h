@@ -14,9 +14,10 @@
 // whole-tensor results are written to a device scalar, never read back to the host.
 // Workspaces are device memory of at least the stated number of floats; they may be reused as
 // soon as the launch has been queued on the same stream.
-// Backward functions overwrite (`accumulate` false) or add into (`true`) the gradient.
+// Backward functions overwrite (`accumulate` false) or add into (`true`) the gradient (the
+// gradient rule: tensor/autograd.h).
 // Tested by tests/test_reduce.cpp and tests/gpu/test_ops_gpu.cpp:
-//   ctest --test-dir build -R "reduce|ops_gpu"
+//   ctest --test-dir build -R "Reduce|OpsGpu"
 #pragma once
 #include <cstdint>
 
@@ -64,7 +65,7 @@ void sum_backward_cuda(const float* dsum, float* dx, int64_t count, bool accumul
 void mean_backward_cuda(const float* dmean, float* dx, int64_t count, bool accumulate, cudaStream_t stream);
 
 // Per-channel: sums in float whatever the storage type; out has the storage type. With
-// `accumulate` the result is added to out (used for bias gradients).
+// `accumulate` the result is added to out. The bias gradients of conv2d and Dense use it.
 void channel_sum_cuda(const float* x, float* out, int64_t rows, int64_t channels, bool accumulate,
                       float* workspace, cudaStream_t stream);
 void channel_sum_cuda(const bf16* x, bf16* out, int64_t rows, int64_t channels, bool accumulate,

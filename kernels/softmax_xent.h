@@ -18,9 +18,10 @@
 // CUDA: float; the loss is written to a device scalar (no host synchronisation) by a fixed-order
 // reduction (deterministic); a label out of range makes the loss NaN (the GPU cannot throw);
 // backward reads the upstream gradient dL from device memory.
-// Backward: `accumulate` false overwrites dlogits, true adds into it.
+// Backward: `accumulate` false overwrites dlogits, true adds into it (the gradient rule:
+// tensor/autograd.h).
 // Tested by tests/test_softmax_xent.cpp (hand-computed values, finite differences) and
-// tests/gpu/test_ops_gpu.cpp:  ctest --test-dir build -R "softmax_xent|ops_gpu"
+// tests/gpu/test_ops_gpu.cpp:  ctest --test-dir build -R "SoftmaxXent|OpsGpu"
 #pragma once
 #include <cstdint>
 

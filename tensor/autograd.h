@@ -20,8 +20,21 @@
 //   backward(loss);            // w.grad() now holds d loss / d w
 //   { NoGradGuard no_grad; ... }   // evaluation: nothing recorded
 //
-// Tested in tests/test_autograd.cpp (fan-out, no-grad, release, errors) and by every op's
-// finite-difference test in tests/test_ops.cpp.
+// THE GRADIENT RULE (written here once; kernels/*.h and tensor/ops_*.cpp point to it):
+//   1. Parameter gradients accumulate. A leaf's .grad is a running sum: each use of the leaf
+//      in a graph, and each backward() call, adds its contribution, until the optimizer clears
+//      it (zero_grad() in optim/ and layers/). Autograd does the adding (accumulate_into).
+//   2. Activation gradients are overwritten. Any other gradient lives only during backward:
+//      the op that computes it writes it into a fresh buffer and never reads what the buffer
+//      held before; contributions from several consumers (fan-out) are summed by autograd.
+//   3. Kernels follow the same default. A backward kernel overwrites every gradient it writes
+//      (dx, dw, db, dgamma, ...). Where it takes `accumulate`, `accumulate_dx` or
+//      `accumulate_params`, true adds into the buffer instead: for callers that keep their own
+//      sums (tests, benchmarks). The ops never set it, so a training step accumulates only in
+//      autograd.
+//
+// Tested in tests/test_autograd.cpp (fan-out, the gradient rule, no-grad, release, errors) and
+// by every op's finite-difference test in tests/test_ops.cpp.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -87,7 +100,7 @@ void backward(const Tensor& root, const Tensor& grad);
 size_t tape_size();
 
 // dst += src (same shape/dtype/device), used to accumulate gradients. Implemented in
-// tensor/ops.cpp on both devices.
+// tensor/ops_elementwise.cpp on both devices.
 void accumulate_into(Tensor& dst, const Tensor& src);
 
 }  // namespace alz

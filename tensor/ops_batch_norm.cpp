@@ -4,7 +4,6 @@
 // Inference mode (a frozen BatchNorm): one pass with the moving statistics; its backward is
 // kernels/frozen_bn.h. On the CPU, f32 runs the fast kernels (kernels/cpu/bn_relu_fast.cpp),
 // f64 the reference. Tests: tests/test_ops.cpp, tests/gpu/test_autograd_ops_gpu.cpp.
-#include <mutex>
 #include <type_traits>
 #include <vector>
 
@@ -36,70 +35,141 @@ void check_bn_arguments(const Tensor& x, const Tensor& gamma, const Tensor& beta
 }
 
 #if ALZ_HAS_CUDA
-// The fused kernels' dedicated workspace, one per device: its counters start at zero and every
-// launch leaves them at zero, so it is initialised once per growth.
-void* bn_workspace(const Tensor& x, int64_t rows, int64_t channels, size_t& bytes) {
-  static std::mutex mutex;
-  static std::vector<Tensor> workspaces(16);
-  bytes = kernels::bn_relu_workspace_bytes(rows, channels);
-  int device = x.device().index;
-  std::lock_guard<std::mutex> lock(mutex);
-  Tensor& ws = workspaces.at(device);
-  if (!ws.defined() || ws.nbytes() < bytes) {
-    ws = Tensor::empty({static_cast<int64_t>(bytes)}, DType::F32, x.device());  // 4x the bytes: room to grow
-    kernels::bn_relu_workspace_init_cuda(ws.raw_data(), ws.nbytes(), stream_of(x));
-  }
-  bytes = ws.nbytes();
-  return ws.raw_data();
+// The fused kernels' workspace, kept by the device context (tensor/cuda/context.h) beside the
+// cuDNN workspace; `bytes` receives its size.
+void* bn_relu_workspace(const Tensor& like, int64_t rows, int64_t channels, size_t& bytes) {
+  return cuda::context(like.device().index).bn_relu_workspace(kernels::bn_relu_workspace_bytes(rows, channels), bytes);
 }
 #endif
 
+template <typename P> P* data_or_null(const Tensor& t) { return t.defined() ? t.data<P>() : nullptr; }
+
+// The kernels' arguments for the tensors of one call. T: the activation type; the per-channel
+// tensors have the type kernels::BatchNormParam<T> (T, or float for bf16 activations).
+template <typename T>
+kernels::BnReluForwardArgs<T> forward_args(const Tensor& x, const Tensor& y, const Tensor& gamma, const Tensor& beta,
+                                           const Tensor& moving_mean, const Tensor& moving_variance,
+                                           const Tensor& save_mean, const Tensor& save_invstd,
+                                           const BatchNormOptions& o) {
+  using P = kernels::BatchNormParam<T>;
+  kernels::BnReluForwardArgs<T> a;
+  a.x = x.data<T>();
+  a.y = y.data<T>();
+  a.channels = x.dim(-1);
+  a.rows = x.numel() / a.channels;
+  a.gamma = gamma.data<P>();
+  a.beta = beta.data<P>();
+  a.moving_mean = moving_mean.data<P>();
+  a.moving_variance = moving_variance.data<P>();
+  a.saved = {data_or_null<P>(save_mean), data_or_null<P>(save_invstd)};
+  a.momentum = o.momentum;
+  a.epsilon = o.epsilon;
+  a.relu = o.relu;
+  return a;
+}
+
+template <typename T>
+kernels::BnReluBackwardArgs<T> training_backward_args(const Tensor& x, const Tensor& dy, const Tensor& dx,
+                                                      const Tensor& gamma, const Tensor& beta, const Tensor& save_mean,
+                                                      const Tensor& save_invstd, bool relu, const Tensor& dgamma,
+                                                      const Tensor& dbeta) {
+  using P = kernels::BatchNormParam<T>;
+  kernels::BnReluBackwardArgs<T> a;
+  a.x = x.data<T>();
+  a.dy = dy.data<T>();
+  a.dx = dx.data<T>();
+  a.channels = x.dim(-1);
+  a.rows = x.numel() / a.channels;
+  a.gamma = gamma.data<P>();
+  a.beta = beta.data<P>();
+  a.saved = {save_mean.data<P>(), save_invstd.data<P>()};
+  a.relu = relu;
+  a.dgamma = dgamma.data<P>();
+  a.dbeta = dbeta.data<P>();
+  return a;
+}
+
+template <typename T>
+kernels::FrozenBnBackwardArgs<T> frozen_backward_args(const Tensor& x, const Tensor& dy, const Tensor& dx,
+                                                      const Tensor& gamma, const Tensor& beta,
+                                                      const Tensor& moving_mean, const Tensor& moving_variance,
+                                                      const BatchNormOptions& o, const Tensor& dgamma,
+                                                      const Tensor& dbeta) {
+  using P = kernels::BatchNormParam<T>;
+  kernels::FrozenBnBackwardArgs<T> a;
+  a.x = x.data<T>();
+  a.dy = dy.data<T>();
+  a.dx = dx.data<T>();
+  a.channels = x.dim(-1);
+  a.rows = x.numel() / a.channels;
+  a.gamma = gamma.data<P>();
+  a.beta = beta.data<P>();
+  a.moving_mean = moving_mean.data<P>();
+  a.moving_variance = moving_variance.data<P>();
+  a.epsilon = o.epsilon;
+  a.relu = o.relu;
+  a.dgamma = data_or_null<P>(dgamma);
+  a.dbeta = data_or_null<P>(dbeta);
+  return a;
+}
+
+// The unfused reference: BatchNorm alone (the ReLU, if any, is ops::relu afterwards).
 Tensor unfused_training(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& moving_mean,
                         Tensor& moving_variance, const BatchNormOptions& o, int64_t rows, int64_t channels) {
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   Tensor save_mean = Tensor::empty({channels}, gamma.dtype(), x.device());
   Tensor save_invstd = Tensor::empty({channels}, gamma.dtype(), x.device());
-  if (x.device().is_cpu()) {
-    on_cpu(x, "batch_norm", [&](auto tag) {
-      using T = decltype(tag);
-      kernels::batch_norm_forward_training_cpu(x.data<T>(), y.data<T>(), rows, channels, gamma.data<T>(),
-                                               beta.data<T>(), moving_mean.data<T>(), moving_variance.data<T>(),
-                                               save_mean.data<T>(), save_invstd.data<T>(), o.momentum, o.epsilon);
-    });
-  } else {
-#if ALZ_HAS_CUDA
-    ALZ_CHECK(x.dtype() == DType::F32, "batch_norm: the unfused CUDA reference takes f32; got " << x.summary());
-    size_t bytes = kernels::batch_norm_workspace_bytes(rows, channels);
-    Tensor ws = Tensor::empty({static_cast<int64_t>(bytes / 4 + 4)}, DType::F32, x.device());
-    kernels::batch_norm_forward_training_cuda(x.data<float>(), y.data<float>(), rows, channels, gamma.data<float>(),
-                                              beta.data<float>(), moving_mean.data<float>(),
-                                              moving_variance.data<float>(), save_mean.data<float>(),
-                                              save_invstd.data<float>(), static_cast<float>(o.momentum),
-                                              static_cast<float>(o.epsilon), ws.raw_data(), ws.nbytes(), stream_of(x));
-#endif
-  }
+  auto args = [&](auto tag) {
+    using T = decltype(tag);
+    kernels::BatchNormForwardArgs<T> a;
+    a.x = x.data<T>();
+    a.y = y.data<T>();
+    a.rows = rows;
+    a.channels = channels;
+    a.gamma = gamma.data<T>();
+    a.beta = beta.data<T>();
+    a.moving_mean = moving_mean.data<T>();
+    a.moving_variance = moving_variance.data<T>();
+    a.saved = {save_mean.data<T>(), save_invstd.data<T>()};
+    a.momentum = o.momentum;
+    a.epsilon = o.epsilon;
+    return a;
+  };
+  dispatch(
+      x, "batch_norm", [&](auto tag) { kernels::batch_norm_forward_training_cpu(args(tag)); },
+      ALZ_ON_CUDA([&](auto, cudaStream_t s) {  // the unfused CUDA reference: f32 only
+        size_t bytes = kernels::batch_norm_workspace_bytes(rows, channels);
+        Tensor ws = Tensor::empty({static_cast<int64_t>(bytes / 4 + 4)}, DType::F32, x.device());
+        kernels::batch_norm_forward_training_cuda(args(float{}), ws.raw_data(), ws.nbytes(), s);
+      }),
+      CudaTypes::F32Only);
   if (needs_record({&x, &gamma, &beta})) {
     record("batch_norm", y, {&x, &gamma, &beta}, [=](const Tensor& g) {
       Tensor dx = Tensor::empty(x.shape(), g.dtype(), g.device());
-      Tensor dgamma = Tensor::zeros({channels}, gamma.dtype(), g.device());
-      Tensor dbeta = Tensor::zeros({channels}, gamma.dtype(), g.device());
-      if (g.device().is_cpu()) {
-        on_cpu(g, "batch_norm backward", [&](auto tag) {
-          using T = decltype(tag);
-          kernels::batch_norm_backward_cpu(x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels, gamma.data<T>(),
-                                           save_mean.data<T>(), save_invstd.data<T>(), dgamma.data<T>(),
-                                           dbeta.data<T>());
-        });
-      } else {
-#if ALZ_HAS_CUDA
-        size_t bytes = kernels::batch_norm_workspace_bytes(rows, channels);
-        Tensor ws = Tensor::empty({static_cast<int64_t>(bytes / 4 + 4)}, DType::F32, g.device());
-        kernels::batch_norm_backward_cuda(x.data<float>(), g.data<float>(), dx.data<float>(), rows, channels,
-                                          gamma.data<float>(), save_mean.data<float>(), save_invstd.data<float>(),
-                                          dgamma.data<float>(), dbeta.data<float>(), ws.raw_data(), ws.nbytes(),
-                                          stream_of(g));
-#endif
-      }
+      Tensor dgamma = Tensor::empty({channels}, gamma.dtype(), g.device());  // overwritten by the kernel
+      Tensor dbeta = Tensor::empty({channels}, gamma.dtype(), g.device());
+      auto args = [&](auto tag) {
+        using T = decltype(tag);
+        kernels::BatchNormBackwardArgs<T> a;
+        a.x = x.data<T>();
+        a.dy = g.data<T>();
+        a.dx = dx.data<T>();
+        a.rows = rows;
+        a.channels = channels;
+        a.gamma = gamma.data<T>();
+        a.saved = {save_mean.data<T>(), save_invstd.data<T>()};
+        a.dgamma = dgamma.data<T>();
+        a.dbeta = dbeta.data<T>();
+        return a;
+      };
+      dispatch(
+          g, "batch_norm backward", [&](auto tag) { kernels::batch_norm_backward_cpu(args(tag)); },
+          ALZ_ON_CUDA([&](auto, cudaStream_t s) {
+            size_t bytes = kernels::batch_norm_workspace_bytes(rows, channels);
+            Tensor ws = Tensor::empty({static_cast<int64_t>(bytes / 4 + 4)}, DType::F32, g.device());
+            kernels::batch_norm_backward_cuda(args(float{}), ws.raw_data(), ws.nbytes(), s);
+          }),
+          CudaTypes::F32Only);
       return std::vector<Tensor>{dx, dgamma, dbeta};
     });
   }
@@ -121,61 +191,41 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
     save_mean = Tensor::empty({channels}, gamma.dtype(), x.device());
     save_invstd = Tensor::empty({channels}, gamma.dtype(), x.device());
   }
-  if (x.device().is_cpu()) {
-    // f32 takes the fast kernels; f64 (and a frozen layer whose backward will recompute the
-    // mask with the reference formula) the reference.
-    const bool frozen_backward = !o.training && needs_record({&x, &gamma, &beta});
-    on_cpu(x, "batch_norm", [&](auto tag) {
-      using T = decltype(tag);
-      if constexpr (std::is_same_v<T, float>) {
+  // On the CPU, f32 takes the fast kernels; f64 (and a frozen layer whose backward will
+  // recompute the mask with the reference formula) the reference.
+  const bool frozen_backward = !o.training && needs_record({&x, &gamma, &beta});
+  dispatch(
+      x, "batch_norm",
+      [&](auto tag) {
+        using T = decltype(tag);
+        const auto a = forward_args<T>(x, y, gamma, beta, moving_mean, moving_variance, save_mean, save_invstd, o);
+        if constexpr (std::is_same_v<T, float>) {
+          if (o.training) {
+            kernels::bn_relu_forward_training_cpu_fast(a);
+            return;
+          }
+          if (!frozen_backward) {
+            kernels::bn_relu_forward_inference_cpu_fast(a);
+            return;
+          }
+        }
         if (o.training) {
-          kernels::bn_relu_forward_training_cpu_fast(
-              x.data<float>(), y.data<float>(), rows, channels, gamma.data<float>(), beta.data<float>(),
-              moving_mean.data<float>(), moving_variance.data<float>(),
-              kernels::BnReluSaved<float>{save_mean.data<float>(), save_invstd.data<float>()}, o.momentum, o.epsilon,
-              o.relu);
-          return;
+          kernels::bn_relu_forward_training_cpu(a);
+        } else {
+          kernels::bn_relu_forward_inference_cpu(a);
         }
-        if (!frozen_backward) {
-          kernels::bn_relu_forward_inference_cpu_fast(x.data<float>(), y.data<float>(), rows, channels,
-                                                      gamma.data<float>(), beta.data<float>(),
-                                                      moving_mean.data<float>(), moving_variance.data<float>(),
-                                                      o.epsilon, o.relu);
-          return;
+      },
+      ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+        using T = decltype(tag);
+        const auto a = forward_args<T>(x, y, gamma, beta, moving_mean, moving_variance, save_mean, save_invstd, o);
+        if (o.training) {
+          size_t bytes = 0;
+          void* ws = bn_relu_workspace(x, rows, channels, bytes);
+          kernels::bn_relu_forward_training_cuda(a, ws, bytes, s);
+        } else {
+          kernels::bn_relu_forward_inference_cuda(a, s);
         }
-      }
-      if (o.training) {
-        kernels::bn_relu_forward_training_cpu(x.data<T>(), y.data<T>(), rows, channels, gamma.data<T>(),
-                                              beta.data<T>(), moving_mean.data<T>(), moving_variance.data<T>(),
-                                              kernels::BnReluSaved<T>{save_mean.data<T>(), save_invstd.data<T>()},
-                                              o.momentum, o.epsilon, o.relu);
-      } else {
-        kernels::bn_relu_forward_inference_cpu(x.data<T>(), y.data<T>(), rows, channels, gamma.data<T>(),
-                                               beta.data<T>(), moving_mean.data<T>(), moving_variance.data<T>(),
-                                               o.epsilon, o.relu);
-      }
-    });
-  } else {
-#if ALZ_HAS_CUDA
-    on_cuda(x, "batch_norm", [&](auto tag, cudaStream_t s) {
-      using T = decltype(tag);
-      if (o.training) {
-        size_t bytes = 0;
-        void* ws = bn_workspace(x, rows, channels, bytes);
-        kernels::bn_relu_forward_training_cuda(
-            x.data<T>(), y.data<T>(), rows, channels, gamma.data<float>(), beta.data<float>(),
-            moving_mean.data<float>(), moving_variance.data<float>(),
-            kernels::BnReluSaved<float>{save_mean.data<float>(), save_invstd.data<float>()},
-            static_cast<float>(o.momentum), static_cast<float>(o.epsilon), o.relu, ws, bytes, s);
-      } else {
-        kernels::bn_relu_forward_inference_cuda(x.data<T>(), y.data<T>(), rows, channels, gamma.data<float>(),
-                                                beta.data<float>(), moving_mean.data<float>(),
-                                                moving_variance.data<float>(), static_cast<float>(o.epsilon), o.relu,
-                                                s);
-      }
-    });
-#endif
-  }
+      }));
   if (!needs_record({&x, &gamma, &beta})) return y;
 
   bool want_params = gamma.requires_grad() || beta.requires_grad();
@@ -189,56 +239,38 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
            Tensor dx = Tensor::empty(saved_x.shape(), g.dtype(), g.device());
            Tensor dgamma, dbeta;
            if (o.training || want_params) {
-             dgamma = Tensor::zeros({channels}, saved_gamma.dtype(), g.device());
-             dbeta = Tensor::zeros({channels}, saved_gamma.dtype(), g.device());
+             dgamma = Tensor::empty({channels}, saved_gamma.dtype(), g.device());  // overwritten by the kernel
+             dbeta = Tensor::empty({channels}, saved_gamma.dtype(), g.device());
            }
-           if (g.device().is_cpu()) {
-             on_cpu(g, "batch_norm backward", [&](auto tag) {
-               using T = decltype(tag);
-               T* dg = dgamma.defined() ? dgamma.data<T>() : nullptr;
-               T* db = dbeta.defined() ? dbeta.data<T>() : nullptr;
-               if constexpr (std::is_same_v<T, float>) {
-                 if (o.training) {
-                   kernels::bn_relu_backward_cpu_fast(
-                       saved_x.data<float>(), g.data<float>(), dx.data<float>(), rows, channels,
-                       saved_gamma.data<float>(), saved_beta.data<float>(),
-                       kernels::BnReluSaved<float>{stat_a.data<float>(), stat_b.data<float>()}, o.relu, dg, db);
-                   return;
+           auto training_args = [&](auto tag) {
+             return training_backward_args<decltype(tag)>(saved_x, g, dx, saved_gamma, saved_beta, stat_a, stat_b,
+                                                          o.relu, dgamma, dbeta);
+           };
+           auto frozen_args = [&](auto tag) {
+             return frozen_backward_args<decltype(tag)>(saved_x, g, dx, saved_gamma, saved_beta, stat_a, stat_b, o,
+                                                        dgamma, dbeta);
+           };
+           dispatch(
+               g, "batch_norm backward",
+               [&](auto tag) {
+                 using T = decltype(tag);
+                 if (!o.training) {
+                   kernels::frozen_bn_backward_cpu(frozen_args(tag));
+                 } else if constexpr (std::is_same_v<T, float>) {
+                   kernels::bn_relu_backward_cpu_fast(training_args(tag));
+                 } else {
+                   kernels::bn_relu_backward_cpu(training_args(tag));
                  }
-               }
-               if (o.training) {
-                 kernels::bn_relu_backward_cpu(saved_x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels,
-                                               saved_gamma.data<T>(), saved_beta.data<T>(),
-                                               kernels::BnReluSaved<T>{stat_a.data<T>(), stat_b.data<T>()}, o.relu,
-                                               dg, db);
-               } else {
-                 kernels::frozen_bn_backward_cpu(saved_x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels,
-                                                 saved_gamma.data<T>(), saved_beta.data<T>(), stat_a.data<T>(),
-                                                 stat_b.data<T>(), o.epsilon, o.relu, dg, db);
-               }
-             });
-           } else {
-#if ALZ_HAS_CUDA
-             on_cuda(g, "batch_norm backward", [&](auto tag, cudaStream_t s) {
-               using T = decltype(tag);
-               float* dg = dgamma.defined() ? dgamma.data<float>() : nullptr;
-               float* db = dbeta.defined() ? dbeta.data<float>() : nullptr;
-               if (o.training) {
-                 size_t bytes = 0;
-                 void* ws = bn_workspace(g, rows, channels, bytes);
-                 kernels::bn_relu_backward_cuda(saved_x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels,
-                                                saved_gamma.data<float>(), saved_beta.data<float>(),
-                                                kernels::BnReluSaved<float>{stat_a.data<float>(), stat_b.data<float>()},
-                                                o.relu, dg, db, ws, bytes, s);
-               } else {
-                 kernels::frozen_bn_backward_cuda(saved_x.data<T>(), g.data<T>(), dx.data<T>(), rows, channels,
-                                                  saved_gamma.data<float>(), saved_beta.data<float>(),
-                                                  stat_a.data<float>(), stat_b.data<float>(),
-                                                  static_cast<float>(o.epsilon), o.relu, dg, db, s);
-               }
-             });
-#endif
-           }
+               },
+               ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+                 if (o.training) {
+                   size_t bytes = 0;
+                   void* ws = bn_relu_workspace(g, rows, channels, bytes);
+                   kernels::bn_relu_backward_cuda(training_args(tag), ws, bytes, s);
+                 } else {
+                   kernels::frozen_bn_backward_cuda(frozen_args(tag), s);
+                 }
+               }));
            return std::vector<Tensor>{dx, dgamma, dbeta};
          });
   return y;

@@ -67,27 +67,21 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
     check_same_dtype(x, bias, "conv2d");
   }
   Tensor y = Tensor::empty({p.N, p.P(), p.Q(), p.K}, x.dtype(), x.device());
-  if (x.device().is_cpu()) {
-    on_cpu(x, "conv2d", [&](auto tag) {
-      using T = decltype(tag);
-      conv2d_forward_cpu(p, x.data<T>(), w.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>());
-    });
-  } else {
-#if ALZ_HAS_CUDA
-    size_t bytes = 0;
-    void* workspace = conv_workspace(x, p, ConvDirection::Forward, bytes);
-    conv2d_forward_cudnn(cudnn_of(x), p, x.dtype(), x.raw_data(), w.raw_data(), nullptr, y.raw_data(), workspace,
-                         bytes);
-    // The bias with our NHWC kernels: cuDNN's legacy bias paths see (N*P*Q, K) as a batch of
-    // 1x1 images and reduce over the batch serially, which is slow for large activations.
-    if (bias.defined()) {
-      on_cuda(y, "conv2d bias", [&](auto tag, cudaStream_t s) {
+  dispatch(
+      x, "conv2d",
+      [&](auto tag) {
         using T = decltype(tag);
-        kernels::bias_add_forward_cuda(y.data<T>(), bias.data<T>(), y.data<T>(), y.numel() / p.K, p.K, s);
-      });
-    }
-#endif
-  }
+        conv2d_forward_cpu(p, x.data<T>(), w.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>());
+      },
+      ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+        using T = decltype(tag);
+        size_t bytes = 0;
+        void* workspace = conv_workspace(x, p, ConvDirection::Forward, bytes);
+        conv2d_forward_cudnn(cudnn_of(x), p, x.dtype(), x.raw_data(), w.raw_data(), y.raw_data(), workspace, bytes);
+        // The bias with our NHWC kernel (why not cuDNN's: kernels/conv2d.h).
+        if (bias.defined())
+          kernels::bias_add_forward_cuda(y.data<T>(), bias.data<T>(), y.data<T>(), y.numel() / p.K, p.K, s);
+      }));
   if (needs_record({&x, &w, &bias})) {
     bool want_x = x.requires_grad(), want_w = w.requires_grad(), want_b = bias.defined() && bias.requires_grad();
     // Saved for backward: the input (for dW) and the filters (for dX), only when needed.
@@ -97,36 +91,33 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
       Tensor dx = want_x ? Tensor::empty(x_shape, g.dtype(), g.device()) : Tensor();
       Tensor dw = want_w ? Tensor::empty(w_shape, g.dtype(), g.device()) : Tensor();
       Tensor db = want_b ? Tensor::empty({p.K}, g.dtype(), g.device()) : Tensor();
-      if (g.device().is_cpu()) {
-        on_cpu(g, "conv2d backward", [&](auto tag) {
-          using T = decltype(tag);
-          if (want_x) conv2d_backward_data_cpu(p, g.data<T>(), saved_w.data<T>(), dx.data<T>());
-          if (want_w) conv2d_backward_filter_cpu(p, saved_x.data<T>(), g.data<T>(), dw.data<T>(), false);
-          if (want_b) conv2d_backward_bias_cpu(p, g.data<T>(), db.data<T>(), false);
-        });
-      } else {
-#if ALZ_HAS_CUDA
-        size_t bytes = 0;
-        if (want_x) {
-          void* workspace = conv_workspace(g, p, ConvDirection::BackwardData, bytes);
-          conv2d_backward_data_cudnn(cudnn_of(g), p, g.dtype(), g.raw_data(), saved_w.raw_data(), dx.raw_data(),
-                                     workspace, bytes);
-        }
-        if (want_w) {
-          void* workspace = conv_workspace(g, p, ConvDirection::BackwardFilter, bytes);
-          conv2d_backward_filter_cudnn(cudnn_of(g), p, g.dtype(), saved_x.raw_data(), g.raw_data(), dw.raw_data(),
-                                       false, workspace, bytes);
-        }
-        if (want_b) {  // db = per-channel sum of dy, deterministic (see the forward)
-          int64_t rows = g.numel() / p.K;
-          Tensor scratch = scratch_floats(kernels::channel_sum_workspace_elements(rows, p.K), g);
-          on_cuda(g, "conv2d bias backward", [&](auto tag, cudaStream_t s) {
+      dispatch(
+          g, "conv2d backward",
+          [&](auto tag) {
             using T = decltype(tag);
-            kernels::channel_sum_cuda(g.data<T>(), db.data<T>(), rows, p.K, false, scratch.data<float>(), s);
-          });
-        }
-#endif
-      }
+            if (want_x) conv2d_backward_data_cpu(p, g.data<T>(), saved_w.data<T>(), dx.data<T>());
+            if (want_w) conv2d_backward_filter_cpu(p, saved_x.data<T>(), g.data<T>(), dw.data<T>(), false);
+            if (want_b) conv2d_backward_bias_cpu(p, g.data<T>(), db.data<T>(), false);
+          },
+          ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+            using T = decltype(tag);
+            size_t bytes = 0;
+            if (want_x) {
+              void* workspace = conv_workspace(g, p, ConvDirection::BackwardData, bytes);
+              conv2d_backward_data_cudnn(cudnn_of(g), p, g.dtype(), g.raw_data(), saved_w.raw_data(), dx.raw_data(),
+                                         workspace, bytes);
+            }
+            if (want_w) {
+              void* workspace = conv_workspace(g, p, ConvDirection::BackwardFilter, bytes);
+              conv2d_backward_filter_cudnn(cudnn_of(g), p, g.dtype(), saved_x.raw_data(), g.raw_data(), dw.raw_data(),
+                                           false, workspace, bytes);
+            }
+            if (want_b) {  // db = per-channel sum of dy, deterministic (see the forward)
+              int64_t rows = g.numel() / p.K;
+              Tensor scratch = scratch_floats(kernels::channel_sum_workspace_elements(rows, p.K), g);
+              kernels::channel_sum_cuda(g.data<T>(), db.data<T>(), rows, p.K, false, scratch.data<float>(), s);
+            }
+          }));
       return std::vector<Tensor>{dx, dw, db};
     });
   }
@@ -145,36 +136,30 @@ Tensor max_pool2d(const Tensor& x, const MaxPoolOptions& options) {
   params.pad = options.pad;
   kernels::ImageShape out = kernels::max_pool_output_shape(params);
   Tensor y = Tensor::empty({out.n, out.h, out.w, out.c}, x.dtype(), x.device());
-  if (x.device().is_cpu()) {
-    on_cpu(x, "max_pool2d", [&](auto tag) {
-      using T = decltype(tag);
-      kernels::max_pool_forward_cpu(x.data<T>(), y.data<T>(), params);
-    });
-  } else {
-#if ALZ_HAS_CUDA
-    on_cuda(x, "max_pool2d", [&](auto tag, cudaStream_t s) {
-      using T = decltype(tag);
-      kernels::max_pool_forward_cuda(x.data<T>(), y.data<T>(), params, s);
-    });
-#endif
-  }
+  dispatch(
+      x, "max_pool2d",
+      [&](auto tag) {
+        using T = decltype(tag);
+        kernels::max_pool_forward_cpu(x.data<T>(), y.data<T>(), params);
+      },
+      ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+        using T = decltype(tag);
+        kernels::max_pool_forward_cuda(x.data<T>(), y.data<T>(), params, s);
+      }));
   if (needs_record({&x})) {
     Tensor saved_x = x;  // backward recomputes the arg-max from the input
     record("max_pool2d", y, {&x}, [saved_x, params](const Tensor& g) {
       Tensor dx = Tensor::empty(saved_x.shape(), g.dtype(), g.device());
-      if (g.device().is_cpu()) {
-        on_cpu(g, "max_pool2d backward", [&](auto tag) {
-          using T = decltype(tag);
-          kernels::max_pool_backward_cpu(saved_x.data<T>(), g.data<T>(), dx.data<T>(), params, false);
-        });
-      } else {
-#if ALZ_HAS_CUDA
-        on_cuda(g, "max_pool2d backward", [&](auto tag, cudaStream_t s) {
-          using T = decltype(tag);
-          kernels::max_pool_backward_cuda(saved_x.data<T>(), g.data<T>(), dx.data<T>(), params, false, s);
-        });
-#endif
-      }
+      dispatch(
+          g, "max_pool2d backward",
+          [&](auto tag) {
+            using T = decltype(tag);
+            kernels::max_pool_backward_cpu(saved_x.data<T>(), g.data<T>(), dx.data<T>(), params, false);
+          },
+          ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+            using T = decltype(tag);
+            kernels::max_pool_backward_cuda(saved_x.data<T>(), g.data<T>(), dx.data<T>(), params, false, s);
+          }));
       return std::vector<Tensor>{dx};
     });
   }
@@ -186,36 +171,30 @@ Tensor zero_pad2d(const Tensor& x, const Padding2d& pad) {
   check_image(x, "zero_pad2d");
   kernels::ImageShape in = image_shape(x), out = kernels::padded_shape(in, pad);
   Tensor y = Tensor::empty({out.n, out.h, out.w, out.c}, x.dtype(), x.device());
-  if (x.device().is_cpu()) {
-    on_cpu(x, "zero_pad2d", [&](auto tag) {
-      using T = decltype(tag);
-      kernels::zero_pad_forward_cpu(x.data<T>(), y.data<T>(), in, pad);
-    });
-  } else {
-#if ALZ_HAS_CUDA
-    on_cuda(x, "zero_pad2d", [&](auto tag, cudaStream_t s) {
-      using T = decltype(tag);
-      kernels::zero_pad_forward_cuda(x.data<T>(), y.data<T>(), in, pad, s);
-    });
-#endif
-  }
+  dispatch(
+      x, "zero_pad2d",
+      [&](auto tag) {
+        using T = decltype(tag);
+        kernels::zero_pad_forward_cpu(x.data<T>(), y.data<T>(), in, pad);
+      },
+      ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+        using T = decltype(tag);
+        kernels::zero_pad_forward_cuda(x.data<T>(), y.data<T>(), in, pad, s);
+      }));
   if (needs_record({&x})) {
     Shape shape = x.shape();
     record("zero_pad2d", y, {&x}, [shape, in, pad](const Tensor& g) {
       Tensor dx = Tensor::empty(shape, g.dtype(), g.device());
-      if (g.device().is_cpu()) {
-        on_cpu(g, "zero_pad2d backward", [&](auto tag) {
-          using T = decltype(tag);
-          kernels::zero_pad_backward_cpu(g.data<T>(), dx.data<T>(), in, pad, false);
-        });
-      } else {
-#if ALZ_HAS_CUDA
-        on_cuda(g, "zero_pad2d backward", [&](auto tag, cudaStream_t s) {
-          using T = decltype(tag);
-          kernels::zero_pad_backward_cuda(g.data<T>(), dx.data<T>(), in, pad, false, s);
-        });
-#endif
-      }
+      dispatch(
+          g, "zero_pad2d backward",
+          [&](auto tag) {
+            using T = decltype(tag);
+            kernels::zero_pad_backward_cpu(g.data<T>(), dx.data<T>(), in, pad, false);
+          },
+          ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+            using T = decltype(tag);
+            kernels::zero_pad_backward_cuda(g.data<T>(), dx.data<T>(), in, pad, false, s);
+          }));
       return std::vector<Tensor>{dx};
     });
   }

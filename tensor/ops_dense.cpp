@@ -21,19 +21,16 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   // C (M, N) = op(A) op(B) with the given transposes; used by forward and backward.
   auto gemm = [](const Tensor& x, const Tensor& y, Tensor& out, int64_t rows, int64_t cols, int64_t inner, bool tx,
                  bool ty) {
-    if (x.device().is_cpu()) {
-      on_cpu(x, "matmul", [&](auto tag) {
-        using T = decltype(tag);
-        kernels::matmul_cpu(x.data<T>(), y.data<T>(), out.data<T>(), rows, cols, inner, tx, ty);
-      });
-    } else {
-#if ALZ_HAS_CUDA
-      on_cuda(x, "matmul", [&](auto tag, cudaStream_t) {
-        using T = decltype(tag);
-        kernels::matmul_cuda(cublas_of(x), x.data<T>(), y.data<T>(), out.data<T>(), rows, cols, inner, tx, ty);
-      });
-#endif
-    }
+    dispatch(
+        x, "matmul",
+        [&](auto tag) {
+          using T = decltype(tag);
+          kernels::matmul_cpu(x.data<T>(), y.data<T>(), out.data<T>(), rows, cols, inner, tx, ty);
+        },
+        ALZ_ON_CUDA([&](auto tag, cudaStream_t) {
+          using T = decltype(tag);
+          kernels::matmul_cuda(cublas_of(x), x.data<T>(), y.data<T>(), out.data<T>(), rows, cols, inner, tx, ty);
+        }));
   };
   gemm(a, b, c, m, n, k, false, false);
   if (needs_record({&a, &b})) {
@@ -67,46 +64,44 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
     check_same_dtype(x, bias, "linear");
   }
   Tensor y = Tensor::empty({batch, out}, x.dtype(), x.device());
-  if (x.device().is_cpu()) {
-    on_cpu(x, "linear", [&](auto tag) {
-      using T = decltype(tag);
-      kernels::linear_forward_cpu(x.data<T>(), w.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>(),
-                                  batch, in, out);
-    });
-  } else {
-#if ALZ_HAS_CUDA
-    on_cuda(x, "linear", [&](auto tag, cudaStream_t) {
-      using T = decltype(tag);
-      kernels::linear_forward_cuda(cublas_of(x), x.data<T>(), w.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
-                                   y.data<T>(), batch, in, out);
-    });
-#endif
-  }
+  dispatch(
+      x, "linear",
+      [&](auto tag) {
+        using T = decltype(tag);
+        kernels::linear_forward_cpu(x.data<T>(), w.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>(),
+                                    batch, in, out);
+      },
+      ALZ_ON_CUDA([&](auto tag, cudaStream_t) {
+        using T = decltype(tag);
+        kernels::linear_forward_cuda(cublas_of(x), x.data<T>(), w.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
+                                     y.data<T>(), batch, in, out);
+      }));
   if (needs_record({&x, &w, &bias})) {
     bool want_x = x.requires_grad(), want_w = w.requires_grad(), want_b = bias.defined() && bias.requires_grad();
     record("linear", y, {&x, &w, &bias}, [=](const Tensor& g) {
       Tensor dx = want_x ? Tensor::empty({batch, in}, g.dtype(), g.device()) : Tensor();
       Tensor dw = want_w ? Tensor::empty({in, out}, g.dtype(), g.device()) : Tensor();
       Tensor db = want_b ? Tensor::empty({out}, g.dtype(), g.device()) : Tensor();
-      if (g.device().is_cpu()) {
-        on_cpu(g, "linear backward", [&](auto tag) {
-          using T = decltype(tag);
-          kernels::linear_backward_cpu(g.data<T>(), x.data<T>(), w.data<T>(), want_x ? dx.data<T>() : nullptr,
-                                       want_w ? dw.data<T>() : nullptr, want_b ? db.data<T>() : nullptr, batch, in,
-                                       out, false, false);
-        });
-      } else {
-#if ALZ_HAS_CUDA
-        Tensor workspace = scratch_floats(kernels::linear_backward_workspace_elements(batch, out), g);
-        on_cuda(g, "linear backward", [&](auto tag, cudaStream_t) {
-          using T = decltype(tag);
-          kernels::linear_backward_cuda(cublas_of(g), g.data<T>(), x.data<T>(), w.data<T>(),
-                                        want_x ? dx.data<T>() : nullptr, want_w ? dw.data<T>() : nullptr,
-                                        want_b ? db.data<T>() : nullptr, batch, in, out, false, false,
-                                        workspace.data<float>());
-        });
-#endif
-      }
+      auto args = [&](auto tag) {
+        using T = decltype(tag);
+        kernels::LinearBackwardArgs<T> a;
+        a.dy = g.data<T>();
+        a.x = x.data<T>();
+        a.w = w.data<T>();
+        a.dx = want_x ? dx.data<T>() : nullptr;
+        a.dw = want_w ? dw.data<T>() : nullptr;
+        a.db = want_b ? db.data<T>() : nullptr;
+        a.batch = batch;
+        a.in = in;
+        a.out = out;
+        return a;  // dx, dw, db overwritten
+      };
+      dispatch(
+          g, "linear backward", [&](auto tag) { kernels::linear_backward_cpu(args(tag)); },
+          ALZ_ON_CUDA([&](auto tag, cudaStream_t) {
+            Tensor workspace = scratch_floats(kernels::linear_backward_workspace_elements(batch, out), g);
+            kernels::linear_backward_cuda(cublas_of(g), args(tag), workspace.data<float>());
+          }));
       return std::vector<Tensor>{dx, dw, db};
     });
   }

@@ -14,19 +14,16 @@ using namespace ops::detail;
 void accumulate_into(Tensor& dst, const Tensor& src) {
   profiler::Range range("accumulate_grad", dst);
   check_binary(dst, src, "accumulate gradient");
-  if (dst.device().is_cpu()) {
-    on_cpu(dst, "accumulate", [&](auto tag) {
-      using T = decltype(tag);
-      kernels::add_forward_cpu(dst.data<T>(), src.data<T>(), dst.data<T>(), dst.numel());
-    });
-    return;
-  }
-#if ALZ_HAS_CUDA
-  on_cuda(dst, "accumulate", [&](auto tag, cudaStream_t stream) {
-    using T = decltype(tag);
-    kernels::add_forward_cuda(dst.data<T>(), src.data<T>(), dst.data<T>(), dst.numel(), stream);
-  });
-#endif
+  dispatch(
+      dst, "accumulate",
+      [&](auto tag) {
+        using T = decltype(tag);
+        kernels::add_forward_cpu(dst.data<T>(), src.data<T>(), dst.data<T>(), dst.numel());
+      },
+      ALZ_ON_CUDA([&](auto tag, cudaStream_t stream) {
+        using T = decltype(tag);
+        kernels::add_forward_cuda(dst.data<T>(), src.data<T>(), dst.data<T>(), dst.numel(), stream);
+      }));
 }
 
 namespace ops {
@@ -40,42 +37,36 @@ Tensor binary_forward(const Tensor& a, const Tensor& b, Binary kind, const char*
   check_binary(a, b, name);
   Tensor y = Tensor::empty(a.shape(), a.dtype(), a.device());
   int64_t n = a.numel();
-  if (a.device().is_cpu()) {
-    on_cpu(a, name, [&](auto tag) {
-      using T = decltype(tag);
-      if (kind == Binary::Add) kernels::add_forward_cpu(a.data<T>(), b.data<T>(), y.data<T>(), n);
-      if (kind == Binary::Sub) kernels::sub_forward_cpu(a.data<T>(), b.data<T>(), y.data<T>(), n);
-      if (kind == Binary::Mul) kernels::mul_forward_cpu(a.data<T>(), b.data<T>(), y.data<T>(), n);
-    });
-  } else {
-#if ALZ_HAS_CUDA
-    on_cuda(a, name, [&](auto tag, cudaStream_t s) {
-      using T = decltype(tag);
-      if (kind == Binary::Add) kernels::add_forward_cuda(a.data<T>(), b.data<T>(), y.data<T>(), n, s);
-      if (kind == Binary::Sub) kernels::sub_forward_cuda(a.data<T>(), b.data<T>(), y.data<T>(), n, s);
-      if (kind == Binary::Mul) kernels::mul_forward_cuda(a.data<T>(), b.data<T>(), y.data<T>(), n, s);
-    });
-#endif
-  }
+  dispatch(
+      a, name,
+      [&](auto tag) {
+        using T = decltype(tag);
+        if (kind == Binary::Add) kernels::add_forward_cpu(a.data<T>(), b.data<T>(), y.data<T>(), n);
+        if (kind == Binary::Sub) kernels::sub_forward_cpu(a.data<T>(), b.data<T>(), y.data<T>(), n);
+        if (kind == Binary::Mul) kernels::mul_forward_cpu(a.data<T>(), b.data<T>(), y.data<T>(), n);
+      },
+      ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+        using T = decltype(tag);
+        if (kind == Binary::Add) kernels::add_forward_cuda(a.data<T>(), b.data<T>(), y.data<T>(), n, s);
+        if (kind == Binary::Sub) kernels::sub_forward_cuda(a.data<T>(), b.data<T>(), y.data<T>(), n, s);
+        if (kind == Binary::Mul) kernels::mul_forward_cuda(a.data<T>(), b.data<T>(), y.data<T>(), n, s);
+      }));
   return y;
 }
 
 // dx = alpha * dy into a fresh tensor.
 Tensor scaled(const Tensor& dy, double alpha) {
   Tensor dx = Tensor::empty(dy.shape(), dy.dtype(), dy.device());
-  if (dy.device().is_cpu()) {
-    on_cpu(dy, "scale", [&](auto tag) {
-      using T = decltype(tag);
-      kernels::scaled_grad_cpu(dy.data<T>(), static_cast<T>(alpha), dx.data<T>(), dy.numel(), false);
-    });
-  } else {
-#if ALZ_HAS_CUDA
-    on_cuda(dy, "scale", [&](auto tag, cudaStream_t s) {
-      using T = decltype(tag);
-      kernels::scaled_grad_cuda(dy.data<T>(), static_cast<float>(alpha), dx.data<T>(), dy.numel(), false, s);
-    });
-#endif
-  }
+  dispatch(
+      dy, "scale",
+      [&](auto tag) {
+        using T = decltype(tag);
+        kernels::scaled_grad_cpu(dy.data<T>(), static_cast<T>(alpha), dx.data<T>(), dy.numel(), false);
+      },
+      ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+        using T = decltype(tag);
+        kernels::scaled_grad_cuda(dy.data<T>(), static_cast<float>(alpha), dx.data<T>(), dy.numel(), false, s);
+      }));
   return dx;
 }
 
@@ -105,21 +96,18 @@ Tensor mul(const Tensor& a, const Tensor& b) {
     record("mul", y, {&a, &b}, [a, b, want_a, want_b](const Tensor& g) {
       Tensor da = want_a ? Tensor::empty(a.shape(), a.dtype(), a.device()) : Tensor();
       Tensor db = want_b ? Tensor::empty(b.shape(), b.dtype(), b.device()) : Tensor();
-      if (g.device().is_cpu()) {
-        on_cpu(g, "mul backward", [&](auto tag) {
-          using T = decltype(tag);
-          kernels::mul_backward_cpu(g.data<T>(), a.data<T>(), b.data<T>(), want_a ? da.data<T>() : nullptr,
-                                    want_b ? db.data<T>() : nullptr, g.numel(), false);
-        });
-      } else {
-#if ALZ_HAS_CUDA
-        on_cuda(g, "mul backward", [&](auto tag, cudaStream_t s) {
-          using T = decltype(tag);
-          kernels::mul_backward_cuda(g.data<T>(), a.data<T>(), b.data<T>(), want_a ? da.data<T>() : nullptr,
-                                     want_b ? db.data<T>() : nullptr, g.numel(), false, s);
-        });
-#endif
-      }
+      dispatch(
+          g, "mul backward",
+          [&](auto tag) {
+            using T = decltype(tag);
+            kernels::mul_backward_cpu(g.data<T>(), a.data<T>(), b.data<T>(), want_a ? da.data<T>() : nullptr,
+                                      want_b ? db.data<T>() : nullptr, g.numel(), false);
+          },
+          ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+            using T = decltype(tag);
+            kernels::mul_backward_cuda(g.data<T>(), a.data<T>(), b.data<T>(), want_a ? da.data<T>() : nullptr,
+                                       want_b ? db.data<T>() : nullptr, g.numel(), false, s);
+          }));
       return std::vector<Tensor>{da, db};
     });
   }
@@ -129,7 +117,17 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 Tensor scale(const Tensor& x, double alpha) {
   profiler::Range range("scale", x);
   ALZ_CHECK(x.defined(), "scale: undefined operand");
-  Tensor y = scaled(x, alpha);
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  dispatch(
+      x, "scale",
+      [&](auto tag) {
+        using T = decltype(tag);
+        kernels::scale_forward_cpu(x.data<T>(), static_cast<T>(alpha), y.data<T>(), x.numel());
+      },
+      ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+        using T = decltype(tag);
+        kernels::scale_forward_cuda(x.data<T>(), static_cast<float>(alpha), y.data<T>(), x.numel(), s);
+      }));
   if (needs_record({&x}))
     record("scale", y, {&x}, [alpha](const Tensor& g) { return std::vector<Tensor>{scaled(g, alpha)}; });
   return y;
@@ -139,36 +137,30 @@ Tensor relu(const Tensor& x) {
   profiler::Range range("relu", x);
   ALZ_CHECK(x.defined(), "relu: undefined operand");
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  if (x.device().is_cpu()) {
-    on_cpu(x, "relu", [&](auto tag) {
-      using T = decltype(tag);
-      kernels::relu_forward_cpu(x.data<T>(), y.data<T>(), x.numel());
-    });
-  } else {
-#if ALZ_HAS_CUDA
-    on_cuda(x, "relu", [&](auto tag, cudaStream_t s) {
-      using T = decltype(tag);
-      kernels::relu_forward_cuda(x.data<T>(), y.data<T>(), x.numel(), s);
-    });
-#endif
-  }
+  dispatch(
+      x, "relu",
+      [&](auto tag) {
+        using T = decltype(tag);
+        kernels::relu_forward_cpu(x.data<T>(), y.data<T>(), x.numel());
+      },
+      ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+        using T = decltype(tag);
+        kernels::relu_forward_cuda(x.data<T>(), y.data<T>(), x.numel(), s);
+      }));
   if (needs_record({&x})) {
     Tensor saved_output = y;  // the mask is y > 0; saving y (not x) lets x be freed
     record("relu", y, {&x}, [saved_output](const Tensor& g) {
       Tensor dx = Tensor::empty(g.shape(), g.dtype(), g.device());
-      if (g.device().is_cpu()) {
-        on_cpu(g, "relu backward", [&](auto tag) {
-          using T = decltype(tag);
-          kernels::relu_backward_cpu(g.data<T>(), saved_output.data<T>(), dx.data<T>(), g.numel(), false);
-        });
-      } else {
-#if ALZ_HAS_CUDA
-        on_cuda(g, "relu backward", [&](auto tag, cudaStream_t s) {
-          using T = decltype(tag);
-          kernels::relu_backward_cuda(g.data<T>(), saved_output.data<T>(), dx.data<T>(), g.numel(), false, s);
-        });
-#endif
-      }
+      dispatch(
+          g, "relu backward",
+          [&](auto tag) {
+            using T = decltype(tag);
+            kernels::relu_backward_cpu(g.data<T>(), saved_output.data<T>(), dx.data<T>(), g.numel(), false);
+          },
+          ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+            using T = decltype(tag);
+            kernels::relu_backward_cuda(g.data<T>(), saved_output.data<T>(), dx.data<T>(), g.numel(), false, s);
+          }));
       return std::vector<Tensor>{dx};
     });
   }
@@ -183,40 +175,34 @@ Tensor add_channel(const Tensor& x, const Tensor& bias) {
   check_same_dtype(x, bias, "add_channel");
   int64_t channels = x.dim(-1), rows = x.numel() / (channels ? channels : 1);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  if (x.device().is_cpu()) {
-    on_cpu(x, "add_channel", [&](auto tag) {
-      using T = decltype(tag);
-      kernels::bias_add_forward_cpu(x.data<T>(), bias.data<T>(), y.data<T>(), rows, channels);
-    });
-  } else {
-#if ALZ_HAS_CUDA
-    on_cuda(x, "add_channel", [&](auto tag, cudaStream_t s) {
-      using T = decltype(tag);
-      kernels::bias_add_forward_cuda(x.data<T>(), bias.data<T>(), y.data<T>(), rows, channels, s);
-    });
-#endif
-  }
+  dispatch(
+      x, "add_channel",
+      [&](auto tag) {
+        using T = decltype(tag);
+        kernels::bias_add_forward_cpu(x.data<T>(), bias.data<T>(), y.data<T>(), rows, channels);
+      },
+      ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+        using T = decltype(tag);
+        kernels::bias_add_forward_cuda(x.data<T>(), bias.data<T>(), y.data<T>(), rows, channels, s);
+      }));
   if (needs_record({&x, &bias})) {
     bool want_x = x.requires_grad(), want_bias = bias.requires_grad();
     record("add_channel", y, {&x, &bias}, [=](const Tensor& g) {
       Tensor dbias = want_bias ? Tensor::empty({channels}, g.dtype(), g.device()) : Tensor();
       if (want_bias) {
-        if (g.device().is_cpu()) {
-          on_cpu(g, "add_channel backward", [&](auto tag) {
-            using T = decltype(tag);
-            kernels::bias_add_backward_cpu(g.data<T>(), static_cast<T*>(nullptr), dbias.data<T>(), rows, channels,
-                                           false, false);
-          });
-        } else {
-#if ALZ_HAS_CUDA
-          Tensor workspace = scratch_floats(kernels::channel_sum_workspace_elements(rows, channels), g);
-          on_cuda(g, "add_channel backward", [&](auto tag, cudaStream_t s) {
-            using T = decltype(tag);
-            kernels::bias_add_backward_cuda(g.data<T>(), static_cast<T*>(nullptr), dbias.data<T>(), rows, channels,
-                                            false, false, workspace.data<float>(), s);
-          });
-#endif
-        }
+        dispatch(
+            g, "add_channel backward",
+            [&](auto tag) {
+              using T = decltype(tag);
+              kernels::bias_add_backward_cpu(g.data<T>(), static_cast<T*>(nullptr), dbias.data<T>(), rows, channels,
+                                             false, false);
+            },
+            ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+              Tensor workspace = scratch_floats(kernels::channel_sum_workspace_elements(rows, channels), g);
+              using T = decltype(tag);
+              kernels::bias_add_backward_cuda(g.data<T>(), static_cast<T*>(nullptr), dbias.data<T>(), rows, channels,
+                                              false, false, workspace.data<float>(), s);
+            }));
       }
       return std::vector<Tensor>{want_x ? g : Tensor(), dbias};
     });

@@ -58,43 +58,40 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, const T
   profiler::Range range("softmax_cross_entropy", logits);
   check_loss_arguments(logits, labels, class_weights, label_smoothing);
   Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
-  if (logits.device().is_cpu()) {
-    on_cpu(logits, "softmax_cross_entropy", [&](auto tag) {
-      using T = decltype(tag);
-      loss.data<T>()[0] = kernels::softmax_xent_forward_cpu(
-          logits.data<T>(), make_args<T>(logits, labels, class_weights, label_smoothing), static_cast<T*>(nullptr));
-    });
-  } else {
-#if ALZ_HAS_CUDA
-    Tensor workspace = scratch_floats(kernels::softmax_xent_workspace_elements(logits.dim(0)), logits);
-    on_cuda(logits, "softmax_cross_entropy", [&](auto, cudaStream_t s) {
-      kernels::softmax_xent_forward_cuda(logits.data<float>(),
-                                         make_args<float>(logits, labels, class_weights, label_smoothing),
-                                         loss.data<float>(), nullptr, workspace.data<float>(), s);
-    }, false);
-#endif
-  }
+  dispatch(
+      logits, "softmax_cross_entropy",
+      [&](auto tag) {
+        using T = decltype(tag);
+        loss.data<T>()[0] = kernels::softmax_xent_forward_cpu(
+            logits.data<T>(), make_args<T>(logits, labels, class_weights, label_smoothing), static_cast<T*>(nullptr));
+      },
+      ALZ_ON_CUDA([&](auto, cudaStream_t s) {
+        Tensor workspace = scratch_floats(kernels::softmax_xent_workspace_elements(logits.dim(0)), logits);
+        kernels::softmax_xent_forward_cuda(logits.data<float>(),
+                                           make_args<float>(logits, labels, class_weights, label_smoothing),
+                                           loss.data<float>(), nullptr, workspace.data<float>(), s);
+      }),
+      CudaTypes::F32Only);
   if (needs_record({&logits})) {
     Tensor saved_logits = logits, saved_labels = labels, saved_weights = class_weights;
     record("softmax_cross_entropy", loss, {&logits}, [=](const Tensor& g) {
       Tensor dlogits = Tensor::empty(saved_logits.shape(), g.dtype(), g.device());
-      if (g.device().is_cpu()) {
-        on_cpu(g, "softmax_cross_entropy backward", [&](auto tag) {
-          using T = decltype(tag);
-          kernels::softmax_xent_backward_cpu(saved_logits.data<T>(),
-                                             make_args<T>(saved_logits, saved_labels, saved_weights, label_smoothing),
-                                             g.data<T>()[0], dlogits.data<T>(), false);
-        });
-      } else {
-#if ALZ_HAS_CUDA
-        Tensor workspace = scratch_floats(kernels::softmax_xent_workspace_elements(saved_logits.dim(0)), g);
-        on_cuda(g, "softmax_cross_entropy backward", [&](auto, cudaStream_t s) {
-          kernels::softmax_xent_backward_cuda(saved_logits.data<float>(),
-                                              make_args<float>(saved_logits, saved_labels, saved_weights, label_smoothing),
-                                              g.data<float>(), dlogits.data<float>(), false, workspace.data<float>(), s);
-        }, false);
-#endif
-      }
+      dispatch(
+          g, "softmax_cross_entropy backward",
+          [&](auto tag) {
+            using T = decltype(tag);
+            kernels::softmax_xent_backward_cpu(saved_logits.data<T>(),
+                                               make_args<T>(saved_logits, saved_labels, saved_weights, label_smoothing),
+                                               g.data<T>()[0], dlogits.data<T>(), false);
+          },
+          ALZ_ON_CUDA([&](auto, cudaStream_t s) {
+            Tensor workspace = scratch_floats(kernels::softmax_xent_workspace_elements(saved_logits.dim(0)), g);
+            kernels::softmax_xent_backward_cuda(
+                saved_logits.data<float>(),
+                make_args<float>(saved_logits, saved_labels, saved_weights, label_smoothing), g.data<float>(),
+                dlogits.data<float>(), false, workspace.data<float>(), s);
+          }),
+          CudaTypes::F32Only);
       return std::vector<Tensor>{dlogits};
     });
   }

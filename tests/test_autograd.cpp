@@ -1,11 +1,19 @@
 // The autograd tape: fan-out sums, leaf gradients accumulate, no-grad records nothing, the
-// tape is released after backward, and the errors a user can cause.
+// tape is released after backward, and the errors a user can cause. AutogradRule.*: the
+// gradient rule of tensor/autograd.h through conv2d, BatchNorm, pooling and linear (parameters
+// used twice accumulate; activation gradients never pick up stale buffer contents).
 // Run: ctest --test-dir build -R Autograd
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/generator.h"
 #include "support/compare.h"
 #include "tensor/autograd.h"
-#include "core/error.h"
+#include "tensor/host_allocator.h"
 #include "tensor/ops.h"
 
 namespace alz {
@@ -181,6 +189,119 @@ TEST(AutogradRelease, ReachingAReleasedGraphIsAnError) {
   Tensor h = ops::mul(x, x);
   backward(ops::sum(h));
   EXPECT_THROW(backward(ops::sum(ops::scale(h, 2.0))), Error);  // h's node is gone
+}
+
+}  // namespace
+}  // namespace alz
+
+// ---------------------------------------------------------------- the gradient rule
+// tensor/autograd.h: parameter gradients accumulate (over uses and backward calls), activation
+// gradients are written fresh. The graph covers the ops whose backward writes gradients of
+// parameters: conv2d, BatchNorm+ReLU (C = 32, and C = 8192 so that dgamma is a cached block),
+// max pooling, linear, mul, add, sum.
+
+namespace alz {
+namespace {
+
+struct RuleGraph {
+  Generator gen{2024};
+  Tensor x = Tensor::normal({2, 12, 12, 32}, gen, 0.0, 1.0, DType::F64);
+  Tensor x_other = Tensor::normal({2, 12, 12, 32}, gen, 0.0, 1.0, DType::F64);
+  Tensor conv_w = Tensor::normal({32, 3, 3, 32}, gen, 0.0, 0.1, DType::F64).set_requires_grad(true);
+  Tensor gamma = Tensor::uniform({32}, gen, 0.5, 1.5, DType::F64).set_requires_grad(true);
+  Tensor beta = Tensor::normal({32}, gen, 0.0, 0.5, DType::F64).set_requires_grad(true);
+  Tensor mm = Tensor::zeros({32}, DType::F64), mv = Tensor::ones({32}, DType::F64);
+  Tensor pool_r = Tensor::normal({2, 6, 6, 32}, gen, 0.0, 1.0, DType::F64);
+  Tensor z = Tensor::normal({3, 8192}, gen, 1.0, 2.0, DType::F64);
+  Tensor big_gamma = Tensor::uniform({8192}, gen, 0.5, 1.5, DType::F64).set_requires_grad(true);
+  Tensor big_beta = Tensor::normal({8192}, gen, 0.0, 0.5, DType::F64).set_requires_grad(true);
+  Tensor big_mm = Tensor::zeros({8192}, DType::F64), big_mv = Tensor::ones({8192}, DType::F64);
+  Tensor z_r = Tensor::normal({3, 8192}, gen, 0.0, 1.0, DType::F64);
+  Tensor lin_x = Tensor::normal({4, 64}, gen, 0.0, 1.0, DType::F64);
+  Tensor lin_w = Tensor::normal({64, 128}, gen, 0.0, 0.2, DType::F64).set_requires_grad(true);
+  Tensor lin_b = Tensor::normal({128}, gen, 0.0, 0.2, DType::F64).set_requires_grad(true);
+  Tensor lin_r = Tensor::normal({4, 128}, gen, 0.0, 1.0, DType::F64);
+
+  std::vector<Tensor*> parameters() { return {&conv_w, &gamma, &beta, &big_gamma, &big_beta, &lin_w, &lin_b}; }
+
+  // A scalar loss through every op above, from the image batch `image`.
+  Tensor loss(const Tensor& image) {
+    ops::Conv2dOptions same;
+    same.pad = {1, 1, 1, 1};
+    Tensor h = ops::batch_norm(ops::conv2d(image, conv_w, Tensor(), same), gamma, beta, mm, mv);
+    ops::MaxPoolOptions pool;
+    pool.kernel_h = pool.kernel_w = pool.stride_h = pool.stride_w = 2;
+    Tensor a = ops::sum(ops::mul(ops::max_pool2d(h, pool), pool_r));
+    Tensor b = ops::sum(ops::mul(ops::batch_norm(z, big_gamma, big_beta, big_mm, big_mv), z_r));
+    Tensor c = ops::sum(ops::mul(ops::linear(lin_x, lin_w, lin_b), lin_r));
+    return ops::add(ops::add(a, b), c);
+  }
+
+  std::vector<std::vector<double>> gradients() {
+    std::vector<std::vector<double>> out;
+    for (Tensor* p : parameters()) out.push_back(p->grad().to_vector());
+    return out;
+  }
+  void zero_grad() {
+    for (Tensor* p : parameters()) p->autograd_meta()->grad = Tensor();
+  }
+};
+
+TEST(AutogradRule, ParameterUsedTwiceAccumulates) {
+  RuleGraph g;
+  backward(g.loss(g.x));
+  const auto first = g.gradients();
+  g.zero_grad();
+  backward(g.loss(g.x_other));
+  const auto second = g.gradients();
+  g.zero_grad();
+
+  // Every parameter used twice in one graph: the sum of both contributions.
+  backward(ops::add(g.loss(g.x), g.loss(g.x_other)));
+  auto both = g.gradients();
+  // Then a second backward adds the first contribution once more.
+  backward(g.loss(g.x));
+  auto three = g.gradients();
+  const test::Tolerance sum_order{1e-12, 1e-12};  // f64 sums of the same terms in another order
+  for (size_t i = 0; i < first.size(); ++i) {
+    std::vector<double> expect_both(first[i].size()), expect_three(first[i].size());
+    for (size_t k = 0; k < first[i].size(); ++k) {
+      expect_both[k] = first[i][k] + second[i][k];
+      expect_three[k] = expect_both[k] + first[i][k];
+    }
+    SCOPED_TRACE("parameter " + std::to_string(i));
+    ALZ_EXPECT_CLOSE(both[i], expect_both, sum_order);
+    ALZ_EXPECT_CLOSE(three[i], expect_three, sum_order);
+  }
+}
+
+TEST(AutogradRule, ActivationGradientsAreOverwrittenNotSummedWithStaleData) {
+  RuleGraph g;
+  backward(g.loss(g.x));
+  const auto clean = g.gradients();
+  g.zero_grad();
+
+  // Fill the host allocator's cache with NaN blocks of every size this graph allocates (at
+  // least 64 KiB: conv, pooling and BatchNorm activations, the conv and Dense weights, the
+  // C = 8192 BatchNorm parameters). A backward that added into a fresh buffer instead of
+  // writing it, or a gradient summed with a buffer's old contents, turns NaN (or doubles).
+  const Shape shapes[] = {{2, 12, 12, 32}, {32, 3, 3, 32}, {2, 6, 6, 32}, {3, 8192}, {8192}, {64, 128}, {4, 128}};
+  {
+    std::vector<Tensor> poison;
+    for (const Shape& shape : shapes)
+      for (int copy = 0; copy < 4; ++copy) poison.push_back(Tensor::full(shape, std::nan(""), DType::F64));
+  }
+  const HostAllocatorStats before = host_allocator_stats();
+  backward(g.loss(g.x));
+  const auto again = g.gradients();
+  if (before.cache_limit_bytes > 0) {  // not under AddressSanitizer, which turns the cache off
+    EXPECT_GT(host_allocator_stats().cache_hits, before.cache_hits) << "the stale blocks were not reused";
+  }
+  const test::Tolerance same{1e-12, 1e-12};  // the same arithmetic on the same inputs
+  for (size_t i = 0; i < clean.size(); ++i) {
+    SCOPED_TRACE("parameter " + std::to_string(i));
+    ALZ_EXPECT_CLOSE(again[i], clean[i], same);
+  }
 }
 
 }  // namespace

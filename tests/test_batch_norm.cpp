@@ -55,8 +55,16 @@ TEST(BatchNorm, TrainingForwardNormalisesEachChannelAndUpdatesMovingStatistics) 
   std::vector<double> moving_mean = random_uniform(channels, -1, 1, 4), moving_var = random_uniform(channels, 0.5, 2, 5);
   const std::vector<double> old_mean = moving_mean, old_var = moving_var;
   std::vector<double> y(rows * channels), save_mean(channels), save_invstd(channels);
-  batch_norm_forward_training_cpu(x.data(), y.data(), rows, channels, gamma.data(), beta.data(), moving_mean.data(),
-                                  moving_var.data(), save_mean.data(), save_invstd.data());
+  BatchNormForwardArgs<double> a{.x = x.data(),
+                                 .y = y.data(),
+                                 .rows = rows,
+                                 .channels = channels,
+                                 .gamma = gamma.data(),
+                                 .beta = beta.data(),
+                                 .moving_mean = moving_mean.data(),
+                                 .moving_variance = moving_var.data(),
+                                 .saved = {save_mean.data(), save_invstd.data()}};
+  batch_norm_forward_training_cpu(a);
 
   const Moments batch = direct_moments(x, rows, channels);
   const Moments out = direct_moments(y, rows, channels);
@@ -77,8 +85,9 @@ TEST(BatchNorm, TrainingForwardNormalisesEachChannelAndUpdatesMovingStatistics) 
 
   // In place (y aliases x) gives the same output; nullptr moving statistics are skipped.
   std::vector<double> in_place = x;
-  batch_norm_forward_training_cpu<double>(in_place.data(), in_place.data(), rows, channels, gamma.data(), beta.data(),
-                                  nullptr, nullptr, save_mean.data(), save_invstd.data());
+  a.x = a.y = in_place.data();
+  a.moving_mean = a.moving_variance = nullptr;
+  batch_norm_forward_training_cpu(a);
   ALZ_EXPECT_CLOSE(in_place, y, Tolerance({0.0, 0.0}));  // same arithmetic, same order
 }
 
@@ -91,8 +100,13 @@ void check_backward_by_finite_differences(int64_t rows, int64_t channels, uint64
   std::vector<double> w = random_uniform(rows * channels, -1, 1, seed + 3);
   auto loss = [&](const std::vector<double>& xv, const std::vector<double>& g, const std::vector<double>& b) {
     std::vector<double> y(rows * channels), m(channels), s(channels);
-    batch_norm_forward_training_cpu<double>(xv.data(), y.data(), rows, channels, g.data(), b.data(),
-                                    nullptr, nullptr, m.data(), s.data());
+    batch_norm_forward_training_cpu(BatchNormForwardArgs<double>{.x = xv.data(),
+                                                                 .y = y.data(),
+                                                                 .rows = rows,
+                                                                 .channels = channels,
+                                                                 .gamma = g.data(),
+                                                                 .beta = b.data(),
+                                                                 .saved = {m.data(), s.data()}});
     double sum = 0.0;
     for (int64_t i = 0; i < rows * channels; ++i) sum += w[i] * y[i];
     return sum;
@@ -114,12 +128,25 @@ void check_backward_by_finite_differences(int64_t rows, int64_t channels, uint64
   const std::vector<double> num_dx = numeric(x), num_dgamma = numeric(gamma), num_dbeta = numeric(beta);
 
   std::vector<double> y(rows * channels), mean(channels), invstd(channels);
-  batch_norm_forward_training_cpu<double>(x.data(), y.data(), rows, channels, gamma.data(), beta.data(),
-                                  nullptr, nullptr, mean.data(), invstd.data());
+  batch_norm_forward_training_cpu(BatchNormForwardArgs<double>{.x = x.data(),
+                                                               .y = y.data(),
+                                                               .rows = rows,
+                                                               .channels = channels,
+                                                               .gamma = gamma.data(),
+                                                               .beta = beta.data(),
+                                                               .saved = {mean.data(), invstd.data()}});
   std::vector<double> dx(rows * channels, 123.0);  // overwritten
   std::vector<double> dgamma(channels, 0.25), dbeta(channels, -0.5);  // accumulated
-  batch_norm_backward_cpu(x.data(), w.data(), dx.data(), rows, channels, gamma.data(), mean.data(), invstd.data(),
-                          dgamma.data(), dbeta.data());
+  batch_norm_backward_cpu(BatchNormBackwardArgs<double>{.x = x.data(),
+                                                        .dy = w.data(),
+                                                        .dx = dx.data(),
+                                                        .rows = rows,
+                                                        .channels = channels,
+                                                        .gamma = gamma.data(),
+                                                        .saved = {mean.data(), invstd.data()},
+                                                        .dgamma = dgamma.data(),
+                                                        .dbeta = dbeta.data(),
+                                                        .accumulate_params = true});
   for (int64_t c = 0; c < channels; ++c) dgamma[c] -= 0.25, dbeta[c] += 0.5;
   const Tolerance fd{1e-6, 1e-5};  // central differences, h = 1e-6: truncation ~h^2, rounding ~1e-16/h
   ALZ_EXPECT_CLOSE(dx, num_dx, fd);
@@ -140,7 +167,15 @@ TEST(BatchNorm, InferenceUsesMovingStatistics) {
   std::vector<double> gamma = random_uniform(channels, 0.5, 1.5, 51), beta = random_uniform(channels, -1, 1, 52);
   std::vector<double> mm = random_uniform(channels, -1, 1, 53), mv = random_uniform(channels, 0.5, 2, 54);
   std::vector<double> y(rows * channels), expected(rows * channels);
-  batch_norm_forward_inference_cpu(x.data(), y.data(), rows, channels, gamma.data(), beta.data(), mm.data(), mv.data());
+  const BatchNormForwardArgs<double> inference{.x = x.data(),
+                                               .y = y.data(),
+                                               .rows = rows,
+                                               .channels = channels,
+                                               .gamma = gamma.data(),
+                                               .beta = beta.data(),
+                                               .moving_mean = mm.data(),
+                                               .moving_variance = mv.data()};
+  batch_norm_forward_inference_cpu(inference);
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < channels; ++c)
       expected[r * channels + c] =
@@ -149,9 +184,12 @@ TEST(BatchNorm, InferenceUsesMovingStatistics) {
 
   // With momentum 0 the moving statistics become the batch's, so inference reproduces training.
   std::vector<double> y_train(rows * channels), m(channels), s(channels);
-  batch_norm_forward_training_cpu(x.data(), y_train.data(), rows, channels, gamma.data(), beta.data(), mm.data(),
-                                  mv.data(), m.data(), s.data(), 0.0);
-  batch_norm_forward_inference_cpu(x.data(), y.data(), rows, channels, gamma.data(), beta.data(), mm.data(), mv.data());
+  BatchNormForwardArgs<double> training = inference;
+  training.y = y_train.data();
+  training.saved = {m.data(), s.data()};
+  training.momentum = 0.0;
+  batch_norm_forward_training_cpu(training);
+  batch_norm_forward_inference_cpu(inference);
   ALZ_EXPECT_CLOSE(y, y_train, Tolerance({1e-12, 1e-12}));  // same formula, f64
 }
 
@@ -164,10 +202,24 @@ TEST(BatchNorm, FloatMatchesDouble) {
     std::vector<T> xt(x.begin(), x.end()), dyt(dy.begin(), dy.end()), g(gamma.begin(), gamma.end()),
         b(beta.begin(), beta.end()), y(rows * channels), dx(rows * channels), m(channels), s(channels),
         mm(channels, T(0)), mv(channels, T(1)), dg(channels, T(0)), db(channels, T(0));
-    batch_norm_forward_training_cpu(xt.data(), y.data(), rows, channels, g.data(), b.data(), mm.data(), mv.data(),
-                                    m.data(), s.data());
-    batch_norm_backward_cpu(xt.data(), dyt.data(), dx.data(), rows, channels, g.data(), m.data(), s.data(), dg.data(),
-                            db.data());
+    batch_norm_forward_training_cpu(BatchNormForwardArgs<T>{.x = xt.data(),
+                                                            .y = y.data(),
+                                                            .rows = rows,
+                                                            .channels = channels,
+                                                            .gamma = g.data(),
+                                                            .beta = b.data(),
+                                                            .moving_mean = mm.data(),
+                                                            .moving_variance = mv.data(),
+                                                            .saved = {m.data(), s.data()}});
+    batch_norm_backward_cpu(BatchNormBackwardArgs<T>{.x = xt.data(),
+                                                     .dy = dyt.data(),
+                                                     .dx = dx.data(),
+                                                     .rows = rows,
+                                                     .channels = channels,
+                                                     .gamma = g.data(),
+                                                     .saved = {m.data(), s.data()},
+                                                     .dgamma = dg.data(),
+                                                     .dbeta = db.data()});
     std::vector<double> all(y.begin(), y.end());
     all.insert(all.end(), dx.begin(), dx.end());
     all.insert(all.end(), dg.begin(), dg.end());
@@ -180,11 +232,25 @@ TEST(BatchNorm, FloatMatchesDouble) {
 
 TEST(BatchNorm, RejectsEmptyShapes) {
   std::vector<float> v(4, 1.0f);
-  EXPECT_THROW(batch_norm_forward_training_cpu(v.data(), v.data(), 0, 4, v.data(), v.data(), v.data(), v.data(),
-                                               v.data(), v.data()),
+  EXPECT_THROW(batch_norm_forward_training_cpu(BatchNormForwardArgs<float>{.x = v.data(),
+                                                                           .y = v.data(),
+                                                                           .rows = 0,
+                                                                           .channels = 4,
+                                                                           .gamma = v.data(),
+                                                                           .beta = v.data(),
+                                                                           .moving_mean = v.data(),
+                                                                           .moving_variance = v.data(),
+                                                                           .saved = {v.data(), v.data()}}),
                Error);
-  EXPECT_THROW(batch_norm_backward_cpu(v.data(), v.data(), v.data(), 4, 0, v.data(), v.data(), v.data(), v.data(),
-                                       v.data()),
+  EXPECT_THROW(batch_norm_backward_cpu(BatchNormBackwardArgs<float>{.x = v.data(),
+                                                                    .dy = v.data(),
+                                                                    .dx = v.data(),
+                                                                    .rows = 4,
+                                                                    .channels = 0,
+                                                                    .gamma = v.data(),
+                                                                    .saved = {v.data(), v.data()},
+                                                                    .dgamma = v.data(),
+                                                                    .dbeta = v.data()}),
                Error);
 }
 

@@ -1,21 +1,25 @@
 // Fused BatchNorm(+ReLU) on the CPU (kernels/bn_relu.h): equals the unfused reference followed
 // by a ReLU (forward, moving and saved statistics, backward with the masked gradient), matches
 // central finite differences in f64 away from the ReLU kink, inference (also in place), f32
-// agrees with f64, and the OpenMP thread count does not change a bit. The fast f32 kernels
-// (BnReluFast.*) against that reference: odd shapes, a large offset, in place, threads, the mask.
+// agrees with f64, and the OpenMP thread count does not change a bit; dgamma and dbeta are
+// overwritten unless accumulate_params asks to add (fused, fast, unfused and frozen backward).
+// The fast f32 kernels (BnReluFast.*) against that reference: odd shapes, a large offset, in
+// place, threads, the mask.
 //   ctest --test-dir build -R "^BnRelu\."      (or build/tests/test_bn_relu)
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
+#include "core/error.h"
 #include "kernels/batch_norm.h"
-#include "support/finite_difference.h"
 #include "kernels/bn_relu.h"
+#include "kernels/frozen_bn.h"
 #include "support/bn_shapes.h"
 #include "support/compare.h"
-#include "core/error.h"
+#include "support/finite_difference.h"
 
 namespace alz::kernels {
 namespace {
@@ -44,6 +48,15 @@ Problem make_problem(int64_t rows, int64_t channels, uint64_t seed) {
   return p;
 }
 
+std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+// The problem with every input rounded to f32, so the reference and the fast path see the same numbers.
+Problem rounded(Problem p) {
+  for (auto* v : {&p.x, &p.dy, &p.gamma, &p.beta, &p.moving_mean, &p.moving_var})
+    for (double& e : *v) e = static_cast<double>(static_cast<float>(e));
+  return p;
+}
+
 struct Result {
   std::vector<double> y, mean, invstd, moving_mean, moving_var, dx, dgamma, dbeta;
 };
@@ -52,11 +65,28 @@ Result run_fused(const Problem& p, bool relu) {
   const int64_t n = p.rows * p.channels, c = p.channels;
   Result r{std::vector<double>(n), std::vector<double>(c), std::vector<double>(c), p.moving_mean, p.moving_var,
            std::vector<double>(n, 99.0), std::vector<double>(c, 0.5), std::vector<double>(c, -0.25)};
-  bn_relu_forward_training_cpu(p.x.data(), r.y.data(), p.rows, c, p.gamma.data(), p.beta.data(), r.moving_mean.data(),
-                               r.moving_var.data(), BnReluSaved<double>{r.mean.data(), r.invstd.data()},
-                               kBatchNormMomentum, kBatchNormEpsilon, relu);
-  bn_relu_backward_cpu(p.x.data(), p.dy.data(), r.dx.data(), p.rows, c, p.gamma.data(), p.beta.data(),
-                       BnReluSaved<double>{r.mean.data(), r.invstd.data()}, relu, r.dgamma.data(), r.dbeta.data());
+  bn_relu_forward_training_cpu(BnReluForwardArgs<double>{.x = p.x.data(),
+                                                         .y = r.y.data(),
+                                                         .rows = p.rows,
+                                                         .channels = c,
+                                                         .gamma = p.gamma.data(),
+                                                         .beta = p.beta.data(),
+                                                         .moving_mean = r.moving_mean.data(),
+                                                         .moving_variance = r.moving_var.data(),
+                                                         .saved = {r.mean.data(), r.invstd.data()},
+                                                         .relu = relu});
+  bn_relu_backward_cpu(BnReluBackwardArgs<double>{.x = p.x.data(),
+                                                  .dy = p.dy.data(),
+                                                  .dx = r.dx.data(),
+                                                  .rows = p.rows,
+                                                  .channels = c,
+                                                  .gamma = p.gamma.data(),
+                                                  .beta = p.beta.data(),
+                                                  .saved = {r.mean.data(), r.invstd.data()},
+                                                  .relu = relu,
+                                                  .dgamma = r.dgamma.data(),
+                                                  .dbeta = r.dbeta.data(),
+                                                  .accumulate_params = true});
   return r;
 }
 
@@ -65,8 +95,15 @@ Result run_unfused(const Problem& p, bool relu) {
   const int64_t n = p.rows * p.channels, c = p.channels;
   Result r{std::vector<double>(n), std::vector<double>(c), std::vector<double>(c), p.moving_mean, p.moving_var,
            std::vector<double>(n), std::vector<double>(c, 0.5), std::vector<double>(c, -0.25)};
-  batch_norm_forward_training_cpu(p.x.data(), r.y.data(), p.rows, c, p.gamma.data(), p.beta.data(),
-                                  r.moving_mean.data(), r.moving_var.data(), r.mean.data(), r.invstd.data());
+  batch_norm_forward_training_cpu(BatchNormForwardArgs<double>{.x = p.x.data(),
+                                                               .y = r.y.data(),
+                                                               .rows = p.rows,
+                                                               .channels = c,
+                                                               .gamma = p.gamma.data(),
+                                                               .beta = p.beta.data(),
+                                                               .moving_mean = r.moving_mean.data(),
+                                                               .moving_variance = r.moving_var.data(),
+                                                               .saved = {r.mean.data(), r.invstd.data()}});
   std::vector<double> g = p.dy;
   if (relu) {
     for (int64_t i = 0; i < n; ++i) {
@@ -74,8 +111,16 @@ Result run_unfused(const Problem& p, bool relu) {
       r.y[i] = std::max(r.y[i], 0.0);
     }
   }
-  batch_norm_backward_cpu(p.x.data(), g.data(), r.dx.data(), p.rows, c, p.gamma.data(), r.mean.data(), r.invstd.data(),
-                          r.dgamma.data(), r.dbeta.data());
+  batch_norm_backward_cpu(BatchNormBackwardArgs<double>{.x = p.x.data(),
+                                                        .dy = g.data(),
+                                                        .dx = r.dx.data(),
+                                                        .rows = p.rows,
+                                                        .channels = c,
+                                                        .gamma = p.gamma.data(),
+                                                        .saved = {r.mean.data(), r.invstd.data()},
+                                                        .dgamma = r.dgamma.data(),
+                                                        .dbeta = r.dbeta.data(),
+                                                        .accumulate_params = true});
   return r;
 }
 
@@ -111,18 +156,28 @@ void check_finite_differences(int64_t rows, int64_t channels, bool relu) {
     ASSERT_LT(seed, 3000u) << "no problem without a pre-activation near the ReLU kink";
     p = make_problem(rows, channels, seed);
     std::vector<double> y(rows * channels), m(channels), s(channels);
-    bn_relu_forward_training_cpu<double>(p.x.data(), y.data(), rows, channels, p.gamma.data(), p.beta.data(),
-                                 nullptr, nullptr, BnReluSaved<double>{m.data(), s.data()}, 0.99,
-                                 kBatchNormEpsilon, false);  // y = pre
+    bn_relu_forward_training_cpu(BnReluForwardArgs<double>{.x = p.x.data(),
+                                                           .y = y.data(),
+                                                           .rows = rows,
+                                                           .channels = channels,
+                                                           .gamma = p.gamma.data(),
+                                                           .beta = p.beta.data(),
+                                                           .saved = {m.data(), s.data()},
+                                                           .relu = false});  // y = pre
     bool clear = true;
     for (double pre : y) clear = clear && std::fabs(pre) > 0.05;
     if (clear) break;
   }
   auto loss = [&]() {
     std::vector<double> y(rows * channels), m(channels), s(channels);
-    bn_relu_forward_training_cpu<double>(p.x.data(), y.data(), rows, channels, p.gamma.data(), p.beta.data(),
-                                 nullptr, nullptr, BnReluSaved<double>{m.data(), s.data()}, 0.99,
-                                 kBatchNormEpsilon, relu);
+    bn_relu_forward_training_cpu(BnReluForwardArgs<double>{.x = p.x.data(),
+                                                           .y = y.data(),
+                                                           .rows = rows,
+                                                           .channels = channels,
+                                                           .gamma = p.gamma.data(),
+                                                           .beta = p.beta.data(),
+                                                           .saved = {m.data(), s.data()},
+                                                           .relu = relu});
     double sum = 0.0;
     for (int64_t i = 0; i < rows * channels; ++i) sum += p.dy[i] * y[i];
     return sum;
@@ -161,17 +216,31 @@ TEST(BnRelu, InferenceMatchesUnfusedPlusReluAndRunsInPlace) {
   const Problem p = make_problem(11, 13, 7);
   const int64_t n = p.rows * p.channels;
   for (bool relu : {true, false}) {
-    std::vector<double> y(n), expected(n);
-    bn_relu_forward_inference_cpu(p.x.data(), y.data(), p.rows, p.channels, p.gamma.data(), p.beta.data(),
-                                  p.moving_mean.data(), p.moving_var.data(), kBatchNormEpsilon, relu);
-    batch_norm_forward_inference_cpu(p.x.data(), expected.data(), p.rows, p.channels, p.gamma.data(), p.beta.data(),
-                                     p.moving_mean.data(), p.moving_var.data());
+    std::vector<double> y(n), expected(n), mm = p.moving_mean, mv = p.moving_var;
+    BnReluForwardArgs<double> a{.x = p.x.data(),
+                                .y = y.data(),
+                                .rows = p.rows,
+                                .channels = p.channels,
+                                .gamma = p.gamma.data(),
+                                .beta = p.beta.data(),
+                                .moving_mean = mm.data(),
+                                .moving_variance = mv.data(),
+                                .relu = relu};
+    bn_relu_forward_inference_cpu(a);
+    batch_norm_forward_inference_cpu(BatchNormForwardArgs<double>{.x = p.x.data(),
+                                                                  .y = expected.data(),
+                                                                  .rows = p.rows,
+                                                                  .channels = p.channels,
+                                                                  .gamma = p.gamma.data(),
+                                                                  .beta = p.beta.data(),
+                                                                  .moving_mean = mm.data(),
+                                                                  .moving_variance = mv.data()});
     if (relu)
       for (double& e : expected) e = std::max(e, 0.0);
     ALZ_EXPECT_CLOSE(y, expected, Tolerance({1e-12, 1e-12}));  // f64, same formula
     std::vector<double> in_place = p.x;
-    bn_relu_forward_inference_cpu(in_place.data(), in_place.data(), p.rows, p.channels, p.gamma.data(), p.beta.data(),
-                                  p.moving_mean.data(), p.moving_var.data(), kBatchNormEpsilon, relu);
+    a.x = a.y = in_place.data();
+    bn_relu_forward_inference_cpu(a);
     ALZ_EXPECT_CLOSE(in_place, y, Tolerance({0.0, 0.0}));  // same arithmetic per element
   }
 }
@@ -180,8 +249,16 @@ TEST(BnRelu, MovingStatisticsFollowKerasOverTwoSteps) {
   const Problem p = make_problem(20, 5, 8), q = make_problem(20, 5, 9);
   std::vector<double> mm = p.moving_mean, mv = p.moving_var, m(5), s(5), y(100);
   for (const Problem* step : {&p, &q})
-    bn_relu_forward_training_cpu(step->x.data(), y.data(), 20, 5, p.gamma.data(), p.beta.data(), mm.data(), mv.data(),
-                                 BnReluSaved<double>{m.data(), s.data()}, 0.9, kBatchNormEpsilon, true);
+    bn_relu_forward_training_cpu(BnReluForwardArgs<double>{.x = step->x.data(),
+                                                           .y = y.data(),
+                                                           .rows = 20,
+                                                           .channels = 5,
+                                                           .gamma = p.gamma.data(),
+                                                           .beta = p.beta.data(),
+                                                           .moving_mean = mm.data(),
+                                                           .moving_variance = mv.data(),
+                                                           .saved = {m.data(), s.data()},
+                                                           .momentum = 0.9});
   std::vector<double> expected_mm(5), expected_mv(5);
   for (int64_t c = 0; c < 5; ++c) {
     double batch_mean[2] = {0, 0}, batch_var[2] = {0, 0};
@@ -204,10 +281,26 @@ TEST(BnRelu, FloatMatchesDouble) {
   std::vector<float> x(p.x.begin(), p.x.end()), dy(p.dy.begin(), p.dy.end()), g(p.gamma.begin(), p.gamma.end()),
       b(p.beta.begin(), p.beta.end()), mm(p.moving_mean.begin(), p.moving_mean.end()),
       mv(p.moving_var.begin(), p.moving_var.end()), y(n), m(c), s(c), dx(n), dg(c, 0.5f), db(c, -0.25f);
-  bn_relu_forward_training_cpu(x.data(), y.data(), p.rows, c, g.data(), b.data(), mm.data(), mv.data(),
-                               BnReluSaved<float>{m.data(), s.data()}, kBatchNormMomentum, kBatchNormEpsilon, true);
-  bn_relu_backward_cpu(x.data(), dy.data(), dx.data(), p.rows, c, g.data(), b.data(),
-                       BnReluSaved<float>{m.data(), s.data()}, true, dg.data(), db.data());
+  bn_relu_forward_training_cpu(BnReluForwardArgs<float>{.x = x.data(),
+                                                        .y = y.data(),
+                                                        .rows = p.rows,
+                                                        .channels = c,
+                                                        .gamma = g.data(),
+                                                        .beta = b.data(),
+                                                        .moving_mean = mm.data(),
+                                                        .moving_variance = mv.data(),
+                                                        .saved = {m.data(), s.data()}});
+  bn_relu_backward_cpu(BnReluBackwardArgs<float>{.x = x.data(),
+                                                 .dy = dy.data(),
+                                                 .dx = dx.data(),
+                                                 .rows = p.rows,
+                                                 .channels = c,
+                                                 .gamma = g.data(),
+                                                 .beta = b.data(),
+                                                 .saved = {m.data(), s.data()},
+                                                 .dgamma = dg.data(),
+                                                 .dbeta = db.data(),
+                                                 .accumulate_params = true});
   // Inputs rounded to f32 (relative 6e-8), sums in double: a few f32 ulps. The masks agree
   // unless a pre-activation lies within ~1e-6 of 0; dx is then off at that element only.
   const Tolerance tol{2e-5, 2e-5};
@@ -229,42 +322,161 @@ TEST(BnRelu, ThreadCountDoesNotChangeResults) {
   expect_results_close(one, two, Tolerance{0.0, 0.0});  // each channel is summed by one thread, in row order
 }
 
+// The gradient rule (tensor/autograd.h): dgamma and dbeta are overwritten unless
+// accumulate_params is set, so whatever a buffer held before must not reach the result, and
+// accumulating adds exactly the fresh gradient. Checked on the reference, the fast f32 kernels,
+// the unfused reference and the frozen (inference-mode) backward.
+template <typename T, typename Backward> void check_parameter_gradient_rule(int64_t channels, Backward backward) {
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  std::vector<T> fresh_g(channels, nan), fresh_b(channels, nan);  // stale contents: NaN
+  backward(fresh_g.data(), fresh_b.data(), false);
+  std::vector<T> zero_g(channels, T(0)), zero_b(channels, T(0));
+  backward(zero_g.data(), zero_b.data(), true);
+  EXPECT_EQ(fresh_g, zero_g) << "overwriting equals accumulating onto zeros, bit for bit";
+  EXPECT_EQ(fresh_b, zero_b);
+  std::vector<T> acc_g(channels), acc_b(channels), expect_g(channels), expect_b(channels);
+  for (int64_t c = 0; c < channels; ++c) {
+    acc_g[c] = T(0.5) + T(c), acc_b[c] = T(-0.25) - T(c);
+    expect_g[c] = acc_g[c] + fresh_g[c], expect_b[c] = acc_b[c] + fresh_b[c];
+  }
+  backward(acc_g.data(), acc_b.data(), true);
+  // (prior + sum) rounded once against sum rounded, then + prior: a few ulps of values ~C.
+  const test::Tolerance ulps{1e-5, 1e-5};
+  ALZ_EXPECT_CLOSE(acc_g, expect_g, ulps);
+  ALZ_EXPECT_CLOSE(acc_b, expect_b, ulps);
+}
+
+TEST(BnRelu, ParameterGradientsAreOverwrittenUnlessAccumulated) {
+  const Problem p = rounded(make_problem(37, 11, 31));
+  const int64_t c = p.channels, n = p.rows * c;
+  std::vector<double> y(n), m(c), s(c), dx(n);
+  bn_relu_forward_training_cpu(BnReluForwardArgs<double>{.x = p.x.data(),
+                                                         .y = y.data(),
+                                                         .rows = p.rows,
+                                                         .channels = c,
+                                                         .gamma = p.gamma.data(),
+                                                         .beta = p.beta.data(),
+                                                         .saved = {m.data(), s.data()}});
+  BnReluBackwardArgs<double> reference{.x = p.x.data(),
+                                       .dy = p.dy.data(),
+                                       .dx = dx.data(),
+                                       .rows = p.rows,
+                                       .channels = c,
+                                       .gamma = p.gamma.data(),
+                                       .beta = p.beta.data(),
+                                       .saved = {m.data(), s.data()}};
+  check_parameter_gradient_rule<double>(c, [&](double* dg, double* db, bool accumulate) {
+    reference.dgamma = dg, reference.dbeta = db, reference.accumulate_params = accumulate;
+    bn_relu_backward_cpu(reference);
+  });
+
+  std::vector<float> xf = to_float(p.x), dyf = to_float(p.dy), gf = to_float(p.gamma), bf = to_float(p.beta), yf(n),
+                     mf(c), sf(c), dxf(n);
+  bn_relu_forward_training_cpu_fast({.x = xf.data(),
+                                     .y = yf.data(),
+                                     .rows = p.rows,
+                                     .channels = c,
+                                     .gamma = gf.data(),
+                                     .beta = bf.data(),
+                                     .saved = {mf.data(), sf.data()}});
+  BnReluBackwardArgs<float> fast{.x = xf.data(),
+                                 .dy = dyf.data(),
+                                 .dx = dxf.data(),
+                                 .rows = p.rows,
+                                 .channels = c,
+                                 .gamma = gf.data(),
+                                 .beta = bf.data(),
+                                 .saved = {mf.data(), sf.data()}};
+  check_parameter_gradient_rule<float>(c, [&](float* dg, float* db, bool accumulate) {
+    fast.dgamma = dg, fast.dbeta = db, fast.accumulate_params = accumulate;
+    bn_relu_backward_cpu_fast(fast);
+  });
+
+  BatchNormBackwardArgs<double> unfused{.x = p.x.data(),
+                                        .dy = p.dy.data(),
+                                        .dx = dx.data(),
+                                        .rows = p.rows,
+                                        .channels = c,
+                                        .gamma = p.gamma.data(),
+                                        .saved = {m.data(), s.data()}};
+  check_parameter_gradient_rule<double>(c, [&](double* dg, double* db, bool accumulate) {
+    unfused.dgamma = dg, unfused.dbeta = db, unfused.accumulate_params = accumulate;
+    batch_norm_backward_cpu(unfused);
+  });
+
+  FrozenBnBackwardArgs<double> frozen{.x = p.x.data(),
+                                      .dy = p.dy.data(),
+                                      .dx = dx.data(),
+                                      .rows = p.rows,
+                                      .channels = c,
+                                      .gamma = p.gamma.data(),
+                                      .beta = p.beta.data(),
+                                      .moving_mean = p.moving_mean.data(),
+                                      .moving_variance = p.moving_var.data()};
+  check_parameter_gradient_rule<double>(c, [&](double* dg, double* db, bool accumulate) {
+    frozen.dgamma = dg, frozen.dbeta = db, frozen.accumulate_params = accumulate;
+    frozen_bn_backward_cpu(frozen);
+  });
+}
+
 TEST(BnRelu, RejectsBadArguments) {
   std::vector<float> v(8, 1.0f);
-  BnReluSaved<float> saved{v.data(), v.data() + 4};
-  EXPECT_THROW(bn_relu_forward_training_cpu(v.data(), v.data(), 0, 4, v.data(), v.data(), v.data(), v.data(), saved,
-                                            0.99, 1e-3, true),
-               Error);
-  EXPECT_THROW(bn_relu_forward_training_cpu(v.data(), v.data(), 2, 4, v.data(), v.data(), v.data(), v.data(),
-                                            BnReluSaved<float>{}, 0.99, 1e-3, true),
-               Error);
-  EXPECT_THROW(bn_relu_backward_cpu(v.data(), v.data(), v.data(), 2, 4, v.data(), v.data(), BnReluSaved<float>{}, true,
-                                    v.data(), v.data()),
-               Error);
+  BnReluForwardArgs<float> forward{.x = v.data(),
+                                   .y = v.data(),
+                                   .rows = 0,  // no rows
+                                   .channels = 4,
+                                   .gamma = v.data(),
+                                   .beta = v.data(),
+                                   .moving_mean = v.data(),
+                                   .moving_variance = v.data(),
+                                   .saved = {v.data(), v.data() + 4},
+                                   .epsilon = 1e-3};
+  EXPECT_THROW(bn_relu_forward_training_cpu(forward), Error);
+  forward.rows = 2;
+  forward.saved = {};  // no saved buffers
+  EXPECT_THROW(bn_relu_forward_training_cpu(forward), Error);
+  BnReluBackwardArgs<float> backward{.x = v.data(),
+                                     .dy = v.data(),
+                                     .dx = v.data(),
+                                     .rows = 2,
+                                     .channels = 4,
+                                     .gamma = v.data(),
+                                     .beta = v.data(),
+                                     .dgamma = v.data(),
+                                     .dbeta = v.data()};  // no saved statistics
+  EXPECT_THROW(bn_relu_backward_cpu(backward), Error);
 }
 
 // ---------------------------------------------------------------- the fast f32 kernels
 // kernels/cpu/bn_relu_fast.cpp against the double reference run on the same f32-rounded inputs.
-
-std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
-
-// The problem with every input rounded to f32, so the reference and the fast path see the same numbers.
-Problem rounded(Problem p) {
-  for (auto* v : {&p.x, &p.dy, &p.gamma, &p.beta, &p.moving_mean, &p.moving_var})
-    for (double& e : *v) e = static_cast<double>(static_cast<float>(e));
-  return p;
-}
 
 Result run_fast(const Problem& p, bool relu) {
   const int64_t n = p.rows * p.channels, c = p.channels;
   std::vector<float> x = to_float(p.x), dy = to_float(p.dy), g = to_float(p.gamma), b = to_float(p.beta),
                      mm = to_float(p.moving_mean), mv = to_float(p.moving_var), y(n), m(c), s(c), dx(n, 99.0f),
                      dg(c, 0.5f), db(c, -0.25f);
-  bn_relu_forward_training_cpu_fast(x.data(), y.data(), p.rows, c, g.data(), b.data(), mm.data(), mv.data(),
-                                    BnReluSaved<float>{m.data(), s.data()}, kBatchNormMomentum, kBatchNormEpsilon,
-                                    relu);
-  bn_relu_backward_cpu_fast(x.data(), dy.data(), dx.data(), p.rows, c, g.data(), b.data(),
-                            BnReluSaved<float>{m.data(), s.data()}, relu, dg.data(), db.data());
+  bn_relu_forward_training_cpu_fast({.x = x.data(),
+                                     .y = y.data(),
+                                     .rows = p.rows,
+                                     .channels = c,
+                                     .gamma = g.data(),
+                                     .beta = b.data(),
+                                     .moving_mean = mm.data(),
+                                     .moving_variance = mv.data(),
+                                     .saved = {m.data(), s.data()},
+                                     .relu = relu});
+  bn_relu_backward_cpu_fast({.x = x.data(),
+                             .dy = dy.data(),
+                             .dx = dx.data(),
+                             .rows = p.rows,
+                             .channels = c,
+                             .gamma = g.data(),
+                             .beta = b.data(),
+                             .saved = {m.data(), s.data()},
+                             .relu = relu,
+                             .dgamma = dg.data(),
+                             .dbeta = db.data(),
+                             .accumulate_params = true});
   return Result{to_double(y), to_double(m), to_double(s), to_double(mm), to_double(mv), to_double(dx),
                 to_double(dg), to_double(db)};
 }
@@ -297,13 +509,25 @@ TEST(BnReluFast, VarianceStaysAccurateFarFromZero) {
 TEST(BnReluFast, InferenceMatchesTheReferenceAndRunsInPlace) {
   const Problem p = rounded(make_problem(333, 19, 90));
   const int64_t n = p.rows * p.channels, c = p.channels;
-  std::vector<double> expected(n);
-  bn_relu_forward_inference_cpu(p.x.data(), expected.data(), p.rows, c, p.gamma.data(), p.beta.data(),
-                                p.moving_mean.data(), p.moving_var.data(), kBatchNormEpsilon, true);
+  std::vector<double> expected(n), mm_ref = p.moving_mean, mv_ref = p.moving_var;
+  bn_relu_forward_inference_cpu(BnReluForwardArgs<double>{.x = p.x.data(),
+                                                          .y = expected.data(),
+                                                          .rows = p.rows,
+                                                          .channels = c,
+                                                          .gamma = p.gamma.data(),
+                                                          .beta = p.beta.data(),
+                                                          .moving_mean = mm_ref.data(),
+                                                          .moving_variance = mv_ref.data()});
   std::vector<float> x = to_float(p.x), g = to_float(p.gamma), b = to_float(p.beta), mm = to_float(p.moving_mean),
                      mv = to_float(p.moving_var);
-  bn_relu_forward_inference_cpu_fast(x.data(), x.data(), p.rows, c, g.data(), b.data(), mm.data(), mv.data(),
-                                     kBatchNormEpsilon, true);  // in place
+  bn_relu_forward_inference_cpu_fast({.x = x.data(),
+                                      .y = x.data(),  // in place
+                                      .rows = p.rows,
+                                      .channels = c,
+                                      .gamma = g.data(),
+                                      .beta = b.data(),
+                                      .moving_mean = mm.data(),
+                                      .moving_variance = mv.data()});
   ALZ_EXPECT_CLOSE(to_double(x), expected, Tolerance({2e-5, 2e-5}));
 }
 
@@ -328,11 +552,23 @@ TEST(BnReluFast, BackwardRecomputesTheForwardMask) {
   const int64_t n = p.rows * p.channels, c = p.channels;
   std::vector<float> x = to_float(p.x), g = to_float(p.gamma), b = to_float(p.beta), y(n), m(c), s(c), dx(n),
                      ones(n, 1.0f), dg(c, 0.0f), db(c, 0.0f);
-  bn_relu_forward_training_cpu_fast(x.data(), y.data(), p.rows, c, g.data(), b.data(), nullptr, nullptr,
-                                    BnReluSaved<float>{m.data(), s.data()}, kBatchNormMomentum, kBatchNormEpsilon,
-                                    true);
-  bn_relu_backward_cpu_fast(x.data(), ones.data(), dx.data(), p.rows, c, g.data(), b.data(),
-                            BnReluSaved<float>{m.data(), s.data()}, true, dg.data(), db.data());
+  bn_relu_forward_training_cpu_fast({.x = x.data(),
+                                     .y = y.data(),
+                                     .rows = p.rows,
+                                     .channels = c,
+                                     .gamma = g.data(),
+                                     .beta = b.data(),
+                                     .saved = {m.data(), s.data()}});
+  bn_relu_backward_cpu_fast({.x = x.data(),
+                             .dy = ones.data(),
+                             .dx = dx.data(),
+                             .rows = p.rows,
+                             .channels = c,
+                             .gamma = g.data(),
+                             .beta = b.data(),
+                             .saved = {m.data(), s.data()},
+                             .dgamma = dg.data(),
+                             .dbeta = db.data()});
   for (int64_t ch = 0; ch < c; ++ch) {
     int64_t positive = 0;
     for (int64_t r = 0; r < p.rows; ++r) positive += y[r * c + ch] > 0.0f;
@@ -342,15 +578,28 @@ TEST(BnReluFast, BackwardRecomputesTheForwardMask) {
 
 TEST(BnReluFast, RejectsBadArguments) {
   std::vector<float> v(8, 1.0f);
-  EXPECT_THROW(bn_relu_forward_training_cpu_fast(v.data(), v.data(), 0, 4, v.data(), v.data(), nullptr, nullptr,
-                                                 BnReluSaved<float>{v.data(), v.data() + 4}, 0.99, 1e-3, true),
-               Error);
-  EXPECT_THROW(bn_relu_forward_training_cpu_fast(v.data(), v.data(), 2, 4, v.data(), v.data(), v.data(), nullptr,
-                                                 BnReluSaved<float>{v.data(), v.data() + 4}, 0.99, 1e-3, true),
-               Error);
-  EXPECT_THROW(bn_relu_backward_cpu_fast(v.data(), v.data(), v.data(), 2, 4, v.data(), v.data(),
-                                         BnReluSaved<float>{}, true, v.data(), v.data()),
-               Error);
+  BnReluForwardArgs<float> forward{.x = v.data(),
+                                   .y = v.data(),
+                                   .rows = 0,  // no rows
+                                   .channels = 4,
+                                   .gamma = v.data(),
+                                   .beta = v.data(),
+                                   .saved = {v.data(), v.data() + 4},
+                                   .epsilon = 1e-3};
+  EXPECT_THROW(bn_relu_forward_training_cpu_fast(forward), Error);
+  forward.rows = 2;
+  forward.moving_mean = v.data();  // without moving_variance
+  EXPECT_THROW(bn_relu_forward_training_cpu_fast(forward), Error);
+  BnReluBackwardArgs<float> backward{.x = v.data(),
+                                     .dy = v.data(),
+                                     .dx = v.data(),
+                                     .rows = 2,
+                                     .channels = 4,
+                                     .gamma = v.data(),
+                                     .beta = v.data(),
+                                     .dgamma = v.data(),
+                                     .dbeta = v.data()};  // no saved statistics
+  EXPECT_THROW(bn_relu_backward_cpu_fast(backward), Error);
 }
 
 }  // namespace

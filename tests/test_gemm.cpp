@@ -1,7 +1,7 @@
 // CPU tests of matmul and the Dense layer (kernels/gemm.h, OpenBLAS): every transpose
 // combination against a naive triple loop on odd sizes, alpha/beta, empty inner dimension,
 // linear forward against a loop and its backward against central finite differences in f64.
-//   ctest --test-dir build -R test_gemm
+//   ctest --test-dir build -R "Gemm|Linear"      (or build/tests/test_gemm)
 #include <gtest/gtest.h>
 
 #include <tuple>
@@ -95,7 +95,16 @@ TEST_P(Linear, ForwardMatchesLoopAndBackwardMatchesFiniteDifferences) {
   EXPECT_TRUE(test::all_close(y, expect, {1e-13, 1e-13}, "linear forward"));
 
   Vec dx(batch * in), dw(in * out), db(out);
-  linear_backward_cpu(g.data(), x.data(), w.data(), dx.data(), dw.data(), db.data(), batch, in, out, false, false);
+  LinearBackwardArgs<double> args{.dy = g.data(),
+                                  .x = x.data(),
+                                  .w = w.data(),
+                                  .dx = dx.data(),
+                                  .dw = dw.data(),
+                                  .db = db.data(),
+                                  .batch = batch,
+                                  .in = in,
+                                  .out = out};
+  linear_backward_cpu(args);
   auto forward = [&](const Vec& xv, const Vec& wv, const Vec& bv) {
     Vec yv(batch * out);
     linear_forward_cpu(xv.data(), wv.data(), bv.data(), yv.data(), batch, in, out);
@@ -108,7 +117,11 @@ TEST_P(Linear, ForwardMatchesLoopAndBackwardMatchesFiniteDifferences) {
   // Accumulating into existing gradients adds exactly the fresh gradient.
   const Vec prior_x = random_vector(batch * in, 8), prior_w = random_vector(in * out, 9), prior_b = random_vector(out, 10);
   Vec acc_x = prior_x, acc_w = prior_w, acc_b = prior_b;
-  linear_backward_cpu(g.data(), x.data(), w.data(), acc_x.data(), acc_w.data(), acc_b.data(), batch, in, out, true, true);
+  args.dx = acc_x.data();
+  args.dw = acc_w.data();
+  args.db = acc_b.data();
+  args.accumulate_dx = args.accumulate_params = true;
+  linear_backward_cpu(args);
   for (size_t i = 0; i < acc_x.size(); ++i) EXPECT_NEAR(acc_x[i], prior_x[i] + dx[i], 1e-13) << "dx " << i;
   for (size_t i = 0; i < acc_w.size(); ++i) EXPECT_NEAR(acc_w[i], prior_w[i] + dw[i], 1e-13) << "dW " << i;
   for (size_t i = 0; i < acc_b.size(); ++i) EXPECT_NEAR(acc_b[i], prior_b[i] + db[i], 1e-13) << "db " << i;
@@ -126,9 +139,13 @@ TEST(Gemm, LinearWithoutBiasAndSkippedGradients) {
   matmul_cpu(x.data(), w.data(), expect.data(), batch, out, in, false, false);
   EXPECT_EQ(y, expect);
   Vec dw(in * out), dw_all(in * out), dx(batch * in), db(out);
-  linear_backward_cpu(g.data(), x.data(), w.data(), static_cast<double*>(nullptr), dw.data(),
-                      static_cast<double*>(nullptr), batch, in, out, false, false);
-  linear_backward_cpu(g.data(), x.data(), w.data(), dx.data(), dw_all.data(), db.data(), batch, in, out, false, false);
+  LinearBackwardArgs<double> args{
+      .dy = g.data(), .x = x.data(), .w = w.data(), .dw = dw.data(), .batch = batch, .in = in, .out = out};
+  linear_backward_cpu(args);  // dx and db not wanted
+  args.dx = dx.data();
+  args.dw = dw_all.data();
+  args.db = db.data();
+  linear_backward_cpu(args);
   EXPECT_EQ(dw, dw_all);
 }
 

@@ -12,8 +12,11 @@
 # architecture compute_90 only (-ptx). Sources that moved keep their PTX file name when passed
 # a rename table: PTX_RENAME="old/path.cu=new/path.cu ..." maps new paths to old names.
 # Comment lines (// ...) and the .file/.loc debug lines are dropped, and the per-file hashes nvcc
-# puts into the names of anonymous namespaces (_GLOBAL__N__1a2b3c4d_, _INTERNAL_1a2b3c4d_, _cu_5e6f7a8b_1234) are
-# masked: they depend on the source's path and the compiler's temp files, not on device code.
+# puts into the names of anonymous namespaces (_GLOBAL__N__1a2b3c4d_, _INTERNAL_1a2b3c4d_, _cu_5e6f7a8b_1234,
+# _cu_5e6f7a8b) are masked: they depend on the source's path and text and on the compiler's temp
+# files, not on device code. The run-dependent number after _cu_<hash>_ has no fixed length, so
+# it is dropped together with the length prefix of the name that follows it, and the mangled
+# length in front of _GLOBAL__N__ becomes N.
 set -euo pipefail
 build=${1:?usage: ptx-snapshot.sh BUILD_DIR OUTDIR}
 out=${2:?usage: ptx-snapshot.sh BUILD_DIR OUTDIR}
@@ -51,7 +54,9 @@ for entry in json.load(open(commands)):
     lines = open(target).read().splitlines()
     lines = [l for l in lines if not l.startswith("//") and not l.lstrip().startswith((".file", ".loc"))]
     mask = lambda m: re.sub(r"[0-9a-f]", "x", m.group(0))
-    lines = [re.sub(r"_GLOBAL__N__[0-9a-f]{8}_|_INTERNAL_[0-9a-f]{8}_|_cu_[0-9a-f]{8}_[0-9]+", mask, l) for l in lines]
+    lines = [re.sub(r"[0-9]+_GLOBAL__N__[0-9a-f]{8}_", "N_GLOBAL__N__xxxxxxxx_", l) for l in lines]
+    lines = [re.sub(r"_cu_[0-9a-f]{8}(_[0-9]+)?", "_cu_xxxxxxxx_", l) for l in lines]
+    lines = [re.sub(r"_INTERNAL_[0-9a-f]{8}_", mask, l) for l in lines]
     open(target, "w").write("\n".join(lines) + "\n")
     count += 1
 print(f"ptx-snapshot: {count} CUDA sources -> {out}")

@@ -18,10 +18,12 @@ void check_shape(const char* op, int64_t rows, int64_t channels) {
 
 }  // namespace
 
-template <typename T>
-void batch_norm_forward_training_cpu(const T* x, T* y, int64_t rows, int64_t channels, const T* gamma,
-                                     const T* beta, T* moving_mean, T* moving_variance, T* save_mean,
-                                     T* save_invstd, double momentum, double epsilon) {
+template <typename T> void batch_norm_forward_training_cpu(const BatchNormForwardArgs<T>& a) {
+  const T *x = a.x, *gamma = a.gamma, *beta = a.beta;
+  T *y = a.y, *moving_mean = a.moving_mean, *moving_variance = a.moving_variance;
+  T *save_mean = a.saved.mean, *save_invstd = a.saved.invstd;
+  const int64_t rows = a.rows, channels = a.channels;
+  const double momentum = a.momentum, epsilon = a.epsilon;
   check_shape("batch_norm_forward_training_cpu", rows, channels);
   ALZ_CHECK((moving_mean == nullptr) == (moving_variance == nullptr),
             "batch_norm_forward_training_cpu: moving_mean and moving_variance must both be given or both be null");
@@ -55,10 +57,12 @@ void batch_norm_forward_training_cpu(const T* x, T* y, int64_t rows, int64_t cha
   }
 }
 
-template <typename T>
-void batch_norm_forward_inference_cpu(const T* x, T* y, int64_t rows, int64_t channels, const T* gamma,
-                                      const T* beta, const T* moving_mean, const T* moving_variance,
-                                      double epsilon) {
+template <typename T> void batch_norm_forward_inference_cpu(const BatchNormForwardArgs<T>& a) {
+  const T *x = a.x, *gamma = a.gamma, *beta = a.beta, *moving_mean = a.moving_mean,
+          *moving_variance = a.moving_variance;
+  T* y = a.y;
+  const int64_t rows = a.rows, channels = a.channels;
+  const double epsilon = a.epsilon;
   check_shape("batch_norm_forward_inference_cpu", rows, channels);
   std::vector<double> invstd(channels);
   for (int64_t c = 0; c < channels; ++c)
@@ -71,9 +75,10 @@ void batch_norm_forward_inference_cpu(const T* x, T* y, int64_t rows, int64_t ch
   }
 }
 
-template <typename T>
-void batch_norm_backward_cpu(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels, const T* gamma,
-                             const T* save_mean, const T* save_invstd, T* dgamma, T* dbeta) {
+template <typename T> void batch_norm_backward_cpu(const BatchNormBackwardArgs<T>& a) {
+  const T *x = a.x, *dy = a.dy, *gamma = a.gamma, *save_mean = a.saved.mean, *save_invstd = a.saved.invstd;
+  T *dx = a.dx, *dgamma = a.dgamma, *dbeta = a.dbeta;
+  const int64_t rows = a.rows, channels = a.channels;
   check_shape("batch_norm_backward_cpu", rows, channels);
   std::vector<double> sum_dy(channels, 0.0), sum_dy_xhat(channels, 0.0);
   for (int64_t r = 0; r < rows; ++r) {
@@ -86,8 +91,9 @@ void batch_norm_backward_cpu(const T* x, const T* dy, T* dx, int64_t rows, int64
     }
   }
   for (int64_t c = 0; c < channels; ++c) {
-    dbeta[c] = static_cast<T>(static_cast<double>(dbeta[c]) + sum_dy[c]);
-    dgamma[c] = static_cast<T>(static_cast<double>(dgamma[c]) + sum_dy_xhat[c]);
+    const bool add = a.accumulate_params;
+    dbeta[c] = static_cast<T>((add ? static_cast<double>(dbeta[c]) : 0.0) + sum_dy[c]);
+    dgamma[c] = static_cast<T>((add ? static_cast<double>(dgamma[c]) : 0.0) + sum_dy_xhat[c]);
   }
   const double inv_rows = 1.0 / static_cast<double>(rows);
   for (int64_t r = 0; r < rows; ++r) {
@@ -101,13 +107,10 @@ void batch_norm_backward_cpu(const T* x, const T* dy, T* dx, int64_t rows, int64
   }
 }
 
-#define ALZ_INSTANTIATE_BATCH_NORM(T)                                                                          \
-  template void batch_norm_forward_training_cpu<T>(const T*, T*, int64_t, int64_t, const T*, const T*, T*, T*, \
-                                                   T*, T*, double, double);                                   \
-  template void batch_norm_forward_inference_cpu<T>(const T*, T*, int64_t, int64_t, const T*, const T*,        \
-                                                    const T*, const T*, double);                              \
-  template void batch_norm_backward_cpu<T>(const T*, const T*, T*, int64_t, int64_t, const T*, const T*,       \
-                                           const T*, T*, T*);
+#define ALZ_INSTANTIATE_BATCH_NORM(T)                                                \
+  template void batch_norm_forward_training_cpu<T>(const BatchNormForwardArgs<T>&);  \
+  template void batch_norm_forward_inference_cpu<T>(const BatchNormForwardArgs<T>&); \
+  template void batch_norm_backward_cpu<T>(const BatchNormBackwardArgs<T>&);
 ALZ_INSTANTIATE_BATCH_NORM(float)
 ALZ_INSTANTIATE_BATCH_NORM(double)
 #undef ALZ_INSTANTIATE_BATCH_NORM

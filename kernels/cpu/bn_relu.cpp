@@ -76,10 +76,13 @@ void apply(const T* x, T* y, int64_t rows, int64_t channels, const T* gamma, con
 
 }  // namespace
 
-template <typename T>
-void bn_relu_forward_training_cpu(const T* x, T* y, int64_t rows, int64_t channels, const T* gamma, const T* beta,
-                                  T* moving_mean, T* moving_variance, BnReluSaved<T> saved, double momentum,
-                                  double epsilon, bool relu) {
+template <typename T> void bn_relu_forward_training_cpu(const BnReluForwardArgs<T>& a) {
+  const T *x = a.x, *gamma = a.gamma, *beta = a.beta;
+  T *y = a.y, *moving_mean = a.moving_mean, *moving_variance = a.moving_variance;
+  const BatchNormSaved<T> saved = a.saved;
+  const int64_t rows = a.rows, channels = a.channels;
+  const double momentum = a.momentum, epsilon = a.epsilon;
+  const bool relu = a.relu;
   check_args("bn_relu_forward_training_cpu", rows, channels);
   ALZ_CHECK(saved.mean != nullptr && saved.invstd != nullptr,
             "bn_relu_forward_training_cpu: the saved mean and invstd buffers are required");
@@ -99,10 +102,13 @@ void bn_relu_forward_training_cpu(const T* x, T* y, int64_t rows, int64_t channe
   apply(x, y, rows, channels, gamma, beta, saved.mean, saved.invstd, relu);
 }
 
-template <typename T>
-void bn_relu_forward_inference_cpu(const T* x, T* y, int64_t rows, int64_t channels, const T* gamma,
-                                   const T* beta, const T* moving_mean, const T* moving_variance, double epsilon,
-                                   bool relu) {
+template <typename T> void bn_relu_forward_inference_cpu(const BnReluForwardArgs<T>& a) {
+  const T *x = a.x, *gamma = a.gamma, *beta = a.beta, *moving_mean = a.moving_mean,
+          *moving_variance = a.moving_variance;
+  T* y = a.y;
+  const int64_t rows = a.rows, channels = a.channels;
+  const double epsilon = a.epsilon;
+  const bool relu = a.relu;
   check_args("bn_relu_forward_inference_cpu", rows, channels);
   std::vector<double> invstd(channels);
   for (int64_t c = 0; c < channels; ++c)
@@ -110,9 +116,12 @@ void bn_relu_forward_inference_cpu(const T* x, T* y, int64_t rows, int64_t chann
   apply(x, y, rows, channels, gamma, beta, moving_mean, invstd.data(), relu);
 }
 
-template <typename T>
-void bn_relu_backward_cpu(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels, const T* gamma,
-                          const T* beta, BnReluSaved<T> saved, bool relu, T* dgamma, T* dbeta) {
+template <typename T> void bn_relu_backward_cpu(const BnReluBackwardArgs<T>& a) {
+  const T *x = a.x, *dy = a.dy, *gamma = a.gamma, *beta = a.beta;
+  T *dx = a.dx, *dgamma = a.dgamma, *dbeta = a.dbeta;
+  const BatchNormSaved<const T> saved = a.saved;
+  const int64_t rows = a.rows, channels = a.channels;
+  const bool relu = a.relu;
   check_args("bn_relu_backward_cpu", rows, channels);
   ALZ_CHECK(saved.mean != nullptr && saved.invstd != nullptr,
             "bn_relu_backward_cpu: the saved mean and invstd of the forward are required");
@@ -140,8 +149,9 @@ void bn_relu_backward_cpu(const T* x, const T* dy, T* dx, int64_t rows, int64_t 
     }
   }
   for (int64_t c = 0; c < channels; ++c) {
-    dbeta[c] = static_cast<T>(static_cast<double>(dbeta[c]) + sum_g[c]);
-    dgamma[c] = static_cast<T>(static_cast<double>(dgamma[c]) + sum_g_xhat[c]);
+    const bool add = a.accumulate_params;
+    dbeta[c] = static_cast<T>((add ? static_cast<double>(dbeta[c]) : 0.0) + sum_g[c]);
+    dgamma[c] = static_cast<T>((add ? static_cast<double>(dgamma[c]) : 0.0) + sum_g_xhat[c]);
   }
   const double inv_rows = 1.0 / static_cast<double>(rows);
 #pragma omp parallel for schedule(static) if (rows * channels >= kParallelMinElements)
@@ -155,13 +165,10 @@ void bn_relu_backward_cpu(const T* x, const T* dy, T* dx, int64_t rows, int64_t 
   }
 }
 
-#define ALZ_INSTANTIATE_BN_RELU(T)                                                                               \
-  template void bn_relu_forward_training_cpu<T>(const T*, T*, int64_t, int64_t, const T*, const T*, T*, T*,      \
-                                                BnReluSaved<T>, double, double, bool);                         \
-  template void bn_relu_forward_inference_cpu<T>(const T*, T*, int64_t, int64_t, const T*, const T*, const T*,  \
-                                                 const T*, double, bool);                                      \
-  template void bn_relu_backward_cpu<T>(const T*, const T*, T*, int64_t, int64_t, const T*, const T*,           \
-                                        BnReluSaved<T>, bool, T*, T*);
+#define ALZ_INSTANTIATE_BN_RELU(T)                                             \
+  template void bn_relu_forward_training_cpu<T>(const BnReluForwardArgs<T>&);  \
+  template void bn_relu_forward_inference_cpu<T>(const BnReluForwardArgs<T>&); \
+  template void bn_relu_backward_cpu<T>(const BnReluBackwardArgs<T>&);
 ALZ_INSTANTIATE_BN_RELU(float)
 ALZ_INSTANTIATE_BN_RELU(double)
 #undef ALZ_INSTANTIATE_BN_RELU

@@ -147,9 +147,13 @@ void moments(const float* x, int64_t rows, int64_t channels, std::vector<double>
 
 }  // namespace
 
-void bn_relu_forward_training_cpu_fast(const float* x, float* y, int64_t rows, int64_t channels, const float* gamma,
-                                       const float* beta, float* moving_mean, float* moving_variance,
-                                       BnReluSaved<float> saved, double momentum, double epsilon, bool relu) {
+void bn_relu_forward_training_cpu_fast(const BnReluForwardArgs<float>& a) {
+  const float *x = a.x, *gamma = a.gamma, *beta = a.beta;
+  float *y = a.y, *moving_mean = a.moving_mean, *moving_variance = a.moving_variance;
+  const BatchNormSaved<float> saved = a.saved;
+  const int64_t rows = a.rows, channels = a.channels;
+  const double momentum = a.momentum, epsilon = a.epsilon;
+  const bool relu = a.relu;
   check_args("bn_relu_forward_training_cpu_fast", rows, channels);
   ALZ_CHECK(saved.mean != nullptr && saved.invstd != nullptr,
             "bn_relu_forward_training_cpu_fast: the saved mean and invstd buffers are required");
@@ -170,9 +174,13 @@ void bn_relu_forward_training_cpu_fast(const float* x, float* y, int64_t rows, i
   apply(x, y, rows, channels, scale.data(), shift.data(), relu);
 }
 
-void bn_relu_forward_inference_cpu_fast(const float* x, float* y, int64_t rows, int64_t channels, const float* gamma,
-                                        const float* beta, const float* moving_mean, const float* moving_variance,
-                                        double epsilon, bool relu) {
+void bn_relu_forward_inference_cpu_fast(const BnReluForwardArgs<float>& a) {
+  const float *x = a.x, *gamma = a.gamma, *beta = a.beta, *moving_mean = a.moving_mean,
+              *moving_variance = a.moving_variance;
+  float* y = a.y;
+  const int64_t rows = a.rows, channels = a.channels;
+  const double epsilon = a.epsilon;
+  const bool relu = a.relu;
   check_args("bn_relu_forward_inference_cpu_fast", rows, channels);
   std::vector<float> invstd(static_cast<size_t>(channels));
   for (int64_t c = 0; c < channels; ++c)
@@ -182,9 +190,12 @@ void bn_relu_forward_inference_cpu_fast(const float* x, float* y, int64_t rows, 
   apply(x, y, rows, channels, scale.data(), shift.data(), relu);
 }
 
-void bn_relu_backward_cpu_fast(const float* x, const float* dy, float* dx, int64_t rows, int64_t channels,
-                               const float* gamma, const float* beta, BnReluSaved<float> saved, bool relu,
-                               float* dgamma, float* dbeta) {
+void bn_relu_backward_cpu_fast(const BnReluBackwardArgs<float>& a) {
+  const float *x = a.x, *dy = a.dy, *gamma = a.gamma, *beta = a.beta;
+  float *dx = a.dx, *dgamma = a.dgamma, *dbeta = a.dbeta;
+  const BatchNormSaved<const float> saved = a.saved;
+  const int64_t rows = a.rows, channels = a.channels;
+  const bool relu = a.relu;
   check_args("bn_relu_backward_cpu_fast", rows, channels);
   ALZ_CHECK(saved.mean != nullptr && saved.invstd != nullptr,
             "bn_relu_backward_cpu_fast: the saved mean and invstd of the forward are required");
@@ -233,8 +244,9 @@ void bn_relu_backward_cpu_fast(const float* x, const float* dy, float* dx, int64
   const double inv_rows = 1.0 / static_cast<double>(rows);
   for (size_t c = 0; c < C; ++c) {
     sum_g_xhat[c] *= static_cast<double>(saved.invstd[c]);
-    dbeta[c] = static_cast<float>(static_cast<double>(dbeta[c]) + sum_g[c]);
-    dgamma[c] = static_cast<float>(static_cast<double>(dgamma[c]) + sum_g_xhat[c]);
+    const bool add = a.accumulate_params;
+    dbeta[c] = static_cast<float>((add ? static_cast<double>(dbeta[c]) : 0.0) + sum_g[c]);
+    dgamma[c] = static_cast<float>((add ? static_cast<double>(dgamma[c]) : 0.0) + sum_g_xhat[c]);
     k_coef[c] = gamma[c] * saved.invstd[c];
     mean_g[c] = static_cast<float>(sum_g[c] * inv_rows);
     mean_gx[c] = static_cast<float>(sum_g_xhat[c] * inv_rows);

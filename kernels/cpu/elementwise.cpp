@@ -1,7 +1,7 @@
 // CPU reference of the elementwise ops (kernels/elementwise.h): add, sub, mul, scale, bias add
-// over NHWC rows (N*H*W, C), ReLU and the residual add, forward and backward, float and double.
+// over NHWC rows (N*H*W, C) and ReLU, forward and backward, float and double.
 // Plain loops: this is the source of truth the CUDA kernels are compared with.
-// Tested by tests/test_elementwise.cpp:  ctest --test-dir build -R test_elementwise
+// Tested by tests/test_elementwise.cpp:  ctest --test-dir build -R "^Elementwise\."
 #include "kernels/elementwise.h"
 
 namespace alz::kernels {
@@ -32,16 +32,6 @@ template <typename T> void scale_forward_cpu(const T* x, T alpha, T* y, int64_t 
 template <typename T> void scaled_grad_cpu(const T* dy, T alpha, T* dx, int64_t count, bool accumulate) {
   if (dx == nullptr) return;
   for (int64_t i = 0; i < count; ++i) store_grad(dx[i], alpha * dy[i], accumulate);
-}
-
-template <typename T> void add_backward_cpu(const T* dy, T* da, T* db, int64_t count, bool accumulate) {
-  scaled_grad_cpu(dy, T(1), da, count, accumulate);
-  scaled_grad_cpu(dy, T(1), db, count, accumulate);
-}
-
-template <typename T> void sub_backward_cpu(const T* dy, T* da, T* db, int64_t count, bool accumulate) {
-  scaled_grad_cpu(dy, T(1), da, count, accumulate);
-  scaled_grad_cpu(dy, T(-1), db, count, accumulate);
 }
 
 template <typename T>
@@ -82,30 +72,17 @@ template <typename T> void relu_backward_cpu(const T* dy, const T* v, T* dx, int
   for (int64_t i = 0; i < count; ++i) store_grad(dx[i], v[i] > T(0) ? dy[i] : T(0), accumulate);
 }
 
-template <typename T> void residual_add_forward_cpu(const T* a, const T* b, T* y, int64_t count) {
-  add_forward_cpu(a, b, y, count);
-}
-
-template <typename T>
-void residual_add_backward_cpu(const T* dy, T* da, T* db, int64_t count, bool accumulate) {
-  add_backward_cpu(dy, da, db, count, accumulate);
-}
-
-#define ALZ_INSTANTIATE_ELEMENTWISE(T)                                                                 \
-  template void add_forward_cpu<T>(const T*, const T*, T*, int64_t);                                   \
-  template void sub_forward_cpu<T>(const T*, const T*, T*, int64_t);                                   \
-  template void mul_forward_cpu<T>(const T*, const T*, T*, int64_t);                                   \
-  template void scale_forward_cpu<T>(const T*, T, T*, int64_t);                                        \
-  template void scaled_grad_cpu<T>(const T*, T, T*, int64_t, bool);                                    \
-  template void add_backward_cpu<T>(const T*, T*, T*, int64_t, bool);                                  \
-  template void sub_backward_cpu<T>(const T*, T*, T*, int64_t, bool);                                  \
-  template void mul_backward_cpu<T>(const T*, const T*, const T*, T*, T*, int64_t, bool);              \
-  template void bias_add_forward_cpu<T>(const T*, const T*, T*, int64_t, int64_t);                     \
-  template void bias_add_backward_cpu<T>(const T*, T*, T*, int64_t, int64_t, bool, bool);              \
-  template void relu_forward_cpu<T>(const T*, T*, int64_t);                                            \
-  template void relu_backward_cpu<T>(const T*, const T*, T*, int64_t, bool);                           \
-  template void residual_add_forward_cpu<T>(const T*, const T*, T*, int64_t);                          \
-  template void residual_add_backward_cpu<T>(const T*, T*, T*, int64_t, bool);
+#define ALZ_INSTANTIATE_ELEMENTWISE(T)                                                    \
+  template void add_forward_cpu<T>(const T*, const T*, T*, int64_t);                      \
+  template void sub_forward_cpu<T>(const T*, const T*, T*, int64_t);                      \
+  template void mul_forward_cpu<T>(const T*, const T*, T*, int64_t);                      \
+  template void scale_forward_cpu<T>(const T*, T, T*, int64_t);                           \
+  template void scaled_grad_cpu<T>(const T*, T, T*, int64_t, bool);                       \
+  template void mul_backward_cpu<T>(const T*, const T*, const T*, T*, T*, int64_t, bool); \
+  template void bias_add_forward_cpu<T>(const T*, const T*, T*, int64_t, int64_t);        \
+  template void bias_add_backward_cpu<T>(const T*, T*, T*, int64_t, int64_t, bool, bool); \
+  template void relu_forward_cpu<T>(const T*, T*, int64_t);                               \
+  template void relu_backward_cpu<T>(const T*, const T*, T*, int64_t, bool);
 
 ALZ_INSTANTIATE_ELEMENTWISE(float)
 ALZ_INSTANTIATE_ELEMENTWISE(double)

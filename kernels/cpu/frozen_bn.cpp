@@ -6,10 +6,13 @@
 
 namespace alz::kernels {
 
-template <typename T>
-void frozen_bn_backward_cpu(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels, const T* gamma,
-                            const T* beta, const T* moving_mean, const T* moving_variance, double epsilon, bool relu,
-                            T* dgamma, T* dbeta) {
+template <typename T> void frozen_bn_backward_cpu(const FrozenBnBackwardArgs<T>& a) {
+  const T *x = a.x, *dy = a.dy, *gamma = a.gamma, *beta = a.beta, *moving_mean = a.moving_mean,
+          *moving_variance = a.moving_variance;
+  T *dx = a.dx, *dgamma = a.dgamma, *dbeta = a.dbeta;
+  const int64_t rows = a.rows, channels = a.channels;
+  const double epsilon = a.epsilon;
+  const bool relu = a.relu;
   std::vector<double> sum_g(channels, 0.0), sum_g_xhat(channels, 0.0);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < channels; ++c) {
@@ -24,15 +27,12 @@ void frozen_bn_backward_cpu(const T* x, const T* dy, T* dx, int64_t rows, int64_
     }
   }
   for (int64_t c = 0; c < channels; ++c) {
-    if (dgamma) dgamma[c] += static_cast<T>(sum_g_xhat[c]);
-    if (dbeta) dbeta[c] += static_cast<T>(sum_g[c]);
+    if (dgamma) dgamma[c] = (a.accumulate_params ? dgamma[c] : T(0)) + static_cast<T>(sum_g_xhat[c]);
+    if (dbeta) dbeta[c] = (a.accumulate_params ? dbeta[c] : T(0)) + static_cast<T>(sum_g[c]);
   }
 }
 
-template void frozen_bn_backward_cpu<float>(const float*, const float*, float*, int64_t, int64_t, const float*,
-                                            const float*, const float*, const float*, double, bool, float*, float*);
-template void frozen_bn_backward_cpu<double>(const double*, const double*, double*, int64_t, int64_t, const double*,
-                                             const double*, const double*, const double*, double, bool, double*,
-                                             double*);
+template void frozen_bn_backward_cpu<float>(const FrozenBnBackwardArgs<float>&);
+template void frozen_bn_backward_cpu<double>(const FrozenBnBackwardArgs<double>&);
 
 }  // namespace alz::kernels

@@ -57,9 +57,11 @@ void linear_forward_cpu(const T* x, const T* w, const T* b, T* y, int64_t batch,
   }
 }
 
-template <typename T>
-void linear_backward_cpu(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db, int64_t batch, int64_t in,
-                         int64_t out, bool accumulate_dx, bool accumulate_params) {
+template <typename T> void linear_backward_cpu(const LinearBackwardArgs<T>& a) {
+  const T *dy = a.dy, *x = a.x, *w = a.w;
+  T *dx = a.dx, *dw = a.dw, *db = a.db;
+  const int64_t batch = a.batch, in = a.in, out = a.out;
+  const bool accumulate_dx = a.accumulate_dx, accumulate_params = a.accumulate_params;
   // dx (B, in) = dy (B, out) · Wᵀ, W stored (in, out).
   if (dx) matmul_cpu(dy, w, dx, batch, in, out, false, true, T(1), accumulate_dx ? T(1) : T(0));
   // dW (in, out) = xᵀ · dy, x stored (B, in).
@@ -73,11 +75,10 @@ void linear_backward_cpu(const T* dy, const T* x, const T* w, T* dx, T* dw, T* d
   }
 }
 
-#define ALZ_INSTANTIATE_GEMM(T)                                                                          \
-  template void matmul_cpu<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, bool, bool, T, T);      \
-  template void linear_forward_cpu<T>(const T*, const T*, const T*, T*, int64_t, int64_t, int64_t);      \
-  template void linear_backward_cpu<T>(const T*, const T*, const T*, T*, T*, T*, int64_t, int64_t, int64_t, \
-                                       bool, bool);
+#define ALZ_INSTANTIATE_GEMM(T)                                                                     \
+  template void matmul_cpu<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, bool, bool, T, T); \
+  template void linear_forward_cpu<T>(const T*, const T*, const T*, T*, int64_t, int64_t, int64_t); \
+  template void linear_backward_cpu<T>(const LinearBackwardArgs<T>&);
 
 ALZ_INSTANTIATE_GEMM(float)
 ALZ_INSTANTIATE_GEMM(double)

@@ -171,11 +171,13 @@ size_t batch_norm_workspace_bytes(int64_t rows, int64_t channels) {
   return static_cast<size_t>(2 * row_splits(rows) * channels + 2 * channels) * sizeof(double);
 }
 
-void batch_norm_forward_training_cuda(const float* x, float* y, int64_t rows, int64_t channels,
-                                      const float* gamma, const float* beta, float* moving_mean,
-                                      float* moving_variance, float* save_mean, float* save_invstd,
-                                      float momentum, float epsilon, void* workspace, size_t workspace_bytes,
+void batch_norm_forward_training_cuda(const BatchNormForwardArgs<float>& a, void* workspace, size_t workspace_bytes,
                                       cudaStream_t stream) {
+  const float *x = a.x, *gamma = a.gamma, *beta = a.beta;
+  float *y = a.y, *moving_mean = a.moving_mean, *moving_variance = a.moving_variance;
+  float *save_mean = a.saved.mean, *save_invstd = a.saved.invstd;
+  const int64_t rows = a.rows, channels = a.channels;
+  const float momentum = static_cast<float>(a.momentum), epsilon = static_cast<float>(a.epsilon);
   check_args("batch_norm_forward_training_cuda", rows, channels, workspace_bytes);
   ALZ_CHECK((moving_mean == nullptr) == (moving_variance == nullptr),
             "batch_norm_forward_training_cuda: moving_mean and moving_variance must both be given or both be null");
@@ -201,22 +203,17 @@ void batch_norm_forward_training_cuda(const float* x, float* y, int64_t rows, in
   ALZ_CUDA_CHECK_LAUNCH();
 }
 
-void batch_norm_forward_inference_cuda(const float* x, float* y, int64_t rows, int64_t channels,
-                                       const float* gamma, const float* beta, const float* moving_mean,
-                                       const float* moving_variance, float epsilon, cudaStream_t stream) {
-  ALZ_CHECK(rows > 0 && channels > 0, "batch_norm_forward_inference_cuda: needs rows > 0 and channels > 0, got rows "
-                                          << rows << ", channels " << channels);
-  normalize_kernel<<<element_blocks(rows * channels), kElementThreads, 0, stream>>>(
-      x, y, rows * channels, channels, moving_mean, moving_variance, true, epsilon, gamma, beta);
-  ALZ_CUDA_CHECK_LAUNCH();
-}
-
-void batch_norm_backward_cuda(const float* x, const float* dy, float* dx, int64_t rows, int64_t channels,
-                              const float* gamma, const float* save_mean, const float* save_invstd,
-                              float* dgamma, float* dbeta, void* workspace, size_t workspace_bytes,
+void batch_norm_backward_cuda(const BatchNormBackwardArgs<float>& a, void* workspace, size_t workspace_bytes,
                               cudaStream_t stream) {
+  const float *x = a.x, *dy = a.dy, *gamma = a.gamma, *save_mean = a.saved.mean, *save_invstd = a.saved.invstd;
+  float *dx = a.dx, *dgamma = a.dgamma, *dbeta = a.dbeta;
+  const int64_t rows = a.rows, channels = a.channels;
   check_args("batch_norm_backward_cuda", rows, channels, workspace_bytes);
   Workspace ws = carve(workspace, rows, channels);
+  if (!a.accumulate_params) {  // the finalize kernel adds into dgamma and dbeta
+    ALZ_CUDA_CHECK(cudaMemsetAsync(dgamma, 0, sizeof(float) * static_cast<size_t>(channels), stream));
+    ALZ_CUDA_CHECK(cudaMemsetAsync(dbeta, 0, sizeof(float) * static_cast<size_t>(channels), stream));
+  }
   const int64_t rows_per_split = ceil_div(rows, row_splits(rows));
   const int splits = static_cast<int>(row_splits(rows));
   column_partial_sums_kernel<<<column_grid(rows, channels), dim3(kColumns, kRowLanes), 0, stream>>>(

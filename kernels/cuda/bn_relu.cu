@@ -614,6 +614,12 @@ void check_shape(const char* op, int64_t rows, int64_t channels) {
             op << ": needs rows > 0 and 0 < channels < 2^27, got rows " << rows << ", channels " << channels);
 }
 
+// dgamma = dbeta = 0 (C floats each), stream-ordered.
+void zero_params(float* dgamma, float* dbeta, int64_t channels, cudaStream_t stream) {
+  ALZ_CUDA_CHECK(cudaMemsetAsync(dgamma, 0, sizeof(float) * static_cast<size_t>(channels), stream));
+  ALZ_CUDA_CHECK(cudaMemsetAsync(dbeta, 0, sizeof(float) * static_cast<size_t>(channels), stream));
+}
+
 void check_workspace(const char* op, int64_t rows, int64_t channels, const void* workspace, size_t bytes) {
   const size_t needed = bn_relu_workspace_bytes(rows, channels);
   ALZ_CHECK(workspace != nullptr && bytes >= needed,
@@ -631,9 +637,9 @@ bool use_vectors(int64_t channels, std::initializer_list<const void*> pointers) 
 }
 
 template <typename T, int VW>
-void launch_forward_training(const T* x, T* y, int64_t rows, int64_t channels, const float* gamma,
-                             const float* beta, float* moving_mean, float* moving_variance, BnReluSaved<float> saved,
-                             float momentum, float epsilon, bool relu, const Workspace& w, cudaStream_t stream) {
+void launch_forward_training(const T* x, T* y, int64_t rows, int64_t channels, const float* gamma, const float* beta,
+                             float* moving_mean, float* moving_variance, BatchNormSaved<float> saved, float momentum,
+                             float epsilon, bool relu, const Workspace& w, cudaStream_t stream) {
   const Plan p = make_plan<T>(rows, channels, VW);
   const int c = static_cast<int>(channels);
   bn_stats_kernel<T, VW, kStatsUnroll<VW>><<<p.grid, p.block, 0, stream>>>(
@@ -646,9 +652,15 @@ void launch_forward_training(const T* x, T* y, int64_t rows, int64_t channels, c
 }
 
 template <typename T>
-void forward_training(const T* x, T* y, int64_t rows, int64_t channels, const float* gamma, const float* beta,
-                      float* moving_mean, float* moving_variance, BnReluSaved<float> saved, float momentum,
-                      float epsilon, bool relu, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+void forward_training(const BnReluForwardArgs<T>& a, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  const T* x = a.x;
+  T* y = a.y;
+  const int64_t rows = a.rows, channels = a.channels;
+  const float *gamma = a.gamma, *beta = a.beta;
+  float *moving_mean = a.moving_mean, *moving_variance = a.moving_variance;
+  const BatchNormSaved<float> saved = a.saved;
+  const float momentum = static_cast<float>(a.momentum), epsilon = static_cast<float>(a.epsilon);
+  const bool relu = a.relu;
   const char* op = "bn_relu_forward_training_cuda";
   check_shape(op, rows, channels);
   check_workspace(op, rows, channels, workspace, workspace_bytes);
@@ -665,10 +677,13 @@ void forward_training(const T* x, T* y, int64_t rows, int64_t channels, const fl
                                   epsilon, relu, w, stream);
 }
 
-template <typename T>
-void forward_inference(const T* x, T* y, int64_t rows, int64_t channels, const float* gamma, const float* beta,
-                       const float* moving_mean, const float* moving_variance, float epsilon, bool relu,
-                       cudaStream_t stream) {
+template <typename T> void forward_inference(const BnReluForwardArgs<T>& a, cudaStream_t stream) {
+  const T* x = a.x;
+  T* y = a.y;
+  const int64_t rows = a.rows, channels = a.channels;
+  const float *gamma = a.gamma, *beta = a.beta, *moving_mean = a.moving_mean, *moving_variance = a.moving_variance;
+  const float epsilon = static_cast<float>(a.epsilon);
+  const bool relu = a.relu;
   const char* op = "bn_relu_forward_inference_cuda";
   check_shape(op, rows, channels);
   ALZ_CHECK(x && y && gamma && beta && moving_mean && moving_variance,
@@ -689,7 +704,7 @@ void forward_inference(const T* x, T* y, int64_t rows, int64_t channels, const f
 
 template <typename T, int VW>
 void launch_backward(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels, const float* gamma,
-                     const float* beta, BnReluSaved<float> saved, bool relu, float* dgamma, float* dbeta,
+                     const float* beta, BatchNormSaved<const float> saved, bool relu, float* dgamma, float* dbeta,
                      const Workspace& w, cudaStream_t stream) {
   const Plan p = make_plan<T>(rows, channels, VW);
   const int c = static_cast<int>(channels);
@@ -703,15 +718,22 @@ void launch_backward(const T* x, const T* dy, T* dx, int64_t rows, int64_t chann
 }
 
 template <typename T>
-void backward(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels, const float* gamma, const float* beta,
-              BnReluSaved<float> saved, bool relu, float* dgamma, float* dbeta, void* workspace,
-              size_t workspace_bytes, cudaStream_t stream) {
+void backward(const BnReluBackwardArgs<T>& a, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  const T *x = a.x, *dy = a.dy;
+  T* dx = a.dx;
+  const int64_t rows = a.rows, channels = a.channels;
+  const float *gamma = a.gamma, *beta = a.beta;
+  const BatchNormSaved<const float> saved = a.saved;
+  const bool relu = a.relu;
+  float *dgamma = a.dgamma, *dbeta = a.dbeta;
   const char* op = "bn_relu_backward_cuda";
   check_shape(op, rows, channels);
   check_workspace(op, rows, channels, workspace, workspace_bytes);
   ALZ_CHECK(x && dy && dx && gamma && beta && saved.mean && saved.invstd && dgamma && dbeta,
             op << ": x, dy, dx, gamma, beta, the saved statistics, dgamma and dbeta are required");
   const Workspace w = carve(workspace, rows, channels);
+  // The kernels add the sums into dgamma and dbeta; overwriting them means zeroing them first.
+  if (!a.accumulate_params) zero_params(dgamma, dbeta, channels, stream);
   if (use_vectors<T>(channels, {x, dy, dx}))
     launch_backward<T, kVectorWidth<T>>(x, dy, dx, rows, channels, gamma, beta, saved, relu, dgamma, dbeta, w,
                                         stream);
@@ -740,43 +762,29 @@ void bn_relu_workspace_init_cuda(void* workspace, size_t workspace_bytes, cudaSt
   if (workspace_bytes > 0) ALZ_CUDA_CHECK(cudaMemsetAsync(workspace, 0, workspace_bytes, stream));
 }
 
-void bn_relu_forward_training_cuda(const float* x, float* y, int64_t rows, int64_t channels, const float* gamma,
-                                   const float* beta, float* moving_mean, float* moving_variance,
-                                   BnReluSaved<float> saved, float momentum, float epsilon, bool relu,
-                                   void* workspace, size_t workspace_bytes, cudaStream_t stream) {
-  forward_training(x, y, rows, channels, gamma, beta, moving_mean, moving_variance, saved, momentum, epsilon, relu,
-                   workspace, workspace_bytes, stream);
+void bn_relu_forward_training_cuda(const BnReluForwardArgs<float>& a, void* workspace, size_t workspace_bytes,
+                                   cudaStream_t stream) {
+  forward_training(a, workspace, workspace_bytes, stream);
 }
-void bn_relu_forward_training_cuda(const bf16* x, bf16* y, int64_t rows, int64_t channels, const float* gamma,
-                                   const float* beta, float* moving_mean, float* moving_variance,
-                                   BnReluSaved<float> saved, float momentum, float epsilon, bool relu,
-                                   void* workspace, size_t workspace_bytes, cudaStream_t stream) {
-  forward_training(x, y, rows, channels, gamma, beta, moving_mean, moving_variance, saved, momentum, epsilon, relu,
-                   workspace, workspace_bytes, stream);
+void bn_relu_forward_training_cuda(const BnReluForwardArgs<bf16>& a, void* workspace, size_t workspace_bytes,
+                                   cudaStream_t stream) {
+  forward_training(a, workspace, workspace_bytes, stream);
 }
 
-void bn_relu_forward_inference_cuda(const float* x, float* y, int64_t rows, int64_t channels, const float* gamma,
-                                    const float* beta, const float* moving_mean, const float* moving_variance,
-                                    float epsilon, bool relu, cudaStream_t stream) {
-  forward_inference(x, y, rows, channels, gamma, beta, moving_mean, moving_variance, epsilon, relu, stream);
+void bn_relu_forward_inference_cuda(const BnReluForwardArgs<float>& a, cudaStream_t stream) {
+  forward_inference(a, stream);
 }
-void bn_relu_forward_inference_cuda(const bf16* x, bf16* y, int64_t rows, int64_t channels, const float* gamma,
-                                    const float* beta, const float* moving_mean, const float* moving_variance,
-                                    float epsilon, bool relu, cudaStream_t stream) {
-  forward_inference(x, y, rows, channels, gamma, beta, moving_mean, moving_variance, epsilon, relu, stream);
+void bn_relu_forward_inference_cuda(const BnReluForwardArgs<bf16>& a, cudaStream_t stream) {
+  forward_inference(a, stream);
 }
 
-void bn_relu_backward_cuda(const float* x, const float* dy, float* dx, int64_t rows, int64_t channels,
-                           const float* gamma, const float* beta, BnReluSaved<float> saved, bool relu,
-                           float* dgamma, float* dbeta, void* workspace, size_t workspace_bytes,
+void bn_relu_backward_cuda(const BnReluBackwardArgs<float>& a, void* workspace, size_t workspace_bytes,
                            cudaStream_t stream) {
-  backward(x, dy, dx, rows, channels, gamma, beta, saved, relu, dgamma, dbeta, workspace, workspace_bytes, stream);
+  backward(a, workspace, workspace_bytes, stream);
 }
-void bn_relu_backward_cuda(const bf16* x, const bf16* dy, bf16* dx, int64_t rows, int64_t channels,
-                           const float* gamma, const float* beta, BnReluSaved<float> saved, bool relu,
-                           float* dgamma, float* dbeta, void* workspace, size_t workspace_bytes,
+void bn_relu_backward_cuda(const BnReluBackwardArgs<bf16>& a, void* workspace, size_t workspace_bytes,
                            cudaStream_t stream) {
-  backward(x, dy, dx, rows, channels, gamma, beta, saved, relu, dgamma, dbeta, workspace, workspace_bytes, stream);
+  backward(a, workspace, workspace_bytes, stream);
 }
 
 }  // namespace alz::kernels

@@ -8,16 +8,13 @@
 // call is a lookup. Tests: build/tests/test_conv2d_gpu. Bench: build/bench/bench_conv.
 #include <atomic>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <mutex>
-#include <tuple>
 #include <unordered_map>
 #include <vector>
 
-#include "core/bf16.h"
-#include "kernels/conv2d.h"
 #include "core/cuda/check.h"
+#include "kernels/conv2d.h"
 
 namespace alz {
 namespace {
@@ -76,32 +73,8 @@ struct Entry {
   }
 };
 
-// Bias views: y as NCHW (N*P*Q, K, 1, 1) and b as (1, K, 1, 1), the same bytes as NHWC and the
-// fast path of cudnnAddTensor / cudnnConvolutionBackwardBias (f32; bf16 db: BiasBlas below).
-struct BiasEntry {
-  cudnnTensorDescriptor_t rows = nullptr, bias = nullptr;
-  BiasEntry() = default;
-  BiasEntry(const BiasEntry&) = delete;
-  BiasEntry& operator=(const BiasEntry&) = delete;
-  ~BiasEntry() {
-    if (rows) cudnnDestroyTensorDescriptor(rows);
-    if (bias) cudnnDestroyTensorDescriptor(bias);
-  }
-};
-
-// bf16 bias gradient: cudnnConvolutionBackwardBias answers NOT_SUPPORTED for bf16 (cuDNN
-// 9.14 on an H100), so db = dy^T (K x M) * ones (M) through cublasGemmEx, bf16 in and out, f32
-// accumulation. One cuBLAS handle and one growing bf16 ones vector per device, kept for the
-// life of the process (never destroyed: no teardown-order trouble with the CUDA runtime).
-struct BiasBlas {
-  cublasHandle_t handle = nullptr;
-  void* ones = nullptr;
-  int64_t count = 0;
-};
-
 std::mutex g_mutex;  // guards everything below
 std::unordered_map<Key, std::unique_ptr<Entry>, KeyHash> g_cache;
-std::map<std::tuple<int, int64_t, int, DType>, std::unique_ptr<BiasEntry>> g_bias_cache;  // device, rows, K, dtype
 uint64_t g_selections = 0, g_hits = 0;
 
 const char* algo_name(ConvDirection direction, int algo) {
@@ -323,43 +296,6 @@ const Entry& lookup(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, Co
   return *g_cache.emplace(key, std::move(entry)).first->second;
 }
 
-const BiasEntry& bias_lookup(const Conv2dParams& p, DType dtype) {
-  int device = 0;
-  ALZ_CUDA_CHECK(cudaGetDevice(&device));
-  const int64_t rows = int64_t(p.N) * p.P() * p.Q();
-  ALZ_CHECK(rows < (int64_t(1) << 31), "conv2d bias (cuDNN): " << rows << " output pixels exceed int range");
-  std::lock_guard<std::mutex> lock(g_mutex);
-  auto& slot = g_bias_cache[std::make_tuple(device, rows, p.K, dtype)];
-  if (!slot) {
-    auto b = std::make_unique<BiasEntry>();
-    const cudnnDataType_t type = dtype == DType::BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
-    ALZ_CUDNN_CHECK(cudnnCreateTensorDescriptor(&b->rows));
-    ALZ_CUDNN_CHECK(cudnnCreateTensorDescriptor(&b->bias));
-    ALZ_CUDNN_CHECK(cudnnSetTensor4dDescriptor(b->rows, CUDNN_TENSOR_NCHW, type, int(rows), p.K, 1, 1));
-    ALZ_CUDNN_CHECK(cudnnSetTensor4dDescriptor(b->bias, CUDNN_TENSOR_NCHW, type, 1, p.K, 1, 1));
-    slot = std::move(b);
-  }
-  return *slot;
-}
-
-// Under g_mutex. Growing the ones vector synchronises the device (first use of a size only).
-BiasBlas& bias_blas(int device, int64_t rows) {
-  static auto* per_device = new std::map<int, BiasBlas>();
-  BiasBlas& b = (*per_device)[device];
-  if (b.handle == nullptr) ALZ_CUBLAS_CHECK(cublasCreate(&b.handle));
-  if (b.count < rows) {
-    if (b.ones != nullptr) ALZ_CUDA_CHECK(cudaFree(b.ones));  // waits for work still reading it
-    b.ones = nullptr;
-    b.count = 0;
-    ALZ_CUDA_CHECK(cudaMalloc(&b.ones, size_t(rows) * sizeof(bf16)));
-    const std::vector<bf16> host(static_cast<size_t>(rows), float_to_bf16(1.0f));
-    ALZ_CUDA_CHECK(cudaMemcpy(b.ones, host.data(), size_t(rows) * sizeof(bf16), cudaMemcpyHostToDevice));
-    ALZ_CUDA_CHECK(cudaDeviceSynchronize());  // the copy has landed before any stream reads it
-    b.count = rows;
-  }
-  return b;
-}
-
 void check_workspace(const Entry& e, const Conv2dParams& p, const char* what, const void* workspace, size_t bytes) {
   ALZ_CHECK(bytes >= e.info.workspace_bytes && (workspace != nullptr || e.info.workspace_bytes == 0),
             what << ": " << p.str() << " needs " << e.info.workspace_bytes << " bytes of workspace ("
@@ -435,12 +371,11 @@ ConvAlgoCacheStats conv_algo_cache_stats() {
 void conv_algo_cache_clear() {
   std::lock_guard<std::mutex> lock(g_mutex);
   g_cache.clear();
-  g_bias_cache.clear();
   g_selections = g_hits = 0;
 }
 
 void conv2d_forward_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, const void* x, const void* w,
-                          const void* bias, void* y, void* workspace, size_t workspace_bytes) {
+                          void* y, void* workspace, size_t workspace_bytes) {
   const Entry& e = lookup(handle, p, dtype, ConvDirection::Forward);
   check_workspace(e, p, "conv2d_forward_cudnn", workspace, workspace_bytes);
   const void* input = x;
@@ -451,12 +386,8 @@ void conv2d_forward_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dty
   void* algo_ws = static_cast<char*>(workspace) + e.padded_bytes;
   const float one = 1.0f, zero = 0.0f;
   ALZ_CUDNN_CHECK(cudnnConvolutionForward(handle, &one, e.x, input, e.w, w, e.conv,
-                                          cudnnConvolutionFwdAlgo_t(e.info.algo), algo_ws, e.info.algo_workspace,
-                                          &zero, e.y, y));
-  if (bias != nullptr) {
-    const BiasEntry& b = bias_lookup(p, dtype);
-    ALZ_CUDNN_CHECK(cudnnAddTensor(handle, &one, b.bias, bias, &one, b.rows, y));
-  }
+                                          cudnnConvolutionFwdAlgo_t(e.info.algo), algo_ws, e.info.algo_workspace, &zero,
+                                          e.y, y));
 }
 
 void conv2d_backward_data_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, const void* dy,
@@ -487,32 +418,6 @@ void conv2d_backward_filter_cudnn(cudnnHandle_t handle, const Conv2dParams& p, D
   ALZ_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle, &one, e.x, input, e.y, dy, e.conv,
                                                  cudnnConvolutionBwdFilterAlgo_t(e.info.algo), algo_ws,
                                                  e.info.algo_workspace, &beta, e.w, dw));
-}
-
-void conv2d_backward_bias_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, const void* dy, void* db,
-                                bool accumulate) {
-  p.validate("conv2d_backward_bias_cudnn");
-  ALZ_CHECK(dtype == DType::F32 || dtype == DType::BF16,
-            "conv2d_backward_bias_cudnn: dtype " << dtype_name(dtype) << " is not supported (f32 or bf16)");
-  const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-  if (dtype == DType::F32) {
-    const BiasEntry& b = bias_lookup(p, dtype);
-    ALZ_CUDNN_CHECK(cudnnConvolutionBackwardBias(handle, &one, b.rows, dy, &beta, b.bias, db));
-    return;
-  }
-  const int64_t rows = int64_t(p.N) * p.P() * p.Q();
-  ALZ_CHECK(rows < (int64_t(1) << 31), "conv2d_backward_bias_cudnn: " << rows << " output pixels exceed int range");
-  int device = 0;
-  ALZ_CUDA_CHECK(cudaGetDevice(&device));
-  cudaStream_t stream = nullptr;
-  ALZ_CUDNN_CHECK(cudnnGetStream(handle, &stream));
-  std::lock_guard<std::mutex> lock(g_mutex);  // the cuBLAS handle is shared: set its stream and enqueue together
-  BiasBlas& b = bias_blas(device, rows);
-  ALZ_CUBLAS_CHECK(cublasSetStream(b.handle, stream));
-  // Column-major: dy is (K x M) with leading dimension K; db (K x 1) = dy * ones (M x 1).
-  ALZ_CUBLAS_CHECK(cublasGemmEx(b.handle, CUBLAS_OP_N, CUBLAS_OP_N, p.K, 1, int(rows), &one, dy, CUDA_R_16BF, p.K,
-                                b.ones, CUDA_R_16BF, int(rows), &beta, db, CUDA_R_16BF, p.K, CUBLAS_COMPUTE_32F,
-                                CUBLAS_GEMM_DEFAULT));
 }
 
 }  // namespace alz

@@ -1,8 +1,8 @@
 // CUDA elementwise ops (kernels/elementwise.h): add, sub, mul, scale, bias add over NHWC rows
-// (N*H*W, C), ReLU and the residual add, forward and backward, for float and for bf16 storage
+// (N*H*W, C) and ReLU, forward and backward, for float and for bf16 storage
 // (every value is widened to float, computed, and rounded back once).
 // Grid-stride loops, 256 threads per block; no synchronisation with the host.
-// Compared with the CPU reference by tests/gpu/test_ops_gpu.cpp:  ctest --test-dir build -R ops_gpu
+// Compared with the CPU reference by tests/gpu/test_ops_gpu.cpp:  ctest --test-dir build -R OpsGpu
 #include <algorithm>
 
 #include "core/cuda/check.h"
@@ -141,59 +141,42 @@ template <typename S> void launch_relu_backward(const S* dy, const S* v, S* dx, 
 }  // namespace
 
 // One pair of overloads (float, bf16) per public function; each forwards to the template.
-#define ALZ_FOR_STORAGE(S)                                                                                        \
-  void add_forward_cuda(const S* a, const S* b, S* y, int64_t count, cudaStream_t stream) {                     \
-    launch_binary<S, AddOp>(a, b, y, count, stream);                                                             \
-  }                                                                                                               \
-  void sub_forward_cuda(const S* a, const S* b, S* y, int64_t count, cudaStream_t stream) {                     \
-    launch_binary<S, SubOp>(a, b, y, count, stream);                                                             \
-  }                                                                                                               \
-  void mul_forward_cuda(const S* a, const S* b, S* y, int64_t count, cudaStream_t stream) {                     \
-    launch_binary<S, MulOp>(a, b, y, count, stream);                                                             \
-  }                                                                                                               \
-  void scale_forward_cuda(const S* x, float alpha, S* y, int64_t count, cudaStream_t stream) {                  \
-    launch_scale(x, alpha, y, count, stream);                                                                    \
-  }                                                                                                               \
-  void scaled_grad_cuda(const S* dy, float alpha, S* dx, int64_t count, bool accumulate, cudaStream_t stream) { \
-    launch_scaled_grad(dy, alpha, dx, count, accumulate, stream);                                                \
-  }                                                                                                               \
-  void add_backward_cuda(const S* dy, S* da, S* db, int64_t count, bool accumulate, cudaStream_t stream) {      \
-    launch_scaled_grad(dy, 1.0f, da, count, accumulate, stream);                                                 \
-    launch_scaled_grad(dy, 1.0f, db, count, accumulate, stream);                                                 \
-  }                                                                                                               \
-  void sub_backward_cuda(const S* dy, S* da, S* db, int64_t count, bool accumulate, cudaStream_t stream) {      \
-    launch_scaled_grad(dy, 1.0f, da, count, accumulate, stream);                                                 \
-    launch_scaled_grad(dy, -1.0f, db, count, accumulate, stream);                                                \
-  }                                                                                                               \
-  void mul_backward_cuda(const S* dy, const S* a, const S* b, S* da, S* db, int64_t count, bool accumulate,     \
-                         cudaStream_t stream) {                                                                   \
-    launch_mul_backward(dy, a, b, da, db, count, accumulate, stream);                                            \
-  }                                                                                                               \
-  void bias_add_forward_cuda(const S* x, const S* bias, S* y, int64_t rows, int64_t channels,                   \
-                             cudaStream_t stream) {                                                               \
-    launch_bias_add(x, bias, y, rows, channels, stream);                                                         \
-  }                                                                                                               \
-  void bias_fill_cuda(const S* bias, S* y, int64_t rows, int64_t channels, cudaStream_t stream) {                \
-    launch_bias_fill(bias, y, rows, channels, stream);                                                           \
-  }                                                                                                               \
-  void bias_add_backward_cuda(const S* dy, S* dx, S* dbias, int64_t rows, int64_t channels, bool accumulate_dx, \
-                              bool accumulate_dbias, float* workspace, cudaStream_t stream) {                    \
-    if (dbias) channel_sum_cuda(dy, dbias, rows, channels, accumulate_dbias, workspace, stream);                 \
-    launch_scaled_grad(dy, 1.0f, dx, rows * channels, accumulate_dx, stream);                                    \
-  }                                                                                                               \
-  void relu_forward_cuda(const S* x, S* y, int64_t count, cudaStream_t stream) {                                \
-    launch_relu_forward(x, y, count, stream);                                                                    \
-  }                                                                                                               \
-  void relu_backward_cuda(const S* dy, const S* v, S* dx, int64_t count, bool accumulate, cudaStream_t stream) { \
-    launch_relu_backward(dy, v, dx, count, accumulate, stream);                                                  \
-  }                                                                                                               \
-  void residual_add_forward_cuda(const S* a, const S* b, S* y, int64_t count, cudaStream_t stream) {            \
-    launch_binary<S, AddOp>(a, b, y, count, stream);                                                             \
-  }                                                                                                               \
-  void residual_add_backward_cuda(const S* dy, S* da, S* db, int64_t count, bool accumulate,                    \
-                                  cudaStream_t stream) {                                                          \
-    launch_scaled_grad(dy, 1.0f, da, count, accumulate, stream);                                                 \
-    launch_scaled_grad(dy, 1.0f, db, count, accumulate, stream);                                                 \
+#define ALZ_FOR_STORAGE(S)                                                                                           \
+  void add_forward_cuda(const S* a, const S* b, S* y, int64_t count, cudaStream_t stream) {                          \
+    launch_binary<S, AddOp>(a, b, y, count, stream);                                                                 \
+  }                                                                                                                  \
+  void sub_forward_cuda(const S* a, const S* b, S* y, int64_t count, cudaStream_t stream) {                          \
+    launch_binary<S, SubOp>(a, b, y, count, stream);                                                                 \
+  }                                                                                                                  \
+  void mul_forward_cuda(const S* a, const S* b, S* y, int64_t count, cudaStream_t stream) {                          \
+    launch_binary<S, MulOp>(a, b, y, count, stream);                                                                 \
+  }                                                                                                                  \
+  void scale_forward_cuda(const S* x, float alpha, S* y, int64_t count, cudaStream_t stream) {                       \
+    launch_scale(x, alpha, y, count, stream);                                                                        \
+  }                                                                                                                  \
+  void scaled_grad_cuda(const S* dy, float alpha, S* dx, int64_t count, bool accumulate, cudaStream_t stream) {      \
+    launch_scaled_grad(dy, alpha, dx, count, accumulate, stream);                                                    \
+  }                                                                                                                  \
+  void mul_backward_cuda(const S* dy, const S* a, const S* b, S* da, S* db, int64_t count, bool accumulate,          \
+                         cudaStream_t stream) {                                                                      \
+    launch_mul_backward(dy, a, b, da, db, count, accumulate, stream);                                                \
+  }                                                                                                                  \
+  void bias_add_forward_cuda(const S* x, const S* bias, S* y, int64_t rows, int64_t channels, cudaStream_t stream) { \
+    launch_bias_add(x, bias, y, rows, channels, stream);                                                             \
+  }                                                                                                                  \
+  void bias_fill_cuda(const S* bias, S* y, int64_t rows, int64_t channels, cudaStream_t stream) {                    \
+    launch_bias_fill(bias, y, rows, channels, stream);                                                               \
+  }                                                                                                                  \
+  void bias_add_backward_cuda(const S* dy, S* dx, S* dbias, int64_t rows, int64_t channels, bool accumulate_dx,      \
+                              bool accumulate_dbias, float* workspace, cudaStream_t stream) {                        \
+    if (dbias) channel_sum_cuda(dy, dbias, rows, channels, accumulate_dbias, workspace, stream);                     \
+    launch_scaled_grad(dy, 1.0f, dx, rows* channels, accumulate_dx, stream);                                         \
+  }                                                                                                                  \
+  void relu_forward_cuda(const S* x, S* y, int64_t count, cudaStream_t stream) {                                     \
+    launch_relu_forward(x, y, count, stream);                                                                        \
+  }                                                                                                                  \
+  void relu_backward_cuda(const S* dy, const S* v, S* dx, int64_t count, bool accumulate, cudaStream_t stream) {     \
+    launch_relu_backward(dy, v, dx, count, accumulate, stream);                                                      \
   }
 
 ALZ_FOR_STORAGE(float)

@@ -55,7 +55,12 @@ __global__ void frozen_bn_param_kernel(const T* x, const T* dy, int64_t rows, in
 template <typename T>
 void launch(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels, const float* gamma, const float* beta,
             const float* mean, const float* var, float epsilon, bool relu, float* dgamma, float* dbeta,
-            cudaStream_t stream) {
+            bool accumulate_params, cudaStream_t stream) {
+  if (!accumulate_params) {  // the parameter kernel adds into dgamma and dbeta
+    const size_t bytes = sizeof(float) * static_cast<size_t>(channels);
+    if (dgamma) ALZ_CUDA_CHECK(cudaMemsetAsync(dgamma, 0, bytes, stream));
+    if (dbeta) ALZ_CUDA_CHECK(cudaMemsetAsync(dbeta, 0, bytes, stream));
+  }
   int64_t count = rows * channels;
   if (count == 0) return;
   int blocks = static_cast<int>(std::min<int64_t>((count + 255) / 256, 4096));
@@ -70,18 +75,14 @@ void launch(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels, cons
 
 }  // namespace
 
-void frozen_bn_backward_cuda(const float* x, const float* dy, float* dx, int64_t rows, int64_t channels,
-                             const float* gamma, const float* beta, const float* moving_mean,
-                             const float* moving_variance, float epsilon, bool relu, float* dgamma, float* dbeta,
-                             cudaStream_t stream) {
-  launch(x, dy, dx, rows, channels, gamma, beta, moving_mean, moving_variance, epsilon, relu, dgamma, dbeta, stream);
+void frozen_bn_backward_cuda(const FrozenBnBackwardArgs<float>& a, cudaStream_t stream) {
+  launch(a.x, a.dy, a.dx, a.rows, a.channels, a.gamma, a.beta, a.moving_mean, a.moving_variance,
+         static_cast<float>(a.epsilon), a.relu, a.dgamma, a.dbeta, a.accumulate_params, stream);
 }
 
-void frozen_bn_backward_cuda(const bf16* x, const bf16* dy, bf16* dx, int64_t rows, int64_t channels,
-                             const float* gamma, const float* beta, const float* moving_mean,
-                             const float* moving_variance, float epsilon, bool relu, float* dgamma, float* dbeta,
-                             cudaStream_t stream) {
-  launch(x, dy, dx, rows, channels, gamma, beta, moving_mean, moving_variance, epsilon, relu, dgamma, dbeta, stream);
+void frozen_bn_backward_cuda(const FrozenBnBackwardArgs<bf16>& a, cudaStream_t stream) {
+  launch(a.x, a.dy, a.dx, a.rows, a.channels, a.gamma, a.beta, a.moving_mean, a.moving_variance,
+         static_cast<float>(a.epsilon), a.relu, a.dgamma, a.dbeta, a.accumulate_params, stream);
 }
 
 }  // namespace alz::kernels

@@ -66,9 +66,11 @@ void linear_forward(cublasHandle_t handle, const S* x, const S* w, const S* b, S
   matmul_cuda(handle, x, w, y, batch, out, in, false, false, 1.0f, b ? 1.0f : 0.0f);
 }
 
-template <typename S>
-void linear_backward(cublasHandle_t handle, const S* dy, const S* x, const S* w, S* dx, S* dw, S* db, int64_t batch,
-                     int64_t in, int64_t out, bool accumulate_dx, bool accumulate_params, float* workspace) {
+template <typename S> void linear_backward(cublasHandle_t handle, const LinearBackwardArgs<S>& a, float* workspace) {
+  const S *dy = a.dy, *x = a.x, *w = a.w;
+  S *dx = a.dx, *dw = a.dw, *db = a.db;
+  const int64_t batch = a.batch, in = a.in, out = a.out;
+  const bool accumulate_dx = a.accumulate_dx, accumulate_params = a.accumulate_params;
   // dx (B, in) = dy (B, out) · Wᵀ, W stored (in, out).
   if (dx) matmul_cuda(handle, dy, w, dx, batch, in, out, false, true, 1.0f, accumulate_dx ? 1.0f : 0.0f);
   // dW (in, out) = xᵀ · dy, x stored (B, in).
@@ -109,16 +111,12 @@ void linear_forward_cuda(cublasHandle_t handle, const bf16* x, const bf16* w, co
   linear_forward(handle, x, w, b, y, batch, in, out);
 }
 
-void linear_backward_cuda(cublasHandle_t handle, const float* dy, const float* x, const float* w, float* dx,
-                          float* dw, float* db, int64_t batch, int64_t in, int64_t out, bool accumulate_dx,
-                          bool accumulate_params, float* workspace) {
-  linear_backward(handle, dy, x, w, dx, dw, db, batch, in, out, accumulate_dx, accumulate_params, workspace);
+void linear_backward_cuda(cublasHandle_t handle, const LinearBackwardArgs<float>& a, float* workspace) {
+  linear_backward(handle, a, workspace);
 }
 
-void linear_backward_cuda(cublasHandle_t handle, const bf16* dy, const bf16* x, const bf16* w, bf16* dx, bf16* dw,
-                          bf16* db, int64_t batch, int64_t in, int64_t out, bool accumulate_dx,
-                          bool accumulate_params, float* workspace) {
-  linear_backward(handle, dy, x, w, dx, dw, db, batch, in, out, accumulate_dx, accumulate_params, workspace);
+void linear_backward_cuda(cublasHandle_t handle, const LinearBackwardArgs<bf16>& a, float* workspace) {
+  linear_backward(handle, a, workspace);
 }
 
 }  // namespace alz::kernels

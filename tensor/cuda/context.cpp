@@ -1,5 +1,5 @@
 // Per-device context (tensor/cuda/context.h): streams, cuBLAS and cuDNN handles bound to the
-// compute stream, and the reusable workspace. Created on first use; kept for the process.
+// compute stream, and the reusable workspaces. Created on first use; kept for the process.
 #include "tensor/cuda/context.h"
 
 #include <memory>
@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/cuda/check.h"
+#include "kernels/bn_relu.h"
 #include "tensor/cuda_runtime.h"
 
 namespace alz::cuda {
@@ -50,6 +51,17 @@ void* Context::workspace(size_t bytes) {
   workspace_ = device_allocate(bytes, device);
   workspace_bytes_ = bytes;
   return workspace_;
+}
+
+void* Context::bn_relu_workspace(size_t bytes, size_t& capacity) {
+  if (bn_relu_workspace_ == nullptr || bn_relu_workspace_bytes_ < bytes) {
+    if (bn_relu_workspace_) device_free(bn_relu_workspace_);  // stream-ordered, as above
+    bn_relu_workspace_bytes_ = 4 * bytes;
+    bn_relu_workspace_ = device_allocate(bn_relu_workspace_bytes_, device);
+    kernels::bn_relu_workspace_init_cuda(bn_relu_workspace_, bn_relu_workspace_bytes_, compute_stream);
+  }
+  capacity = bn_relu_workspace_bytes_;
+  return bn_relu_workspace_;
 }
 
 Context& context(int device) {

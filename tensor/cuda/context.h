@@ -1,10 +1,14 @@
 // Per-device CUDA context: the streams, the cuBLAS and cuDNN handles bound to the compute
-// stream, and one reusable workspace. Created lazily on first use, one per device, kept for
-// the life of the process.
+// stream, and two reusable workspaces (cuDNN/cuBLAS scratch; the fused BatchNorm kernels' own).
+// Created lazily on first use, one per device, kept for the life of the process.
 //
 //   auto& ctx = alz::cuda::context(0);
 //   kernel<<<grid, block, 0, ctx.compute_stream>>>(...);
 //   void* ws = ctx.workspace(bytes);   // grows (through the caching allocator), never shrinks
+//
+// Both workspaces serve work enqueued on compute_stream, one launch after another: a buffer
+// is reused as soon as the previous launch is queued, and freed (stream-ordered) when it grows.
+// Tested by tests/gpu/test_cuda_runtime_gpu.cpp.
 //
 // Code that takes an alz::Stream resolves it with stream_or_default(stream, device).
 #pragma once
@@ -29,8 +33,17 @@ struct Context {
   void* workspace(size_t bytes);
   size_t workspace_size() const { return workspace_bytes_; }
 
+  // The fused BatchNorm(+ReLU) kernels' dedicated workspace (kernels/bn_relu.h): at least
+  // `bytes`, its size returned in `capacity`. Its first bytes are "last block" counters that
+  // must be zero before a launch; every launch leaves them at zero, so the buffer is zeroed
+  // (on compute_stream) only when it is created or grown. Growth allocates 4x the request,
+  // so a few larger layers do not reallocate one after another.
+  void* bn_relu_workspace(size_t bytes, size_t& capacity);
+
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
+  void* bn_relu_workspace_ = nullptr;
+  size_t bn_relu_workspace_bytes_ = 0;
 };
 
 Context& context(int device = 0);  // throws alz::Error without a device

@@ -1,7 +1,10 @@
 // CUDA runtime: discovery, the caching allocator (reuse makes no new cudaMalloc; statistics;
-// releasing cached blocks), pinned allocation, the per-device context and its workspace.
+// releasing cached blocks), pinned allocation, the per-device context and its workspaces.
 // Labelled `gpu`; skips with a reason without a device. Run: ctest --test-dir build -L gpu
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <vector>
 
 #include "support/compare.h"
 #include "tensor/cuda/context.h"
@@ -92,6 +95,32 @@ TEST(CudaRuntimeGpu, ContextHandlesAndWorkspace) {
   EXPECT_EQ(ctx.workspace(1000), ws);  // smaller request: same buffer
   EXPECT_GE(ctx.workspace_size(), size_t{1} << 20);
   EXPECT_THROW(cuda::context(cuda::device_count()), Error);
+}
+
+// The fused BatchNorm workspace starts zeroed (its counters), is reused for smaller requests,
+// and is zeroed again when it grows.
+TEST(CudaRuntimeGpu, BnReluWorkspaceIsZeroedWhenCreatedOrGrown) {
+  ALZ_REQUIRE_GPU();
+  auto& ctx = cuda::context(0);
+  auto expect_zero = [&](void* ws, size_t bytes, const char* what) {
+    std::vector<unsigned char> host(bytes, 0xff);
+    ASSERT_EQ(cudaStreamSynchronize(ctx.compute_stream), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(host.data(), ws, bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+    EXPECT_EQ(std::count(host.begin(), host.end(), 0), static_cast<std::ptrdiff_t>(bytes)) << what;
+  };
+  size_t capacity = 0;
+  void* ws = ctx.bn_relu_workspace(4096, capacity);
+  ASSERT_NE(ws, nullptr);
+  EXPECT_GE(capacity, size_t{4096});
+  expect_zero(ws, capacity, "created");
+  size_t again = 0;
+  EXPECT_EQ(ctx.bn_relu_workspace(100, again), ws);  // smaller request: same buffer
+  EXPECT_EQ(again, capacity);
+  ASSERT_EQ(cudaMemsetAsync(ws, 0xab, capacity, ctx.compute_stream), cudaSuccess);  // dirty it
+  size_t grown = 0;
+  void* bigger = ctx.bn_relu_workspace(capacity + 1, grown);
+  EXPECT_GT(grown, capacity);
+  expect_zero(bigger, grown, "grown");
 }
 
 }  // namespace

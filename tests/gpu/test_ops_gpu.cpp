@@ -7,7 +7,7 @@
 //   kF32Exact   {1e-6, 1e-6}  same f32 operations, at most a contracted multiply-add apart
 //   kBf16       {1e-5, 8e-3}  one bf16 rounding of the result (2^-9 relative) with slack
 //   kF32Sum     {1e-4, 1e-5}  f32 partial sums vs the CPU's double accumulation (<= 1e5 terms)
-// Skips cleanly without a device.   ctest --test-dir build -L gpu -R ops_gpu
+// Skips cleanly without a device.   ctest --test-dir build -L gpu -R OpsGpu
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -120,8 +120,7 @@ template <typename S> void binary_ops() {
   using Cuda = void (*)(const S*, const S*, S*, int64_t, cudaStream_t);
   const std::vector<std::pair<Cpu, Cuda>> forwards = {{add_forward_cpu<float>, add_forward_cuda},
                                                       {sub_forward_cpu<float>, sub_forward_cuda},
-                                                      {mul_forward_cpu<float>, mul_forward_cuda},
-                                                      {residual_add_forward_cpu<float>, residual_add_forward_cuda}};
+                                                      {mul_forward_cpu<float>, mul_forward_cuda}};
   for (auto [cpu, cuda] : forwards) {
     cpu(a.data(), b.data(), ref.data(), kCount);
     cuda(da.ptr, db.ptr, y.ptr, kCount, s);
@@ -134,19 +133,13 @@ template <typename S> void binary_ops() {
     mul_backward_cuda(dg.ptr, da.ptr, db.ptr, ga.ptr, gb.ptr, kCount, accumulate, s);
     EXPECT_GPU_CLOSE(ga, ref_a, kElementTol<S>);
     EXPECT_GPU_CLOSE(gb, ref_b, kElementTol<S>);
-    Dev<S> sa(prior), sb(prior);
-    ref_a = prior, ref_b = prior;
-    sub_backward_cpu(g.data(), ref_a.data(), ref_b.data(), kCount, accumulate);
-    sub_backward_cuda(dg.ptr, sa.ptr, sb.ptr, kCount, accumulate, s);
-    EXPECT_GPU_CLOSE(sa, ref_a, kElementTol<S>);
+    Dev<S> sb(prior);  // sub's second operand: -dy
+    ref_b = prior;
+    scaled_grad_cpu(g.data(), -1.0f, ref_b.data(), kCount, accumulate);
+    scaled_grad_cuda(dg.ptr, -1.0f, sb.ptr, kCount, accumulate, s);
+    scaled_grad_cuda(dg.ptr, -1.0f, static_cast<S*>(nullptr), kCount, accumulate, s);  // nothing to write
+    scaled_grad_cuda(dg.ptr, -1.0f, sb.ptr, 0, accumulate, s);                         // count 0: a no-op
     EXPECT_GPU_CLOSE(sb, ref_b, kElementTol<S>);
-    Dev<S> ra(prior), rb(prior);
-    ref_a = prior, ref_b = prior;
-    residual_add_backward_cpu(g.data(), ref_a.data(), ref_b.data(), kCount, accumulate);
-    residual_add_backward_cuda(dg.ptr, ra.ptr, rb.ptr, kCount, accumulate, s);
-    add_backward_cuda(dg.ptr, static_cast<S*>(nullptr), rb.ptr, 0, accumulate, s);  // count 0: a no-op
-    EXPECT_GPU_CLOSE(ra, ref_a, kElementTol<S>);
-    EXPECT_GPU_CLOSE(rb, ref_b, kElementTol<S>);
   }
 }
 
@@ -318,10 +311,29 @@ template <typename S> void linear() {
     linear_forward_cuda(gpu().cublas, dx_in.ptr, dw_in.ptr, db_in.ptr, y.ptr, batch, in, out);
     // Tolerance: f32 sums of K = 2048 terms in another order; bf16: one rounding of y.
     EXPECT_GPU_CLOSE(y, ref, (std::is_same_v<S, float> ? Tolerance{1e-4, 1e-5} : tol));
-    linear_backward_cpu(g.data(), x.data(), w.data(), ref_dx.data(), ref_dw.data(), ref_db.data(), batch, in, out,
-                        false, true);
-    linear_backward_cuda(gpu().cublas, dg.ptr, dx_in.ptr, dw_in.ptr, dx.ptr, dw.ptr, db.ptr, batch, in, out, false,
-                         true, workspace.ptr);
+    // dx overwritten, dW and db added into the prior values.
+    linear_backward_cpu(LinearBackwardArgs<float>{.dy = g.data(),
+                                                  .x = x.data(),
+                                                  .w = w.data(),
+                                                  .dx = ref_dx.data(),
+                                                  .dw = ref_dw.data(),
+                                                  .db = ref_db.data(),
+                                                  .batch = batch,
+                                                  .in = in,
+                                                  .out = out,
+                                                  .accumulate_params = true});
+    linear_backward_cuda(gpu().cublas,
+                         LinearBackwardArgs<S>{.dy = dg.ptr,
+                                               .x = dx_in.ptr,
+                                               .w = dw_in.ptr,
+                                               .dx = dx.ptr,
+                                               .dw = dw.ptr,
+                                               .db = db.ptr,
+                                               .batch = batch,
+                                               .in = in,
+                                               .out = out,
+                                               .accumulate_params = true},
+                         workspace.ptr);
     EXPECT_GPU_CLOSE(dx, ref_dx, tol);
     EXPECT_GPU_CLOSE(dw, ref_dw, tol);
     EXPECT_GPU_CLOSE(db, ref_db, tol);
