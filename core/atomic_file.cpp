@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -21,14 +22,25 @@ std::atomic<unsigned long> g_temp_counter{0};
 // Fault injection for the crash-safety tests (tests/test_crash_resume.cpp): with
 // ALZ_FAULT_KILL_AT=N in the environment, the process kills itself with SIGKILL at the N-th
 // fault point, counting every write of a temp file, the moment before each rename and the
-// moment after it, process-wide. Unset (always, outside those tests): one relaxed load.
+// moment after it, and both sides of an appended line, process-wide. ALZ_FAULT_KILL_AT=count
+// prints "alz fault points: N" on stderr at exit instead. Unset (always, outside those tests):
+// one relaxed load per point.
+std::atomic<long> g_fault_points{0};
+
+void print_fault_count() { std::fprintf(stderr, "alz fault points: %ld\n", g_fault_points.load()); }
+
 void fault_point() {
   static const long kill_at = [] {
     const char* text = std::getenv("ALZ_FAULT_KILL_AT");
-    return text ? std::atol(text) : 0L;
+    if (!text) return 0L;
+    if (std::string(text) == "count") {
+      std::atexit(print_fault_count);
+      return -1L;
+    }
+    return std::atol(text);
   }();
-  static std::atomic<long> points{0};
-  if (kill_at > 0 && ++points == kill_at) std::raise(SIGKILL);
+  if (kill_at == 0) return;
+  if (++g_fault_points == kill_at) std::raise(SIGKILL);
 }
 
 // Writes all of `size` bytes; false (errno set) on failure.

@@ -16,7 +16,8 @@
 //
 // Crash-safety tests set ALZ_FAULT_KILL_AT=N: the process then kills itself (SIGKILL) at the
 // N-th fault point (every write(), just before and just after every rename, around every
-// appended line), so a test can stop a run inside any file write and check what survives.
+// appended line), so a test can stop a run inside any file write and check what survives;
+// ALZ_FAULT_KILL_AT=count prints how many points a run passed.
 #pragma once
 #include <cstddef>
 #include <string>

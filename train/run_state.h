@@ -1,8 +1,14 @@
 // Where a training run stands (RunState) and the run folder's files that let a stopped run go
 // on: state.json (the RunState and the run's configuration), last.safetensors (weights and
 // BatchNorm statistics) and optimizer.safetensors (the optimizer's moments and step count).
-// They are written together after every epoch and when the run is interrupted, each file
-// atomically (temp + rename). best.safetensors is written when validation improves.
+// They are written together after every epoch and when the run is interrupted, and they change
+// together even when the process is killed half way (SIGKILL, power loss): save_run writes all
+// three into the staging folder run_dir/.saving/ (each atomically), then an empty marker file
+// .saving/complete (the commit point), then renames them into run_dir. On the next save or
+// resume, recover_interrupted_save finishes a committed staging folder or drops an unfinished
+// one (the previous files are then whole), and removes temp files a killed write left.
+// best.safetensors is written when validation improves; metrics.jsonl is rewritten from the
+// saved history on resume, so an epoch that was logged but not saved is not logged twice.
 //
 // state.json is the RunState below serialised field by field from its one list (a missing key
 // is an error: the file was damaged), plus the configuration under "config" (TrainConfig,
@@ -51,11 +57,19 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunState, epoch, batch, global_step, best_mac
 void save_run(const std::string& run_dir, ResNetV2& model, const Optimizer& optimizer, const RunState& state,
               const nlohmann::json& config, const std::vector<std::string>& class_names);
 
+// Finishes or drops a save that a crash interrupted (see above); true when there was one.
+bool recover_interrupted_save(const std::string& run_dir);
+
+// Rewrites run_dir/metrics.jsonl from the saved history (one line per finished epoch, as
+// append_jsonl writes them).
+void rewrite_metrics_log(const std::string& run_dir, const std::vector<EpochRecord>& history);
+
 // Writes best.safetensors: the weights of the best epoch so far.
 void save_best(const std::string& run_dir, ResNetV2& model, const std::vector<std::string>& class_names);
 
-// state.json of a run folder: the saved configuration (as saved; see config_for_resume in
-// train/trainer.h) and state. Throws alz::Error naming the file when it is missing or damaged.
+// state.json of a run folder (after recover_interrupted_save): the saved configuration (as
+// saved; see config_for_resume in train/trainer.h) and state. Throws alz::Error naming the file
+// when it is missing or damaged.
 struct SavedRun {
   nlohmann::json config;
   RunState state;

@@ -289,6 +289,7 @@ Trainer::Trainer(TrainConfig config)
 
   if (resuming_) {
     restore_run(config_.run_dir, state_, *model_, *optimizer_, *schedule_);
+    rewrite_metrics_log(config_.run_dir, state_.history);  // epochs logged after the last save go
     if (!config_.quiet)
       std::printf("resuming %s at epoch %d, batch %lld\n", config_.run_dir.c_str(), state_.epoch + 1,
                   static_cast<long long>(state_.batch));
