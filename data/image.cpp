@@ -1,19 +1,21 @@
-// Image decode (stb_image), resize, write (stb_image_write) and resnet_v2 preprocessing.
+// Image decode (JPEG: libjpeg-turbo in data/jpeg.cpp; PNG, BMP: stb_image), resize, write
+// (stb_image_write) and resnet_v2 preprocessing.
 //
 // Decode: the whole file is read into memory, the format is told by its magic bytes (only
-// JPEG, PNG and BMP are accepted), the header size is checked with stbi_info against the
-// pixel limit, and only then are the pixels decoded to 3-channel uint8. stb_image fills
-// missing data with zeros instead of failing, so truncation is detected here: a JPEG must end
-// with its EOI marker, a PNG with its IEND chunk, an uncompressed BMP must hold all its rows.
+// JPEG, PNG and BMP are accepted), the header size is checked against the pixel limit (read
+// from the header here, then by libjpeg-turbo or stbi_info), and only then are the pixels
+// decoded to 3-channel uint8. stb_image fills missing data with zeros instead of failing, so
+// truncation is detected here: a JPEG must end with its EOI marker (libjpeg-turbo would also
+// warn, and its warnings are errors), a PNG with its IEND chunk, an uncompressed BMP must hold
+// all its rows.
 // Resize: separable; per axis, area weights (a box filter as wide as the scale) when the axis
 // shrinks or keeps its size, and bilinear interpolation with half-pixel centres when it grows.
 // Intermediate values stay float; the result is rounded to nearest and clamped.
 // Preprocess: y = x / 127.5 - 1, (H, W, 3).
 //
-// Tested in tests/test_image.cpp:
+// Tested in tests/test_image.cpp and tests/test_image_keras.cpp:
 //   cmake --build build --target test_image && build/tests/test_image
 #define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
 #define STBI_NO_STDIO
@@ -47,6 +49,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/jpeg.h"
 
 namespace alz::data {
 namespace {
@@ -173,8 +176,14 @@ ImageInfo probe_bytes(const uint8_t* bytes, size_t size, const std::string& name
               name << ": image too large: " << declared_w << "x" << declared_h << " = " << declared_w * declared_h
                    << " pixels, the limit is " << limits.max_pixels);
   int w = 0, h = 0, comp = 0;
-  if (!stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &comp))
+  if (info.format == "jpeg") {
+    detail::JpegHeader header = detail::read_jpeg_header(bytes, size, name);
+    w = header.width;
+    h = header.height;
+    comp = header.grey ? 1 : 3;
+  } else if (!stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &comp)) {
     ALZ_FAIL(name << ": corrupt " << info.format << " header (" << stbi_failure_reason() << ")");
+  }
   ALZ_CHECK(w > 0 && h > 0, name << ": image has zero size (" << w << "x" << h << ")");
   ALZ_CHECK(int64_t(w) * h <= limits.max_pixels,
             name << ": image too large: " << w << "x" << h << " = " << int64_t(w) * h
@@ -297,6 +306,13 @@ ImageInfo probe_image_file(const std::string& path, const DecodeLimits& limits) 
 Image decode_image_memory(const uint8_t* bytes, size_t size, const std::string& name, const DecodeLimits& limits) {
   ImageInfo info = probe_bytes(bytes, size, name, limits);
   check_complete_memory(bytes, size, info.format, name);
+  if (info.format == "jpeg") {
+    detail::JpegHeader header;
+    header.width = info.width;
+    header.height = info.height;
+    header.grey = info.channels_in_file == 1;
+    return detail::decode_jpeg(bytes, size, name, header);
+  }
   int w = 0, h = 0, comp = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> data(
       stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &comp, 3), &stbi_image_free);

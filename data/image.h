@@ -1,9 +1,13 @@
-// Images on the host: decode (stb_image), resize, write, and the Keras resnet_v2 preprocessing.
+// Images on the host: decode, resize, write, and the Keras resnet_v2 preprocessing.
 //
 // An Image is HWC uint8: pixels[(y * width + x) * channels + c], row-major, C fastest.
 // Decoding always gives 3 channels (grey is replicated, alpha is dropped), from JPEG (baseline
-// and progressive), PNG (8- and 16-bit, palette, grey, grey+alpha) and BMP. The header's size
-// is checked with stbi_info BEFORE decoding, so a huge image is refused without allocating.
+// and progressive, through libjpeg-turbo with the accurate integer IDCT and fancy upsampling:
+// the pixels PIL, and so keras.utils.load_img, give), PNG (8- and 16-bit, palette, grey,
+// grey+alpha) and BMP (both through stb_image). The header's size is checked BEFORE decoding,
+// so a huge image is refused without allocating. CMYK and YCCK JPEGs are refused. A JPEG that
+// libjpeg-turbo decodes only with a warning (corrupt or missing data) is refused too: the part
+// it could not read would be filled in, and such an image must not be trained on silently.
 // Resize is separable bilinear with half-pixel centres; when shrinking, the triangle filter is
 // widened by the scale factor (antialiasing), so a 2x downscale averages 2x2 blocks.
 // Preprocessing is keras.applications.resnet_v2.preprocess_input: y = x / 127.5 - 1, NHWC.
@@ -49,8 +53,9 @@ bool has_image_extension(const std::string& path);
 // The extension of `path` with its dot, lower-cased: "scans/a.JPG" -> ".jpg" ("" when none).
 std::string lowercase_extension(const std::string& path);
 
-// Reads the header only (stbi_info); throws alz::Error "<path>: <reason>" for unreadable,
-// empty or non-image files, unsupported formats, zero sizes, and sizes over the limit.
+// Reads the header only (libjpeg-turbo for JPEG, stbi_info otherwise); throws alz::Error
+// "<path>: <reason>" for unreadable, empty or non-image files, unsupported formats, zero sizes,
+// and sizes over the limit.
 ImageInfo probe_image_file(const std::string& path, const DecodeLimits& limits = {});
 ImageInfo probe_image_memory(const uint8_t* bytes, size_t size, const std::string& name_for_errors,
                              const DecodeLimits& limits = {});
@@ -68,7 +73,9 @@ Image resize_bilinear(const Image& src, int height, int width);
 Image to_grey(const Image& image);
 
 // Written atomically (a temp file in the same folder, then rename). channels 1 (grey) or 3;
-// write_png also takes 4. Throws alz::Error "<path>: <reason>".
+// write_png also takes 4. Throws alz::Error "<path>: <reason>". JPEGs are encoded by
+// stb_image_write (baseline; 4:2:0 chroma at quality <= 90, else 4:4:4): the phantom set and
+// the test images stay byte for byte what they were, and nothing needs them to match Keras.
 void write_jpeg(const std::string& path, const Image& image, int quality = 92);
 void write_png(const std::string& path, const Image& image);
 

@@ -1,7 +1,8 @@
 // Tests of data/image.h: decoding every supported kind of file (fixtures written at run time:
 // stb_image_write for baseline JPEG / 8-bit PNG / BMP, a small PNG writer here for 16-bit and
-// palette PNGs, a small progressive-JPEG writer here), bad files, resize against a direct
-// reference, and the resnet_v2 preprocessing.
+// palette PNGs, a small progressive-JPEG writer here), bad files (truncated, corrupt, what
+// libjpeg-turbo only warns about), resize against a direct reference, and the resnet_v2
+// preprocessing.
 //   cmake --build build --target test_image && build/tests/test_image
 #include <gtest/gtest.h>
 #include <stb_image_write.h>
@@ -319,6 +320,25 @@ TEST_F(ImageTest, BadFilesThrowNamingTheFileAndReason) {
   header_only.insert(header_only.end(), {0xFF, 0xD9});
   write_bytes(path("headless.jpg"), header_only);
   EXPECT_NE(message("headless.jpg").find("headless.jpg: corrupt jpeg"), std::string::npos);
+  // Cut in the middle of the entropy data, an end-of-image marker put back: the cheap check
+  // passes, libjpeg-turbo warns ("premature end of data segment") and would fill in the rest.
+  std::vector<uint8_t> cut(jpeg.begin(), jpeg.begin() + jpeg.size() * 2 / 3);
+  cut.insert(cut.end(), {0xFF, 0xD9});
+  write_bytes(path("cut.jpg"), cut);
+  EXPECT_NE(message("cut.jpg").find("cut.jpg: corrupt jpeg data (Corrupt JPEG data"), std::string::npos)
+      << message("cut.jpg");
+  // Garbage in the entropy data, the length kept: libjpeg-turbo decodes to the end with a
+  // warning; refused too.
+  std::vector<uint8_t> garbled = jpeg;
+  std::mt19937 rng(5);
+  for (size_t i = garbled.size() / 2; i < garbled.size() / 2 + 40; ++i) garbled[i] = static_cast<uint8_t>(rng());
+  write_bytes(path("garbled.jpg"), garbled);
+  EXPECT_NE(message("garbled.jpg").find("garbled.jpg: corrupt jpeg"), std::string::npos) << message("garbled.jpg");
+  // Extra bytes after the end-of-image marker are ignored, as by PIL.
+  std::vector<uint8_t> trailing = jpeg;
+  trailing.insert(trailing.end(), {0x00, 0x00, 0x0A});
+  write_bytes(path("trailing.jpg"), trailing);
+  EXPECT_EQ(decode_image_file(path("trailing.jpg")).pixels, decode_image_file(path("good.jpg")).pixels);
 
   write_png(path("good.png"), image);
   std::vector<uint8_t> png = read_bytes(path("good.png"));
