@@ -68,6 +68,7 @@ json config_to_json(const TrainConfig& c) {
               {"clip_norm", c.clip_norm},
               {"input_height", c.input_height},
               {"input_width", c.input_width},
+              {"resize", c.resize},
               {"device", c.device},
               {"precision", c.precision},
               {"seed", c.seed},
@@ -99,6 +100,7 @@ void config_from_json(const json& j, TrainConfig& c) {
   c.clip_norm = j.at("clip_norm");
   c.input_height = j.at("input_height");
   c.input_width = j.at("input_width");
+  c.resize = j.value("resize", "area");  // runs saved before the key existed used the area filter
   c.device = j.at("device");
   c.precision = j.at("precision");
   c.seed = j.at("seed");
@@ -234,7 +236,9 @@ class Progress {
 
 void save_run(const std::string& dir, ResNetV2& model, Optimizer& optimizer, const RunState& state,
               const json& config_json, const std::vector<std::string>& class_names) {
-  save_checkpoint(dir + "/last.safetensors", model, {{"class_names", class_names_json(class_names)}});
+  save_checkpoint(dir + "/last.safetensors", model,
+                  {{"class_names", class_names_json(class_names)},
+                   {"resize", config_json.at("resize").get<std::string>()}});
   save_safetensors(dir + "/optimizer.safetensors", optimizer.state(), {{"kind", optimizer.kind()}});
   json saved = state_to_json(state);
   saved["config"] = config_json;
@@ -442,7 +446,8 @@ int run_training(TrainConfig config) {
       state.best_epoch = record.epoch;
       state.best_evaluation = metrics_to_json(val);
       state.epochs_without_improvement = 0;
-      save_checkpoint(config.run_dir + "/best.safetensors", *model, {{"class_names", class_names_json(class_names)}});
+      save_checkpoint(config.run_dir + "/best.safetensors", *model,
+                      {{"class_names", class_names_json(class_names)}, {"resize", config.resize}});
     } else {
       ++state.epochs_without_improvement;
     }

@@ -40,6 +40,7 @@ struct TrainConfig {
   double step_gamma = 0.1;
   double clip_norm = 0.0;            // 0: no clipping
   int input_height = 0, input_width = 0;  // 0: auto (GPU 224, CPU 80)
+  std::string resize = "keras";      // keras (tf.image.resize bilinear) or area (data/resize.h)
   std::string device = "auto";       // auto, cpu, cuda
   std::string precision = "tf32";    // fp32 (strict), tf32
   uint64_t seed = 1;
