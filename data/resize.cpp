@@ -2,9 +2,10 @@
 // preprocessing. See data/resize.h for the formulas.
 //
 // keras: per axis, (lower, upper, lerp) for each output index, computed in float32 exactly as
-// TensorFlow's ResizeBilinear with half_pixel_centers; a horizontal pass over the source rows
-// that some output row reads, (src.height, width, C), then a vertical pass. Both passes use
-// TensorFlow's form a + (b - a) * lerp, so the result matches it to float rounding.
+// TensorFlow's ResizeBilinear with half_pixel_centers; per output row, the horizontal lerp of
+// its two source rows (each computed once, kept while the next output rows need it), then the
+// vertical lerp. Both use TensorFlow's form a + (b - a) * lerp, so the result matches it to
+// float rounding.
 // area: per axis, a list of taps (first source index, weights); a horizontal pass over every
 // source row, then a vertical pass, both as weighted sums.
 //
@@ -47,15 +48,20 @@ LerpAxis keras_axis(int in, int out) {
 FloatImage resize_keras(const Image& src, int height, int width) {
   const int C = src.channels;
   const LerpAxis ax = keras_axis(src.width, width), ay = keras_axis(src.height, height);
-  // Horizontal pass on the source rows that are read: (src.height, width, C).
-  std::vector<char> read(src.height, 0);
-  for (int y = 0; y < height; ++y) read[ay.lower[y]] = read[ay.upper[y]] = 1;
   const size_t row_len = size_t(width) * C;
-  std::vector<float> mid(size_t(src.height) * row_len);
-  for (int y = 0; y < src.height; ++y) {
-    if (!read[y]) continue;
+  // Horizontal pass into two row buffers, (2, width, C): output rows read source rows in
+  // non-decreasing order, so a row computed for one output row serves the next ones too. (No
+  // whole (src.height, width, C) buffer: allocating one per image costs more than the lerps.)
+  std::vector<float> rows(2 * row_len);
+  int held[2] = {-1, -1};  // the source row in each buffer
+  // Source row y, horizontally interpolated; `keep` is the other row the output row needs.
+  auto horizontal = [&](int y, int keep) -> const float* {
+    for (int k = 0; k < 2; ++k)
+      if (held[k] == y) return rows.data() + k * row_len;
+    // Overwrite the buffer not holding `keep`, else the one holding the lower row.
+    const int k = held[0] == keep ? 1 : held[1] == keep ? 0 : (held[0] <= held[1] ? 0 : 1);
     const uint8_t* row = src.pixels.data() + size_t(y) * src.width * C;
-    float* out = mid.data() + size_t(y) * row_len;
+    float* out = rows.data() + k * row_len;
     for (int x = 0; x < width; ++x) {
       const uint8_t* a = row + size_t(ax.lower[x]) * C;
       const uint8_t* b = row + size_t(ax.upper[x]) * C;
@@ -65,12 +71,14 @@ FloatImage resize_keras(const Image& src, int height, int width) {
         out[size_t(x) * C + c] = left + (right - left) * lerp;
       }
     }
-  }
+    held[k] = y;
+    return out;
+  };
   // Vertical pass.
   FloatImage dst(height, width, C);
   for (int y = 0; y < height; ++y) {
-    const float* top = mid.data() + size_t(ay.lower[y]) * row_len;
-    const float* bottom = mid.data() + size_t(ay.upper[y]) * row_len;
+    const float* top = horizontal(ay.lower[y], ay.upper[y]);
+    const float* bottom = horizontal(ay.upper[y], ay.lower[y]);
     const float lerp = ay.lerp[y];
     float* out = dst.pixels.data() + size_t(y) * row_len;
     for (size_t i = 0; i < row_len; ++i) out[i] = top[i] + (bottom[i] - top[i]) * lerp;
@@ -122,9 +130,11 @@ Taps area_taps(int in, int out) {
 FloatImage resize_area(const Image& src, int height, int width) {
   const int C = src.channels;
   const Taps tx = area_taps(src.width, width), ty = area_taps(src.height, height);
-  // Horizontal pass: (src.height, width, C).
+  // Horizontal pass: (src.height, width, C), every value written. The buffer is kept per
+  // thread: allocating it afresh for every image costs more than the filter itself.
   const size_t row_len = size_t(width) * C;
-  std::vector<float> mid(size_t(src.height) * row_len);
+  thread_local std::vector<float> mid;
+  mid.resize(size_t(src.height) * row_len);
   for (int y = 0; y < src.height; ++y) {
     const uint8_t* row = src.pixels.data() + size_t(y) * src.width * C;
     float* out = mid.data() + size_t(y) * row_len;
