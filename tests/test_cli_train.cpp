@@ -1,6 +1,7 @@
 // The model subcommands through the `alz` dispatcher (cli/cli.cpp), as a user runs them:
 // `alz train` on a small phantom set, `alz eval` (text and JSON), `alz predict` on a checkpoint
-// and on a bare Keras-named weights file, `alz info`, and the errors a user can cause.
+// and on a bare Keras-named weights file, the resize method recorded by training and followed by
+// eval and predict, `alz info`, and the errors a user can cause.
 // Run: ctest --test-dir build -R CliTrain
 #include <gtest/gtest.h>
 
@@ -127,6 +128,44 @@ TEST_F(CliTrain, UserErrorsExitNonZeroWithAClearMessage) {
                       "resnetv2-small", "--device", "cpu"});
   EXPECT_EQ(wrong.code, 1);
   EXPECT_NE(wrong.err.find("conv1_conv/kernel"), std::string::npos) << wrong.err;
+}
+
+TEST_F(CliTrain, ResizeIsRecordedByTrainAndFollowedByEvalAndPredict) {
+  // The suite's run used the default: recorded in the checkpoint and the run config.
+  SafetensorsFile checkpoint = load_safetensors(root_ + "/run/best.safetensors");
+  EXPECT_EQ(checkpoint.metadata["resize"], "keras");
+  std::ifstream config(root_ + "/run/config.json");
+  EXPECT_EQ(nlohmann::json::parse(config)["resize"], "keras");
+  auto eval_resize = [&](const std::string& weights, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"eval", "--weights", weights, "--data", root_ + "/phantom", "--split", "val",
+                                     "--format", "json", "--device", "cpu"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Result r = alz(args);
+    EXPECT_EQ(r.code, 0) << r.err;
+    return r.code == 0 ? nlohmann::json::parse(r.out)["resize"].get<std::string>() : std::string();
+  };
+  EXPECT_EQ(eval_resize(root_ + "/run/best.safetensors", {}), "keras");
+  EXPECT_EQ(eval_resize(root_ + "/run/best.safetensors", {"--resize", "area"}), "area");
+  // A checkpoint trained with the area filter is evaluated with it unless told otherwise.
+  checkpoint.metadata["resize"] = "area";
+  save_safetensors(root_ + "/area.safetensors", checkpoint.tensors, checkpoint.metadata);
+  EXPECT_EQ(eval_resize(root_ + "/area.safetensors", {}), "area");
+  EXPECT_EQ(eval_resize(root_ + "/area.safetensors", {"--resize", "keras"}), "keras");
+  // predict: the 48x40 phantoms shrink to 32x32, where the two methods give other pixels.
+  std::string image = root_ + "/phantom/val/NonDemented";
+  auto probabilities = [&](const std::string& weights) {
+    Result r = alz({"predict", "--weights", weights, image, "--format", "json", "--device", "cpu"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    return r.code == 0 ? nlohmann::json::parse(r.out)["predictions"][0]["probabilities"] : nlohmann::json();
+  };
+  EXPECT_NE(probabilities(root_ + "/run/best.safetensors"), probabilities(root_ + "/area.safetensors"));
+  Result forced = alz({"predict", "--weights", root_ + "/area.safetensors", image, "--format", "json", "--device",
+                       "cpu", "--resize", "keras"});
+  ASSERT_EQ(forced.code, 0) << forced.err;
+  EXPECT_EQ(nlohmann::json::parse(forced.out)["predictions"][0]["probabilities"],
+            probabilities(root_ + "/run/best.safetensors"));
+  Result bad = alz({"predict", "--weights", root_ + "/run/best.safetensors", image, "--resize", "lanczos"});
+  EXPECT_NE(bad.code, 0);
 }
 
 TEST_F(CliTrain, InfoPrintsKerasTotals) {
