@@ -18,7 +18,7 @@ alz_require(OpenMP_CXX_FOUND "OpenMP" "libomp-dev (or gcc's libgomp)")
 # pool as our own loops. The pthread build keeps its own workers spinning after each GEMM and
 # on 2 cores they fight the OpenMP threads (a ResNet50V2 training step ran 2x slower with it,
 # bench/RESULTS.md). Linked by full path, so the build's RPATH picks this variant whatever
-# Debian's libopenblas.so.0 alternative points at; kernels/cpu/blas_threads.cpp reports which.
+# Debian's libopenblas.so.0 alternative points at; kernels/cpu/cpu_threads.cpp reports which.
 set(ALZ_BLAS_DIRS)
 foreach(arch x86_64-linux-gnu aarch64-linux-gnu)
   list(APPEND ALZ_BLAS_DIRS /usr/lib/${arch}/openblas-openmp)
