@@ -39,6 +39,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -170,7 +171,7 @@ ImageInfo probe_bytes(const uint8_t* bytes, size_t size, const std::string& name
   if (declared_size(bytes, size, info.format, declared_w, declared_h))
     ALZ_CHECK(declared_w * declared_h <= limits.max_pixels,
               name << ": image too large: " << declared_w << "x" << declared_h << " = " << declared_w * declared_h
-                   << " pixels, the limit is " << limits.max_pixels);
+                   << " pixels, the limit is " << limits.max_pixels << " (ALZ_MAX_IMAGE_PIXELS)");
   int w = 0, h = 0, comp = 0;
   if (info.format == "jpeg") {
     detail::JpegHeader header = detail::read_jpeg_header(bytes, size, name);
@@ -183,7 +184,7 @@ ImageInfo probe_bytes(const uint8_t* bytes, size_t size, const std::string& name
   ALZ_CHECK(w > 0 && h > 0, name << ": image has zero size (" << w << "x" << h << ")");
   ALZ_CHECK(int64_t(w) * h <= limits.max_pixels,
             name << ": image too large: " << w << "x" << h << " = " << int64_t(w) * h
-                 << " pixels, the limit is " << limits.max_pixels);
+                 << " pixels, the limit is " << limits.max_pixels << " (ALZ_MAX_IMAGE_PIXELS)");
   info.width = w;
   info.height = h;
   info.channels_in_file = comp;
@@ -310,6 +311,18 @@ void write_png(const std::string& path, const Image& image) {
                               image.pixels.data(), image.width * image.channels))
     ALZ_FAIL(path << ": PNG encoding failed");
   write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
+
+int64_t default_max_image_pixels() {
+  constexpr int64_t kDefault = 64LL * 1024 * 1024;
+  const char* text = std::getenv("ALZ_MAX_IMAGE_PIXELS");
+  if (text == nullptr || *text == '\0') return kDefault;
+  char* end = nullptr;
+  errno = 0;
+  const long long value = std::strtoll(text, &end, 10);
+  ALZ_CHECK(*end == '\0' && errno == 0 && value > 0,
+            "ALZ_MAX_IMAGE_PIXELS=" << text << ": expected a positive whole number of pixels");
+  return value;
 }
 
 }  // namespace alz::data

@@ -37,8 +37,13 @@ struct BasicImage {
 using Image = BasicImage<uint8_t>;     // decoded pixels
 using FloatImage = BasicImage<float>;  // resized (and augmented) pixels, 0..255
 
+// The default cap on width * height: 64 Mi pixels (a 256 MB RGB image), or the value of the
+// environment variable ALZ_MAX_IMAGE_PIXELS (a positive whole number; a malformed one is an
+// error naming it). Checked against the header before any pixel memory is allocated.
+int64_t default_max_image_pixels();
+
 struct DecodeLimits {
-  int64_t max_pixels = 64LL * 1024 * 1024;  // width * height above this is refused
+  int64_t max_pixels = default_max_image_pixels();  // width * height above this is refused
 };
 
 // What the header says, without decoding the pixels.

@@ -378,6 +378,22 @@ TEST_F(ImageTest, HugeImagesAreRefusedFromTheHeader) {
   EXPECT_NO_THROW(decode_image_file(path("small.png"), limits));
 }
 
+TEST_F(ImageTest, ThePixelCapComesFromTheEnvironment) {
+  write_png(path("small.png"), random_image(10, 10, 3, 9));
+  ::setenv("ALZ_MAX_IMAGE_PIXELS", "99", 1);
+  EXPECT_EQ(default_max_image_pixels(), 99);
+  std::string message = error_message([&] { decode_image_file(path("small.png")); });
+  EXPECT_NE(message.find("small.png: image too large: 10x10 = 100 pixels, the limit is 99 (ALZ_MAX_IMAGE_PIXELS)"),
+            std::string::npos)
+      << message;
+  ::setenv("ALZ_MAX_IMAGE_PIXELS", "100", 1);
+  EXPECT_NO_THROW(decode_image_file(path("small.png")));
+  ::setenv("ALZ_MAX_IMAGE_PIXELS", "lots", 1);
+  EXPECT_NE(error_message([&] { default_max_image_pixels(); }).find("ALZ_MAX_IMAGE_PIXELS=lots"), std::string::npos);
+  ::unsetenv("ALZ_MAX_IMAGE_PIXELS");
+  EXPECT_EQ(default_max_image_pixels(), 64LL * 1024 * 1024);
+}
+
 TEST_F(ImageTest, UnreadableFileThrows) {
   if (::geteuid() == 0) GTEST_SKIP() << "running as root: permissions do not stop reads";
   write_png(path("locked.png"), random_image(4, 4, 3, 10));
