@@ -9,6 +9,10 @@ build_dir=${BUILD_DIR:-build}
 jobs=${JOBS:-$(nproc)}
 
 bash tools/setup.sh
-cmake -S . -B "$build_dir" -G Ninja "$@"
+# Keras and ONNX Runtime for the interoperability round trips (skipped when this cannot install them).
+check_python=$(bash tools/setup-python-checks.sh | tail -n 1)
+python_option=()
+[ -n "$check_python" ] && python_option=("-DALZ_CHECK_PYTHON=$check_python")
+cmake -S . -B "$build_dir" -G Ninja "${python_option[@]}" "$@"
 cmake --build "$build_dir" -j "$jobs"
 ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" --timeout 900
