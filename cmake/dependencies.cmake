@@ -40,6 +40,14 @@ if(OPENBLAS_INCLUDE_DIR AND OPENBLAS_LIBRARY)
 endif()
 alz_require(ALZ_OPENBLAS_FOUND "OpenBLAS (cblas.h, libopenblas)" "libopenblas-dev")
 
+# libjpeg-turbo's TurboJPEG API: JPEG decoding, the decoder PIL and TensorFlow use (data/ only).
+find_path(TURBOJPEG_INCLUDE_DIR turbojpeg.h)
+find_library(TURBOJPEG_LIBRARY NAMES turbojpeg)
+if(TURBOJPEG_INCLUDE_DIR AND TURBOJPEG_LIBRARY)
+  set(ALZ_TURBOJPEG_FOUND TRUE)
+endif()
+alz_require(ALZ_TURBOJPEG_FOUND "libjpeg-turbo's TurboJPEG (turbojpeg.h, libturbojpeg)" "libturbojpeg0-dev")
+
 # Header-only libraries: ALZ_STB_INCLUDE (data/ only), ALZ_JSON_INCLUDE (every layer),
 # ALZ_CLI11_INCLUDE (cli/ only).
 foreach(spec "STB|stb_image.h|stb|libstb-dev" "JSON|nlohmann/json.hpp||nlohmann-json3-dev" "CLI11|CLI/CLI.hpp||libcli11-dev")
