@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "data/augment.h"
+#include "data/resize.h"
 
 namespace alz::data {
 
@@ -45,18 +46,21 @@ Image apply_copy_transform(const Image& image, const CopyTransform& t) {
   geometry.scale = t.zoom;
   geometry.shift_x = t.shift_x * float(image.width);
   geometry.shift_y = t.shift_y * float(image.height);
-  Image out = augment_image(image, geometry);
-  if (height != out.height || width != out.width) out = resize_bilinear(out, height, width);
-  if (t.brightness != 0 || t.contrast != 0) {
-    double total = 0;
-    for (uint8_t v : out.pixels) total += v;
-    const float mean = float(total / double(out.pixels.size()));
-    uint8_t table[256];
-    for (int v = 0; v < 256; ++v) {
-      float value = (1.0f + t.brightness) * (mean + (1.0f + t.contrast) * (float(v) - mean));
-      table[v] = uint8_t(std::lround(std::clamp(value, 0.0f, 255.0f)));
-    }
-    for (uint8_t& v : out.pixels) v = table[v];
+  // Geometry on floats, rounded once before the resize and once at the end, as a pipeline that
+  // saves each step would.
+  FloatImage warped = augment_image(to_float(image), geometry);
+  Image rounded(warped.height, warped.width, warped.channels);
+  for (size_t i = 0; i < warped.pixels.size(); ++i)
+    rounded.pixels[i] = uint8_t(std::lround(std::clamp(warped.pixels[i], 0.0f, 255.0f)));
+  FloatImage sized = height != rounded.height || width != rounded.width ? resize_image(rounded, height, width)
+                                                                         : to_float(rounded);
+  double total = 0;
+  for (float v : sized.pixels) total += v;
+  const float mean = float(total / double(sized.pixels.size()));
+  Image out(sized.height, sized.width, sized.channels);
+  for (size_t i = 0; i < sized.pixels.size(); ++i) {
+    float value = (1.0f + t.brightness) * (mean + (1.0f + t.contrast) * (sized.pixels[i] - mean));
+    out.pixels[i] = uint8_t(std::lround(std::clamp(value, 0.0f, 255.0f)));
   }
   return out;
 }

@@ -5,7 +5,7 @@
 //   1. geometry in the original's pixels, about its centre (data/augment.h's warp: bilinear,
 //      nearest-edge fill): mirror left-right, rotate, zoom (> 1 crops the central 1/zoom and
 //      enlarges it), shift by fractions of the width and height;
-//   2. resize to another size (any aspect ratio), bilinear (data/image.h);
+//   2. resize to another size (any aspect ratio), bilinear as Keras (data/resize.h);
 //   3. photometry: v' = (1 + brightness) * (mean + (1 + contrast) * (v - mean)), clamped and
 //      rounded, where mean is the image's mean (brightness scales every value, as Keras's
 //      brightness_range and PIL's ImageEnhance.Brightness; contrast scales the distances from
