@@ -1,8 +1,9 @@
 // `alz audit`: what a dataset folder holds and how it could mislead an evaluation: layout,
 // counts per split and class, image sizes, unreadable files, exact and near-duplicates within
-// and across splits, and leak warnings (data/audit.h).
+// and across splits, augmented copies across splits with the transform that matched, small or
+// imbalanced classes, and leak warnings (data/audit.h).
 //   alz audit --data DIR [--format text|json] [--near-threshold T] [--detail-threshold D]
-//             [--examples N] [--strict]
+//             [--copy-detail C] [--no-copies] [--examples N] [--strict]
 // Exit status: 0 (also with warnings, unless --strict), 1 for a missing or unusable folder or
 // when --strict and any warning was raised, 2 for bad flags. Tested in tests/test_cli_data.cpp.
 #include <CLI/CLI.hpp>
@@ -27,6 +28,12 @@ int audit(int argc, char** argv) {
                  "256-bit detail-hash distance a near-duplicate must also be within")
       ->check(CLI::Range(0, 256))
       ->capture_default_str();
+  bool no_copies = false;
+  app.add_option("--copy-detail", options.copies.min_detail,
+                 "high-pass correlation after registration that an augmented copy must reach")
+      ->check(CLI::Range(-1.0, 1.0))
+      ->capture_default_str();
+  app.add_flag("--no-copies", no_copies, "skip the augmented-copy search across splits");
   app.add_option("--examples", options.max_examples, "examples listed per finding")
       ->check(CLI::Range(0, 100000))
       ->capture_default_str();
@@ -37,6 +44,7 @@ int audit(int argc, char** argv) {
     int code = app.exit(error);
     return code == 0 ? 0 : 2;
   }
+  options.find_copies = !no_copies;
   data::AuditReport report = data::audit_dataset(root, options);
   std::string text = format == "json" ? data::format_audit_json(report) + "\n" : data::format_audit_text(report);
   std::fwrite(text.data(), 1, text.size(), stdout);
