@@ -3,7 +3,8 @@
 // and across splits, augmented copies across splits with the transform that matched, small or
 // imbalanced classes, and leak warnings (data/audit.h).
 //   alz audit --data DIR [--format text|json] [--near-threshold T] [--detail-threshold D]
-//             [--copy-detail C] [--no-copies] [--examples N] [--strict]
+//             [--copy-detail C] [--no-copies] [--min-class-images N] [--min-val-images N]
+//             [--max-imbalance R] [--examples N] [--strict]
 // Exit status: 0 (also with warnings, unless --strict), 1 for a missing or unusable folder or
 // when --strict and any warning was raised, 2 for bad flags. Tested in tests/test_cli_data.cpp.
 #include <CLI/CLI.hpp>
@@ -34,6 +35,17 @@ int audit(int argc, char** argv) {
       ->check(CLI::Range(-1.0, 1.0))
       ->capture_default_str();
   app.add_flag("--no-copies", no_copies, "skip the augmented-copy search across splits");
+  app.add_option("--min-class-images", options.balance.min_images, "warn on a class with fewer images in all")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 40))
+      ->capture_default_str();
+  app.add_option("--min-val-images", options.balance.min_validation_images,
+                 "warn on a class with fewer images in an evaluation split")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 40))
+      ->capture_default_str();
+  app.add_option("--max-imbalance", options.balance.max_imbalance,
+                 "warn when the largest training class has this many times the images of the smallest")
+      ->check(CLI::Range(1.0, 1e12))
+      ->capture_default_str();
   app.add_option("--examples", options.max_examples, "examples listed per finding")
       ->check(CLI::Range(0, 100000))
       ->capture_default_str();

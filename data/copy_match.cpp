@@ -218,7 +218,7 @@ CopyTransformEstimate estimate_copy_transform(const CopySignature& reference, co
     t.shift_y = -(-l10 * px + l00 * py) / det / reference.height;
   }
   t.mirror = det < 0;
-  if (t.mirror) l00 = -l00, l10 = -l10;  // L diag(-1, 1): the rotation and scale that remain
+  if (t.mirror) l00 = -l00, l01 = -l01;  // the copy mirrors the original first: F L remains
   t.zoom = 1.0 / std::sqrt(std::fabs(det));
   // L ~ R(phi) / zoom maps the copy onto the original; the copy is the original turned by -phi.
   t.rotation_degrees = -std::atan2(l10 - l01, l00 + l11) * 180.0 / kPiD;
