@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
   }
 
   if (tune) {
-    // Per planted copy: its original's coarse rank, fine score and registration scores.
+    // Per planted copy: its original's rank by centred grid score and registration scores.
     std::vector<CopySignature> sig(plan.size());
     const int64_t n = int64_t(plan.size());
 #pragma omp parallel for schedule(dynamic, 8)

@@ -191,31 +191,6 @@ CopySignature copy_signature(const Image& image) {
   }
   for (float& value : sig.fine) value = float(value / std::sqrt(norm));
 
-  // Coarse: orthonormal DCT-II of the grid, lowest frequencies, even horizontal ones first.
-  std::array<float, kCoarse * kGrid> basis{};  // (frequency, sample)
-  for (int k = 0; k < kCoarse; ++k)
-    for (int n = 0; n < kGrid; ++n)
-      basis[size_t(k) * kGrid + n] =
-          std::sqrt((k == 0 ? 1.0f : 2.0f) / kGrid) * std::cos(kPi * float(2 * n + 1) * float(k) / (2.0f * kGrid));
-  std::array<float, kGrid * kCoarse> half{};  // (along, horizontal frequency)
-  for (int j = 0; j < kGrid; ++j)
-    for (int fx = 0; fx < kCoarse; ++fx) {
-      float s = 0;
-      for (int i = 0; i < kGrid; ++i) s += sig.fine[size_t(j) * kGrid + i] * basis[size_t(fx) * kGrid + i];
-      half[size_t(j) * kCoarse + fx] = s;
-    }
-  size_t even = 0, odd = kCoarseEven;
-  double coarse_norm = 0;
-  for (int fx = 0; fx < kCoarse; ++fx)
-    for (int fy = 0; fy < kCoarse; ++fy) {
-      if (fx == 0 && fy == 0) continue;
-      float s = 0;
-      for (int j = 0; j < kGrid; ++j) s += half[size_t(j) * kCoarse + fx] * basis[size_t(fy) * kGrid + j];
-      sig.coarse[fx % 2 == 0 ? even++ : odd++] = s;
-      coarse_norm += double(s) * s;
-    }
-  if (coarse_norm > 1e-12)
-    for (float& c : sig.coarse) c = float(c / std::sqrt(coarse_norm));
   return sig;
 }
 

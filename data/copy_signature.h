@@ -19,11 +19,9 @@
 //   4. frame: origin on the axis at the object's centroid, unit lengths the object's spreads
 //      across and along the axis (this undoes zoom, aspect and shift).
 //   5. descriptor: the blurred thumbnail sampled on a kGrid x kGrid grid over +-2.2 spreads of
-//      the frame, minus its mean, scaled to unit length (`fine`); its 2-D DCT-II (orthonormal)
-//      at the lowest kCoarse x kCoarse frequencies without the constant (`coarse`), ordered
-//      even horizontal frequencies first, then odd ones. A left-right mirror of the image
-//      mirrors the grid about the axis, which negates exactly the odd horizontal frequencies:
-//      the finder scores both the plain and the mirrored match from one pass over `coarse`.
+//      the frame, minus its mean, scaled to unit length (`fine`). A left-right mirror of the
+//      image mirrors the grid about the axis (column i <-> kGrid - 1 - i), so the finder
+//      (data/copy_match.h) scores plain and mirrored matches from the same grids.
 // An image with no object (fewer than 2% or more than 98% of pixels above the threshold) or no
 // contrast uses the whole thumbnail as its frame, unturned.
 //
@@ -38,11 +36,8 @@
 
 namespace alz::data {
 
-constexpr int kThumbSide = 64;                      // thumbnail side in pixels
-constexpr int kGrid = 16;                           // descriptor grid side
-constexpr int kCoarse = 6;                          // coarse descriptor: the kCoarse x kCoarse lowest DCT frequencies
-constexpr int kCoarseDims = kCoarse * kCoarse - 1;  // without the constant
-constexpr int kCoarseEven = (kCoarse + 1) / 2 * kCoarse - 1;  // even horizontal frequencies, first
+constexpr int kThumbSide = 64;  // thumbnail side in pixels
+constexpr int kGrid = 16;       // descriptor grid side
 
 // The frame found in step 4: a point p of the thumbnail has frame coordinates
 //   u = across . (p - origin) / spread_across,  v = along . (p - origin) / spread_along,
@@ -60,7 +55,6 @@ struct CopySignature {
   int height = 0, width = 0;   // of the image
   std::vector<uint8_t> thumb;  // (kThumbSide, kThumbSide) grey
   CopyPose pose;
-  std::array<float, kCoarseDims> coarse{};  // see step 5
   std::array<float, kGrid * kGrid> fine{};  // (kGrid along, kGrid across), unit length
   bool flat = false;                        // no contrast: never matched
 };
