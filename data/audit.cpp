@@ -6,16 +6,16 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <iomanip>
 #include <fstream>
+#include <iomanip>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <span>
 #include <sstream>
 
-#include "data/phash.h"
 #include "core/error.h"
+#include "data/phash.h"
 
 namespace alz::data {
 
@@ -106,7 +106,11 @@ void find_augmented_copies(AuditReport& report, const std::vector<CopySignature>
         const int64_t original = int64_t(begin[ref]) + match.reference, copy = int64_t(begin[query]) + match.query;
         const AuditFile &x = report.files[size_t(original)], &y = report.files[size_t(copy)];
         if (x.byte_hash == y.byte_hash && x.bytes == y.bytes) continue;
-        AuditCopyPair pair{original, copy, match.alignment.detail, match.alignment.correlation, match.transform,
+        AuditCopyPair pair{original,
+                           copy,
+                           match.alignment.detail,
+                           match.alignment.correlation,
+                           match.transform,
                            describe_copy_transform(match.transform)};
         for (const std::string& part : transform_parts(pair.transform)) ++report.copy_transform_counts[part];
         ++report.copy_pair_counts[report.splits[ref].name + "/" + report.splits[query].name];
@@ -231,9 +235,9 @@ AuditReport audit_dataset(const std::string& root, const AuditOptions& options) 
     if (detail > options.detail_threshold) continue;
     int sa = split_of[size_t(a)], sb = split_of[size_t(b)];
     AuditNearPair near{a, b, pair.distance, detail, sa != sb};
-    std::string key = sa == sb ? report.splits[size_t(sa)].name
-                               : report.splits[size_t(std::min(sa, sb))].name + "/" +
-                                     report.splits[size_t(std::max(sa, sb))].name;
+    std::string key =
+        sa == sb ? report.splits[size_t(sa)].name
+                 : report.splits[size_t(std::min(sa, sb))].name + "/" + report.splits[size_t(std::max(sa, sb))].name;
     ++report.near_pair_counts[key];
     if (near.cross_split) {
       ++report.near_cross_split_pairs;
@@ -253,8 +257,9 @@ AuditReport audit_dataset(const std::string& root, const AuditOptions& options) 
     // The layout is known by its folder names; say so when the images themselves showed no copy.
     std::string warning = index.leak_warning;
     if (report.exact_cross_split_groups == 0 && report.near_cross_split_pairs == 0 && report.copy_pairs.empty())
-      warning += " (This audit found no exact, near or augmented copy across the splits here, so the folder may "
-                 "only share Kaggle's folder names.)";
+      warning +=
+          " (This audit found no exact, near or augmented copy across the splits here, so the folder may "
+          "only share Kaggle's folder names.)";
     report.warnings.push_back(warning);
   }
   if (report.exact_cross_split_groups > 0)
@@ -299,7 +304,8 @@ std::string format_audit_text(const AuditReport& r) {
     out << "  " << name;
     for (size_t c = 0; c < r.class_names.size(); ++c) {
       std::string count = std::to_string(split.per_class[c]);
-      out << "  " << std::string(r.class_names[c].size() - std::min(count.size(), r.class_names[c].size()), ' ') << count;
+      out << "  " << std::string(r.class_names[c].size() - std::min(count.size(), r.class_names[c].size()), ' ')
+          << count;
     }
     out << "  " << split.total << "\n";
   }
@@ -318,9 +324,9 @@ std::string format_audit_text(const AuditReport& r) {
     }
     out << "\n";
   }
-  out << "\nnear-duplicates (pHash distance <= " << r.near_threshold << " and detail-hash distance <= "
-      << r.detail_threshold << ", identical files excluded): "
-      << r.near_pairs.size() << " pairs, " << r.near_cross_split_pairs << " across splits\n";
+  out << "\nnear-duplicates (pHash distance <= " << r.near_threshold
+      << " and detail-hash distance <= " << r.detail_threshold << ", identical files excluded): " << r.near_pairs.size()
+      << " pairs, " << r.near_cross_split_pairs << " across splits\n";
   for (const auto& [key, count] : r.near_pair_counts)
     out << "  " << (key.find('/') == std::string::npos ? "within " : "across ") << key << ": " << count << "\n";
   // Cross-split examples first: they are the ones that matter.
@@ -330,8 +336,8 @@ std::string format_audit_text(const AuditReport& r) {
       if (pair.cross_split == (pass == 0) && listed.size() < examples) listed.push_back(&pair);
   for (const AuditNearPair* pair : listed)
     out << "  " << r.files[size_t(pair->a)].path << " [" << r.files[size_t(pair->a)].split << "] ~ "
-        << r.files[size_t(pair->b)].path << " [" << r.files[size_t(pair->b)].split << "] (distance "
-        << pair->distance << ", detail " << pair->detail_distance << ")\n";
+        << r.files[size_t(pair->b)].path << " [" << r.files[size_t(pair->b)].split << "] (distance " << pair->distance
+        << ", detail " << pair->detail_distance << ")\n";
   if (r.copies_searched) {
     out << "\naugmented copies across splits (mirror, rotation, zoom, resize, shift, brightness, contrast; "
         << "registered detail >= " << r.copy_min_detail << "): " << r.copy_pairs.size() << " pairs\n";
@@ -389,7 +395,9 @@ std::string format_audit_json(const AuditReport& r, int indent) {
   for (const AuditSplit& split : r.splits) {
     json per_class = json::object();
     for (size_t c = 0; c < r.class_names.size(); ++c) per_class[r.class_names[c]] = split.per_class[c];
-    out["splits"].push_back({{"name", split.name}, {"total", split.total}, {"per_class", per_class},
+    out["splits"].push_back({{"name", split.name},
+                             {"total", split.total},
+                             {"per_class", per_class},
                              {"with_copy_elsewhere", split.with_copy_elsewhere}});
   }
   out["image_sizes"] = r.sizes;
@@ -411,12 +419,14 @@ std::string format_audit_json(const AuditReport& r, int indent) {
   for (int pass = 0; pass < 2; ++pass)
     for (const AuditNearPair& pair : r.near_pairs)
       if (pair.cross_split == (pass == 0) && pairs.size() < examples)
-        pairs.push_back({{"a", file_json(pair.a)}, {"b", file_json(pair.b)}, {"distance", pair.distance},
-                         {"detail_distance", pair.detail_distance}, {"cross_split", pair.cross_split}});
-  out["near_duplicates"] = {{"threshold", r.near_threshold},     {"detail_threshold", r.detail_threshold},
-                            {"pairs", r.near_pairs.size()},
-                            {"cross_split_pairs", r.near_cross_split_pairs}, {"counts", r.near_pair_counts},
-                            {"examples", pairs}};
+        pairs.push_back({{"a", file_json(pair.a)},
+                         {"b", file_json(pair.b)},
+                         {"distance", pair.distance},
+                         {"detail_distance", pair.detail_distance},
+                         {"cross_split", pair.cross_split}});
+  out["near_duplicates"] = {{"threshold", r.near_threshold}, {"detail_threshold", r.detail_threshold},
+                            {"pairs", r.near_pairs.size()},  {"cross_split_pairs", r.near_cross_split_pairs},
+                            {"counts", r.near_pair_counts},  {"examples", pairs}};
   std::vector<std::string> shared(r.shared_groups.begin(),
                                   r.shared_groups.begin() + std::ptrdiff_t(std::min(examples, r.shared_groups.size())));
   out["shared_groups"] = {{"count", r.shared_groups.size()}, {"examples", shared}};
@@ -439,9 +449,9 @@ std::string format_audit_json(const AuditReport& r, int indent) {
                       {"detail", pair.detail},
                       {"correlation", pair.correlation}});
   }
-  out["augmented_copies"] = {{"searched", r.copies_searched},      {"min_detail", r.copy_min_detail},
-                             {"pairs", r.copy_pairs.size()},       {"counts", r.copy_pair_counts},
-                             {"by_transform", r.copy_transform_counts}, {"examples", copies}};
+  out["augmented_copies"] = {
+      {"searched", r.copies_searched}, {"min_detail", r.copy_min_detail},         {"pairs", r.copy_pairs.size()},
+      {"counts", r.copy_pair_counts},  {"by_transform", r.copy_transform_counts}, {"examples", copies}};
   out["known_leaky"] = r.known_leaky;
   out["warnings"] = r.warnings;
   return out.dump(indent);

@@ -52,8 +52,8 @@ Image apply_copy_transform(const Image& image, const CopyTransform& t) {
   Image rounded(warped.height, warped.width, warped.channels);
   for (size_t i = 0; i < warped.pixels.size(); ++i)
     rounded.pixels[i] = uint8_t(std::lround(std::clamp(warped.pixels[i], 0.0f, 255.0f)));
-  FloatImage sized = height != rounded.height || width != rounded.width ? resize_image(rounded, height, width)
-                                                                         : to_float(rounded);
+  FloatImage sized =
+      height != rounded.height || width != rounded.width ? resize_image(rounded, height, width) : to_float(rounded);
   double total = 0;
   for (float v : sized.pixels) total += v;
   const float mean = float(total / double(sized.pixels.size()));

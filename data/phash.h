@@ -38,8 +38,8 @@ namespace alz::data {
 using DetailHash = std::array<uint64_t, 4>;
 
 struct PerceptualHashes {
-  uint64_t phash = 0;     // 8x8 frequencies
-  DetailHash detail{};    // 16x16 frequencies
+  uint64_t phash = 0;   // 8x8 frequencies
+  DetailHash detail{};  // 16x16 frequencies
 };
 
 // The image in grey (BT.601 luma, 1, 3 or 4 channels), area-averaged to (side, side), row-major,

@@ -9,12 +9,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "data/audit.h"
 #include "data/copy_plant.h"
 #include "data/image.h"
 #include "data/phantom.h"
 #include "support/compare.h"
-#include "core/error.h"
 
 namespace alz::data {
 namespace {
@@ -54,9 +54,8 @@ TEST(Audit, CleanPhantomSetHasNoCrossSplitCopies) {
   int64_t total = 0;
   for (const AuditSplit& split : report.splits) {
     for (size_t c = 0; c < 4; ++c) {
-      int64_t expected = std::count_if(plan.begin(), plan.end(), [&](const PhantomSample& s) {
-        return s.split == split.name && s.label == int(c);
-      });
+      int64_t expected = std::count_if(
+          plan.begin(), plan.end(), [&](const PhantomSample& s) { return s.split == split.name && s.label == int(c); });
       EXPECT_EQ(split.per_class[c], expected) << split.name << " " << report.class_names[c];
     }
     EXPECT_EQ(split.with_copy_elsewhere, 0) << split.name;
@@ -81,7 +80,8 @@ TEST(Audit, CleanPhantomSetHasNoCrossSplitCopies) {
   for (const std::string& w : loud.warnings) small += w.find("image(s) in all") != std::string::npos ? 1 : 0;
   EXPECT_EQ(small, 4);  // every class has fewer than 30 images
   bool imbalance = false;
-  for (const std::string& w : loud.warnings) imbalance = imbalance || w.find("--class-weights auto") != std::string::npos;
+  for (const std::string& w : loud.warnings)
+    imbalance = imbalance || w.find("--class-weights auto") != std::string::npos;
   EXPECT_FALSE(imbalance);  // 8 vs 3: under 10x
 }
 
@@ -93,8 +93,8 @@ TEST(Audit, FindsPlantedDuplicatesSharedSubjectsAndBrokenFiles) {
   const std::string klass = kPhantomClassNames[size_t(val.label)];
   // 1. An exact copy of a val image in train, listed in the manifest under the same subject.
   fs::copy_file(dir + "/" + val.path, dir + "/train/" + klass + "/copy.jpg");
-  std::ofstream(dir + "/manifest.csv", std::ios::app) << "train/" << klass << "/copy.jpg," << klass << ","
-                                                        << val.group << "\n";
+  std::ofstream(dir + "/manifest.csv", std::ios::app)
+      << "train/" << klass << "/copy.jpg," << klass << "," << val.group << "\n";
   // 2. A slightly brighter, re-encoded copy of the same val image in train.
   Image altered = decode_image_file(dir + "/" + val.path);
   for (uint8_t& p : altered.pixels) p = uint8_t(std::min(255, p + 5));
@@ -109,7 +109,8 @@ TEST(Audit, FindsPlantedDuplicatesSharedSubjectsAndBrokenFiles) {
   t.rotation_degrees = 8;
   t.zoom = 1.1f;
   t.height = 180, t.width = 180;
-  write_jpeg(dir + "/train/" + klass + "/augmented.jpg", apply_copy_transform(decode_image_file(dir + "/" + val.path), t), 85);
+  write_jpeg(dir + "/train/" + klass + "/augmented.jpg",
+             apply_copy_transform(decode_image_file(dir + "/" + val.path), t), 85);
 
   AuditReport report = audit_dataset(dir, quiet_balance());
   ASSERT_EQ(report.exact_groups.size(), 2u);
@@ -122,8 +123,9 @@ TEST(Audit, FindsPlantedDuplicatesSharedSubjectsAndBrokenFiles) {
   for (const AuditNearPair& pair : report.near_pairs) {
     const std::string &a = report.files[size_t(pair.a)].path, &b = report.files[size_t(pair.b)].path;
     if (pair.cross_split) {
-      found_altered = found_altered || (a.find("altered.jpg") != std::string::npos && b.find(val.path) != std::string::npos) ||
-                                       (b.find("altered.jpg") != std::string::npos && a.find(val.path) != std::string::npos);
+      found_altered = found_altered ||
+                      (a.find("altered.jpg") != std::string::npos && b.find(val.path) != std::string::npos) ||
+                      (b.find("altered.jpg") != std::string::npos && a.find(val.path) != std::string::npos);
       EXPECT_LE(pair.distance, report.near_threshold);
       EXPECT_LE(pair.detail_distance, report.detail_threshold);
     }
