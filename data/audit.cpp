@@ -4,11 +4,14 @@
 #include "data/audit.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <span>
 #include <sstream>
 
 #include "core/error.h"
@@ -33,10 +36,17 @@ std::string size_key(const AuditFile& file) {
          (file.channels == 1 ? " channel" : " channels");
 }
 
-// Reads, probes, decodes and hashes every file in parallel; failures become `reason`s.
-void hash_files(std::vector<AuditFile>& files, std::vector<std::string>& reasons) {
+// Reads, probes, decodes and hashes every file in parallel (and makes its copy signature when
+// `signatures` is given); failures become `reason`s.
+void hash_files(std::vector<AuditFile>& files, std::vector<std::string>& reasons,
+                std::vector<CopySignature>* signatures) {
   const int64_t n = int64_t(files.size());
   reasons.assign(files.size(), "");
+  if (signatures) {
+    CopySignature unusable;
+    unusable.flat = true;  // never matched; replaced once the file decodes
+    signatures->assign(files.size(), unusable);
+  }
 #pragma omp parallel for schedule(dynamic, 8)
   for (int64_t i = 0; i < n; ++i) {
     AuditFile& file = files[size_t(i)];
@@ -48,7 +58,9 @@ void hash_files(std::vector<AuditFile>& files, std::vector<std::string>& reasons
       file.height = info.height;
       file.width = info.width;
       file.channels = info.channels_in_file;
-      PerceptualHashes hashes = perceptual_hashes(decode_image_memory(bytes.data(), bytes.size(), file.path));
+      const Image image = decode_image_memory(bytes.data(), bytes.size(), file.path);
+      PerceptualHashes hashes = perceptual_hashes(image);
+      if (signatures) (*signatures)[size_t(i)] = copy_signature(image);
       file.phash = hashes.phash;
       file.detail = hashes.detail;
       file.readable = true;
@@ -56,6 +68,56 @@ void hash_files(std::vector<AuditFile>& files, std::vector<std::string>& reasons
       reasons[size_t(i)] = error.what();
     }
   }
+}
+
+// The parts of a transform that count it under a kind, for the per-kind tally.
+std::vector<std::string> transform_parts(const CopyTransformEstimate& t) {
+  std::vector<std::string> parts;
+  if (t.mirror) parts.push_back("mirror");
+  if (std::fabs(t.rotation_degrees) >= 1.0) parts.push_back("rotate");
+  if (std::fabs(t.zoom - 1) >= 0.03) parts.push_back("zoom");
+  if (std::hypot(t.shift_x, t.shift_y) >= 0.02) parts.push_back("shift");
+  if (t.resized) parts.push_back("resize");
+  if (std::fabs(t.brightness) >= 0.03) parts.push_back("brightness");
+  if (std::fabs(t.contrast) >= 0.03) parts.push_back("contrast");
+  if (parts.empty()) parts.push_back("re-encoded only");
+  return parts;
+}
+
+// For each pair of splits, the copies of the smaller split's images in the larger one (files of
+// one split are contiguous in report.files). Byte-identical pairs are left out.
+void find_augmented_copies(AuditReport& report, const std::vector<CopySignature>& signatures,
+                           const std::vector<int>& split_of, const CopyMatchOptions& options,
+                           std::vector<bool>& has_copy_elsewhere) {
+  report.copies_searched = true;
+  report.copy_min_detail = options.min_detail;
+  std::vector<size_t> begin(report.splits.size() + 1, report.files.size());
+  for (size_t i = report.files.size(); i-- > 0;) begin[size_t(split_of[i])] = i;
+  for (size_t s = report.splits.size(); s-- > 0;)
+    if (begin[s] > begin[s + 1]) begin[s] = begin[s + 1];  // an empty split
+  auto range = [&](size_t s) {
+    return std::span<const CopySignature>(signatures.data() + begin[s], begin[s + 1] - begin[s]);
+  };
+  for (size_t a = 0; a < report.splits.size(); ++a)
+    for (size_t b = a + 1; b < report.splits.size(); ++b) {
+      const bool a_smaller = report.splits[a].total <= report.splits[b].total;
+      const size_t ref = a_smaller ? a : b, query = a_smaller ? b : a;
+      for (const CopyMatch& match : find_copies(range(ref), range(query), options)) {
+        const int64_t original = int64_t(begin[ref]) + match.reference, copy = int64_t(begin[query]) + match.query;
+        const AuditFile &x = report.files[size_t(original)], &y = report.files[size_t(copy)];
+        if (x.byte_hash == y.byte_hash && x.bytes == y.bytes) continue;
+        AuditCopyPair pair{original,
+                           copy,
+                           match.alignment.detail,
+                           match.alignment.correlation,
+                           match.transform,
+                           describe_copy_transform(match.transform)};
+        for (const std::string& part : transform_parts(pair.transform)) ++report.copy_transform_counts[part];
+        ++report.copy_pair_counts[report.splits[ref].name + "/" + report.splits[query].name];
+        has_copy_elsewhere[size_t(original)] = has_copy_elsewhere[size_t(copy)] = true;
+        report.copy_pairs.push_back(std::move(pair));
+      }
+    }
 }
 
 }  // namespace
@@ -115,7 +177,8 @@ AuditReport audit_dataset(const std::string& root, const AuditOptions& options) 
     if (splits.size() > 1) report.shared_groups.push_back(group);
 
   std::vector<std::string> reasons;
-  hash_files(report.files, reasons);
+  std::vector<CopySignature> signatures;
+  hash_files(report.files, reasons, options.find_copies && report.splits.size() > 1 ? &signatures : nullptr);
   for (size_t i = 0; i < report.files.size(); ++i) {
     if (report.files[i].readable)
       ++report.sizes[size_key(report.files[i])];
@@ -182,6 +245,10 @@ AuditReport audit_dataset(const std::string& root, const AuditOptions& options) 
     }
     report.near_pairs.push_back(near);
   }
+  if (!signatures.empty()) {
+    find_augmented_copies(report, signatures, split_of, options.copies, has_copy_elsewhere);
+    signatures = {};
+  }
   for (size_t i = 0; i < report.files.size(); ++i)
     if (has_copy_elsewhere[i]) ++report.splits[size_t(split_of[i])].with_copy_elsewhere;
 
@@ -189,11 +256,10 @@ AuditReport audit_dataset(const std::string& root, const AuditOptions& options) 
   if (index.known_leaky && !index.leak_warning.empty()) {
     // The layout is known by its folder names; say so when the images themselves showed no copy.
     std::string warning = index.leak_warning;
-    if (report.exact_cross_split_groups == 0 && report.near_cross_split_pairs == 0)
+    if (report.exact_cross_split_groups == 0 && report.near_cross_split_pairs == 0 && report.copy_pairs.empty())
       warning +=
-          " (This audit found no exact or near copy across the splits here, so the folder may only share "
-          "Kaggle's folder names; its hashes miss rotated or zoomed copies, so if these are Kaggle's "
-          "images the leak stands.)";
+          " (This audit found no exact, near or augmented copy across the splits here, so the folder may "
+          "only share Kaggle's folder names.)";
     report.warnings.push_back(warning);
   }
   if (report.exact_cross_split_groups > 0)
@@ -203,11 +269,24 @@ AuditReport audit_dataset(const std::string& root, const AuditOptions& options) 
     report.warnings.push_back(std::to_string(report.near_cross_split_pairs) +
                               " near-duplicate pair(s) (pHash distance <= " + std::to_string(options.near_threshold) +
                               ") span two splits: validation scores on this split will be inflated");
+  if (!report.copy_pairs.empty())
+    report.warnings.push_back(std::to_string(report.copy_pairs.size()) +
+                              " augmented copy pair(s) span two splits (mirrored, rotated, zoomed, resized, shifted or "
+                              "re-lit copies): validation scores on this split will be inflated");
   if (!report.shared_groups.empty())
     report.warnings.push_back(std::to_string(report.shared_groups.size()) +
                               " subject group(s) have images in more than one split");
   if (!report.unreadable.empty())
     report.warnings.push_back(std::to_string(report.unreadable.size()) + " file(s) cannot be used (see the list)");
+  std::vector<SplitClassCounts> counts;
+  bool has_train = false;
+  for (const AuditSplit& split : report.splits) {
+    counts.push_back({split.name, split.per_class});
+    has_train = has_train || split.name == "train";
+  }
+  for (std::string& warning :
+       class_balance_warnings(report.class_names, counts, has_train ? "train" : "", options.balance))
+    report.warnings.push_back(std::move(warning));
   return report;
 }
 
@@ -259,8 +338,25 @@ std::string format_audit_text(const AuditReport& r) {
     out << "  " << r.files[size_t(pair->a)].path << " [" << r.files[size_t(pair->a)].split << "] ~ "
         << r.files[size_t(pair->b)].path << " [" << r.files[size_t(pair->b)].split << "] (distance " << pair->distance
         << ", detail " << pair->detail_distance << ")\n";
+  if (r.copies_searched) {
+    out << "\naugmented copies across splits (mirror, rotation, zoom, resize, shift, brightness, contrast; "
+        << "registered detail >= " << r.copy_min_detail << "): " << r.copy_pairs.size() << " pairs\n";
+    for (const auto& [key, count] : r.copy_pair_counts) out << "  " << key << ": " << count << "\n";
+    if (!r.copy_transform_counts.empty()) {
+      out << "  showing:";
+      for (const auto& [part, count] : r.copy_transform_counts) out << " " << part << " " << count << ",";
+      out.seekp(-1, std::ios_base::cur);
+      out << "\n";
+    }
+    for (size_t i = 0; i < std::min(examples, r.copy_pairs.size()); ++i) {
+      const AuditCopyPair& pair = r.copy_pairs[i];
+      out << "  " << r.files[size_t(pair.original)].path << " [" << r.files[size_t(pair.original)].split << "] -> "
+          << r.files[size_t(pair.copy)].path << " [" << r.files[size_t(pair.copy)].split << "]: " << pair.description
+          << " (detail " << std::fixed << std::setprecision(3) << pair.detail << std::defaultfloat << ")\n";
+    }
+  }
   if (r.splits.size() > 1) {
-    out << "\nimages with an exact or near copy in another split:";
+    out << "\nimages with an exact, near or augmented copy in another split:";
     for (const AuditSplit& split : r.splits)
       out << "  " << split.name << " " << split.with_copy_elsewhere << "/" << split.total;
     out << "\n";
@@ -280,7 +376,11 @@ std::string format_audit_text(const AuditReport& r) {
 // exact_duplicates{groups, redundant_files, cross_split_groups, examples[{files[{path, split}],
 // cross_split}]}, near_duplicates{threshold, detail_threshold, pairs, cross_split_pairs,
 // counts{key: n}, examples[{a{path, split}, b{path, split}, distance, detail_distance, cross_split}]},
-// shared_groups{count, examples}, known_leaky, warnings[].
+// augmented_copies{searched, min_detail, pairs, counts{"ref/query split": n}, by_transform{part: n},
+// examples[{original{path, split}, copy{path, split}, transform, mirror, rotation_degrees, zoom,
+// shift[x, y], resized, size_from[h, w], size_to[h, w], brightness, contrast, detail, correlation}]},
+// shared_groups{count, examples},
+// known_leaky, warnings[].
 std::string format_audit_json(const AuditReport& r, int indent) {
   using nlohmann::json;
   const size_t examples = size_t(r.max_examples);
@@ -330,6 +430,28 @@ std::string format_audit_json(const AuditReport& r, int indent) {
   std::vector<std::string> shared(r.shared_groups.begin(),
                                   r.shared_groups.begin() + std::ptrdiff_t(std::min(examples, r.shared_groups.size())));
   out["shared_groups"] = {{"count", r.shared_groups.size()}, {"examples", shared}};
+  json copies = json::array();
+  for (size_t i = 0; i < std::min(examples, r.copy_pairs.size()); ++i) {
+    const AuditCopyPair& pair = r.copy_pairs[i];
+    const CopyTransformEstimate& t = pair.transform;
+    copies.push_back({{"original", file_json(pair.original)},
+                      {"copy", file_json(pair.copy)},
+                      {"transform", pair.description},
+                      {"mirror", t.mirror},
+                      {"rotation_degrees", t.rotation_degrees},
+                      {"zoom", t.zoom},
+                      {"shift", {t.shift_x, t.shift_y}},
+                      {"resized", t.resized},
+                      {"size_from", {t.from_height, t.from_width}},
+                      {"size_to", {t.to_height, t.to_width}},
+                      {"brightness", t.brightness},
+                      {"contrast", t.contrast},
+                      {"detail", pair.detail},
+                      {"correlation", pair.correlation}});
+  }
+  out["augmented_copies"] = {
+      {"searched", r.copies_searched}, {"min_detail", r.copy_min_detail},         {"pairs", r.copy_pairs.size()},
+      {"counts", r.copy_pair_counts},  {"by_transform", r.copy_transform_counts}, {"examples", copies}};
   out["known_leaky"] = r.known_leaky;
   out["warnings"] = r.warnings;
   return out.dump(indent);

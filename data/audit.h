@@ -11,12 +11,19 @@
 //     <= near_threshold bits AND whose 256-bit detail hashes differ in <= detail_threshold bits
 //     (the pHash finds candidates fast; the detail hash rejects distinct slices that merely share
 //     a head outline), counted within each split and across each pair of splits;
-//   - per split, how many images have an exact or near copy in another split;
+//   - augmented copies across splits (data/copy_match.h): pairs where one image is the other
+//     mirrored, rotated, zoomed, resized to another size or aspect, shifted or changed in
+//     brightness and contrast, alone or combined, after JPEG re-encoding; each with the
+//     transform that matched. The smaller split of each pair of splits is the reference side;
+//     byte-identical pairs are left to the exact duplicates;
+//   - per split, how many images have an exact, near or augmented copy in another split;
 //   - subject groups found in more than one split: groups come from the samples when a manifest
 //     CSV is audited, or from DIR/manifest.csv (path,label,group; as `alz synth` writes) when a
 //     folder holds one beside its splits;
 //   - warnings: the layout's own leak warning (Kaggle V1/V2 train holds augmented copies of
-//     val), cross-split duplicates, shared subjects, unreadable files.
+//     val), cross-split duplicates and copies, shared subjects, unreadable files, and classes
+//     too small or too imbalanced (data/class_balance.h; the split named "train" is the
+//     training side).
 // format_audit_text / format_audit_json render the report (JSON via nlohmann/json; the field
 // names are listed at format_audit_json in data/audit.cpp).
 //
@@ -28,6 +35,8 @@
 #include <string>
 #include <vector>
 
+#include "data/class_balance.h"
+#include "data/copy_match.h"
 #include "data/dataset.h"
 #include "data/phash.h"
 
@@ -37,6 +46,9 @@ struct AuditOptions {
   int near_threshold = 6;     // Hamming distance of 64-bit pHashes, 0..kMaxNearThreshold
   int detail_threshold = 20;  // Hamming distance of 256-bit detail hashes, 0..256
   int max_examples = 10;      // examples listed per kind of finding
+  bool find_copies = true;    // the augmented-copy search across splits
+  CopyMatchOptions copies;
+  ClassBalanceOptions balance;
 };
 
 struct AuditFile {
@@ -67,6 +79,13 @@ struct AuditNearPair {
   bool cross_split = false;
 };
 
+struct AuditCopyPair {
+  int64_t original = 0, copy = 0;  // indices into AuditReport::files; original: the reference side
+  double detail = 0, correlation = 0;
+  CopyTransformEstimate transform;
+  std::string description;  // describe_copy_transform
+};
+
 struct AuditReport {
   std::string root, layout;
   std::vector<std::string> class_names;
@@ -81,7 +100,12 @@ struct AuditReport {
   std::vector<AuditNearPair> near_pairs;            // exact duplicates excluded
   std::map<std::string, int64_t> near_pair_counts;  // "train" (within) or "train/val" (across)
   int64_t near_cross_split_pairs = 0;
-  std::vector<std::string> shared_groups;  // subject groups present in several splits
+  bool copies_searched = false;
+  double copy_min_detail = 0;
+  std::vector<AuditCopyPair> copy_pairs;                 // across splits
+  std::map<std::string, int64_t> copy_pair_counts;       // "val/train": n (reference split first)
+  std::map<std::string, int64_t> copy_transform_counts;  // "mirror", "rotate", ... : pairs showing it
+  std::vector<std::string> shared_groups;                // subject groups present in several splits
   bool known_leaky = false;
   std::vector<std::string> warnings;
   int max_examples = 10;

@@ -19,17 +19,19 @@ constexpr int kSide = 32;    // the grey thumbnail is kSide x kSide
 constexpr int kLow = 8;      // the 64-bit hash keeps the kLow x kLow lowest frequencies
 constexpr int kDetail = 16;  // the 256-bit hash keeps kDetail x kDetail
 
-// Output cell o of n pixels shrunk (or stretched) to kSide cells averages input pixels
+// Output cell o of n input pixels shrunk (or stretched) to `side` cells averages input pixels
 // first[o] .. first[o] + weight[o].size() - 1 with those weights (they sum to 1).
 struct AreaWeights {
-  std::array<int, kSide> first{};
-  std::array<std::vector<double>, kSide> weight;
+  std::vector<int> first;
+  std::vector<std::vector<double>> weight;
 };
 
-AreaWeights area_weights(int n) {
+AreaWeights area_weights(int n, int side) {
   AreaWeights a;
-  const double cell = double(n) / kSide;
-  for (int o = 0; o < kSide; ++o) {
+  a.first.resize(size_t(side));
+  a.weight.resize(size_t(side));
+  const double cell = double(n) / side;
+  for (int o = 0; o < side; ++o) {
     double begin = o * cell, end = (o + 1) * cell;
     a.first[size_t(o)] = int(std::floor(begin));
     for (int i = a.first[size_t(o)]; i < n && i < end; ++i)
@@ -40,33 +42,39 @@ AreaWeights area_weights(int n) {
 
 }  // namespace
 
-PerceptualHashes perceptual_hashes(const Image& image) {
-  ALZ_CHECK(!image.empty() && image.height > 0 && image.width > 0, "phash: empty image");
+std::vector<double> grey_thumbnail(const Image& image, int side) {
+  ALZ_CHECK(!image.empty() && image.height > 0 && image.width > 0, "thumbnail: empty image");
+  ALZ_CHECK(side >= 1 && side <= 4096, "thumbnail: side " << side << " out of range (1..4096)");
   const int h = image.height, w = image.width, c = image.channels;
-  ALZ_CHECK(c == 1 || c == 3 || c == 4, "phash: " << c << " channels (need 1, 3 or 4)");
-  // Grey, then shrink rows (W -> 32) and columns (H -> 32).
-  const AreaWeights wx = area_weights(w), wy = area_weights(h);
-  std::vector<double> rows(size_t(h) * kSide, 0.0);  // (H, 32)
+  ALZ_CHECK(c == 1 || c == 3 || c == 4, "thumbnail: " << c << " channels (need 1, 3 or 4)");
+  // Grey, then shrink rows (W -> side) and columns (H -> side).
+  const AreaWeights wx = area_weights(w, side), wy = area_weights(h, side);
+  std::vector<double> rows(size_t(h) * side, 0.0);  // (H, side)
   std::vector<double> grey(static_cast<size_t>(w));
   for (int y = 0; y < h; ++y) {
     const uint8_t* p = &image.pixels[size_t(y) * w * c];
     for (int x = 0; x < w; ++x)
       grey[size_t(x)] = c == 1 ? p[x] : 0.299 * p[x * c] + 0.587 * p[x * c + 1] + 0.114 * p[x * c + 2];
-    for (int o = 0; o < kSide; ++o) {
+    for (int o = 0; o < side; ++o) {
       double sum = 0;
       const std::vector<double>& weight = wx.weight[size_t(o)];
       for (size_t k = 0; k < weight.size(); ++k) sum += weight[k] * grey[size_t(wx.first[size_t(o)]) + k];
-      rows[size_t(y) * kSide + o] = sum;
+      rows[size_t(y) * side + o] = sum;
     }
   }
-  std::array<double, kSide * kSide> small{};  // (32, 32)
-  for (int o = 0; o < kSide; ++o) {
+  std::vector<double> small(size_t(side) * side, 0.0);  // (side, side)
+  for (int o = 0; o < side; ++o) {
     const std::vector<double>& weight = wy.weight[size_t(o)];
     for (size_t k = 0; k < weight.size(); ++k) {
-      const double* row = &rows[(size_t(wy.first[size_t(o)]) + k) * kSide];
-      for (int x = 0; x < kSide; ++x) small[size_t(o) * kSide + x] += weight[k] * row[x];
+      const double* row = &rows[(size_t(wy.first[size_t(o)]) + k) * side];
+      for (int x = 0; x < side; ++x) small[size_t(o) * side + x] += weight[k] * row[x];
     }
   }
+  return small;
+}
+
+PerceptualHashes perceptual_hashes(const Image& image) {
+  const std::vector<double> small = grey_thumbnail(image, kSide);  // (32, 32)
   // DCT-II of the lowest kDetail frequencies: F = C G C^T with C(u, y) = cos(pi (2y + 1) u / 64).
   std::array<double, kDetail * kSide> basis{};
   for (int u = 0; u < kDetail; ++u)

@@ -6,7 +6,8 @@
 // and bit 8u + v (u, v < 8) set when F(u, v) is above the median of those 64 coefficients.
 // A brightness offset moves only F(0, 0), a contrast gain scales all of them, and JPEG
 // re-encoding barely touches the lowest frequencies: such copies land within a few bits.
-// hamming_distance counts differing bits.
+// hamming_distance counts differing bits. grey_thumbnail is that area-averaged grey thumbnail
+// at any side (data/copy_signature.h uses 64x64).
 //
 // detail hash: the same with the 16x16 lowest frequencies (256 bits, bit 16u + v). Brain slices
 // share their low-frequency outline, so distinct slices can sit within a few bits in the 64-bit
@@ -40,6 +41,10 @@ struct PerceptualHashes {
   uint64_t phash = 0;   // 8x8 frequencies
   DetailHash detail{};  // 16x16 frequencies
 };
+
+// The image in grey (BT.601 luma, 1, 3 or 4 channels), area-averaged to (side, side), row-major,
+// values 0..255. Throws alz::Error for an empty image or a side outside 1..4096.
+std::vector<double> grey_thumbnail(const Image& image, int side);
 
 PerceptualHashes perceptual_hashes(const Image& image);  // both from one thumbnail and DCT
 uint64_t phash(const Image& image);

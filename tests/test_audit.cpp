@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "data/audit.h"
+#include "data/copy_plant.h"
 #include "data/image.h"
 #include "data/phantom.h"
 #include "support/compare.h"
@@ -30,6 +31,15 @@ std::vector<PhantomSample> make_phantoms(const std::string& dir) {
   return write_phantom_dataset(spec);
 }
 
+// The phantom sets here are tiny: leave the small-class warnings to their own test.
+AuditOptions quiet_balance() {
+  AuditOptions options;
+  options.balance.min_images = 0;
+  options.balance.min_validation_images = 0;
+  options.balance.max_imbalance = 1e9;
+  return options;
+}
+
 const PhantomSample& first_in(const std::vector<PhantomSample>& plan, const std::string& split) {
   return *std::find_if(plan.begin(), plan.end(), [&](const PhantomSample& s) { return s.split == split; });
 }
@@ -37,7 +47,7 @@ const PhantomSample& first_in(const std::vector<PhantomSample>& plan, const std:
 TEST(Audit, CleanPhantomSetHasNoCrossSplitCopies) {
   std::string dir = test::fresh_temp_dir("audit_clean");
   std::vector<PhantomSample> plan = make_phantoms(dir);
-  AuditReport report = audit_dataset(dir);
+  AuditReport report = audit_dataset(dir, quiet_balance());
   EXPECT_EQ(report.layout, layout_name(LayoutKind::KaggleV2));
   ASSERT_EQ(report.class_names.size(), 4u);
   ASSERT_EQ(report.splits.size(), 2u);
@@ -58,10 +68,21 @@ TEST(Audit, CleanPhantomSetHasNoCrossSplitCopies) {
   EXPECT_TRUE(report.exact_groups.empty());
   EXPECT_EQ(report.near_cross_split_pairs, 0);
   EXPECT_TRUE(report.shared_groups.empty());
+  EXPECT_TRUE(report.copies_searched);
+  EXPECT_TRUE(report.copy_pairs.empty()) << "different subjects paired as copies";
   // The layout still carries Kaggle V2's warning, saying that no copy was found here.
   ASSERT_EQ(report.warnings.size(), 1u);
   EXPECT_NE(report.warnings[0].find("Kaggle V2"), std::string::npos);
-  EXPECT_NE(report.warnings[0].find("found no exact or near copy"), std::string::npos);
+  EXPECT_NE(report.warnings[0].find("found no exact, near or augmented copy"), std::string::npos);
+  // With the default thresholds the tiny classes are named.
+  AuditReport loud = audit_dataset(dir);
+  int small = 0;
+  for (const std::string& w : loud.warnings) small += w.find("image(s) in all") != std::string::npos ? 1 : 0;
+  EXPECT_EQ(small, 4);  // every class has fewer than 30 images
+  bool imbalance = false;
+  for (const std::string& w : loud.warnings)
+    imbalance = imbalance || w.find("--class-weights auto") != std::string::npos;
+  EXPECT_FALSE(imbalance);  // 8 vs 3: under 10x
 }
 
 TEST(Audit, FindsPlantedDuplicatesSharedSubjectsAndBrokenFiles) {
@@ -82,8 +103,16 @@ TEST(Audit, FindsPlantedDuplicatesSharedSubjectsAndBrokenFiles) {
   fs::copy_file(dir + "/" + train.path, dir + "/" + train.path + ".dup.jpg");
   // 4. A file that is not an image.
   std::ofstream(dir + "/train/NonDemented/broken.jpg") << "not a jpeg";
+  // 5. A mirrored, rotated, zoomed, resized copy of the val image, re-encoded.
+  CopyTransform t;
+  t.mirror = true;
+  t.rotation_degrees = 8;
+  t.zoom = 1.1f;
+  t.height = 180, t.width = 180;
+  write_jpeg(dir + "/train/" + klass + "/augmented.jpg",
+             apply_copy_transform(decode_image_file(dir + "/" + val.path), t), 85);
 
-  AuditReport report = audit_dataset(dir);
+  AuditReport report = audit_dataset(dir, quiet_balance());
   ASSERT_EQ(report.exact_groups.size(), 2u);
   EXPECT_EQ(report.exact_redundant_files, 2);
   EXPECT_EQ(report.exact_cross_split_groups, 1);
@@ -104,14 +133,32 @@ TEST(Audit, FindsPlantedDuplicatesSharedSubjectsAndBrokenFiles) {
   EXPECT_TRUE(found_altered);
   EXPECT_EQ(report.near_pair_counts.at("train/val"), 1);
   EXPECT_EQ(report.splits[0].name, "train");
-  EXPECT_EQ(report.splits[0].with_copy_elsewhere, 2);  // copy.jpg and altered.jpg
+  // Augmented copies: altered.jpg and augmented.jpg, each paired with the val original (copy.jpg
+  // is byte-identical, so left to the exact duplicates).
+  ASSERT_EQ(report.copy_pairs.size(), 2u);
+  for (const AuditCopyPair& pair : report.copy_pairs) {
+    EXPECT_NE(report.files[size_t(pair.original)].path.find(val.path), std::string::npos);
+    const std::string& copy = report.files[size_t(pair.copy)].path;
+    if (copy.find("augmented.jpg") != std::string::npos) {
+      EXPECT_TRUE(pair.transform.mirror);
+      EXPECT_NE(pair.description.find("rotate +8"), std::string::npos) << pair.description;
+      EXPECT_NE(pair.description.find("zoom 1.1"), std::string::npos) << pair.description;
+    } else {
+      EXPECT_NE(copy.find("altered.jpg"), std::string::npos);
+      EXPECT_FALSE(pair.transform.mirror);
+    }
+  }
+  EXPECT_EQ(report.copy_pair_counts.at("val/train"), 2);
+  EXPECT_EQ(report.copy_transform_counts.at("mirror"), 1);
+  EXPECT_EQ(report.splits[0].with_copy_elsewhere, 3);  // copy.jpg, altered.jpg, augmented.jpg
   EXPECT_EQ(report.splits[1].with_copy_elsewhere, 1);  // the original
   ASSERT_EQ(report.shared_groups.size(), 1u);
   EXPECT_EQ(report.shared_groups[0], val.group);
   ASSERT_EQ(report.unreadable.size(), 1u);
   EXPECT_NE(report.unreadable[0].path.find("broken.jpg"), std::string::npos);
-  // Warnings: the layout's, exact across, near across, shared subject, unusable file.
-  EXPECT_EQ(report.warnings.size(), 5u);
+  // Warnings: the layout's, exact across, near across, augmented across, shared subject,
+  // unusable file.
+  EXPECT_EQ(report.warnings.size(), 6u);
 
   std::string text = format_audit_text(report);
   EXPECT_NE(text.find("copy.jpg"), std::string::npos);
@@ -135,8 +182,15 @@ TEST(Audit, FindsPlantedDuplicatesSharedSubjectsAndBrokenFiles) {
   EXPECT_TRUE(json["near_duplicates"]["examples"][0]["cross_split"].get<bool>());  // cross-split listed first
   EXPECT_EQ(json["shared_groups"]["count"], 1);
   EXPECT_TRUE(json["known_leaky"].get<bool>());
-  EXPECT_EQ(json["warnings"].size(), 5u);
-  EXPECT_EQ(report.warnings[0].find("found no exact or near copy"), std::string::npos) << "copies were found";
+  EXPECT_EQ(json["augmented_copies"]["pairs"], 2);
+  EXPECT_EQ(json["augmented_copies"]["examples"].size(), 2u);
+  EXPECT_EQ(json["augmented_copies"]["examples"][0]["original"]["split"], "val");
+  EXPECT_TRUE(json["augmented_copies"]["examples"][0]["transform"].is_string());
+  EXPECT_TRUE(json["augmented_copies"]["examples"][0]["zoom"].is_number());
+  EXPECT_NE(text.find("augmented copies across splits"), std::string::npos);
+  EXPECT_NE(text.find("augmented.jpg [train]: mirror + rotate +8"), std::string::npos) << text;
+  EXPECT_EQ(json["warnings"].size(), 6u);
+  EXPECT_EQ(report.warnings[0].find("found no exact"), std::string::npos) << "copies were found";
 }
 
 TEST(Audit, ThresholdZeroKeepsOnlyIdenticalHashes) {

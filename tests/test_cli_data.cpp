@@ -92,6 +92,8 @@ TEST(CliAudit, TextJsonStrictAndErrors) {
   ASSERT_EQ(text.code, 0) << text.error;
   EXPECT_NE(text.out.find("Kaggle V2"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("near-duplicates"), std::string::npos);
+  EXPECT_NE(text.out.find("augmented copies across splits"), std::string::npos);
+  EXPECT_NE(text.out.find("class ModerateDemented has only 2 image(s) in all"), std::string::npos) << text.out;
 
   Result json = run(audit, "audit", {"--data", dir + "/set", "--format", "json", "--near-threshold", "3"});
   ASSERT_EQ(json.code, 0) << json.error;
@@ -99,10 +101,17 @@ TEST(CliAudit, TextJsonStrictAndErrors) {
   EXPECT_EQ(parsed["near_duplicates"]["threshold"], 3);
   EXPECT_EQ(parsed["splits"].size(), 2u);
   EXPECT_EQ(parsed["exact_duplicates"]["groups"], 0);
+  EXPECT_TRUE(parsed["augmented_copies"]["searched"].get<bool>());
+  EXPECT_EQ(parsed["augmented_copies"]["pairs"], 0);
+  Result skipped = run(audit, "audit", {"--data", dir + "/set", "--format", "json", "--no-copies"});
+  ASSERT_EQ(skipped.code, 0) << skipped.error;
+  EXPECT_FALSE(nlohmann::json::parse(skipped.out)["augmented_copies"]["searched"].get<bool>());
 
-  // --strict: the V2 layout carries a leak warning; a plain class-folder copy of train none.
+  // --strict: the V2 layout carries a leak warning; a plain class-folder copy of train none
+  // once the small-class warnings are turned down, and one with them.
   EXPECT_EQ(run(audit, "audit", {"--data", dir + "/set", "--strict"}).code, 1);
-  EXPECT_EQ(run(audit, "audit", {"--data", dir + "/set/train", "--strict"}).code, 0);
+  EXPECT_EQ(run(audit, "audit", {"--data", dir + "/set/train", "--strict", "--min-class-images", "0"}).code, 0);
+  EXPECT_EQ(run(audit, "audit", {"--data", dir + "/set/train", "--strict"}).code, 1);
 
   Result missing = run(audit, "audit", {"--data", dir + "/nope"});
   EXPECT_EQ(missing.code, 1);
@@ -110,6 +119,7 @@ TEST(CliAudit, TextJsonStrictAndErrors) {
   EXPECT_EQ(run(audit, "audit", {}).code, 2);
   EXPECT_EQ(run(audit, "audit", {"--data", dir + "/set", "--format", "xml"}).code, 2);
   EXPECT_EQ(run(audit, "audit", {"--data", dir + "/set", "--near-threshold", "16"}).code, 2);
+  EXPECT_EQ(run(audit, "audit", {"--data", dir + "/set", "--copy-detail", "2"}).code, 2);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "data/class_balance.h"
 #include "data/phantom.h"
 #include "models/checkpoint.h"
 #include "models/weights_file.h"
@@ -122,6 +123,15 @@ std::unique_ptr<ResNetV2> make_model(const TrainConfig& config, int classes, Dev
   model->to(device);
   log = out.str();
   return model;
+}
+
+std::vector<std::string> data_warnings(const TrainConfig& config, const data::DatasetIndex& index) {
+  std::vector<data::SplitClassCounts> splits;
+  for (const char* name : {"train", "val"})
+    if (const data::Split* split = index.find_split(name)) splits.push_back({name, index.class_counts(*split)});
+  data::ClassBalanceOptions options;
+  if (config.class_weights == "auto") options.max_imbalance = 1e300;  // already reweighted
+  return data::class_balance_warnings(index.class_names, splits, "train", options);
 }
 
 Tensor make_class_weights(const TrainConfig& config, const data::DatasetIndex& index, Device device) {

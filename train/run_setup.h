@@ -41,6 +41,11 @@ std::unique_ptr<data::Loader> make_loader(const data::DatasetIndex& index, const
 // asked, moves to the device.
 std::unique_ptr<ResNetV2> make_model(const TrainConfig& config, int classes, Device device, std::string& log);
 
+// Warnings printed beside the data summary (data/class_balance.h): classes with fewer than 30
+// images, or fewer than 10 in val, and heavy imbalance in train unless --class-weights auto is
+// already given.
+std::vector<std::string> data_warnings(const TrainConfig& config, const data::DatasetIndex& index);
+
 // Inverse-frequency class weights ("auto": N / (K * count_c), as Keras/sklearn "balanced") on
 // the device, or an undefined tensor for "none".
 Tensor make_class_weights(const TrainConfig& config, const data::DatasetIndex& index, Device device);

@@ -269,7 +269,10 @@ Trainer::Trainer(TrainConfig config)
   }
 
   data_ = prepare_data(config_).index;
-  if (!config_.quiet) std::printf("%s", data_.describe().c_str());
+  if (!config_.quiet) {
+    std::printf("%s", data_.describe().c_str());
+    for (const std::string& warning : data_warnings(config_, data_)) std::printf("  WARNING: %s\n", warning.c_str());
+  }
   train_loader_ = make_loader(data_, "train", config_, device_, /*training=*/true);
   val_loader_ = make_loader(data_, "val", config_, device_, /*training=*/false);
   TrainConfig model_config = config_;
