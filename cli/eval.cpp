@@ -8,6 +8,7 @@
 #include "data/loader.h"
 #include "core/error.h"
 #include "cli/cli.h"
+#include "cli/usage.h"
 #include "train/evaluate.h"
 #include "train/inference.h"
 
@@ -15,6 +16,7 @@ namespace alz::cli {
 
 int eval(int argc, char** argv) {
   CLI::App app{"Evaluate a checkpoint on a dataset split", "alz eval"};
+  use_conventions(app);
   train::InferenceOptions o;
   std::string data, split, format = "text", input_size;
   int batch = 32;
@@ -33,11 +35,7 @@ int eval(int argc, char** argv) {
                  "data without a val split: make it as alz train does (group-aware), with this fraction");
   app.add_option("--split-seed", split_seed, "data without a val split: the seed alz train used (its --seed)");
   app.add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error);
-  }
+  if (std::optional<int> code = parse_command_line(app, argc, argv)) return *code;
   if (!input_size.empty() && !train::parse_size(input_size, o.input_height, o.input_width)) {
     std::fprintf(stderr, "alz eval: --input-size: expected N or HxW, got '%s'\n", input_size.c_str());
     return 2;

@@ -16,6 +16,7 @@
 #include "tensor/cuda_runtime.h"
 #include "core/error.h"
 #include "cli/cli.h"
+#include "cli/usage.h"
 #include "train/evaluate.h"
 #include "train/inference.h"
 
@@ -58,6 +59,7 @@ Tensor image_batch(const std::vector<std::string>& paths, int height, int width,
 
 int predict(int argc, char** argv) {
   CLI::App app{"Predict the class of brain MRI slices", "alz predict"};
+  use_conventions(app);
   train::InferenceOptions o;
   std::vector<std::string> inputs;
   std::string format = "text", class_names, input_size;
@@ -74,11 +76,7 @@ int predict(int argc, char** argv) {
   app.add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--batch", batch, "images per forward pass")->check(CLI::Range(1, 1024));
   app.add_flag("--timing", timing, "print the batch-1 latency (median of 50 runs after 10 warm-up runs)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error);
-  }
+  if (std::optional<int> code = parse_command_line(app, argc, argv)) return *code;
   if (!input_size.empty() && !train::parse_size(input_size, o.input_height, o.input_width)) {
     std::fprintf(stderr, "alz predict: --input-size: expected N or HxW, got '%s'\n", input_size.c_str());
     return 2;
