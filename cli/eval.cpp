@@ -35,6 +35,8 @@ int eval(int argc, char** argv) {
                  "data without a val split: make it as alz train does (group-aware), with this fraction");
   app.add_option("--split-seed", split_seed, "data without a val split: the seed alz train used (its --seed)");
   app.add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--resize", o.resize, "keras or area (default: what the checkpoint was trained with, else keras)")
+      ->check(CLI::IsMember({"keras", "area"}));
   if (std::optional<int> code = parse_command_line(app, argc, argv)) return *code;
   if (!input_size.empty() && !train::parse_size(input_size, o.input_height, o.input_width)) {
     std::fprintf(stderr, "alz eval: --input-size: expected N or HxW, got '%s'\n", input_size.c_str());
@@ -64,6 +66,7 @@ int eval(int argc, char** argv) {
   options.batch_size = batch;
   options.height = loaded.model->config().input_height;
   options.width = loaded.model->config().input_width;
+  options.resize = loaded.resize;
   options.shuffle = false;
   options.device = loaded.device;
   data::Loader loader(chosen->samples, options);
@@ -73,12 +76,13 @@ int eval(int argc, char** argv) {
     out["split"] = chosen->name;
     out["weights"] = o.weights;
     out["data"] = data;
+    out["resize"] = data::resize_method_name(loaded.resize);
     if (index.known_leaky) out["leak_warning"] = index.leak_warning;
     std::cout << out.dump(2) << "\n";
   } else {
     std::cout << "split " << chosen->name << " of " << data << " (" << chosen->samples.size() << " images)";
     if (made_split) std::cout << ", made as alz train makes it: group-aware, fraction " << val_fraction << ", seed " << split_seed;
-    std::cout << "\n";
+    std::cout << ", resize " << data::resize_method_name(loaded.resize) << "\n";
     if (index.known_leaky) std::cout << "WARNING: " << index.leak_warning << "\n";
     std::cout << train::format_metrics_text(metrics);
   }

@@ -3,6 +3,8 @@
 // repeated runs after a warm-up). Works with Keras files (.h5, .weights.h5, .keras: the model from
 // the file) and with a bare Keras-named safetensors file given --model and --classes (and
 // --class-names).
+// Images are resized as the checkpoint's training resized them (its "resize" metadata; keras
+// when absent) unless --resize says otherwise.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -12,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/image.h"
+#include "data/resize.h"
 #include "tensor/autograd.h"
 #include "tensor/cuda_runtime.h"
 #include "core/error.h"
@@ -46,10 +49,11 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
   return files;
 }
 
-Tensor image_batch(const std::vector<std::string>& paths, int height, int width, Device device) {
+Tensor image_batch(const std::vector<std::string>& paths, int height, int width, data::ResizeMethod resize,
+                   Device device) {
   Tensor batch = Tensor::empty({static_cast<int64_t>(paths.size()), height, width, 3});
   for (size_t i = 0; i < paths.size(); ++i) {
-    data::Image image = data::resize_bilinear(data::decode_image_file(paths[i]), height, width);
+    data::FloatImage image = data::resize_image(data::decode_image_file(paths[i]), height, width, resize);
     data::preprocess_to_float(image, batch.data<float>() + i * int64_t{height} * width * 3);
   }
   return batch.to(device);
@@ -74,6 +78,8 @@ int predict(int argc, char** argv) {
   app.add_option("--class-names", class_names, "comma-separated class names (default: the checkpoint's)");
   app.add_option("--input-size", input_size, "N or HxW (default: the checkpoint's, else 224)");
   app.add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--resize", o.resize, "keras or area (default: what the checkpoint was trained with, else keras)")
+      ->check(CLI::IsMember({"keras", "area"}));
   app.add_option("--batch", batch, "images per forward pass")->check(CLI::Range(1, 1024));
   app.add_flag("--timing", timing, "print the batch-1 latency (median of 50 runs after 10 warm-up runs)");
   if (std::optional<int> code = parse_command_line(app, argc, argv)) return *code;
@@ -93,7 +99,8 @@ int predict(int argc, char** argv) {
   nlohmann::json results = nlohmann::json::array();
   for (size_t start = 0; start < files.size(); start += batch) {
     std::vector<std::string> chunk(files.begin() + start, files.begin() + std::min(files.size(), start + batch));
-    std::vector<float> probs = train::softmax_probabilities(model.forward(image_batch(chunk, height, width, loaded.device)));
+    Tensor images = image_batch(chunk, height, width, loaded.resize, loaded.device);
+    std::vector<float> probs = train::softmax_probabilities(model.forward(images));
     size_t k = loaded.class_names.size();
     for (size_t i = 0; i < chunk.size(); ++i) {
       size_t best = std::max_element(probs.begin() + i * k, probs.begin() + (i + 1) * k) - (probs.begin() + i * k);
@@ -109,7 +116,7 @@ int predict(int argc, char** argv) {
   }
   nlohmann::json out{{"weights", o.weights}, {"model", model.config().name}, {"predictions", results}};
   if (timing) {
-    Tensor one = image_batch({files[0]}, height, width, loaded.device);
+    Tensor one = image_batch({files[0]}, height, width, loaded.resize, loaded.device);
     std::vector<double> ms;
     for (int run = 0; run < 60; ++run) {
       auto begin = std::chrono::steady_clock::now();

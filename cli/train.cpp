@@ -45,6 +45,8 @@ int train(int argc, char** argv) {
   app.add_option("--step-gamma", c.step_gamma, "step: decay factor");
   app.add_option("--clip-norm", c.clip_norm, "clip the global gradient norm (0: off)");
   app.add_option("--input-size", input_size, "N or HxW (default: GPU 224, CPU 80)");
+  app.add_option("--resize", c.resize, "keras (bilinear as Keras, the default) or area (box filter when shrinking)")
+      ->check(CLI::IsMember({"keras", "area"}));
   app.add_option("--device", c.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--precision", c.precision, "fp32 (strict) or tf32")->check(CLI::IsMember({"fp32", "tf32"}));
   app.add_option("--seed", c.seed, "seed of weights, order, augmentation and splits");

@@ -18,7 +18,7 @@ alz_require(OpenMP_CXX_FOUND "OpenMP" "libomp-dev (or gcc's libgomp)")
 # pool as our own loops. The pthread build keeps its own workers spinning after each GEMM and
 # on 2 cores they fight the OpenMP threads (a ResNet50V2 training step ran 2x slower with it,
 # bench/RESULTS.md). Linked by full path, so the build's RPATH picks this variant whatever
-# Debian's libopenblas.so.0 alternative points at; kernels/cpu/blas_threads.cpp reports which.
+# Debian's libopenblas.so.0 alternative points at; kernels/cpu/cpu_threads.cpp reports which.
 set(ALZ_BLAS_DIRS)
 foreach(arch x86_64-linux-gnu aarch64-linux-gnu)
   list(APPEND ALZ_BLAS_DIRS /usr/lib/${arch}/openblas-openmp)
@@ -39,6 +39,14 @@ if(OPENBLAS_INCLUDE_DIR AND OPENBLAS_LIBRARY)
   set(ALZ_OPENBLAS_FOUND TRUE)
 endif()
 alz_require(ALZ_OPENBLAS_FOUND "OpenBLAS (cblas.h, libopenblas)" "libopenblas-dev")
+
+# libjpeg-turbo's TurboJPEG API: JPEG decoding, the decoder PIL and TensorFlow use (data/ only).
+find_path(TURBOJPEG_INCLUDE_DIR turbojpeg.h)
+find_library(TURBOJPEG_LIBRARY NAMES turbojpeg)
+if(TURBOJPEG_INCLUDE_DIR AND TURBOJPEG_LIBRARY)
+  set(ALZ_TURBOJPEG_FOUND TRUE)
+endif()
+alz_require(ALZ_TURBOJPEG_FOUND "libjpeg-turbo's TurboJPEG (turbojpeg.h, libturbojpeg)" "libturbojpeg0-dev")
 
 # Header-only libraries: ALZ_STB_INCLUDE (data/ only), ALZ_JSON_INCLUDE (every layer),
 # ALZ_CLI11_INCLUDE (cli/ only).

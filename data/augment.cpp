@@ -1,5 +1,6 @@
-// Training augmentation on uint8 (H, W, C) images: flip, rotation, zoom, shift (one affine
-// warp, bilinear, nearest-edge fill), then brightness and contrast. See data/augment.h.
+// Training augmentation on float (H, W, C) images, values 0..255: flip, rotation, zoom, shift
+// (one affine warp, bilinear, nearest-edge fill), then brightness and contrast. Nothing is
+// rounded: the pixels stay the floats the resize gave. See data/augment.h.
 //
 // The warp maps every output pixel centre p (pixel units, origin at the image centre) back to
 // the source:  s = R(-angle) * (p - shift) / scale, then x_s -> -x_s when flipped.
@@ -41,9 +42,9 @@ bool is_identity_geometry(const AugmentParams& p) {
   return p.angle_radians == 0.0f && p.scale == 1.0f && p.shift_x == 0.0f && p.shift_y == 0.0f;
 }
 
-Image warp(const Image& src, const AugmentParams& p) {
+FloatImage warp(const FloatImage& src, const AugmentParams& p) {
   const int H = src.height, W = src.width, C = src.channels;
-  Image dst(H, W, C);
+  FloatImage dst(H, W, C);
   const float cx = 0.5f * W, cy = 0.5f * H;
   const float cos_a = std::cos(p.angle_radians), sin_a = std::sin(p.angle_radians);
   const float inv_scale = 1.0f / p.scale;
@@ -60,32 +61,29 @@ Image warp(const Image& src, const AugmentParams& p) {
       int x0 = static_cast<int>(fx), y0 = static_cast<int>(fy);
       int x1 = std::min(x0 + 1, W - 1), y1 = std::min(y0 + 1, H - 1);
       float ax = fx - x0, ay = fy - y0;
-      const uint8_t* p00 = &src.pixels[(size_t(y0) * W + x0) * C];
-      const uint8_t* p01 = &src.pixels[(size_t(y0) * W + x1) * C];
-      const uint8_t* p10 = &src.pixels[(size_t(y1) * W + x0) * C];
-      const uint8_t* p11 = &src.pixels[(size_t(y1) * W + x1) * C];
-      uint8_t* out = &dst.pixels[(size_t(y) * W + x) * C];
+      const float* p00 = &src.pixels[(size_t(y0) * W + x0) * C];
+      const float* p01 = &src.pixels[(size_t(y0) * W + x1) * C];
+      const float* p10 = &src.pixels[(size_t(y1) * W + x0) * C];
+      const float* p11 = &src.pixels[(size_t(y1) * W + x1) * C];
+      float* out = &dst.pixels[(size_t(y) * W + x) * C];
       for (int c = 0; c < C; ++c) {
         float top = p00[c] + ax * (p01[c] - p00[c]);
         float bottom = p10[c] + ax * (p11[c] - p10[c]);
-        out[c] = static_cast<uint8_t>(std::min(static_cast<int>(top + ay * (bottom - top) + 0.5f), 255));
+        out[c] = top + ay * (bottom - top);
       }
     }
   }
   return dst;
 }
 
-void adjust_photometry(Image& image, float brightness, float contrast) {
+void adjust_photometry(FloatImage& image, float brightness, float contrast) {
   if (brightness == 0.0f && contrast == 1.0f) return;
   double total = 0.0;
-  for (uint8_t v : image.pixels) total += v;
+  for (float v : image.pixels) total += v;
   const float mean = image.pixels.empty() ? 0.0f : static_cast<float>(total / image.pixels.size());
-  uint8_t table[256];  // the map depends only on the value: one lookup table per image
-  for (int v = 0; v < 256; ++v) {
-    float out = contrast * (v - mean) + mean + brightness;
-    table[v] = static_cast<uint8_t>(std::lround(std::clamp(out, 0.0f, 255.0f)));
-  }
-  for (uint8_t& v : image.pixels) v = table[v];
+  // v' = contrast * (v - mean) + mean + brightness = contrast * v + offset
+  const float offset = mean - contrast * mean + brightness;
+  for (float& v : image.pixels) v = std::clamp(contrast * v + offset, 0.0f, 255.0f);
 }
 
 }  // namespace
@@ -123,22 +121,22 @@ AugmentParams draw_augment_params(const AugmentOptions& o, uint64_t seed, int64_
   return p;
 }
 
-void flip_horizontal(Image& image) {
+void flip_horizontal(FloatImage& image) {
   const int W = image.width, C = image.channels;
   for (int y = 0; y < image.height; ++y) {
-    uint8_t* row = image.pixels.data() + size_t(y) * W * C;
+    float* row = image.pixels.data() + size_t(y) * W * C;
     for (int x = 0; x < W / 2; ++x)
       for (int c = 0; c < C; ++c) std::swap(row[size_t(x) * C + c], row[size_t(W - 1 - x) * C + c]);
   }
 }
 
-Image augment_image(const Image& image, const AugmentParams& params) {
+FloatImage augment_image(const FloatImage& image, const AugmentParams& params) {
   ALZ_CHECK(image.height >= 1 && image.width >= 1 &&
                 image.pixels.size() == size_t(image.height) * image.width * image.channels,
             "augment_image: empty or inconsistent image " << image.height << "x" << image.width << "x"
                                                           << image.channels);
   ALZ_CHECK(params.scale > 0.0f, "augment_image: zoom scale " << params.scale << " must be positive");
-  Image out;
+  FloatImage out;
   if (is_identity_geometry(params)) {
     out = image;
     if (params.flip) flip_horizontal(out);

@@ -1,13 +1,14 @@
 // Training-time augmentation, seeded per sample so that runs reproduce.
 //
-// Works on the resized uint8 image (H, W, C), before preprocessing:
+// Works on the resized float image (H, W, C), values 0..255 (data/resize.h), before
+// preprocessing:
 //   1. geometry, one inverse-mapped affine warp about the image centre: optional horizontal
 //      flip, rotation by `angle`, zoom by `scale` (> 1 enlarges the content), shift by
 //      (shift_x, shift_y) pixels; bilinear sampling; outside the source the nearest edge pixel
 //      is used (Keras's fill_mode="nearest"). With no rotation, zoom or shift the flip is an
 //      exact pixel reversal and no resampling happens.
 //   2. photometry per pixel: v' = contrast * (v - mean) + mean + brightness, clamped to
-//      [0, 255] and rounded, where mean is the image's mean over all pixels and channels.
+//      [0, 255] (not rounded), where mean is the image's mean over all pixels and channels.
 // The parameters of sample `index` in `epoch` come from Philox(seed; index, epoch) only, so
 // they do not depend on the order or the thread in which samples are processed. Evaluation
 // does not augment (the loader applies this only when asked).
@@ -48,9 +49,9 @@ AugmentParams draw_augment_params(const AugmentOptions& options, uint64_t seed, 
                                   int64_t sample_index, int height, int width);
 
 // Returns the augmented image (same size and channels).
-Image augment_image(const Image& image, const AugmentParams& params);
+FloatImage augment_image(const FloatImage& image, const AugmentParams& params);
 
 // In place, exact.
-void flip_horizontal(Image& image);
+void flip_horizontal(FloatImage& image);
 
 }  // namespace alz::data

@@ -1,19 +1,17 @@
-// Image decode (stb_image), resize, write (stb_image_write) and resnet_v2 preprocessing.
+// Image decode (JPEG: libjpeg-turbo in data/jpeg.cpp; PNG, BMP: stb_image) and write
+// (stb_image_write).
 //
 // Decode: the whole file is read into memory, the format is told by its magic bytes (only
-// JPEG, PNG and BMP are accepted), the header size is checked with stbi_info against the
-// pixel limit, and only then are the pixels decoded to 3-channel uint8. stb_image fills
-// missing data with zeros instead of failing, so truncation is detected here: a JPEG must end
-// with its EOI marker, a PNG with its IEND chunk, an uncompressed BMP must hold all its rows.
-// Resize: separable; per axis, area weights (a box filter as wide as the scale) when the axis
-// shrinks or keeps its size, and bilinear interpolation with half-pixel centres when it grows.
-// Intermediate values stay float; the result is rounded to nearest and clamped.
-// Preprocess: y = x / 127.5 - 1, (H, W, 3).
+// JPEG, PNG and BMP are accepted), the header size is checked against the pixel limit (read
+// from the header here, then by libjpeg-turbo or stbi_info), and only then are the pixels
+// decoded to 3-channel uint8. stb_image fills missing data with zeros instead of failing, so
+// truncation is detected here: a JPEG must end with its EOI marker (libjpeg-turbo would also
+// warn, and its warnings are errors), a PNG with its IEND chunk, an uncompressed BMP must hold
+// all its rows.
 //
-// Tested in tests/test_image.cpp:
+// Tested in tests/test_image.cpp and tests/test_image_keras.cpp:
 //   cmake --build build --target test_image && build/tests/test_image
 #define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
 #define STBI_NO_STDIO
@@ -47,6 +45,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/jpeg.h"
 
 namespace alz::data {
 namespace {
@@ -173,8 +172,14 @@ ImageInfo probe_bytes(const uint8_t* bytes, size_t size, const std::string& name
               name << ": image too large: " << declared_w << "x" << declared_h << " = " << declared_w * declared_h
                    << " pixels, the limit is " << limits.max_pixels);
   int w = 0, h = 0, comp = 0;
-  if (!stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &comp))
+  if (info.format == "jpeg") {
+    detail::JpegHeader header = detail::read_jpeg_header(bytes, size, name);
+    w = header.width;
+    h = header.height;
+    comp = header.grey ? 1 : 3;
+  } else if (!stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &comp)) {
     ALZ_FAIL(name << ": corrupt " << info.format << " header (" << stbi_failure_reason() << ")");
+  }
   ALZ_CHECK(w > 0 && h > 0, name << ": image has zero size (" << w << "x" << h << ")");
   ALZ_CHECK(int64_t(w) * h <= limits.max_pixels,
             name << ": image too large: " << w << "x" << h << " = " << int64_t(w) * h
@@ -183,49 +188,6 @@ ImageInfo probe_bytes(const uint8_t* bytes, size_t size, const std::string& name
   info.height = h;
   info.channels_in_file = comp;
   return info;
-}
-
-// ---- resize: per-axis tap lists ----
-struct Taps {
-  std::vector<int> first;     // first source index per output index
-  std::vector<int> count;     // taps per output index
-  std::vector<float> weight;  // max_taps per output index, zero-padded
-  int max_taps = 0;
-};
-
-Taps make_taps(int in, int out) {
-  Taps taps;
-  taps.first.resize(out);
-  taps.count.resize(out);
-  double scale = double(in) / out;
-  if (scale >= 1.0) {  // area: output i covers [i*scale, (i+1)*scale) of the source
-    taps.max_taps = static_cast<int>(std::ceil(scale)) + 1;
-    taps.weight.assign(size_t(out) * taps.max_taps, 0.0f);
-    for (int i = 0; i < out; ++i) {
-      double lo = i * scale, hi = (i + 1) * scale;
-      int j0 = static_cast<int>(std::floor(lo));
-      int j1 = std::min(in, static_cast<int>(std::ceil(hi)));
-      taps.first[i] = j0;
-      taps.count[i] = j1 - j0;
-      for (int j = j0; j < j1; ++j) {
-        double overlap = std::min(hi, double(j + 1)) - std::max(lo, double(j));
-        taps.weight[size_t(i) * taps.max_taps + (j - j0)] = static_cast<float>(overlap / scale);
-      }
-    }
-  } else {  // bilinear, half-pixel centres, edges clamped
-    taps.max_taps = 2;
-    taps.weight.assign(size_t(out) * 2, 0.0f);
-    for (int i = 0; i < out; ++i) {
-      double src = std::clamp((i + 0.5) * scale - 0.5, 0.0, double(in - 1));
-      int j0 = std::min(static_cast<int>(std::floor(src)), in - 1);
-      double frac = src - j0;
-      taps.first[i] = j0;
-      taps.count[i] = j0 + 1 < in ? 2 : 1;
-      taps.weight[size_t(i) * 2] = static_cast<float>(1.0 - frac);
-      if (j0 + 1 < in) taps.weight[size_t(i) * 2 + 1] = static_cast<float>(frac);
-    }
-  }
-  return taps;
 }
 
 void append_bytes(void* context, void* data, int size) {
@@ -297,6 +259,13 @@ ImageInfo probe_image_file(const std::string& path, const DecodeLimits& limits) 
 Image decode_image_memory(const uint8_t* bytes, size_t size, const std::string& name, const DecodeLimits& limits) {
   ImageInfo info = probe_bytes(bytes, size, name, limits);
   check_complete_memory(bytes, size, info.format, name);
+  if (info.format == "jpeg") {
+    detail::JpegHeader header;
+    header.width = info.width;
+    header.height = info.height;
+    header.grey = info.channels_in_file == 1;
+    return detail::decode_jpeg(bytes, size, name, header);
+  }
   int w = 0, h = 0, comp = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> data(
       stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &comp, 3), &stbi_image_free);
@@ -310,47 +279,6 @@ Image decode_image_memory(const uint8_t* bytes, size_t size, const std::string& 
 Image decode_image_file(const std::string& path, const DecodeLimits& limits) {
   std::vector<uint8_t> bytes = read_file_bytes(path);
   return decode_image_memory(bytes.data(), bytes.size(), path, limits);
-}
-
-Image resize_bilinear(const Image& src, int height, int width) {
-  ALZ_CHECK(height >= 1 && width >= 1, "resize_bilinear: target size " << height << "x" << width << " must be positive");
-  ALZ_CHECK(src.height >= 1 && src.width >= 1 && src.channels >= 1 &&
-                src.pixels.size() == size_t(src.height) * src.width * src.channels,
-            "resize_bilinear: source image " << src.height << "x" << src.width << "x" << src.channels
-                                             << " is empty or inconsistent");
-  if (height == src.height && width == src.width) return src;
-  const int C = src.channels;
-  Taps tx = make_taps(src.width, width), ty = make_taps(src.height, height);
-  // Horizontal pass: (src.height, width, C) floats.
-  std::vector<float> mid(size_t(src.height) * width * C);
-  for (int y = 0; y < src.height; ++y) {
-    const uint8_t* row = src.pixels.data() + size_t(y) * src.width * C;
-    float* out = mid.data() + size_t(y) * width * C;
-    for (int x = 0; x < width; ++x) {
-      const float* w = tx.weight.data() + size_t(x) * tx.max_taps;
-      const uint8_t* p = row + size_t(tx.first[x]) * C;
-      for (int c = 0; c < C; ++c) {
-        float sum = 0.0f;
-        for (int t = 0; t < tx.count[x]; ++t) sum += w[t] * p[t * C + c];
-        out[size_t(x) * C + c] = sum;
-      }
-    }
-  }
-  // Vertical pass into uint8.
-  Image dst(height, width, C);
-  const size_t row_len = size_t(width) * C;
-  std::vector<float> acc(row_len);
-  for (int y = 0; y < height; ++y) {
-    std::fill(acc.begin(), acc.end(), 0.0f);
-    const float* w = ty.weight.data() + size_t(y) * ty.max_taps;
-    for (int t = 0; t < ty.count[y]; ++t) {
-      const float* in = mid.data() + size_t(ty.first[y] + t) * row_len;
-      for (size_t i = 0; i < row_len; ++i) acc[i] += w[t] * in[i];
-    }
-    uint8_t* out = dst.pixels.data() + size_t(y) * row_len;
-    for (size_t i = 0; i < row_len; ++i) out[i] = static_cast<uint8_t>(std::min(static_cast<int>(acc[i] + 0.5f), 255));
-  }
-  return dst;
 }
 
 Image to_grey(const Image& image) {
@@ -382,18 +310,6 @@ void write_png(const std::string& path, const Image& image) {
                               image.pixels.data(), image.width * image.channels))
     ALZ_FAIL(path << ": PNG encoding failed");
   write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-}
-
-void preprocess_to_float(const Image& image, float* out) {
-  ALZ_CHECK(image.channels == 3, "preprocess_to_float: needs 3 channels, got " << image.channels);
-  const size_t n = image.pixels.size();
-  for (size_t i = 0; i < n; ++i) out[i] = image.pixels[i] / 127.5f - 1.0f;
-}
-
-void preprocess_to_bf16(const Image& image, bf16* out) {
-  ALZ_CHECK(image.channels == 3, "preprocess_to_bf16: needs 3 channels, got " << image.channels);
-  const size_t n = image.pixels.size();
-  for (size_t i = 0; i < n; ++i) out[i] = float_to_bf16(image.pixels[i] / 127.5f - 1.0f);
 }
 
 }  // namespace alz::data

@@ -2,7 +2,9 @@
 // global sequence (epoch-major, then batch, then slot) while the batch it belongs to is within
 // `prefetch_batches` of what the consumer wants; each writes its sample straight into the
 // batch's host tensors; the consumer takes batches strictly in order. Per sample:
-//   decode (or the cache) -> resize to (H, W) -> augment (training) -> y = x / 127.5 - 1.
+//   decode (or the cache) -> resize to (H, W), floats -> augment (training) -> y = x / 127.5 - 1.
+// The cache keeps, per sample, whichever is smaller: the resized floats (H * W * 3 * 4 bytes)
+// or the decoded bytes (h * w * 3, resized again on each use); both give the same floats.
 //
 // Tested in tests/test_loader.cpp, tests/gpu/test_loader_gpu.cpp; bench/bench_loader.cpp.
 #include "data/loader.h"
@@ -72,35 +74,53 @@ std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
   return order;
 }
 
-std::shared_ptr<const Image> Loader::cached_or_load(int64_t sample) {
+std::shared_ptr<const FloatImage> Loader::cached_or_load(int64_t sample) {
+  auto resize = [&](const Image& decoded) {
+    return std::make_shared<const FloatImage>(resize_image(decoded, options_.height, options_.width, options_.resize));
+  };
   if (options_.cache) {
-    std::lock_guard<std::mutex> lock(cache_mutex_);
-    if (cache_[sample]) {
-      std::lock_guard<std::mutex> stats_lock(stats_mutex_);
-      ++stats_.cache_hits;
-      return cache_[sample];
+    CacheEntry entry;
+    {
+      std::lock_guard<std::mutex> lock(cache_mutex_);
+      entry = cache_[sample];
+    }
+    if (entry.resized || entry.decoded) {
+      {
+        std::lock_guard<std::mutex> stats_lock(stats_mutex_);
+        ++stats_.cache_hits;
+      }
+      return entry.resized ? entry.resized : resize(*entry.decoded);
     }
   }
-  Image decoded = decode_image_file(samples_[sample].path, options_.limits);
-  auto resized = std::make_shared<const Image>(resize_bilinear(decoded, options_.height, options_.width));
+  auto decoded = std::make_shared<const Image>(decode_image_file(samples_[sample].path, options_.limits));
+  std::shared_ptr<const FloatImage> resized = resize(*decoded);
   if (options_.cache) {
+    const auto resized_bytes = static_cast<int64_t>(resized->pixels.size() * sizeof(float));
+    const auto decoded_bytes = static_cast<int64_t>(decoded->pixels.size());
+    CacheEntry entry;
+    if (resized_bytes <= decoded_bytes) entry.resized = resized;
+    else entry.decoded = decoded;
+    const int64_t bytes = std::min(resized_bytes, decoded_bytes);
     std::lock_guard<std::mutex> lock(cache_mutex_);
-    auto bytes = static_cast<int64_t>(resized->pixels.size());
-    if (!cache_[sample] && cache_bytes_ + bytes <= options_.cache_max_bytes) {
-      cache_[sample] = resized;
+    if (!cache_[sample].resized && !cache_[sample].decoded && cache_bytes_ + bytes <= options_.cache_max_bytes) {
+      cache_[sample] = entry;
       cache_bytes_ += bytes;
     }
   }
   return resized;
 }
 
-Image Loader::load_sample(int64_t sample, int64_t epoch) {
-  ALZ_CHECK(sample >= 0 && sample < size(), "loader: sample " << sample << " out of range [0, " << size() << ")");
-  std::shared_ptr<const Image> base = cached_or_load(sample);
-  if (!options_.augment) return *base;
+std::shared_ptr<const FloatImage> Loader::prepare(int64_t sample, int64_t epoch) {
+  std::shared_ptr<const FloatImage> base = cached_or_load(sample);
+  if (!options_.augment) return base;
   AugmentParams params =
       draw_augment_params(options_.augment_options, options_.seed, epoch, sample, options_.height, options_.width);
-  return augment_image(*base, params);
+  return std::make_shared<const FloatImage>(augment_image(*base, params));
+}
+
+FloatImage Loader::load_sample(int64_t sample, int64_t epoch) {
+  ALZ_CHECK(sample >= 0 && sample < size(), "loader: sample " << sample << " out of range [0, " << size() << ")");
+  return *prepare(sample, epoch);
 }
 
 std::shared_ptr<Loader::Pending> Loader::make_pending(int64_t global_batch) {
@@ -123,12 +143,12 @@ std::shared_ptr<Loader::Pending> Loader::make_pending(int64_t global_batch) {
 
 void Loader::fill(Pending& pending, int64_t slot) {
   const int64_t sample = pending.samples[slot];
-  Image image = load_sample(sample, pending.epoch);
+  std::shared_ptr<const FloatImage> image = prepare(sample, pending.epoch);
   const size_t per_image = size_t(options_.height) * options_.width * 3;
   if (options_.dtype == DType::F32) {
-    preprocess_to_float(image, static_cast<float*>(pending.images.raw_data()) + slot * per_image);
+    preprocess_to_float(*image, static_cast<float*>(pending.images.raw_data()) + slot * per_image);
   } else {
-    preprocess_to_bf16(image, static_cast<bf16*>(pending.images.raw_data()) + slot * per_image);
+    preprocess_to_bf16(*image, static_cast<bf16*>(pending.images.raw_data()) + slot * per_image);
   }
   static_cast<int32_t*>(pending.labels.raw_data())[slot] = samples_[sample].label;
 }
@@ -281,6 +301,10 @@ std::optional<Batch> Loader::next() {
 LoaderStats Loader::stats() const {
   std::lock_guard<std::mutex> lock(stats_mutex_);
   LoaderStats out = stats_;
+  {
+    std::lock_guard<std::mutex> cache_lock(cache_mutex_);
+    out.cache_bytes = cache_bytes_;
+  }
   out.wall_seconds = clock_started_ ? now_seconds() - clock_start_ : 0.0;
   return out;
 }
@@ -290,7 +314,8 @@ std::string Loader::describe() const {
   std::ostringstream out;
   out << "loader: " << size() << " samples, " << batches_per_epoch_ << " batches of " << options_.batch_size
       << (options_.drop_last ? " (last partial dropped)" : "") << ", " << options_.height << "x" << options_.width
-      << " " << dtype_name(options_.dtype) << ", " << workers_ << " workers, "
+      << " " << dtype_name(options_.dtype) << " (resize " << resize_method_name(options_.resize) << "), " << workers_
+      << " workers, "
       << (options_.shuffle ? "shuffled" : "in order") << ", augmentation "
       << (options_.augment ? options_.augment_options.describe() : "off") << (options_.cache ? ", cached" : "");
   if (s.images > 0)

@@ -8,8 +8,11 @@
 //
 // Batch b of epoch e holds the samples at positions [b*N, b*N + n) of the epoch's order
 // (seeded_permutation(count, seed, e) when shuffling, else 0..count-1); images are
-// (n, H, W, 3) f32 or bf16 with y = x / 127.5 - 1; labels are (n) int32 class indices, as a
-// tensor on the target device and as a host vector (`labels_int`). With augmentation, sample i of epoch e is transformed with
+// (n, H, W, 3) f32 or bf16 with y = x / 127.5 - 1, where x are the resized float pixels
+// (resize_image with options.resize, never rounded: without augmentation and with the keras
+// method, exactly Keras's x / 127.5 - 1 of tf.image.resize's output); labels are (n) int32
+// class indices, as a tensor on the target device and as a host vector (`labels_int`). With
+// augmentation, sample i of epoch e is transformed with
 // draw_augment_params(augment_options, seed, e, i, H, W) after the resize: the result does not
 // depend on the workers or the order. Evaluation loaders leave `augment` off.
 // next() returns std::nullopt once at the end of each epoch and then starts the next one.
@@ -42,6 +45,7 @@
 #include "data/augment.h"
 #include "data/dataset.h"
 #include "data/image.h"
+#include "data/resize.h"
 #include "tensor/tensor.h"
 
 namespace alz::data {
@@ -49,6 +53,7 @@ namespace alz::data {
 struct LoaderOptions {
   int batch_size = 32;
   int height = 224, width = 224;
+  ResizeMethod resize = ResizeMethod::Keras;  // keras (as Keras) or area (box filter when shrinking)
   bool shuffle = true;              // per-epoch order from the seed
   bool drop_last = false;           // drop the last partial batch
   uint64_t seed = 0;
@@ -56,7 +61,8 @@ struct LoaderOptions {
   AugmentOptions augment_options;
   int workers = 0;                  // 0: all cores
   int prefetch_batches = 4;         // batches decoded ahead of the consumer
-  bool cache = false;               // keep decoded, resized uint8 images in memory
+  bool cache = false;               // keep each image in memory: resized (floats) or decoded
+                                    // (uint8, resized again on use), whichever is smaller
   int64_t cache_max_bytes = 8LL << 30;  // images past this are not cached
   DType dtype = DType::F32;         // F32 or BF16 images
   Device device = Device::cpu();    // CUDA: pinned host batches copied asynchronously
@@ -78,6 +84,7 @@ struct LoaderStats {
   int64_t images = 0;              // samples prepared by the workers (some may be dropped by set_position)
   int64_t delivered = 0;           // samples handed out by next()
   int64_t cache_hits = 0;
+  int64_t cache_bytes = 0;         // held by the cache now
   double worker_seconds = 0.0;     // summed over workers, busy time only
   double wall_seconds = 0.0;       // since the first next()
   double wait_seconds = 0.0;       // time next() waited for a batch
@@ -133,7 +140,7 @@ class Loader {
   std::vector<int64_t> epoch_order(int64_t epoch) const;
 
   // Decode -> resize -> (augment) for one sample, as the workers do it; for tests.
-  Image load_sample(int64_t sample, int64_t epoch);
+  FloatImage load_sample(int64_t sample, int64_t epoch);
 
  private:
   struct Pending;  // a batch being filled by the workers
@@ -141,7 +148,8 @@ class Loader {
   void stop_workers();
   void worker_loop();
   int64_t batch_samples(int64_t batch) const;  // samples in batch `batch` of an epoch
-  std::shared_ptr<const Image> cached_or_load(int64_t sample);
+  std::shared_ptr<const FloatImage> cached_or_load(int64_t sample);    // resized, not augmented
+  std::shared_ptr<const FloatImage> prepare(int64_t sample, int64_t epoch);  // + augmentation
   std::shared_ptr<Pending> make_pending(int64_t global_batch);  // under mutex_
   void fill(Pending& pending, int64_t slot);
 
@@ -165,9 +173,13 @@ class Loader {
   std::map<int64_t, std::vector<int64_t>> orders_;  // epoch -> order, for epochs in flight
   std::vector<std::thread> threads_;
 
-  // Cache of decoded, resized images.
-  std::mutex cache_mutex_;
-  std::vector<std::shared_ptr<const Image>> cache_;
+  // Cache: per sample, the resized floats or the decoded bytes (the smaller), or nothing.
+  struct CacheEntry {
+    std::shared_ptr<const FloatImage> resized;
+    std::shared_ptr<const Image> decoded;
+  };
+  mutable std::mutex cache_mutex_;
+  std::vector<CacheEntry> cache_;
   int64_t cache_bytes_ = 0;
 
   // Statistics.

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets into fuzz/corpus/<target>/ (small valid files of
 every kind each reader accepts, and a few near-misses). Run once; the seeds are committed:
-    python3 fuzz/make_seeds.py      (needs numpy and pillow)
+    python3 fuzz/make_seeds.py      (needs numpy, pillow and h5py)
+The run-state seed is a state.json of a real run; the weights-file seeds are small files in
+each Keras layout (a few layers, so the fuzzer's inputs stay small).
 """
 import io
 import json
 import os
 import struct
 
+import h5py
 import numpy as np
 from PIL import Image
 
@@ -70,3 +73,58 @@ put("manifest", "plain.csv", b"path,label,group\na.jpg,NonDemented,s1\nb.jpg,Mil
 put("manifest", "quoted.csv", b'\xef\xbb\xbf"path","label"\n"dir, with comma/a.jpg","Very ""Mild"""\nx/b.png,A\n\n')
 put("manifest", "reordered.csv", b"group,label,path,extra\ns1,B,/abs/a.jpg,1\ns1,A,rel/../b.jpg,2\ns2,A,c.jpg,3\n")
 put("manifest", "crlf.csv", b"path,label\r\na.jpg,X\r\nb.jpg,Y\r\n")
+
+
+# ---- Keras weight files: the layouts models/weights_file.h reads, with a few layers each.
+def keras_legacy(path, full_model=False, colon=False):
+    with h5py.File(path, "w") as f:
+        root = f.create_group("model_weights") if full_model else f
+        if full_model:
+            f.attrs["model_config"] = json.dumps({"class_name": "Functional", "config": {"name": "resnet50v2", "layers": [
+                {"class_name": "InputLayer", "config": {"batch_shape": [None, 32, 32, 3], "name": "input_layer"}},
+                {"class_name": "Dense", "config": {"units": 4, "name": "predictions"}}]}})
+        root.attrs["layer_names"] = [b"input_layer", b"conv1_pad", b"conv1_conv", b"post_bn", b"predictions"]
+        for layer, weights in [("input_layer", {}), ("conv1_pad", {}),
+                               ("conv1_conv", {"kernel": f32(7, 7, 3, 8), "bias": f32(8)}),
+                               ("post_bn", {"gamma": f32(8), "beta": f32(8), "moving_mean": f32(8),
+                                            "moving_variance": np.abs(f32(8))}),
+                               ("predictions", {"kernel": f32(8, 4), "bias": f32(4)})]:
+            g = root.create_group(layer)
+            names = [f"{layer}/{w}{':0' if colon else ''}".encode() for w in weights]
+            g.attrs["weight_names"] = names
+            for w, value in weights.items():
+                g.create_dataset(f"{layer}/{w}{':0' if colon else ''}", data=value)
+
+
+def keras3_weights(path):
+    with h5py.File(path, "w") as f:
+        layers = f.create_group("layers")
+        f.create_group("vars")
+        for group, name, values in [("conv2d", "conv1_conv", [f32(7, 7, 3, 8), f32(8)]),
+                                    ("batch_normalization", "post_bn", [f32(8), f32(8), f32(8), np.abs(f32(8))]),
+                                    ("dense", "predictions", [f32(8, 4), f32(4)])]:
+            v = layers.create_group(group).create_group("vars")
+            v.attrs["name"] = name
+            for i, value in enumerate(values):
+                v.create_dataset(str(i), data=value)
+
+
+def keras_archive(path, weights_path, method):
+    import zipfile
+    config = {"class_name": "Functional", "config": {"name": "resnet50v2", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [None, 32, 32, 3], "name": "input_layer"}},
+        {"class_name": "Dense", "config": {"units": 4, "activation": "softmax", "name": "predictions"}}]}}
+    with zipfile.ZipFile(path, "w", method) as z:
+        z.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
+        z.writestr("config.json", json.dumps(config))
+        z.write(weights_path, "model.weights.h5")
+
+
+target = os.path.join(HERE, "corpus", "weights_file")
+keras_legacy(os.path.join(target, "legacy.h5"))
+keras_legacy(os.path.join(target, "legacy_k2.h5"), colon=True)
+keras_legacy(os.path.join(target, "full_model.h5"), full_model=True)
+keras3_weights(os.path.join(target, "keras3.weights.h5"))
+import zipfile
+keras_archive(os.path.join(target, "stored.keras"), os.path.join(target, "keras3.weights.h5"), zipfile.ZIP_STORED)
+keras_archive(os.path.join(target, "deflated.keras"), os.path.join(target, "keras3.weights.h5"), zipfile.ZIP_DEFLATED)

@@ -12,6 +12,7 @@
 #include "models/checkpoint.h"
 #include "models/keras_archive.h"
 #include "models/keras_h5.h"
+#include "models/sandbox.h"
 
 namespace alz {
 
@@ -36,8 +37,10 @@ WeightsFormat detect_weights_format(const std::string& path) {
 
 SafetensorsFile read_weights_file(const std::string& path) {
   switch (detect_weights_format(path)) {
-    case WeightsFormat::Hdf5: return read_keras_h5(path);
-    case WeightsFormat::Zip: return read_keras_archive(path);
+    // Keras's files go through HDF5's C library, which a corrupt file can crash: read them in a
+    // child process (models/sandbox.h), so that a bad file is an error, never a crash.
+    case WeightsFormat::Hdf5: return read_in_child_process(path, "HDF5", read_keras_h5);
+    case WeightsFormat::Zip: return read_in_child_process(path, "HDF5 or zip", read_keras_archive);
     case WeightsFormat::Safetensors: break;
   }
   return load_safetensors(path);

@@ -60,7 +60,7 @@ void copy_sync(void* dst, const void* src, size_t bytes);
 void copy_async(void* dst, const void* src, size_t bytes, Stream stream);
 void synchronize(int device);  // waits for the device's streams (tests and benchmarks only)
 
-// ---- device-side element work used by Tensor (kernels/cuda/tensor_kernels.cu) ----
+// ---- device-side element work used by Tensor (tensor/cuda/tensor_kernels.cu) ----
 void fill_device(void* data, DType dtype, int64_t count, double value, int device);
 void arange_device(void* data, DType dtype, int64_t count, int device);
 void uniform_device(void* data, DType dtype, int64_t count, uint64_t seed, uint64_t offset,

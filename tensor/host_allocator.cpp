@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+
+#include <pthread.h>
 #include <vector>
 
 #include "core/error.h"
@@ -138,6 +140,9 @@ class HostCache {
     for (auto& [size, pointer] : blocks) std::free(pointer);
   }
 
+  void lock() { mutex_.lock(); }  // around fork() only (cache() below)
+  void unlock() { mutex_.unlock(); }
+
  private:
   size_t limit() {  // under mutex_
     if (!limit_set_) {
@@ -155,7 +160,13 @@ class HostCache {
 };
 
 HostCache& cache() {
-  static HostCache* instance = new HostCache();  // never destroyed: tensors may outlive statics
+  static HostCache* instance = [] {
+    auto* made = new HostCache();  // never destroyed: tensors may outlive statics
+    // Fork-safe: the mutex is held across fork(), so a child process (models/sandbox.h reads
+    // untrusted files in one) never inherits it locked by a thread that does not exist there.
+    pthread_atfork([] { cache().lock(); }, [] { cache().unlock(); }, [] { cache().unlock(); });
+    return made;
+  }();
   return *instance;
 }
 

@@ -1,6 +1,6 @@
 // Tensor and Storage (tensor/tensor.h): creation, views, copies between devices, dtype
 // conversion and element access. Element loops on the CPU live here; their GPU
-// counterparts are in kernels/cuda/tensor_kernels.cu behind tensor/cuda_runtime.h.
+// counterparts are in tensor/cuda/tensor_kernels.cu behind tensor/cuda_runtime.h.
 // Tests: tests/test_tensor.cpp, tests/test_dtype.cpp, tests/gpu/test_tensor_gpu.cpp.
 #include "tensor/tensor.h"
 

@@ -1,8 +1,9 @@
 // The model subcommands through the `alz` dispatcher (cli/cli.cpp), as a user runs them:
 // `alz train` on a small phantom set, `alz eval` (text and JSON), `alz predict` on a checkpoint
-// and on a bare Keras-named weights file, `alz info`, the errors a user can cause, and
-// `alz train --resume` of a stopped run (with every setting it was started with, and from a run
-// folder of an older version).
+// and on a bare Keras-named weights file, the resize method recorded by training and followed by
+// eval and predict, `alz info`, the errors a user can cause, and `alz train --resume` of a
+// stopped run (with every setting it was started with, and from a run folder of an older
+// version).
 // Run: ctest --test-dir build -R CliTrain
 #include <gtest/gtest.h>
 
@@ -179,7 +180,7 @@ TEST_F(CliTrain, ARunFolderOfAnOlderVersionResumes) {
                                        "--label-smoothing", "0.1", "--allow-weights-with-smoothing"}));
   ASSERT_EQ(first.code, 130) << first.err;
   nlohmann::json state = read_json(run + "/state.json");
-  for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "run_dir", "resume", "max_steps",
+  for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir", "resume", "max_steps",
                             "stop_after_steps", "quiet"})
     state["config"].erase(newer);
   ASSERT_EQ(state["config"].size(), 27u);
@@ -193,6 +194,44 @@ TEST_F(CliTrain, ARunFolderOfAnOlderVersionResumes) {
   ASSERT_EQ(with.code, 0) << with.err;
   EXPECT_EQ(train::read_jsonl(run + "/metrics.jsonl").size(), 2u);
   EXPECT_EQ(read_json(run + "/state.json").at("config").at("allow_weights_with_smoothing"), true);
+}
+
+TEST_F(CliTrain, ResizeIsRecordedByTrainAndFollowedByEvalAndPredict) {
+  // The suite's run used the default: recorded in the checkpoint and the run config.
+  SafetensorsFile checkpoint = load_safetensors(root_ + "/run/best.safetensors");
+  EXPECT_EQ(checkpoint.metadata["resize"], "keras");
+  std::ifstream config(root_ + "/run/config.json");
+  EXPECT_EQ(nlohmann::json::parse(config)["resize"], "keras");
+  auto eval_resize = [&](const std::string& weights, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"eval", "--weights", weights, "--data", root_ + "/phantom", "--split", "val",
+                                     "--format", "json", "--device", "cpu"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Result r = alz(args);
+    EXPECT_EQ(r.code, 0) << r.err;
+    return r.code == 0 ? nlohmann::json::parse(r.out)["resize"].get<std::string>() : std::string();
+  };
+  EXPECT_EQ(eval_resize(root_ + "/run/best.safetensors", {}), "keras");
+  EXPECT_EQ(eval_resize(root_ + "/run/best.safetensors", {"--resize", "area"}), "area");
+  // A checkpoint trained with the area filter is evaluated with it unless told otherwise.
+  checkpoint.metadata["resize"] = "area";
+  save_safetensors(root_ + "/area.safetensors", checkpoint.tensors, checkpoint.metadata);
+  EXPECT_EQ(eval_resize(root_ + "/area.safetensors", {}), "area");
+  EXPECT_EQ(eval_resize(root_ + "/area.safetensors", {"--resize", "keras"}), "keras");
+  // predict: the 48x40 phantoms shrink to 32x32, where the two methods give other pixels.
+  std::string image = root_ + "/phantom/val/NonDemented";
+  auto probabilities = [&](const std::string& weights) {
+    Result r = alz({"predict", "--weights", weights, image, "--format", "json", "--device", "cpu"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    return r.code == 0 ? nlohmann::json::parse(r.out)["predictions"][0]["probabilities"] : nlohmann::json();
+  };
+  EXPECT_NE(probabilities(root_ + "/run/best.safetensors"), probabilities(root_ + "/area.safetensors"));
+  Result forced = alz({"predict", "--weights", root_ + "/area.safetensors", image, "--format", "json", "--device",
+                       "cpu", "--resize", "keras"});
+  ASSERT_EQ(forced.code, 0) << forced.err;
+  EXPECT_EQ(nlohmann::json::parse(forced.out)["predictions"][0]["probabilities"],
+            probabilities(root_ + "/run/best.safetensors"));
+  Result bad = alz({"predict", "--weights", root_ + "/run/best.safetensors", image, "--resize", "lanczos"});
+  EXPECT_NE(bad.code, 0);
 }
 
 TEST_F(CliTrain, InfoPrintsKerasTotals) {

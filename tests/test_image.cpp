@@ -1,7 +1,9 @@
-// Tests of data/image.h: decoding every supported kind of file (fixtures written at run time:
-// stb_image_write for baseline JPEG / 8-bit PNG / BMP, a small PNG writer here for 16-bit and
-// palette PNGs, a small progressive-JPEG writer here), bad files, resize against a direct
-// reference, and the resnet_v2 preprocessing.
+// Tests of data/image.h and data/resize.h: decoding every supported kind of file (fixtures
+// written at run time: stb_image_write for baseline JPEG / 8-bit PNG / BMP, a small PNG writer
+// here for 16-bit and palette PNGs, a small progressive-JPEG writer here), bad files (truncated,
+// corrupt, what libjpeg-turbo only warns about), both resize methods against direct references
+// in double, and the resnet_v2 preprocessing. Against PIL's and Keras's own pixels:
+// tests/test_image_keras.cpp.
 //   cmake --build build --target test_image && build/tests/test_image
 #include <gtest/gtest.h>
 #include <stb_image_write.h>
@@ -15,6 +17,7 @@
 #include <random>
 
 #include "data/image.h"
+#include "data/resize.h"
 #include "core/error.h"
 #include "support/compare.h"
 
@@ -290,11 +293,13 @@ TEST_F(ImageTest, OneByNImagesDecodeAndResize) {
   write_png(path("line.png"), line);
   Image got = decode_image_file(path("line.png"));
   EXPECT_EQ(got.pixels, line.pixels);
-  Image big = resize_bilinear(got, 9, 11);
-  EXPECT_EQ(big.height, 9);
-  // Every output row is the same: the source has one row.
-  for (int y = 1; y < 9; ++y)
-    for (int x = 0; x < 11; ++x) ASSERT_EQ(big.at(y, x, 1), big.at(0, x, 1));
+  for (ResizeMethod method : {ResizeMethod::Keras, ResizeMethod::Area}) {
+    FloatImage big = resize_image(got, 9, 11, method);
+    EXPECT_EQ(big.height, 9);
+    // Every output row is the same: the source has one row.
+    for (int y = 1; y < 9; ++y)
+      for (int x = 0; x < 11; ++x) ASSERT_EQ(big.at(y, x, 1), big.at(0, x, 1));
+  }
 }
 
 TEST_F(ImageTest, BadFilesThrowNamingTheFileAndReason) {
@@ -319,6 +324,25 @@ TEST_F(ImageTest, BadFilesThrowNamingTheFileAndReason) {
   header_only.insert(header_only.end(), {0xFF, 0xD9});
   write_bytes(path("headless.jpg"), header_only);
   EXPECT_NE(message("headless.jpg").find("headless.jpg: corrupt jpeg"), std::string::npos);
+  // Cut in the middle of the entropy data, an end-of-image marker put back: the cheap check
+  // passes, libjpeg-turbo warns ("premature end of data segment") and would fill in the rest.
+  std::vector<uint8_t> cut(jpeg.begin(), jpeg.begin() + jpeg.size() * 2 / 3);
+  cut.insert(cut.end(), {0xFF, 0xD9});
+  write_bytes(path("cut.jpg"), cut);
+  EXPECT_NE(message("cut.jpg").find("cut.jpg: corrupt jpeg data (Corrupt JPEG data"), std::string::npos)
+      << message("cut.jpg");
+  // Garbage in the entropy data, the length kept: libjpeg-turbo decodes to the end with a
+  // warning; refused too.
+  std::vector<uint8_t> garbled = jpeg;
+  std::mt19937 rng(5);
+  for (size_t i = garbled.size() / 2; i < garbled.size() / 2 + 40; ++i) garbled[i] = static_cast<uint8_t>(rng());
+  write_bytes(path("garbled.jpg"), garbled);
+  EXPECT_NE(message("garbled.jpg").find("garbled.jpg: corrupt jpeg"), std::string::npos) << message("garbled.jpg");
+  // Extra bytes after the end-of-image marker are ignored, as by PIL.
+  std::vector<uint8_t> trailing = jpeg;
+  trailing.insert(trailing.end(), {0x00, 0x00, 0x0A});
+  write_bytes(path("trailing.jpg"), trailing);
+  EXPECT_EQ(decode_image_file(path("trailing.jpg")).pixels, decode_image_file(path("good.jpg")).pixels);
 
   write_png(path("good.png"), image);
   std::vector<uint8_t> png = read_bytes(path("good.png"));
@@ -396,81 +420,115 @@ TEST(ImageExtension, CaseInsensitive) {
 
 // ---- resize ----
 
-// Direct 2D reference in double: per axis, area weights when shrinking or keeping the size,
-// bilinear (half-pixel centres, clamped) when enlarging.
-std::vector<std::pair<int, double>> reference_weights(int in, int out, int i) {
+// Direct 2D references in double, per axis a list of (source index, weight).
+// keras: TensorFlow's bilinear with half-pixel centres; the sample position is computed in
+// float32 as TensorFlow does (it decides which pixels are read), the interpolation in double.
+std::vector<std::pair<int, double>> keras_weights(int in, int out, int i) {
+  const float scale = static_cast<float>(in) / static_cast<float>(out);
+  const float s = (static_cast<float>(i) + 0.5f) * scale - 0.5f;
+  const double lerp = double(s) - std::floor(double(s));
+  const int lower = std::max(static_cast<int>(std::floor(s)), 0), upper = std::min(static_cast<int>(std::ceil(s)), in - 1);
+  return {{lower, 1.0 - lerp}, {upper, lerp}};
+}
+
+// area: per axis, area weights when shrinking or keeping the size, keras's when enlarging.
+std::vector<std::pair<int, double>> area_weights(int in, int out, int i) {
+  if (out > in) return keras_weights(in, out, i);
   std::vector<std::pair<int, double>> w;
   double scale = double(in) / out;
-  if (scale >= 1.0) {
-    double lo = i * scale, hi = (i + 1) * scale;
-    for (int j = 0; j < in; ++j) {
-      double overlap = std::min(hi, j + 1.0) - std::max(lo, double(j));
-      if (overlap > 0) w.push_back({j, overlap / scale});
-    }
-  } else {
-    double src = std::clamp((i + 0.5) * scale - 0.5, 0.0, double(in - 1));
-    int j0 = static_cast<int>(std::floor(src));
-    w.push_back({j0, 1.0 - (src - j0)});
-    if (j0 + 1 < in) w.push_back({j0 + 1, src - j0});
+  double lo = i * scale, hi = (i + 1) * scale;
+  for (int j = 0; j < in; ++j) {
+    double overlap = std::min(hi, j + 1.0) - std::max(lo, double(j));
+    if (overlap > 0) w.push_back({j, overlap / scale});
   }
   return w;
 }
 
-std::vector<double> reference_resize(const Image& src, int h, int w) {
+std::vector<double> reference_resize(const Image& src, int h, int w, ResizeMethod method) {
+  auto weights = method == ResizeMethod::Keras ? keras_weights : area_weights;
   std::vector<double> out(size_t(h) * w * src.channels, 0.0);
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
-      for (auto [sy, wy] : reference_weights(src.height, h, y))
-        for (auto [sx, wx] : reference_weights(src.width, w, x))
+      for (auto [sy, wy] : weights(src.height, h, y))
+        for (auto [sx, wx] : weights(src.width, w, x))
           for (int c = 0; c < src.channels; ++c)
             out[(size_t(y) * w + x) * src.channels + c] += wy * wx * src.at(sy, sx, c);
   return out;
 }
 
-TEST(Resize, MatchesDirectReference) {
-  const int sizes[][4] = {{13, 17, 5, 7}, {8, 8, 16, 16}, {176, 208, 224, 224}, {10, 30, 21, 9},
-                          {7, 5, 7, 11},  {1, 9, 4, 3},   {5, 1, 1, 1},         {224, 224, 31, 17}};
-  for (const auto& s : sizes) {
-    for (int channels : {1, 3}) {
-      Image src = random_image(s[0], s[1], channels, 20 + s[2]);
-      Image got = resize_bilinear(src, s[2], s[3]);
-      ASSERT_EQ(got.height, s[2]);
-      ASSERT_EQ(got.width, s[3]);
-      ASSERT_EQ(got.channels, channels);
-      std::vector<double> expected = reference_resize(src, s[2], s[3]);
-      for (double& v : expected) v = std::floor(v + 0.5);
-      std::vector<double> actual(got.pixels.begin(), got.pixels.end());
-      ALZ_EXPECT_CLOSE(actual, expected, (test::Tolerance{1.0, 0.0}))  // float vs double rounding at .5
-          << s[0] << "x" << s[1] << " -> " << s[2] << "x" << s[3];
+TEST(Resize, BothMethodsMatchDirectReferences) {
+  const int sizes[][4] = {{13, 17, 5, 7}, {8, 8, 16, 16}, {208, 176, 224, 224}, {10, 30, 21, 9}, {7, 5, 7, 11},
+                          {1, 9, 4, 3},   {5, 1, 1, 1},   {224, 224, 31, 17},   {208, 176, 80, 80}};
+  for (ResizeMethod method : {ResizeMethod::Keras, ResizeMethod::Area}) {
+    for (const auto& s : sizes) {
+      for (int channels : {1, 3}) {
+        Image src = random_image(s[0], s[1], channels, 20 + s[2]);
+        FloatImage got = resize_image(src, s[2], s[3], method);
+        ASSERT_EQ(got.height, s[2]);
+        ASSERT_EQ(got.width, s[3]);
+        ASSERT_EQ(got.channels, channels);
+        std::vector<double> actual(got.pixels.begin(), got.pixels.end());
+        ALZ_EXPECT_CLOSE(actual, reference_resize(src, s[2], s[3], method), (test::Tolerance{2e-4, 0.0}))
+            << "float32 sums of a few taps on 0..255: " << resize_method_name(method) << " " << s[0] << "x" << s[1]
+            << " -> " << s[2] << "x" << s[3];
+      }
     }
   }
 }
 
 TEST(Resize, IdentityConstantAndBlockAverage) {
   Image src = random_image(11, 7, 3, 30);
-  EXPECT_EQ(resize_bilinear(src, 11, 7).pixels, src.pixels);
+  for (ResizeMethod method : {ResizeMethod::Keras, ResizeMethod::Area}) {
+    FloatImage same = resize_image(src, 11, 7, method);
+    ASSERT_EQ(same.pixels.size(), src.pixels.size());
+    for (size_t i = 0; i < src.pixels.size(); ++i) ASSERT_EQ(same.pixels[i], src.pixels[i]);
+  }
+  EXPECT_EQ(to_float(src).pixels, resize_image(src, 11, 7).pixels);
 
   Image constant(9, 13, 3);
   std::fill(constant.pixels.begin(), constant.pixels.end(), uint8_t{173});
   for (auto [h, w] : {std::pair{4, 5}, std::pair{20, 31}, std::pair{9, 2}, std::pair{1, 1}}) {
-    Image r = resize_bilinear(constant, h, w);
-    for (uint8_t v : r.pixels) ASSERT_EQ(v, 173) << h << "x" << w;
+    for (float v : resize_image(constant, h, w, ResizeMethod::Keras).pixels) ASSERT_EQ(v, 173.0f) << "a + (a - a) * t";
+    for (float v : resize_image(constant, h, w, ResizeMethod::Area).pixels)
+      ASSERT_NEAR(v, 173.0f, 1e-3) << "float weights sum to 1 within rounding";
   }
 
-  // 2x downscale of an image made of random 2x2 blocks... of random pixels: each output is its
-  // block's mean (rounded half up).
+  // A 2x shrink averages 2x2 blocks with both methods (keras samples half-way between two
+  // pixels); the mean is kept as a float, not rounded.
   Image blocks = random_image(10, 14, 3, 31);
-  Image half = resize_bilinear(blocks, 5, 7);
-  for (int y = 0; y < 5; ++y)
-    for (int x = 0; x < 7; ++x)
-      for (int c = 0; c < 3; ++c) {
-        int sum = blocks.at(2 * y, 2 * x, c) + blocks.at(2 * y, 2 * x + 1, c) + blocks.at(2 * y + 1, 2 * x, c) +
-                  blocks.at(2 * y + 1, 2 * x + 1, c);
-        ASSERT_NEAR(half.at(y, x, c), std::floor(sum / 4.0 + 0.5), 1e-9 + (sum % 4 == 2 ? 1 : 0))
-            << "y " << y << " x " << x;  // a .5 mean may round either way in float
-      }
-  EXPECT_THROW(resize_bilinear(src, 0, 4), Error);
-  EXPECT_THROW(resize_bilinear(Image{}, 4, 4), Error);
+  for (ResizeMethod method : {ResizeMethod::Keras, ResizeMethod::Area}) {
+    FloatImage half = resize_image(blocks, 5, 7, method);
+    for (int y = 0; y < 5; ++y)
+      for (int x = 0; x < 7; ++x)
+        for (int c = 0; c < 3; ++c) {
+          int sum = blocks.at(2 * y, 2 * x, c) + blocks.at(2 * y, 2 * x + 1, c) + blocks.at(2 * y + 1, 2 * x, c) +
+                    blocks.at(2 * y + 1, 2 * x + 1, c);
+          ASSERT_NEAR(half.at(y, x, c), sum / 4.0, 1e-4) << resize_method_name(method) << " y " << y << " x " << x;
+        }
+  }
+  // A 3x shrink: keras reads only the middle pixel of each 3x3 block (no antialiasing, as
+  // Keras); area averages the block.
+  Image thirds = random_image(9, 12, 1, 32);
+  FloatImage keras = resize_image(thirds, 3, 4, ResizeMethod::Keras);
+  FloatImage area = resize_image(thirds, 3, 4, ResizeMethod::Area);
+  for (int y = 0; y < 3; ++y)
+    for (int x = 0; x < 4; ++x) {
+      ASSERT_EQ(keras.at(y, x, 0), thirds.at(3 * y + 1, 3 * x + 1, 0));
+      double sum = 0;
+      for (int dy = 0; dy < 3; ++dy)
+        for (int dx = 0; dx < 3; ++dx) sum += thirds.at(3 * y + dy, 3 * x + dx, 0);
+      ASSERT_NEAR(area.at(y, x, 0), sum / 9.0, 1e-4);
+    }
+  EXPECT_THROW(resize_image(src, 0, 4), Error);
+  EXPECT_THROW(resize_image(Image{}, 4, 4), Error);
+}
+
+TEST(Resize, MethodNames) {
+  EXPECT_EQ(parse_resize_method("keras"), ResizeMethod::Keras);
+  EXPECT_EQ(parse_resize_method("area"), ResizeMethod::Area);
+  EXPECT_STREQ(resize_method_name(ResizeMethod::Area), "area");
+  EXPECT_NE(error_message([] { parse_resize_method("lanczos"); }).find("keras or area; got 'lanczos'"),
+            std::string::npos);
 }
 
 // ---- preprocessing ----
@@ -492,6 +550,18 @@ TEST(Preprocess, KerasResnetV2Mapping) {
   std::vector<bf16> half(12);
   preprocess_to_bf16(image, half.data());
   for (int i = 0; i < 12; ++i) EXPECT_EQ(half[i].bits, float_to_bf16(out[i]).bits) << i;
+
+  // Float pixels (a resize's output) go through the same float32 division and subtraction.
+  FloatImage floats(1, 2, 3);
+  const float fvalues[6] = {0.0f, 255.0f, 127.5f, 3.25f, 200.7f, 254.99f};
+  std::copy(fvalues, fvalues + 6, floats.pixels.begin());
+  std::vector<float> fout(6);
+  preprocess_to_float(floats, fout.data());
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(fout[i], fvalues[i] / 127.5f - 1.0f) << i;
+  EXPECT_EQ(fout[2], 0.0f);
+  std::vector<bf16> fhalf(6);
+  preprocess_to_bf16(floats, fhalf.data());
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(fhalf[i].bits, float_to_bf16(fout[i]).bits) << i;
 
   Image grey(2, 2, 1);
   EXPECT_THROW(preprocess_to_float(grey, out.data()), Error);

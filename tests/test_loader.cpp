@@ -1,9 +1,11 @@
 // Tests of data/loader.h on the CPU: every sample once per epoch, order fixed by the seed,
 // partial batches, resume positions, batch contents equal to a single-threaded pipeline,
-// augmentation only when asked, the cache, bf16 output and bad files.
+// augmentation only when asked, the resize method, the cache (the same batches, the smaller
+// form kept, bounded), bf16 output and bad files. Keras's own pixels: tests/test_image_keras.cpp.
 //   cmake --build build --target test_loader && build/tests/test_loader
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -118,7 +120,7 @@ TEST_F(LoaderTest, BatchContentsMatchTheSingleSamplePipeline) {
             const int64_t s = batch->samples[i];
             EXPECT_EQ(labels[i], samples_[s].label);
             EXPECT_EQ(batch->labels_int[i], samples_[s].label);
-            Image expected = reference.load_sample(s, epoch);
+            FloatImage expected = reference.load_sample(s, epoch);
             std::vector<float> f(expected.pixels.size());
             preprocess_to_float(expected, f.data());
             for (size_t k = 0; k < f.size(); ++k) {
@@ -198,6 +200,57 @@ TEST_F(LoaderTest, CacheGivesTheSameBatches) {
   EXPECT_EQ(s.delivered, 46);
   EXPECT_GT(s.images_per_second(), 0.0);
   EXPECT_NE(cached.describe().find("images/s"), std::string::npos);
+}
+
+TEST_F(LoaderTest, ResizeMethodIsTheOptions) {
+  // No augmentation: a batch is exactly preprocess(resize_image(decode(file), method)).
+  for (ResizeMethod method : {ResizeMethod::Keras, ResizeMethod::Area}) {
+    LoaderOptions o = small_options(23, 2);
+    o.shuffle = false;
+    o.height = 4;  // every source is 9..12 x 7..9: both axes shrink
+    o.width = 3;
+    o.resize = method;
+    Loader loader(samples_, o);
+    std::vector<double> images = loader.next()->images.to_vector();
+    for (int64_t s = 0; s < 23; ++s) {
+      FloatImage expected = resize_image(decode_image_file(samples_[s].path), 4, 3, method);
+      std::vector<float> f(expected.pixels.size());
+      preprocess_to_float(expected, f.data());
+      for (size_t k = 0; k < f.size(); ++k) ASSERT_EQ(images[s * 36 + k], f[k]) << resize_method_name(method);
+    }
+    EXPECT_NE(loader.describe().find(std::string("resize ") + resize_method_name(method)), std::string::npos);
+  }
+}
+
+TEST_F(LoaderTest, CacheKeepsTheSmallerFormAndStaysBounded) {
+  // Sample i is (9 + i % 4) x (7 + i % 3) x 3 bytes decoded; resized it is H * W * 3 floats.
+  for (auto [height, width] : {std::pair{5, 6}, std::pair{2, 2}}) {
+    int64_t all = 0;
+    for (int i = 0; i < 23; ++i)
+      all += std::min<int64_t>((9 + i % 4) * (7 + i % 3) * 3, int64_t{height} * width * 3 * 4);
+    for (int64_t limit : {int64_t{1} << 30, all / 2}) {
+      LoaderOptions o = small_options(7, 2);
+      o.height = height;
+      o.width = width;
+      o.augment = true;
+      Loader plain(samples_, o);
+      o.cache = true;
+      o.cache_max_bytes = limit;
+      Loader cached(samples_, o);
+      for (int epoch = 0; epoch < 2; ++epoch) {
+        while (std::optional<Batch> a = plain.next()) {
+          std::optional<Batch> b = cached.next();
+          ASSERT_TRUE(b.has_value());
+          ASSERT_EQ(a->images.to_vector(), b->images.to_vector()) << "a cached image gives the same floats";
+        }
+        ASSERT_FALSE(cached.next().has_value());
+      }
+      const int64_t held = cached.stats().cache_bytes;
+      EXPECT_LE(held, limit);
+      if (limit > all) EXPECT_EQ(held, all) << "every sample cached in its smaller form";
+      else EXPECT_GT(held, 0);
+    }
+  }
 }
 
 TEST_F(LoaderTest, BadFileThrowsNamingItAndLoaderContinues) {

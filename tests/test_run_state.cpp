@@ -56,6 +56,7 @@ TrainConfig every_field_changed() {
   c.clip_norm = 1.5;
   c.input_height = 33;
   c.input_width = 31;
+  c.resize = "area";
   c.device = "cpu";
   c.precision = "fp32";
   c.seed = 0xFFFFFFFFFFFFFFF1ull;
@@ -147,7 +148,7 @@ TEST(ResumeRule, SavedSettingsWinExceptHowThisProcessRuns) {
 TEST(ResumeRule, KeysAnOlderRunFolderLacksComeFromTheCommandLine) {
   // The configuration as saved before phantom_dir, workers and the flags below were saved.
   json old = json(every_field_changed());
-  for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "run_dir", "resume", "max_steps",
+  for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir", "resume", "max_steps",
                             "stop_after_steps", "quiet"})
     old.erase(newer);
   ASSERT_EQ(old.size(), 27u);

@@ -5,6 +5,9 @@
 //   ctest --test-dir build -R test_softmax_xent
 #include <gtest/gtest.h>
 
+#include <ostream>
+#include <string>
+
 #include <cmath>
 #include <vector>
 
@@ -90,6 +93,11 @@ struct XentCase {
   double eps;
 };
 
+// Readable test names (and no padding bytes printed in them).
+void PrintTo(const XentCase& c, std::ostream* os) {
+  *os << "n" << c.n << "_k" << c.k << (c.weighted ? "_weighted" : "") << "_smoothing" << c.eps;
+}
+
 class SoftmaxXentGradient : public ::testing::TestWithParam<XentCase> {};
 
 TEST_P(SoftmaxXentGradient, BackwardMatchesFiniteDifferences) {
@@ -123,7 +131,12 @@ TEST_P(SoftmaxXentGradient, BackwardMatchesFiniteDifferences) {
 INSTANTIATE_TEST_SUITE_P(Configurations, SoftmaxXentGradient,
                          ::testing::Values(XentCase{5, 4, false, 0.0}, XentCase{5, 4, true, 0.0},
                                            XentCase{3, 7, false, 0.1}, XentCase{3, 7, true, 0.2},
-                                           XentCase{1, 1, false, 0.0}, XentCase{1, 33, true, 0.05}));
+                                           XentCase{1, 1, false, 0.0}, XentCase{1, 33, true, 0.05}),
+                         [](const ::testing::TestParamInfo<XentCase>& info) {
+                           const XentCase& c = info.param;
+                           return "n" + std::to_string(c.n) + "_k" + std::to_string(c.k) + (c.weighted ? "_weighted" : "") +
+                                  "_smoothing" + std::to_string(static_cast<int>(c.eps * 100)) + "pct";
+                         });
 
 TEST(SoftmaxXent, FloatMatchesDouble) {
   const Vec logits = random_vector(7 * 5, 4, -4.0, 4.0);

@@ -8,7 +8,8 @@ packages=(
   cmake ninja-build g++ pkg-config   # build tools
   libopenblas-dev                    # CPU GEMM (cblas.h)
   libopenblas-openmp-dev             # its OpenMP build: shares our OpenMP threads instead of fighting them
-  libstb-dev                         # stb_image / stb_image_write (decode and write images)
+  libstb-dev                         # stb_image / stb_image_write (PNG and BMP decoding, writing)
+  libturbojpeg0-dev                  # libjpeg-turbo's TurboJPEG: JPEG decoding as PIL and TensorFlow
   nlohmann-json3-dev                 # JSON (safetensors headers, reports, audit)
   libcli11-dev                       # command-line parsing
   libonnx-dev libprotobuf-dev        # ONNX export (the ONNX message classes and checker, protobuf)

@@ -41,6 +41,11 @@ LoadedModel load_model_for_inference(const InferenceOptions& o) {
   if (height == 0 && !parse_size(meta("input_size"), height, width)) height = width = 224;
 
   LoadedModel loaded;
+  // Images are resized as asked, else as the model was trained (metadata), else as Keras does.
+  const std::string resize = !o.resize.empty() ? o.resize : meta("resize");
+  ALZ_CHECK(resize.empty() || resize == "keras" || resize == "area",
+            o.weights << ": unknown resize '" << resize << "' in the metadata (keras or area); give --resize");
+  loaded.resize = resize.empty() ? data::ResizeMethod::Keras : data::parse_resize_method(resize);
   loaded.class_names = o.class_names;
   if (loaded.class_names.empty() && !meta("class_names").empty()) {
     try {

@@ -38,6 +38,7 @@ Device resolve_config(TrainConfig& c) {
             "--optimizer must be adam, adamw or sgd; got '" << c.optimizer << "'");
   if (c.learning_rate <= 0) c.learning_rate = c.optimizer == "sgd" ? 0.1 * c.batch_size / 256.0 : 1e-3;
   ALZ_CHECK(c.precision == "fp32" || c.precision == "tf32", "--precision must be fp32 or tf32; got '" << c.precision << "'");
+  data::parse_resize_method(c.resize);  // throws unless keras or area
   ALZ_CHECK(c.class_weights == "none" || c.class_weights == "auto",
             "--class-weights must be none or auto; got '" << c.class_weights << "'");
   ALZ_CHECK(!(c.class_weights == "auto" && c.label_smoothing > 0 && !c.allow_weights_with_smoothing),
@@ -92,6 +93,7 @@ std::unique_ptr<data::Loader> make_loader(const data::DatasetIndex& index, const
   options.batch_size = config.batch_size;
   options.height = config.input_height;
   options.width = config.input_width;
+  options.resize = data::parse_resize_method(config.resize);
   options.shuffle = training;
   options.drop_last = false;
   options.seed = config.seed;

@@ -20,8 +20,11 @@ namespace {
 
 using nlohmann::json;
 
-std::map<std::string, std::string> checkpoint_metadata(const std::vector<std::string>& class_names) {
-  return {{"class_names", json(class_names).dump()}};
+// A checkpoint's own description: its classes and how its training resized images (alz eval
+// and predict resize the same way unless told otherwise).
+std::map<std::string, std::string> checkpoint_metadata(const std::vector<std::string>& class_names,
+                                                       const std::string& resize) {
+  return {{"class_names", json(class_names).dump()}, {"resize", resize}};
 }
 
 namespace fs = std::filesystem;
@@ -74,7 +77,7 @@ void save_run(const std::string& run_dir, ResNetV2& model, const Optimizer& opti
   recover_interrupted_save(run_dir);  // a staging folder left by a crash is finished or dropped first
   const fs::path staging = fs::path(run_dir) / kStaging;
   fs::create_directories(staging);
-  save_checkpoint((staging / "last.safetensors").string(), model, checkpoint_metadata(class_names));
+  save_checkpoint((staging / "last.safetensors").string(), model, checkpoint_metadata(class_names, config.value("resize", "keras")));
   save_safetensors((staging / "optimizer.safetensors").string(), optimizer.state(), {{"kind", optimizer.kind()}});
   json saved = state;
   saved["config"] = config;
@@ -141,8 +144,9 @@ void rewrite_metrics_log(const std::string& run_dir, const std::vector<EpochReco
   write_file_atomic(run_dir + "/metrics.jsonl", lines);
 }
 
-void save_best(const std::string& run_dir, ResNetV2& model, const std::vector<std::string>& class_names) {
-  save_checkpoint(run_dir + "/best.safetensors", model, checkpoint_metadata(class_names));
+void save_best(const std::string& run_dir, ResNetV2& model, const std::vector<std::string>& class_names,
+               const std::string& resize) {
+  save_checkpoint(run_dir + "/best.safetensors", model, checkpoint_metadata(class_names, resize));
 }
 
 SavedRun read_saved_run(const std::string& run_dir) {
@@ -167,6 +171,8 @@ SavedRun read_saved_run(const std::string& run_dir) {
     saved.state = j.get<RunState>();
     saved.config = j.at("config");
     ALZ_CHECK(saved.config.is_object(), "\"config\" is not an object");
+    // Run folders written before the resize setting existed resized with the area filter.
+    if (!saved.config.contains("resize")) saved.config["resize"] = "area";
   } catch (const std::exception& error) {
     ALZ_FAIL(path << ": not a valid run state: " << error.what());
   }

@@ -58,7 +58,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunState, epoch, batch, global_step, best_mac
                                    epochs_without_improvement, history, schedule, best_evaluation, loss_sum, seen,
                                    correct, train_seconds)
 
-// Writes last.safetensors (with the class names in its metadata), optimizer.safetensors and
+// Writes last.safetensors (with the class names and config's resize in its metadata), optimizer.safetensors and
 // state.json (the state, and `config` under "config") into run_dir.
 void save_run(const std::string& run_dir, ResNetV2& model, const Optimizer& optimizer, const RunState& state,
               const nlohmann::json& config, const std::vector<std::string>& class_names);
@@ -82,8 +82,9 @@ void remove_run_files(const std::string& run_dir);
 // append_jsonl writes them).
 void rewrite_metrics_log(const std::string& run_dir, const std::vector<EpochRecord>& history);
 
-// Writes best.safetensors: the weights of the best epoch so far.
-void save_best(const std::string& run_dir, ResNetV2& model, const std::vector<std::string>& class_names);
+// Writes best.safetensors: the weights of the best epoch so far (metadata as last.safetensors).
+void save_best(const std::string& run_dir, ResNetV2& model, const std::vector<std::string>& class_names,
+               const std::string& resize);
 
 // state.json of a run folder (after recover_interrupted_save): the saved configuration (as
 // saved; see config_for_resume in train/trainer.h) and state. Throws alz::Error naming the file

@@ -229,7 +229,7 @@ void Trainer::keep_if_best(const Metrics& val, int epoch) {
   state_.best_epoch = epoch;
   state_.best_evaluation = metrics_to_json(val);
   state_.epochs_without_improvement = 0;
-  save_best(config_.run_dir, *model_, class_names());
+  save_best(config_.run_dir, *model_, class_names(), config_.resize);
 }
 
 // The state after a finished epoch, saved as the start of the next one (batch 0, empty sums).

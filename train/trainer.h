@@ -72,6 +72,7 @@ struct TrainConfig {
   double step_gamma = 0.1;           // step schedule: the decay factor
   double clip_norm = 0.0;            // 0: no clipping
   int input_height = 0, input_width = 0;  // 0: auto (GPU 224, CPU 80)
+  std::string resize = "keras";      // keras (tf.image.resize bilinear) or area (data/resize.h)
   std::string device = "auto";       // auto, cpu, cuda
   std::string precision = "tf32";    // fp32 (strict), tf32
   uint64_t seed = 1;                 // weights, sample order, augmentation and splits
@@ -101,7 +102,7 @@ struct TrainConfig {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, phantom_dir, model, epochs, batch_size, optimizer,
                                                 learning_rate, momentum, nesterov, weight_decay, l2, schedule,
                                                 warmup_epochs, step_epochs, step_gamma, clip_norm, input_height,
-                                                input_width, device, precision, seed, init_from, freeze_backbone,
+                                                input_width, resize, device, precision, seed, init_from, freeze_backbone,
                                                 run_dir, resume, class_weights, label_smoothing,
                                                 allow_weights_with_smoothing, early_stopping, val_fraction, augment,
                                                 workers, cache, max_steps, stop_after_steps, quiet, overwrite)

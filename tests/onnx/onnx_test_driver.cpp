@@ -20,6 +20,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/image.h"
+#include "data/resize.h"
 #include "models/checkpoint.h"
 #include "models/onnx_export.h"
 
@@ -93,12 +94,16 @@ int export_model(const std::vector<std::string>& args) {
 
 int write_inputs(const std::vector<std::string>& args) {
   ALZ_CHECK(args.size() >= 4, "inputs: expected WEIGHTS PREPROCESSED.npy RAW.npy IMAGE...");
-  const ResNetV2Config config = config_from_metadata(load_safetensors(args[0]));
+  const SafetensorsFile weights = load_safetensors(args[0]);
+  const ResNetV2Config config = config_from_metadata(weights);
+  const auto resize = weights.metadata.find("resize");  // as the checkpoint's training resized
+  const data::ResizeMethod method =
+      data::parse_resize_method(resize == weights.metadata.end() ? "keras" : resize->second);
   const int h = config.input_height, w = config.input_width;
   const int64_t n = static_cast<int64_t>(args.size()) - 3, per_image = int64_t{h} * w * 3;
   std::vector<float> preprocessed(n * per_image), raw(n * per_image);
   for (int64_t i = 0; i < n; ++i) {
-    const data::Image image = data::resize_bilinear(data::decode_image_file(args[3 + i]), h, w);
+    const data::FloatImage image = data::resize_image(data::decode_image_file(args[3 + i]), h, w, method);
     data::preprocess_to_float(image, preprocessed.data() + i * per_image);
     for (int64_t k = 0; k < per_image; ++k) raw[i * per_image + k] = image.pixels[k];
   }
