@@ -97,7 +97,8 @@ int CliRunFolder::setup_code_ = -1;
 TEST_F(CliRunFolder, ExistingRunIsNotOverwrittenWithoutOverwrite) {
   const std::string dir = copy_of_run("kept");
   std::map<std::string, std::string> before;
-  for (const auto& entry : fs::directory_iterator(dir)) before[entry.path().filename().string()] = read_text(entry.path());
+  for (const auto& entry : fs::directory_iterator(dir))
+    before[entry.path().filename().string()] = read_text(entry.path());
   test::ProgramResult r = train(dir, {"--seed", "9"});
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_EQ(line_count(r.err), 1u) << r.err;
@@ -106,7 +107,8 @@ TEST_F(CliRunFolder, ExistingRunIsNotOverwrittenWithoutOverwrite) {
   EXPECT_TRUE(has(r.err, "--overwrite")) << r.err;
   EXPECT_TRUE(has(r.err, "nothing was changed")) << r.err;
   std::map<std::string, std::string> after;
-  for (const auto& entry : fs::directory_iterator(dir)) after[entry.path().filename().string()] = read_text(entry.path());
+  for (const auto& entry : fs::directory_iterator(dir))
+    after[entry.path().filename().string()] = read_text(entry.path());
   EXPECT_EQ(after, before) << "a refused run changed the folder";
 }
 
