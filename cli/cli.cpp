@@ -83,8 +83,9 @@ int run(int argc, char** argv) {
     return kUsageError;
   }
   std::string closest = closest_name(name, names);
-  std::fprintf(stderr, "alz: unknown command '%s'%s\n", name.c_str(),
-               closest.empty() ? "; see 'alz --help' for the commands" : (" (did you mean 'alz " + closest + "'?)").c_str());
+  std::fprintf(
+      stderr, "alz: unknown command '%s'%s\n", name.c_str(),
+      closest.empty() ? "; see 'alz --help' for the commands" : (" (did you mean 'alz " + closest + "'?)").c_str());
   return kUsageError;
 }
 

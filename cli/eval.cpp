@@ -7,12 +7,12 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "data/dataset.h"
-#include "data/loader.h"
-#include "core/error.h"
 #include "cli/cli.h"
 #include "cli/unreadable.h"
 #include "cli/usage.h"
+#include "core/error.h"
+#include "data/dataset.h"
+#include "data/loader.h"
 #include "train/evaluate.h"
 #include "train/inference.h"
 
@@ -95,7 +95,8 @@ int eval(int argc, char** argv) {
     std::cout << out.dump(2) << "\n";
   } else {
     std::cout << "split " << chosen->name << " of " << data << " (" << usable.size() << " images)";
-    if (made_split) std::cout << ", made as alz train makes it: group-aware, fraction " << val_fraction << ", seed " << split_seed;
+    if (made_split)
+      std::cout << ", made as alz train makes it: group-aware, fraction " << val_fraction << ", seed " << split_seed;
     std::cout << ", resize " << data::resize_method_name(loaded.resize) << "\n";
     if (index.known_leaky) std::cout << "WARNING: " << index.leak_warning << "\n";
     std::cout << train::format_metrics_text(metrics);

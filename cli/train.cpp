@@ -29,7 +29,8 @@ int train(int argc, char** argv) {
   app.add_option("--data", c.data, "dataset folder (Kaggle V1/V2, class folders) or manifest CSV; default: phantoms");
   app.add_option("--phantom-dir", c.phantom_dir, "where the phantom set lives (generated if absent)");
   app.add_option("--model", c.model, "auto, resnet50v2, resnet101v2, resnet152v2, resnetv2-small, resnetv2-tiny");
-  app.add_option("--epochs", c.epochs, "epochs (0: auto, GPU 20, CPU 8); with --resume of a complete run, train on to this many")
+  app.add_option("--epochs", c.epochs,
+                 "epochs (0: auto, GPU 20, CPU 8); with --resume of a complete run, train on to this many")
       ->check(CLI::Range(0, 100000));
   app.add_option("--batch", c.batch_size, "batch size (0: auto)")->check(CLI::Range(0, 65536));
   app.add_option("--optimizer", c.optimizer, "adam, adamw or sgd")->check(CLI::IsMember({"adam", "adamw", "sgd"}));

@@ -5,15 +5,14 @@
 //   ctest --test-dir build -R test_softmax_xent
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <ostream>
 #include <string>
-
-#include <cmath>
 #include <vector>
 
-#include "support/finite_difference.h"
 #include "core/error.h"
 #include "kernels/softmax_xent.h"
+#include "support/finite_difference.h"
 
 namespace alz::kernels {
 namespace {
@@ -48,8 +47,8 @@ TEST(SoftmaxXent, PlainMeanByHand) {
   Vec probs(6);
   EXPECT_NEAR(softmax_xent_forward_cpu(kLogits.data(), args(), probs.data()), 2.035104111700061, kHandTol);
   // p = exp(z - lse)
-  const Vec expect = {0.659001138885968, 0.24243297070471395, 0.0985658904093182,
-                      0.11611453467414115, 0.8579768106084572, 0.025908654717401523};
+  const Vec expect = {0.659001138885968,   0.24243297070471395, 0.0985658904093182,
+                      0.11611453467414115, 0.8579768106084572,  0.025908654717401523};
   EXPECT_TRUE(test::all_close(probs, expect, {1e-15, 1e-14}, "probabilities"));
 }
 
@@ -114,7 +113,9 @@ TEST_P(SoftmaxXentGradient, BackwardMatchesFiniteDifferences) {
   const double upstream = 1.3;
   Vec dz(logits.size());
   softmax_xent_backward_cpu(logits.data(), a, upstream, dz.data(), false);
-  auto f = [&](const Vec& v) { return upstream * softmax_xent_forward_cpu(v.data(), a, static_cast<double*>(nullptr)); };
+  auto f = [&](const Vec& v) {
+    return upstream * softmax_xent_forward_cpu(v.data(), a, static_cast<double*>(nullptr));
+  };
   EXPECT_TRUE(check_gradient(f, logits, dz));
   // Each row's gradient sums to 0 (softmax and targets both sum to 1).
   for (int64_t i = 0; i < c.n; ++i) {
@@ -134,8 +135,9 @@ INSTANTIATE_TEST_SUITE_P(Configurations, SoftmaxXentGradient,
                                            XentCase{1, 1, false, 0.0}, XentCase{1, 33, true, 0.05}),
                          [](const ::testing::TestParamInfo<XentCase>& info) {
                            const XentCase& c = info.param;
-                           return "n" + std::to_string(c.n) + "_k" + std::to_string(c.k) + (c.weighted ? "_weighted" : "") +
-                                  "_smoothing" + std::to_string(static_cast<int>(c.eps * 100)) + "pct";
+                           return "n" + std::to_string(c.n) + "_k" + std::to_string(c.k) +
+                                  (c.weighted ? "_weighted" : "") + "_smoothing" +
+                                  std::to_string(static_cast<int>(c.eps * 100)) + "pct";
                          });
 
 TEST(SoftmaxXent, FloatMatchesDouble) {

@@ -41,9 +41,9 @@ constexpr const char* kWorkFiles[] = {"state.json", "last.safetensors", "best.sa
 // Every file a run writes, in the order remove_run_files removes them: state.json first (without
 // it no resume takes the folder for a run), then the rest of the state and the checkpoints, the
 // log, the report, the configuration.
-constexpr const char* kRunFiles[] = {"state.json",    "optimizer.safetensors", "last.safetensors", "best.safetensors",
-                                     "metrics.jsonl", "report.html",           "curves.svg",       "confusion_matrix.svg",
-                                     "config.json"};
+constexpr const char* kRunFiles[] = {"state.json",       "optimizer.safetensors", "last.safetensors",
+                                     "best.safetensors", "metrics.jsonl",         "report.html",
+                                     "curves.svg",       "confusion_matrix.svg",  "config.json"};
 
 // Temp files of writes a crash cut short (core/atomic_file.h names them "<file>.tmp.<pid>.<n>").
 bool is_temp_file_name(const std::string& name) {
@@ -77,7 +77,8 @@ void save_run(const std::string& run_dir, ResNetV2& model, const Optimizer& opti
   recover_interrupted_save(run_dir);  // a staging folder left by a crash is finished or dropped first
   const fs::path staging = fs::path(run_dir) / kStaging;
   fs::create_directories(staging);
-  save_checkpoint((staging / "last.safetensors").string(), model, checkpoint_metadata(class_names, config.value("resize", "keras")));
+  save_checkpoint((staging / "last.safetensors").string(), model,
+                  checkpoint_metadata(class_names, config.value("resize", "keras")));
   save_safetensors((staging / "optimizer.safetensors").string(), optimizer.state(), {{"kind", optimizer.kind()}});
   json saved = state;
   saved["config"] = config;
@@ -126,8 +127,10 @@ void remove_run_files(const std::string& run_dir) {
   const fs::path dir(run_dir);
   auto remove = [&](const fs::path& path, bool whole_folder) {
     std::error_code error;
-    if (whole_folder) fs::remove_all(path, error);
-    else fs::remove(path, error);
+    if (whole_folder)
+      fs::remove_all(path, error);
+    else
+      fs::remove(path, error);
     ALZ_CHECK(!error, path.string() << ": cannot remove it to start a new run over the old one: " << error.message());
   };
   for (const char* name : kRunFiles) remove(dir / name, false);
@@ -160,8 +163,10 @@ SavedRun read_saved_run(const std::string& run_dir) {
       why = "there is no folder " + run_dir;
     } else if (fs::exists(run_dir + "/config.json", error)) {
       // A run killed before its first epoch was saved: nothing to resume.
-      why = run_dir + " holds no saved state: its run stopped before the end of its first epoch; start it again "
-            "without --resume" + std::string(run_files_found(run_dir).empty() ? "" : ", with --overwrite");
+      why = run_dir +
+            " holds no saved state: its run stopped before the end of its first epoch; start it again "
+            "without --resume" +
+            std::string(run_files_found(run_dir).empty() ? "" : ", with --overwrite");
     }
     ALZ_FAIL(path << ": cannot read the run state (" << why << ")");
   }

@@ -276,20 +276,20 @@ void Trainer::say_complete() const {
   if (config_.quiet) return;
   const std::string& dir = config_.run_dir;
   if (state_.epoch < config_.epochs) {
-    std::printf("%s is complete: it stopped early after epoch %d of %d (no better validation macro-F1 for %d "
-                "epochs; best %.3f at epoch %d)\n",
-                dir.c_str(), state_.epoch, config_.epochs, config_.early_stopping, state_.best_macro_f1,
-                state_.best_epoch);
+    std::printf(
+        "%s is complete: it stopped early after epoch %d of %d (no better validation macro-F1 for %d "
+        "epochs; best %.3f at epoch %d)\n",
+        dir.c_str(), state_.epoch, config_.epochs, config_.early_stopping, state_.best_macro_f1, state_.best_epoch);
     return;
   }
-  std::printf("%s is complete: %d of %d epochs done (best validation macro-F1 %.3f at epoch %d). To train it "
-              "further: alz train --resume %s --epochs N, with N > %d%s\n",
-              dir.c_str(), state_.epoch, config_.epochs, state_.best_macro_f1, state_.best_epoch, dir.c_str(),
-              state_.epoch,
-              config_.schedule == "cosine"
-                  ? " (the cosine learning-rate schedule then spans N epochs, so the result differs from a run "
-                    "started with --epochs N)"
-                  : "");
+  std::printf(
+      "%s is complete: %d of %d epochs done (best validation macro-F1 %.3f at epoch %d). To train it "
+      "further: alz train --resume %s --epochs N, with N > %d%s\n",
+      dir.c_str(), state_.epoch, config_.epochs, state_.best_macro_f1, state_.best_epoch, dir.c_str(), state_.epoch,
+      config_.schedule == "cosine"
+          ? " (the cosine learning-rate schedule then spans N epochs, so the result differs from a run "
+            "started with --epochs N)"
+          : "");
 }
 
 // A fresh run: the rule of train/trainer.h. Nothing is written before the folder is found free.
@@ -312,7 +312,8 @@ void Trainer::check_run_folder() {
                  << "was changed. Start a new run over it with --overwrite, or choose another --run-dir");
   }
   remove_run_files(dir);
-  if (!config_.quiet) std::printf("--overwrite: removed the previous run's files from %s (%s)\n", dir.c_str(), list.c_str());
+  if (!config_.quiet)
+    std::printf("--overwrite: removed the previous run's files from %s (%s)\n", dir.c_str(), list.c_str());
 }
 
 // ---------------------------------------------------------------- the set-up
