@@ -13,11 +13,13 @@
 #include <cstdio>
 
 #include "cli/cli.h"
+#include "cli/usage.h"
 
 namespace alz::cli {
 
 int audit(int argc, char** argv) {
   CLI::App app{"Audit a dataset: layout, counts, image sizes, unreadable files, duplicates, leakage", "alz audit"};
+  use_conventions(app);
   std::string root, format = "text";
   data::AuditOptions options;
   bool strict = false;
@@ -51,12 +53,7 @@ int audit(int argc, char** argv) {
       ->check(CLI::Range(0, 100000))
       ->capture_default_str();
   app.add_flag("--strict", strict, "exit with status 1 when any warning is raised");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    int code = app.exit(error);
-    return code == 0 ? 0 : 2;
-  }
+  if (std::optional<int> code = parse_command_line(app, argc, argv)) return *code;
   options.find_copies = !no_copies;
   data::AuditReport report = data::audit_dataset(root, options);
   std::string text = format == "json" ? data::format_audit_json(report) + "\n" : data::format_audit_text(report);

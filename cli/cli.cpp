@@ -1,11 +1,16 @@
 // The `alz` command table and dispatch (cli/cli.h), shared by cli/main.cpp and the tests:
-// an exception from a subcommand becomes "alz <name>: <message>" on stderr and exit code 1.
+// an exception from a subcommand becomes "alz <name>: <message>" on stderr and exit code 1; a
+// usage error (CLI::ParseError) exit code 2; an unknown command names the closest one.
+// Tested in tests/test_cli_usage.cpp.
 #include "cli/cli.h"
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 #include <string>
 #include <vector>
+
+#include "cli/usage.h"
 
 namespace alz::cli {
 
@@ -26,12 +31,15 @@ const Command kCommands[] = {
     {"predict", predict, "predict the class and probabilities of images"},
     {"convert", convert, "convert a Keras file (.h5, .weights.h5, .keras) to an alz checkpoint"},
     {"export", export_model, "write a model for Keras (.h5, .weights.h5, .keras)"},
+    {"version", version, "version, commit, build type, CUDA libraries and the GPUs found (also --version)"},
 };
 
 void print_usage(FILE* out) {
   std::fprintf(out, "usage: alz <command> [options]\n\ncommands:\n");
   for (const Command& command : kCommands) std::fprintf(out, "  %-8s %s\n", command.name, command.help);
-  std::fprintf(out, "\n`alz <command> --help` lists a command's options.\n");
+  std::fprintf(out,
+               "\n`alz <command> --help` lists a command's options and their defaults.\n"
+               "Exit status: 0 success, 1 the command failed (the message says why), 2 usage error.\n");
 }
 
 }  // namespace
@@ -46,6 +54,7 @@ int run(int argc, char** argv) {
     print_usage(stdout);
     return 0;
   }
+  if (name == "--version") name = "version";
   for (const Command& command : kCommands) {
     if (name != command.name) continue;
     std::string program = "alz " + name;
@@ -53,15 +62,31 @@ int run(int argc, char** argv) {
     args[0] = program.data();
     try {
       return command.run(static_cast<int>(args.size()), args.data());
-    } catch (const std::exception& error) {
+    } catch (const CLI::ParseError& error) {  // a flag's value found wrong after parsing
       std::fflush(stdout);
       std::fprintf(stderr, "alz %s: %s\n", command.name, error.what());
+      return kUsageError;
+    } catch (const std::exception& error) {
+      std::fflush(stdout);
+      std::string message = error.what();
+      std::fprintf(stderr, "alz %s: %s\n", command.name, message.c_str());
       return 1;
     }
   }
-  std::fprintf(stderr, "alz: unknown command '%s'\n\n", name.c_str());
-  print_usage(stderr);
-  return 2;
+  std::vector<std::string> names;
+  for (const Command& command : kCommands) names.push_back(command.name);
+  if (name.rfind("-", 0) == 0) {
+    names = {"--help", "--version"};
+    std::string closest = closest_name(name, names);
+    std::fprintf(stderr, "alz: unknown option '%s'%s\n", name.c_str(),
+                 closest.empty() ? "; see 'alz --help'" : (" (did you mean '" + closest + "'?)").c_str());
+    return kUsageError;
+  }
+  std::string closest = closest_name(name, names);
+  std::fprintf(
+      stderr, "alz: unknown command '%s'%s\n", name.c_str(),
+      closest.empty() ? "; see 'alz --help' for the commands" : (" (did you mean 'alz " + closest + "'?)").c_str());
+  return kUsageError;
 }
 
 }  // namespace alz::cli

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "cli/cli.h"
+#include "cli/usage.h"
 #include "core/error.h"
 #include "models/checkpoint.h"
 #include "models/weights_file.h"
@@ -23,16 +24,13 @@ namespace alz::cli {
 
 int convert(int argc, char** argv) {
   CLI::App app{"Convert a Keras weights file to an alz checkpoint (safetensors)", "alz convert"};
+  use_conventions(app);
   std::string in, out, input_size, class_names;
   app.add_option("in", in, "Keras .h5, .weights.h5, .keras or safetensors file")->required();
   app.add_option("out", out, "the .safetensors file to write")->required();
   app.add_option("--input-size", input_size, "N or HxW to record (default: the file's config, else 224)");
   app.add_option("--class-names", class_names, "comma-separated class names to record");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error);
-  }
+  if (std::optional<int> code = parse_command_line(app, argc, argv)) return *code;
   ALZ_CHECK(out.size() > 12 && out.compare(out.size() - 12, 12, ".safetensors") == 0,
             out << ": alz convert writes .safetensors checkpoints; for Keras formats use alz export");
   SafetensorsFile file = read_weights_file(in);

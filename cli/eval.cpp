@@ -1,10 +1,15 @@
 // `alz eval --weights FILE --data DIR [--split NAME] [--format text|json]`: accuracy, balanced
 // accuracy, macro-F1, per-class precision/recall/F1/support, the confusion matrix and
 // one-vs-rest ROC-AUC of a checkpoint on a dataset split (default: val, else test, else all).
+// Images that cannot be read (found while scanning, or by decoding every image of the split
+// first) are skipped and listed at the end, in the JSON as "skipped" (cli/unreadable.h): exit
+// status 1 only when none could be read, or with --strict.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "cli/cli.h"
+#include "cli/unreadable.h"
+#include "cli/usage.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -15,9 +20,11 @@ namespace alz::cli {
 
 int eval(int argc, char** argv) {
   CLI::App app{"Evaluate a checkpoint on a dataset split", "alz eval"};
+  use_conventions(app);
   train::InferenceOptions o;
   std::string data, split, format = "text", input_size;
   int batch = 32;
+  bool strict = false;
   double val_fraction = 0.2;
   uint64_t split_seed = 1;
   app.add_option("--weights", o.weights, "checkpoint (.safetensors) or Keras file (.h5, .weights.h5, .keras)")
@@ -35,11 +42,8 @@ int eval(int argc, char** argv) {
   app.add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--resize", o.resize, "keras or area (default: what the checkpoint was trained with, else keras)")
       ->check(CLI::IsMember({"keras", "area"}));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error);
-  }
+  app.add_flag("--strict", strict, "exit with status 1 when any image could not be read (they are skipped either way)");
+  if (std::optional<int> code = parse_command_line(app, argc, argv)) return *code;
   if (!input_size.empty() && !train::parse_size(input_size, o.input_height, o.input_width)) {
     std::fprintf(stderr, "alz eval: --input-size: expected N or HxW, got '%s'\n", input_size.c_str());
     return 2;
@@ -71,7 +75,14 @@ int eval(int argc, char** argv) {
   options.resize = loaded.resize;
   options.shuffle = false;
   options.device = loaded.device;
-  data::Loader loader(chosen->samples, options);
+  // Every image of the split decoded once before the pass, so that a corrupt one is skipped, not fatal.
+  std::vector<data::SkippedFile> skipped = index.skipped;
+  data::ScanOptions verify;
+  verify.verify_images = true;
+  const std::vector<data::Sample> usable = data::filter_usable(chosen->samples, verify, skipped);
+  const size_t total = chosen->samples.size() + index.skipped.size();
+  if (usable.empty()) return report_unreadable("eval", skipped, total, strict);
+  data::Loader loader(usable, options);
   train::Metrics metrics = train::evaluate(*loaded.model, loader, index.class_names);
   if (format == "json") {
     nlohmann::json out = train::metrics_to_json(metrics);
@@ -80,16 +91,17 @@ int eval(int argc, char** argv) {
     out["data"] = data;
     out["resize"] = data::resize_method_name(loaded.resize);
     if (index.known_leaky) out["leak_warning"] = index.leak_warning;
+    out["skipped"] = unreadable_json(skipped);
     std::cout << out.dump(2) << "\n";
   } else {
-    std::cout << "split " << chosen->name << " of " << data << " (" << chosen->samples.size() << " images)";
+    std::cout << "split " << chosen->name << " of " << data << " (" << usable.size() << " images)";
     if (made_split)
       std::cout << ", made as alz train makes it: group-aware, fraction " << val_fraction << ", seed " << split_seed;
     std::cout << ", resize " << data::resize_method_name(loaded.resize) << "\n";
     if (index.known_leaky) std::cout << "WARNING: " << index.leak_warning << "\n";
     std::cout << train::format_metrics_text(metrics);
   }
-  return 0;
+  return report_unreadable("eval", skipped, total, strict);
 }
 
 }  // namespace alz::cli

@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "cli/cli.h"
+#include "cli/usage.h"
 #include "core/error.h"
 #include "models/onnx_export.h"
 #include "models/weights_file.h"
@@ -74,12 +75,18 @@ const ExportFormat* format_for(const std::string& out) {
 
 int export_model(int argc, char** argv) {
   CLI::App app{"Write a model in another framework's format", "alz export"};
+  use_conventions(app);
   train::InferenceOptions o;
   std::string format, out, input_size;
   std::string names;
-  for (const ExportFormat& f : kFormats) names += std::string(names.empty() ? "" : ", ") + f.name;
+  std::vector<std::string> choices;
+  for (const ExportFormat& f : kFormats) {
+    names += std::string(names.empty() ? "" : ", ") + f.name;
+    choices.push_back(f.name);
+  }
   app.add_option("--weights", o.weights, "the model: a checkpoint or any Keras file alz reads")->required();
-  app.add_option("--format", format, "one of: " + names + " (default: from OUT's ending)");
+  app.add_option("--format", format, "one of: " + names + " (default: from OUT's ending)")
+      ->check(CLI::IsMember(choices));
   app.add_option("out", out, "the file to write")->required();
   app.add_option("--model", o.model, "model name, for a bare Keras-named safetensors file");
   app.add_option("--classes", o.classes, "number of classes, for a bare weights file");
@@ -92,11 +99,7 @@ int export_model(int argc, char** argv) {
       text += "  " + std::string(f.name) + " (" + f.extension + "): " + f.help + "\n";
     return text;
   }());
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error);
-  }
+  if (std::optional<int> code = parse_command_line(app, argc, argv)) return *code;
   if (!input_size.empty() && !train::parse_size(input_size, o.input_height, o.input_width)) {
     std::fprintf(stderr, "alz export: --input-size: expected N or HxW, got '%s'\n", input_size.c_str());
     return 2;

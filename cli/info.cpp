@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "cli/cli.h"
+#include "cli/usage.h"
 #include "kernels/cpu_threads.h"
 #include "models/resnet_v2.h"
 #include "tensor/cuda_runtime.h"
@@ -17,6 +18,7 @@ namespace alz::cli {
 
 int info(int argc, char** argv) {
   CLI::App app{"Devices found, library versions, and model summaries with parameter counts", "alz info"};
+  use_conventions(app);
   std::string model, input_size = "224";
   int classes = 4;
   app.add_option("--model", model,
@@ -24,11 +26,7 @@ int info(int argc, char** argv) {
                  "resnetv2-small, resnetv2-tiny)");
   app.add_option("--classes", classes, "number of classes")->check(CLI::Range(2, 100000));
   app.add_option("--input-size", input_size, "input size: N or HxW");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error);
-  }
+  if (std::optional<int> code = parse_command_line(app, argc, argv)) return *code;
 
   std::printf("alz: built %s CUDA\n", cuda::built_with_cuda() ? "with" : "without");
   std::printf("%s\n", kernels::cpu_threading_summary().c_str());

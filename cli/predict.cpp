@@ -4,7 +4,9 @@
 // the file) and with a bare Keras-named safetensors file given --model and --classes (and
 // --class-names).
 // Images are resized as the checkpoint's training resized them (its "resize" metadata; keras
-// when absent) unless --resize says otherwise.
+// when absent) unless --resize says otherwise. An image that cannot be read (a missing path,
+// a corrupt or truncated file) is skipped and listed at the end (cli/unreadable.h): exit status
+// 1 only when none could be read, or with --strict.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -14,6 +16,8 @@
 #include <sstream>
 
 #include "cli/cli.h"
+#include "cli/unreadable.h"
+#include "cli/usage.h"
 #include "core/error.h"
 #include "data/image.h"
 #include "data/resize.h"
@@ -26,7 +30,10 @@ namespace alz::cli {
 
 namespace {
 
-std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
+// The image files named by `inputs` (folders searched recursively); a path that does not exist
+// or a folder without images goes to `skipped`.
+std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs,
+                                       std::vector<data::SkippedFile>& skipped) {
   std::vector<std::string> files;
   for (const std::string& input : inputs) {
     std::error_code ec;
@@ -38,23 +45,35 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
         if (it->is_regular_file(ec) && data::has_image_extension(it->path().string()))
           found.push_back(it->path().string());
       std::sort(found.begin(), found.end());
-      ALZ_CHECK(!found.empty(), input << ": no images (.jpg .jpeg .png .bmp) in this folder");
+      if (found.empty()) skipped.push_back({input, "no images (.jpg .jpeg .png .bmp) in this folder"});
       files.insert(files.end(), found.begin(), found.end());
+    } else if (!std::filesystem::exists(input, ec)) {
+      skipped.push_back({input, "no such file or folder"});
     } else {
-      ALZ_CHECK(std::filesystem::exists(input, ec), input << ": no such file or folder");
       files.push_back(input);
     }
   }
   return files;
 }
 
+// The images of `paths` that can be read, decoded and resized, as a batch (n, H, W, 3); their
+// paths go to `read`, the others to `skipped`. An undefined tensor when none could be read.
 Tensor image_batch(const std::vector<std::string>& paths, int height, int width, data::ResizeMethod resize,
-                   Device device) {
-  Tensor batch = Tensor::empty({static_cast<int64_t>(paths.size()), height, width, 3});
-  for (size_t i = 0; i < paths.size(); ++i) {
-    data::FloatImage image = data::resize_image(data::decode_image_file(paths[i]), height, width, resize);
-    data::preprocess_to_float(image, batch.data<float>() + i * int64_t{height} * width * 3);
+                   Device device, std::vector<std::string>& read, std::vector<data::SkippedFile>& skipped) {
+  std::vector<data::FloatImage> images;
+  read.clear();
+  for (const std::string& path : paths) {
+    try {
+      images.push_back(data::resize_image(data::decode_image_file(path), height, width, resize));
+      read.push_back(path);
+    } catch (const Error& error) {
+      skipped.push_back(unreadable(path, error.what()));
+    }
   }
+  if (images.empty()) return Tensor();
+  Tensor batch = Tensor::empty({static_cast<int64_t>(images.size()), height, width, 3});
+  for (size_t i = 0; i < images.size(); ++i)
+    data::preprocess_to_float(images[i], batch.data<float>() + i * int64_t{height} * width * 3);
   return batch.to(device);
 }
 
@@ -62,10 +81,11 @@ Tensor image_batch(const std::vector<std::string>& paths, int height, int width,
 
 int predict(int argc, char** argv) {
   CLI::App app{"Predict the class of brain MRI slices", "alz predict"};
+  use_conventions(app);
   train::InferenceOptions o;
   std::vector<std::string> inputs;
   std::string format = "text", class_names, input_size;
-  bool timing = false;
+  bool timing = false, strict = false;
   int batch = 16;
   app.add_option("--weights", o.weights, "checkpoint (.safetensors) or Keras file (.h5, .weights.h5, .keras)")
       ->required();
@@ -80,11 +100,8 @@ int predict(int argc, char** argv) {
       ->check(CLI::IsMember({"keras", "area"}));
   app.add_option("--batch", batch, "images per forward pass")->check(CLI::Range(1, 1024));
   app.add_flag("--timing", timing, "print the batch-1 latency (median of 50 runs after 10 warm-up runs)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error);
-  }
+  app.add_flag("--strict", strict, "exit with status 1 when any image could not be read (they are skipped either way)");
+  if (std::optional<int> code = parse_command_line(app, argc, argv)) return *code;
   if (!input_size.empty() && !train::parse_size(input_size, o.input_height, o.input_width)) {
     std::fprintf(stderr, "alz predict: --input-size: expected N or HxW, got '%s'\n", input_size.c_str());
     return 2;
@@ -93,7 +110,9 @@ int predict(int argc, char** argv) {
     std::stringstream stream(class_names);
     for (std::string name; std::getline(stream, name, ',');) o.class_names.push_back(name);
   }
-  std::vector<std::string> files = expand_inputs(inputs);
+  std::vector<data::SkippedFile> skipped;
+  std::vector<std::string> files = expand_inputs(inputs, skipped);
+  const size_t total = files.size() + skipped.size();
   train::LoadedModel loaded = train::load_model_for_inference(o);
   ResNetV2& model = *loaded.model;
   int height = model.config().input_height, width = model.config().input_width;
@@ -101,7 +120,10 @@ int predict(int argc, char** argv) {
   nlohmann::json results = nlohmann::json::array();
   for (size_t start = 0; start < files.size(); start += batch) {
     std::vector<std::string> chunk(files.begin() + start, files.begin() + std::min(files.size(), start + batch));
-    Tensor images = image_batch(chunk, height, width, loaded.resize, loaded.device);
+    std::vector<std::string> read;
+    Tensor images = image_batch(chunk, height, width, loaded.resize, loaded.device, read, skipped);
+    if (read.empty()) continue;
+    chunk = read;
     std::vector<float> probs = train::softmax_probabilities(model.forward(images));
     size_t k = loaded.class_names.size();
     for (size_t i = 0; i < chunk.size(); ++i) {
@@ -116,9 +138,15 @@ int predict(int argc, char** argv) {
       }
     }
   }
-  nlohmann::json out{{"weights", o.weights}, {"model", model.config().name}, {"predictions", results}};
-  if (timing) {
-    Tensor one = image_batch({files[0]}, height, width, loaded.resize, loaded.device);
+  nlohmann::json out{{"weights", o.weights},
+                     {"model", model.config().name},
+                     {"predictions", results},
+                     {"skipped", unreadable_json(skipped)}};
+  if (timing && !results.empty()) {
+    std::vector<std::string> read;
+    std::vector<data::SkippedFile> ignored;
+    Tensor one = image_batch({results[0]["image"].get<std::string>()}, height, width, loaded.resize, loaded.device,
+                             read, ignored);
     std::vector<double> ms;
     for (int run = 0; run < 60; ++run) {
       auto begin = std::chrono::steady_clock::now();
@@ -134,7 +162,7 @@ int predict(int argc, char** argv) {
       std::printf("batch-1 latency on %s: %.2f ms (median of %zu)\n", loaded.device.str().c_str(), median, ms.size());
   }
   if (format == "json") std::cout << out.dump(2) << "\n";
-  return 0;
+  return report_unreadable("predict", skipped, total, strict);
 }
 
 }  // namespace alz::cli

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli/cli.h"
+#include "cli/usage.h"
 #include "core/error.h"
 #include "data/phantom.h"
 
@@ -48,6 +49,7 @@ void parse_size(const std::string& text, int& height, int& width) {
 
 int synth(int argc, char** argv) {
   CLI::App app{"Write synthetic brain-MRI phantom slices in the Kaggle V2 layout", "alz synth"};
+  use_conventions(app);
   data::PhantomSpec spec;
   std::string counts, size = "208x176", preview;
   int64_t per_class = 0;
@@ -69,14 +71,14 @@ int synth(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--quality", spec.jpeg_quality, "JPEG quality")->check(CLI::Range(1, 100))->capture_default_str();
   app.add_option("--preview", preview, "also write a contact sheet PNG: 6 slices per class, one row per class");
+  if (std::optional<int> code = parse_command_line(app, argc, argv)) return *code;
   try {
-    app.parse(argc, argv);
     if (!counts.empty()) spec.counts = parse_counts(counts);
     if (per_class > 0) spec.counts.fill(per_class);
     parse_size(size, spec.height, spec.width);
-  } catch (const CLI::ParseError& error) {
-    int code = app.exit(error);
-    return code == 0 ? 0 : 2;
+  } catch (const CLI::ValidationError& error) {
+    std::fprintf(stderr, "alz synth: %s\n", error.what());
+    return kUsageError;
   }
 
   auto start = std::chrono::steady_clock::now();

@@ -3,12 +3,19 @@
 //   alz train                                   # phantoms; GPU: ResNet152V2 224x224, CPU: small model 80x80
 //   alz train --data DIR --epochs 20 --class-weights auto --run-dir runs/a
 //   alz train --resume runs/a                   # continue exactly where it stopped
+//   alz train --resume runs/a --epochs 30       # a complete run: train it further
 //   alz train --data DIR --init-from resnet152v2_weights_tf_dim_ordering_tf_kernels_notop.h5 --freeze-backbone
+// The run folder guards the work in it: a new run never replaces a folder's run (state.json or a
+// checkpoint) unless --overwrite is given; without it `alz train` stops with exit code 1 before
+// touching anything and offers --resume and --overwrite (the rule: train/trainer.h). Usage
+// errors exit with 2 (cli/usage.h).
 // The training itself: train/trainer.h (the settings, the resume rule, the Trainer) and
 // Trainer::train_step in train/trainer.cpp (forward, loss, backward, optimizer step).
+// Tested in tests/test_cli_train.cpp, tests/test_cli_run_folder.cpp and tests/test_cli_usage.cpp.
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.h"
+#include "cli/usage.h"
 #include "train/inference.h"
 #include "train/trainer.h"
 
@@ -16,12 +23,15 @@ namespace alz::cli {
 
 int train(int argc, char** argv) {
   CLI::App app{"Train a ResNetV2 on brain MRI slices", "alz train"};
+  use_conventions(app);
   alz::train::TrainConfig c;
   std::string input_size;
   app.add_option("--data", c.data, "dataset folder (Kaggle V1/V2, class folders) or manifest CSV; default: phantoms");
   app.add_option("--phantom-dir", c.phantom_dir, "where the phantom set lives (generated if absent)");
   app.add_option("--model", c.model, "auto, resnet50v2, resnet101v2, resnet152v2, resnetv2-small, resnetv2-tiny");
-  app.add_option("--epochs", c.epochs, "epochs (0: auto)")->check(CLI::Range(0, 100000));
+  app.add_option("--epochs", c.epochs,
+                 "epochs (0: auto, GPU 20, CPU 8); with --resume of a complete run, train on to this many")
+      ->check(CLI::Range(0, 100000));
   app.add_option("--batch", c.batch_size, "batch size (0: auto)")->check(CLI::Range(0, 65536));
   app.add_option("--optimizer", c.optimizer, "adam, adamw or sgd")->check(CLI::IsMember({"adam", "adamw", "sgd"}));
   app.add_option("--lr", c.learning_rate, "learning rate (0: auto)");
@@ -45,8 +55,10 @@ int train(int argc, char** argv) {
                  "start from these weights, matching names and shapes: a checkpoint or a Keras .h5 / .weights.h5 / "
                  ".keras (with --model auto, the file's architecture)");
   app.add_flag("--freeze-backbone", c.freeze_backbone, "train only the head");
-  app.add_option("--run-dir", c.run_dir, "run folder (default runs/<model>-seed<seed>)");
-  app.add_option("--resume", c.resume, "continue the run in this folder, with its saved settings");
+  auto* run_dir = app.add_option("--run-dir", c.run_dir, "run folder (default runs/<model>-seed<seed>)");
+  auto* resume = app.add_option("--resume", c.resume, "continue the run in this folder, with its saved settings");
+  app.add_flag("--overwrite", c.overwrite, "start a new run in a run folder that holds one, replacing its files")
+      ->excludes(resume);
   app.add_option("--class-weights", c.class_weights, "none or auto (inverse frequency)")
       ->check(CLI::IsMember({"none", "auto"}));
   app.add_option("--label-smoothing", c.label_smoothing, "label smoothing in [0, 1)")->check(CLI::Range(0.0, 0.999));
@@ -61,14 +73,24 @@ int train(int argc, char** argv) {
   app.add_option("--max-steps", c.max_steps, "stop after this many steps in all (benchmarks)");
   app.add_option("--stop-after-steps", c.stop_after_steps, "save a resumable state after N steps and exit 130");
   app.add_flag("--quiet", c.quiet, "print only errors");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error);
+  app.footer(
+      "Run folder: a new run never replaces the run in --run-dir (a folder with state.json or a checkpoint) "
+      "unless --overwrite is given; without it alz train stops with exit code 1 and changes nothing. "
+      "A folder a run left before its first epoch was saved holds nothing to keep and is reused.\n"
+      "Resume: --resume DIR continues with the run's saved settings (only --workers, --quiet, --max-steps "
+      "and --stop-after-steps come from the command line). A complete run trains further with a larger "
+      "--epochs; the cosine schedule then spans the new total, so the result differs from a run started with "
+      "that many epochs (constant, step and plateau give the same result).\n"
+      "Exit status: 0 done, 1 error, 2 usage error, 3 non-finite loss, 130 interrupted (resumable).");
+  if (std::optional<int> code = parse_command_line(app, argc, argv)) return *code;
+  if (run_dir->count() > 0 && resume->count() > 0 && c.run_dir != c.resume) {
+    std::fprintf(stderr, "alz train: --resume continues the run in its own folder; --run-dir %s cannot move it\n",
+                 c.run_dir.c_str());
+    return kUsageError;
   }
   if (!input_size.empty() && !alz::train::parse_size(input_size, c.input_height, c.input_width)) {
     std::fprintf(stderr, "alz train: --input-size: expected N or HxW, got '%s'\n", input_size.c_str());
-    return 2;
+    return kUsageError;
   }
   return alz::train::run_training(c);
 }

@@ -7,8 +7,10 @@
 // Run: ctest --test-dir build -R CliTrain
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
@@ -16,6 +18,7 @@
 #include "data/phantom.h"
 #include "models/checkpoint.h"
 #include "support/compare.h"
+#include "tensor/cuda_runtime.h"
 #include "train/report.h"
 
 namespace alz {
@@ -129,11 +132,126 @@ TEST_F(CliTrain, UserErrorsExitNonZeroWithAClearMessage) {
   Result missing_weights = alz({"predict", "--weights", root_ + "/none.safetensors", root_ + "/phantom"});
   EXPECT_EQ(missing_weights.code, 1);
   EXPECT_NE(missing_weights.err.find("none.safetensors"), std::string::npos) << missing_weights.err;
-  // A checkpoint of another model: every mismatch is named.
+  // A checkpoint of another model: one line, the first mismatches named.
   Result wrong = alz({"predict", "--weights", root_ + "/run/best.safetensors", root_ + "/phantom/val", "--model",
                       "resnetv2-small", "--device", "cpu"});
   EXPECT_EQ(wrong.code, 1);
   EXPECT_NE(wrong.err.find("conv1_conv/kernel"), std::string::npos) << wrong.err;
+}
+
+size_t line_count(const std::string& text) { return std::count(text.begin(), text.end(), '\n'); }
+
+TEST_F(CliTrain, CheckpointOfAnotherModelSaysWhatItWasTrainedAsInOneLine) {
+  const std::string best = root_ + "/run/best.safetensors", image = root_ + "/phantom/val/NonDemented";
+  Result model = alz({"predict", "--weights", best, image, "--model", "resnet50v2", "--device", "cpu"});
+  EXPECT_EQ(model.code, 1);
+  EXPECT_EQ(line_count(model.err), 1u) << model.err;
+  EXPECT_NE(model.err.find("trained as resnetv2-tiny with 4 classes, input 32x32, not the model asked for, "
+                           "resnet50v2 with 4 classes"),
+            std::string::npos)
+      << model.err;
+  EXPECT_NE(model.err.find(" more"), std::string::npos) << "a short list, then how many more: " << model.err;
+  EXPECT_LT(model.err.size(), 1000u) << model.err;
+  Result classes = alz({"eval", "--weights", best, "--data", root_ + "/phantom", "--classes", "3", "--device", "cpu"});
+  EXPECT_EQ(classes.code, 1);
+  EXPECT_EQ(line_count(classes.err), 1u) << classes.err;
+  EXPECT_NE(classes.err.find("resnetv2-tiny with 3 classes"), std::string::npos) << classes.err;
+  EXPECT_NE(classes.err.find("predictions/kernel"), std::string::npos) << classes.err;
+  // Without metadata the file's model is told from its weights.
+  SafetensorsFile checkpoint = load_safetensors(best);
+  save_safetensors(root_ + "/bare_tiny.safetensors", checkpoint.tensors);
+  Result bare = alz({"predict", "--weights", root_ + "/bare_tiny.safetensors", image, "--model", "resnetv2-small",
+                     "--classes", "4", "--device", "cpu"});
+  EXPECT_EQ(bare.code, 1);
+  EXPECT_EQ(line_count(bare.err), 1u) << bare.err;
+  EXPECT_NE(bare.err.find("trained as resnetv2-tiny with 4 classes"), std::string::npos) << bare.err;
+}
+
+TEST_F(CliTrain, OptimizerStateGivenAsWeightsSaysSo) {
+  const std::string image = root_ + "/phantom/val/NonDemented";
+  Result r = alz({"predict", "--weights", root_ + "/run/optimizer.safetensors", image, "--device", "cpu"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(line_count(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("optimizer.safetensors: holds an optimizer's state"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("best.safetensors"), std::string::npos) << r.err;
+  // Also without its metadata, and given --model and --classes.
+  SafetensorsFile state = load_safetensors(root_ + "/run/optimizer.safetensors");
+  save_safetensors(root_ + "/moments.safetensors", state.tensors);
+  r = alz({"eval", "--weights", root_ + "/moments.safetensors", "--data", root_ + "/phantom", "--model",
+           "resnetv2-tiny", "--classes", "4", "--device", "cpu"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("holds an optimizer's state"), std::string::npos) << r.err;
+}
+
+// A copy of `jpeg` cut in its entropy data with the end marker put back: the header is fine, the
+// decode fails.
+void write_cut_jpeg(const std::string& jpeg, const std::string& out) {
+  std::ifstream in(jpeg, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  bytes = bytes.substr(0, bytes.size() * 2 / 3) + "\xFF\xD9";
+  std::ofstream(out, std::ios::binary) << bytes;
+}
+
+std::string first_image_in(const std::string& folder) {
+  std::vector<std::string> files;
+  for (const auto& entry : fs::directory_iterator(folder)) files.push_back(entry.path().string());
+  std::sort(files.begin(), files.end());
+  return files.front();
+}
+
+TEST_F(CliTrain, PredictSkipsUnreadableImagesAndReportsThem) {
+  const std::string dir = root_ + "/predict_mixed", best = root_ + "/run/best.safetensors";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string good = first_image_in(root_ + "/phantom/val/NonDemented");
+  fs::copy_file(good, dir + "/a_good.jpg");
+  std::ofstream(dir + "/b_text.jpg") << "not a picture";
+  write_cut_jpeg(good, dir + "/c_cut.jpg");
+  Result json = alz({"predict", "--weights", best, dir, root_ + "/no_such.png", "--format", "json", "--device", "cpu"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  nlohmann::json parsed = nlohmann::json::parse(json.out);
+  ASSERT_EQ(parsed["predictions"].size(), 1u);
+  EXPECT_EQ(parsed["predictions"][0]["image"], dir + "/a_good.jpg");
+  ASSERT_EQ(parsed["skipped"].size(), 3u) << parsed["skipped"];
+  std::map<std::string, std::string> reasons;
+  for (const auto& s : parsed["skipped"]) reasons[s["path"].get<std::string>()] = s["reason"].get<std::string>();
+  EXPECT_NE(reasons[dir + "/b_text.jpg"].find("not an image"), std::string::npos) << parsed["skipped"];
+  EXPECT_NE(reasons[dir + "/c_cut.jpg"].find("corrupt jpeg"), std::string::npos) << parsed["skipped"];
+  EXPECT_NE(reasons[root_ + "/no_such.png"].find("no such file"), std::string::npos) << parsed["skipped"];
+  EXPECT_NE(json.err.find("skipped 3 of 4 images that could not be read"), std::string::npos) << json.err;
+  // Text: the predictions, then the list at the end; --strict makes any skip an error.
+  Result text = alz({"predict", "--weights", best, dir, "--device", "cpu"});
+  EXPECT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("a_good.jpg"), std::string::npos) << text.out;
+  EXPECT_NE(text.err.find("c_cut.jpg: corrupt jpeg"), std::string::npos) << text.err;
+  Result strict = alz({"predict", "--weights", best, dir, "--device", "cpu", "--strict"});
+  EXPECT_EQ(strict.code, 1) << strict.err;
+  EXPECT_NE(strict.out.find("a_good.jpg"), std::string::npos) << strict.out;
+  // Nothing readable: exit status 1.
+  Result none = alz({"predict", "--weights", best, dir + "/b_text.jpg", dir + "/c_cut.jpg", "--device", "cpu"});
+  EXPECT_EQ(none.code, 1);
+  EXPECT_NE(none.err.find("skipped 2 of 2 images"), std::string::npos) << none.err;
+}
+
+TEST_F(CliTrain, EvalSkipsUnreadableImagesAndReportsThem) {
+  const std::string data = root_ + "/eval_mixed", best = root_ + "/run/best.safetensors";
+  fs::remove_all(data);
+  fs::copy(root_ + "/phantom/val", data, fs::copy_options::recursive);  // class folders: split "all"
+  const std::string good = first_image_in(data + "/NonDemented");
+  std::ofstream(data + "/NonDemented/text.jpg") << "not a picture";  // found by the scan
+  write_cut_jpeg(good, data + "/MildDemented/cut.jpg");              // found by decoding
+  Result json =
+      alz({"eval", "--weights", best, "--data", data, "--split", "all", "--format", "json", "--device", "cpu"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  nlohmann::json parsed = nlohmann::json::parse(json.out);
+  ASSERT_EQ(parsed["skipped"].size(), 2u) << parsed["skipped"];
+  std::string paths = parsed["skipped"].dump();
+  EXPECT_NE(paths.find("text.jpg"), std::string::npos) << paths;
+  EXPECT_NE(paths.find("cut.jpg"), std::string::npos) << paths;
+  EXPECT_NE(json.err.find("skipped 2 of"), std::string::npos) << json.err;
+  Result strict = alz({"eval", "--weights", best, "--data", data, "--split", "all", "--device", "cpu", "--strict"});
+  EXPECT_EQ(strict.code, 1) << strict.err;
+  EXPECT_NE(strict.out.find("macro"), std::string::npos) << "the metrics of the readable images: " << strict.out;
 }
 
 nlohmann::json read_json(const std::string& path) {
@@ -177,14 +295,14 @@ TEST_F(CliTrain, AStoppedRunResumesWithEverySettingItWasStartedWith) {
 
 TEST_F(CliTrain, ARunFolderOfAnOlderVersionResumes) {
   // state.json as older versions wrote it: a configuration without phantom_dir, workers, l2,
-  // allow_weights_with_smoothing and the per-process settings.
+  // allow_weights_with_smoothing and the per-process settings (overwrite among them).
   std::string run = root_ + "/older";
   Result first = alz(stopped_run(run, {"--data", root_ + "/phantom/manifest.csv", "--class-weights", "auto",
                                        "--label-smoothing", "0.1", "--allow-weights-with-smoothing"}));
   ASSERT_EQ(first.code, 130) << first.err;
   nlohmann::json state = read_json(run + "/state.json");
   for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir",
-                            "resume", "max_steps", "stop_after_steps", "quiet"})
+                            "resume", "max_steps", "stop_after_steps", "quiet", "overwrite"})
     state["config"].erase(newer);
   ASSERT_EQ(state["config"].size(), 27u);
   write_file_atomic(run + "/state.json", state.dump(2));
@@ -236,6 +354,23 @@ TEST_F(CliTrain, ResizeIsRecordedByTrainAndFollowedByEvalAndPredict) {
             probabilities(root_ + "/run/best.safetensors"));
   Result bad = alz({"predict", "--weights", root_ + "/run/best.safetensors", image, "--resize", "lanczos"});
   EXPECT_NE(bad.code, 0);
+}
+
+TEST_F(CliTrain, DeviceCudaWithoutAGpuIsAClearError) {
+  if (cuda::available()) GTEST_SKIP() << "a GPU is present: --device cuda works here";
+  const std::string best = root_ + "/run/best.safetensors";
+  Result predict = alz({"predict", "--weights", best, root_ + "/phantom/val/NonDemented", "--device", "cuda"});
+  EXPECT_EQ(predict.code, 1);
+  EXPECT_EQ(line_count(predict.err), 1u) << predict.err;
+  EXPECT_NE(predict.err.find("--device cuda: "), std::string::npos) << predict.err;
+  Result eval = alz({"eval", "--weights", best, "--data", root_ + "/phantom", "--device", "cuda"});
+  EXPECT_EQ(eval.code, 1);
+  EXPECT_NE(eval.err.find("--device cuda"), std::string::npos) << eval.err;
+  Result train = alz({"train", "--data", root_ + "/phantom/manifest.csv", "--model", "resnetv2-tiny", "--device",
+                      "cuda", "--epochs", "1", "--run-dir", root_ + "/cuda_run", "--quiet"});
+  EXPECT_EQ(train.code, 1);
+  EXPECT_EQ(line_count(train.err), 1u) << train.err;
+  EXPECT_NE(train.err.find("cuda"), std::string::npos) << train.err;
 }
 
 TEST_F(CliTrain, InfoPrintsKerasTotals) {

@@ -119,29 +119,31 @@ class CrashResume : public ::testing::Test {
     reference_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
   }
 
-  static std::vector<std::string> train_args(const std::string& run_dir) {
-    return {"train",
-            "--data",
-            root_ + "/phantom/manifest.csv",
-            "--model",
-            "resnetv2-tiny",
-            "--device",
-            "cpu",
-            "--epochs",
-            std::to_string(kEpochs),
-            "--batch",
-            "8",
-            "--input-size",
-            "32",
-            "--workers",
-            "1",
-            "--seed",
-            "5",
-            "--class-weights",
-            "auto",
-            "--run-dir",
-            run_dir,
-            "--quiet"};
+  static std::vector<std::string> train_args(const std::string& run_dir, bool overwrite = false) {
+    std::vector<std::string> args = {"train",
+                                     "--data",
+                                     root_ + "/phantom/manifest.csv",
+                                     "--model",
+                                     "resnetv2-tiny",
+                                     "--device",
+                                     "cpu",
+                                     "--epochs",
+                                     std::to_string(kEpochs),
+                                     "--batch",
+                                     "8",
+                                     "--input-size",
+                                     "32",
+                                     "--workers",
+                                     "1",
+                                     "--seed",
+                                     "5",
+                                     "--class-weights",
+                                     "auto",
+                                     "--run-dir",
+                                     run_dir,
+                                     "--quiet"};
+    if (overwrite) args.push_back("--overwrite");
+    return args;
   }
 
   void SetUp() override {
@@ -185,8 +187,10 @@ class CrashResume : public ::testing::Test {
         ADD_FAILURE() << run_dir << ": the run does not finish";
         return killed;
       }
+      // A fresh start after a kill: a checkpoint written before the kill is protected unless
+      // --overwrite is given (train/trainer.h), as the failed resume's message says.
       std::vector<std::string> args =
-          fresh ? train_args(run_dir) : std::vector<std::string>{"train", "--resume", run_dir, "--quiet"};
+          fresh ? train_args(run_dir, attempts > 1) : std::vector<std::string>{"train", "--resume", run_dir, "--quiet"};
       std::vector<std::string> env;
       int delay = -1;
       if (rng() % 2 == 0)
@@ -254,7 +258,7 @@ TEST_F(CrashResume, KilledAroundEveryRenameOfTheFirstSave) {
     Outcome resumed = run_alz({"train", "--resume", run_dir, "--quiet"}, {}, -1, run_dir + ".log");
     if (resumed.code != 0) {
       ASSERT_NE(resumed.output.find("state.json: cannot read the run state"), std::string::npos) << resumed.output;
-      ASSERT_EQ(run_alz(train_args(run_dir), {}, -1, run_dir + ".log").code, 0);
+      ASSERT_EQ(run_alz(train_args(run_dir, /*overwrite=*/true), {}, -1, run_dir + ".log").code, 0);
     }
     expect_same_as_reference(run_dir);
   }

@@ -145,7 +145,8 @@ TEST(KerasCli, ClearErrors) {
   Result three = alz({"predict", "--weights", k.path("mini.keras"), "--classes", "3", k.path("image_0.png"), "--device",
                       "cpu", "--class-names", "a,b,c"});
   EXPECT_EQ(three.code, 1);
-  EXPECT_HAS(three.err, "mini.keras: does not match the model");
+  EXPECT_HAS(three.err, "mini.keras: trained as ");  // what the file is, then what was asked
+  EXPECT_HAS(three.err, "not the model asked for, resnetv2:stem64:2x4,2x8,2x8 with 3 classes");
   EXPECT_EQ(std::count(three.err.begin(), three.err.end(), '\n'), 1) << three.err;  // one line
 }
 

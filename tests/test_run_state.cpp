@@ -75,6 +75,7 @@ TrainConfig every_field_changed() {
   c.max_steps = int64_t{1} << 40;
   c.stop_after_steps = 2;
   c.quiet = true;
+  c.overwrite = true;
   return c;
 }
 
@@ -141,6 +142,7 @@ TEST(ResumeRule, SavedSettingsWinExceptHowThisProcessRuns) {
   expected.workers = 3;
   expected.max_steps = 9;
   expected.stop_after_steps = 0;
+  expected.overwrite = false;
   EXPECT_TRUE(resumed == expected) << json(resumed).dump(2);
   EXPECT_EQ(ignored, std::vector<std::string>{"epochs=20"});
 }
@@ -149,7 +151,7 @@ TEST(ResumeRule, KeysAnOlderRunFolderLacksComeFromTheCommandLine) {
   // The configuration as saved before phantom_dir, workers and the flags below were saved.
   json old = json(every_field_changed());
   for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir",
-                            "resume", "max_steps", "stop_after_steps", "quiet"})
+                            "resume", "max_steps", "stop_after_steps", "quiet", "overwrite"})
     old.erase(newer);
   ASSERT_EQ(old.size(), 27u);
 

@@ -118,13 +118,21 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   };
   std::string good = read(root + "/run/last.safetensors");
-  // Weights with a NaN in the head: the loss is NaN from the first step.
-  SafetensorsFile weights = load_safetensors(root + "/run/last.safetensors");
-  for (NamedTensor& t : weights.tensors)
-    if (t.name == "predictions/bias") t.tensor.set({0}, std::nan(""));
-  save_safetensors(root + "/nan.safetensors", weights.tensors, weights.metadata);
+  // The complete run trained further, with a NaN in the optimizer's moments: the first step of
+  // epoch 2 puts it into the head, and the loss is NaN from the second step. (A new run may not
+  // start over this folder without --overwrite, which would remove the checkpoint.)
+  SafetensorsFile moments = load_safetensors(root + "/run/optimizer.safetensors");
+  bool planted = false;
+  for (NamedTensor& t : moments.tensors)
+    if (t.name == "adam/m/predictions/bias") {
+      t.tensor.set({0}, std::nan(""));
+      planted = true;
+    }
+  ASSERT_TRUE(planted);
+  save_safetensors(root + "/run/optimizer.safetensors", moments.tensors, moments.metadata);
   train::TrainConfig bad = tiny_config(root + "/run");  // the same run folder
-  bad.init_from = root + "/nan.safetensors";
+  bad.resume = root + "/run";
+  bad.epochs = 2;
   EXPECT_EQ(train::run_training(bad), 3);
   EXPECT_EQ(read(root + "/run/last.safetensors"), good);  // the last good checkpoint stays
 }

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/error.h"
 #include "models/checkpoint.h"
@@ -10,6 +11,67 @@
 #include "tensor/cuda_runtime.h"
 
 namespace alz::train {
+
+namespace {
+
+// An optimizer's state (a run's optimizer.safetensors): tensors named "<kind>/step",
+// "<kind>/m/<weight>", ..., metadata {"kind": ...} and no model.
+bool is_optimizer_state(const SafetensorsFile& file) {
+  if (file.metadata.count("model")) return false;
+  if (file.metadata.count("kind")) return true;
+  for (const char* kind : {"adam", "adamw", "sgd"})
+    if (file.find(std::string(kind) + "/step")) return true;
+  return false;
+}
+
+// What the file holds, for a message: "resnetv2-tiny with 4 classes, input 32x32" from a
+// checkpoint's metadata, else from the weights' names and shapes (infer_resnet_v2), else "".
+std::string trained_as(const SafetensorsFile& file) {
+  auto meta = [&](const char* key) {
+    auto it = file.metadata.find(key);
+    return it == file.metadata.end() ? std::string() : it->second;
+  };
+  if (!meta("model").empty()) {
+    std::string text = meta("model");
+    if (!meta("classes").empty()) text += " with " + meta("classes") + " classes";
+    if (!meta("input_size").empty()) text += ", input " + meta("input_size");
+    return text;
+  }
+  try {
+    ResNetV2Config c = infer_resnet_v2(file);
+    return c.classes > 0 ? c.name + " with " + std::to_string(c.classes) + " classes" : c.name + " without a head";
+  } catch (const Error&) {
+    return "";
+  }
+}
+
+// Strict loading with a one-line error: the model the file was trained as, the model asked for,
+// and at most kListed of the mismatched tensors, then "and N more".
+void require_matching_weights(const SafetensorsFile& file, ResNetV2& model, const InferenceOptions& o) {
+  constexpr size_t kListed = 3;
+  std::vector<ExpectedTensor> expected;
+  for (const ParamRef& p : model.parameters()) {
+    Shape shape = p.tensor->shape();
+    if (p.layout == KerasLayout::ConvKRSC) shape = {shape[1], shape[2], shape[3], shape[0]};  // KRSC -> HWIO
+    expected.push_back({p.name, shape, p.tensor->dtype()});
+  }
+  LoadReport report = compare_tensors(file, expected);
+  if (report.exact()) return;
+  const ResNetV2Config& asked = model.config();
+  std::ostringstream out;
+  out << o.weights << ": ";
+  const std::string was = trained_as(file);
+  out << (was.empty() ? "does not hold" : "trained as " + was + ", not") << " the model asked for, " << asked.name
+      << " with " << asked.classes << " classes";
+  if (!o.model.empty() || o.classes != 0)
+    out << " (from --model/--classes; leave them out to use the file's own" << (was.empty() ? " metadata" : "") << ")";
+  out << "; " << report.problems.size() << (report.problems.size() == 1 ? " mismatch: " : " mismatches: ");
+  for (size_t i = 0; i < report.problems.size() && i < kListed; ++i) out << (i ? "; " : "") << report.problems[i];
+  if (report.problems.size() > kListed) out << " and " << report.problems.size() - kListed << " more";
+  ALZ_FAIL(out.str());
+}
+
+}  // namespace
 
 bool parse_size(const std::string& text, int& height, int& width) {
   char tail = 0;
@@ -23,6 +85,9 @@ bool parse_size(const std::string& text, int& height, int& width) {
 
 LoadedModel load_model_for_inference(const InferenceOptions& o) {
   SafetensorsFile file = read_weights_file(o.weights);  // safetensors or any Keras format
+  ALZ_CHECK(!is_optimizer_state(file),
+            o.weights << ": holds an optimizer's state (the moments of a training run), not model weights; give the "
+                         "run's best.safetensors or last.safetensors");
   auto meta = [&](const char* key) {
     auto it = file.metadata.find(key);
     return it == file.metadata.end() ? std::string() : it->second;
@@ -41,6 +106,8 @@ LoadedModel load_model_for_inference(const InferenceOptions& o) {
   if (height == 0 && !parse_size(meta("input_size"), height, width)) height = width = 224;
 
   LoadedModel loaded;
+  loaded.model = std::make_unique<ResNetV2>(resnet_v2_config(model_name, classes, height, width), 0);
+  require_matching_weights(file, *loaded.model, o);  // one line when they do not
   // Images are resized as asked, else as the model was trained (metadata), else as Keras does.
   const std::string resize = !o.resize.empty() ? o.resize : meta("resize");
   ALZ_CHECK(resize.empty() || resize == "keras" || resize == "area",
@@ -59,7 +126,6 @@ LoadedModel load_model_for_inference(const InferenceOptions& o) {
   ALZ_CHECK(static_cast<int>(loaded.class_names.size()) == classes,
             o.weights << ": " << loaded.class_names.size() << " class names for " << classes << " classes");
 
-  loaded.model = std::make_unique<ResNetV2>(resnet_v2_config(model_name, classes, height, width), 0);
   load_weights_file(file, *loaded.model, LoadMode::Strict);  // every name and shape must match
   loaded.model->set_training(false);
   bool gpu = o.device == "cuda" || (o.device == "auto" && cuda::available());

@@ -35,6 +35,22 @@ constexpr const char* kStaging = ".saving";
 constexpr const char* kStagingComplete = "complete";
 constexpr const char* kStateFiles[] = {"last.safetensors", "optimizer.safetensors", "state.json"};
 
+// The files that make a folder a run worth protecting: the state and every checkpoint.
+constexpr const char* kWorkFiles[] = {"state.json", "last.safetensors", "best.safetensors", "optimizer.safetensors"};
+
+// Every file a run writes, in the order remove_run_files removes them: state.json first (without
+// it no resume takes the folder for a run), then the rest of the state and the checkpoints, the
+// log, the report, the configuration.
+constexpr const char* kRunFiles[] = {"state.json",       "optimizer.safetensors", "last.safetensors",
+                                     "best.safetensors", "metrics.jsonl",         "report.html",
+                                     "curves.svg",       "confusion_matrix.svg",  "config.json"};
+
+// Temp files of writes a crash cut short (core/atomic_file.h names them "<file>.tmp.<pid>.<n>").
+bool is_temp_file_name(const std::string& name) {
+  static const std::regex temp_name(R"(\.tmp\.[0-9]+\.[0-9]+$)");
+  return std::regex_search(name, temp_name);
+}
+
 // Moves the staged files into the run folder (each rename is atomic; a repeated call after a
 // crash half way moves what is left) and removes the staging folder.
 void move_staged_files(const fs::path& run_dir) {
@@ -84,16 +100,44 @@ bool recover_interrupted_save(const std::string& run_dir) {
       ALZ_CHECK(!error, staging.string() << ": cannot remove an unfinished save: " << error.message());
     }
   }
-  // Temp files of writes a crash cut short (core/atomic_file.h names them "<file>.tmp.<pid>.<n>").
   for (const auto& entry : fs::directory_iterator(run_dir)) {
     const std::string name = entry.path().filename().string();
-    static const std::regex temp_name(R"(\.tmp\.[0-9]+\.[0-9]+$)");
-    if (entry.is_regular_file() && std::regex_search(name, temp_name)) {
+    if (entry.is_regular_file() && is_temp_file_name(name)) {
       fs::remove(entry.path());
       found = true;
     }
   }
   return found;
+}
+
+std::vector<std::string> run_files_found(const std::string& run_dir) {
+  std::vector<std::string> found;
+  std::error_code error;
+  if (!fs::is_directory(run_dir, error)) return found;
+  const fs::path dir(run_dir), staging = dir / kStaging;
+  for (const char* name : kWorkFiles)
+    if (fs::exists(dir / name, error)) found.push_back(name);
+  if (fs::exists(staging / kStagingComplete, error))  // a committed save a kill interrupted
+    for (const char* name : kStateFiles)
+      if (fs::exists(staging / name, error)) found.push_back(std::string(kStaging) + "/" + name);
+  return found;
+}
+
+void remove_run_files(const std::string& run_dir) {
+  const fs::path dir(run_dir);
+  auto remove = [&](const fs::path& path, bool whole_folder) {
+    std::error_code error;
+    if (whole_folder)
+      fs::remove_all(path, error);
+    else
+      fs::remove(path, error);
+    ALZ_CHECK(!error, path.string() << ": cannot remove it to start a new run over the old one: " << error.message());
+  };
+  for (const char* name : kRunFiles) remove(dir / name, false);
+  remove(dir / kStaging, true);
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(dir, error))
+    if (entry.is_regular_file() && is_temp_file_name(entry.path().filename().string())) remove(entry.path(), false);
 }
 
 void rewrite_metrics_log(const std::string& run_dir, const std::vector<EpochRecord>& history) {
@@ -112,7 +156,20 @@ SavedRun read_saved_run(const std::string& run_dir) {
   if (fs::is_directory(run_dir)) recover_interrupted_save(run_dir);
   std::string path = run_dir + "/state.json";
   std::ifstream in(path);
-  ALZ_CHECK(in, path << ": cannot read the run state (is " << run_dir << " a run folder?)");
+  if (!in) {
+    std::error_code error;
+    std::string why = "is " + run_dir + " a run folder?";
+    if (!fs::exists(run_dir, error)) {
+      why = "there is no folder " + run_dir;
+    } else if (fs::exists(run_dir + "/config.json", error)) {
+      // A run killed before its first epoch was saved: nothing to resume.
+      why = run_dir +
+            " holds no saved state: its run stopped before the end of its first epoch; start it again "
+            "without --resume" +
+            std::string(run_files_found(run_dir).empty() ? "" : ", with --overwrite");
+    }
+    ALZ_FAIL(path << ": cannot read the run state (" << why << ")");
+  }
   SavedRun saved;
   try {
     json j = json::parse(in);

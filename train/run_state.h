@@ -10,6 +10,12 @@
 // best.safetensors is written when validation improves; metrics.jsonl is rewritten from the
 // saved history on resume, so an epoch that was logged but not saved is not logged twice.
 //
+// A fresh run never overwrites another run's work by accident (the rule is in train/trainer.h):
+// run_files_found lists what makes a folder a run worth protecting (state.json or a checkpoint,
+// also in a committed staging folder), and remove_run_files clears a run's files for
+// `--overwrite`, state.json first, so that a kill half way leaves no state that a resume could
+// mistake for the old run's.
+//
 // state.json is the RunState below serialised field by field from its one list (a missing key
 // is an error: the file was damaged), plus the configuration under "config" (TrainConfig,
 // train/trainer.h). Tested in tests/test_run_state.cpp and tests/test_trainer.cpp:
@@ -59,6 +65,18 @@ void save_run(const std::string& run_dir, ResNetV2& model, const Optimizer& opti
 
 // Finishes or drops a save that a crash interrupted (see above); true when there was one.
 bool recover_interrupted_save(const std::string& run_dir);
+
+// The files in run_dir that hold a run's work: state.json and the checkpoints
+// (last.safetensors, best.safetensors, optimizer.safetensors), in the folder or in a committed
+// .saving/ (named ".saving/<file>"). Empty when there are none: a missing folder, an empty one, or
+// what a run killed before its first saved epoch leaves (config.json, metrics.jsonl, an
+// unfinished .saving/), which holds nothing worth keeping.
+std::vector<std::string> run_files_found(const std::string& run_dir);
+
+// Removes every file a run writes (kRunFiles in run_state.cpp: the state files, checkpoints,
+// metrics.jsonl, config.json, the report, the staging folder, temp files of a killed write),
+// state.json first. Files of other names stay. Throws alz::Error naming a file it cannot remove.
+void remove_run_files(const std::string& run_dir);
 
 // Rewrites run_dir/metrics.jsonl from the saved history (one line per finished epoch, as
 // append_jsonl writes them).

@@ -41,8 +41,9 @@ std::vector<std::pair<std::string, std::string>> config_rows(const nlohmann::jso
 }
 
 // The configuration of a resumed run (the rule is in train/trainer.h) and its saved state; a
-// note on stderr names the command-line settings that the saved ones replace.
-TrainConfig read_saved_run_settings(const TrainConfig& command_line, RunState& state) {
+// note on stderr names the command-line settings that the saved ones replace. A complete run
+// given a larger --epochs takes it: `extended_from` is then the run's saved number of epochs.
+TrainConfig read_saved_run_settings(const TrainConfig& command_line, RunState& state, int& extended_from) {
   SavedRun saved = read_saved_run(command_line.resume);
   std::vector<std::string> ignored;
   TrainConfig config;
@@ -52,11 +53,20 @@ TrainConfig read_saved_run_settings(const TrainConfig& command_line, RunState& s
     ALZ_FAIL(command_line.resume << "/state.json: not a valid run configuration: " << error.what());
   }
   state = std::move(saved.state);
+  const bool every_epoch_done = state.batch == 0 && state.epoch >= config.epochs;
+  if (every_epoch_done && command_line.epochs > state.epoch) {
+    extended_from = config.epochs;
+    config.epochs = command_line.epochs;
+    std::erase(ignored, "epochs=" + std::to_string(command_line.epochs));
+  }
   if (!ignored.empty() && !config.quiet) {
     std::string list;
     for (const std::string& setting : ignored) list += " " + setting;
-    std::fprintf(stderr, "alz train: %s keeps its saved settings; ignored from the command line:%s\n",
-                 config.run_dir.c_str(), list.c_str());
+    bool epochs_ignored = std::any_of(ignored.begin(), ignored.end(),
+                                      [](const std::string& setting) { return setting.rfind("epochs=", 0) == 0; });
+    std::fprintf(stderr, "alz train: %s keeps its saved settings; ignored from the command line:%s%s\n",
+                 config.run_dir.c_str(), list.c_str(),
+                 epochs_ignored ? " (a larger --epochs extends a run once it is complete)" : "");
   }
   return config;
 }
@@ -81,6 +91,10 @@ Trainer::StepResult Trainer::train_step(const data::Batch& batch) {
 }
 
 int Trainer::run() {
+  if (complete()) {
+    say_complete();
+    return 0;
+  }
   for (; state_.epoch < config_.epochs; ++state_.epoch) {
     double train_loss = 0.0;
     EpochEnd end = train_epoch(train_loss);
@@ -251,6 +265,57 @@ bool Trainer::early_stopping_reached() const {
   return reached;
 }
 
+// A resumed run with nothing left to train: every epoch done, or stopped early.
+bool Trainer::complete() const {
+  if (!resuming_ || state_.batch != 0) return false;
+  return state_.epoch >= config_.epochs ||
+         (config_.early_stopping > 0 && state_.epochs_without_improvement >= config_.early_stopping);
+}
+
+void Trainer::say_complete() const {
+  if (config_.quiet) return;
+  const std::string& dir = config_.run_dir;
+  if (state_.epoch < config_.epochs) {
+    std::printf(
+        "%s is complete: it stopped early after epoch %d of %d (no better validation macro-F1 for %d "
+        "epochs; best %.3f at epoch %d)\n",
+        dir.c_str(), state_.epoch, config_.epochs, config_.early_stopping, state_.best_macro_f1, state_.best_epoch);
+    return;
+  }
+  std::printf(
+      "%s is complete: %d of %d epochs done (best validation macro-F1 %.3f at epoch %d). To train it "
+      "further: alz train --resume %s --epochs N, with N > %d%s\n",
+      dir.c_str(), state_.epoch, config_.epochs, state_.best_macro_f1, state_.best_epoch, dir.c_str(), state_.epoch,
+      config_.schedule == "cosine"
+          ? " (the cosine learning-rate schedule then spans N epochs, so the result differs from a run "
+            "started with --epochs N)"
+          : "");
+}
+
+// A fresh run: the rule of train/trainer.h. Nothing is written before the folder is found free.
+void Trainer::check_run_folder() {
+  const std::string& dir = config_.run_dir;
+  std::error_code error;
+  ALZ_CHECK(!std::filesystem::exists(dir, error) || std::filesystem::is_directory(dir, error),
+            "--run-dir " << dir << ": exists and is not a folder");
+  const std::vector<std::string> found = run_files_found(dir);
+  if (found.empty()) return;
+  std::string list;
+  for (const std::string& name : found) list += (list.empty() ? "" : ", ") + name;
+  if (!config_.overwrite) {
+    const bool resumable = std::find(found.begin(), found.end(), "state.json") != found.end() ||
+                           std::find(found.begin(), found.end(), ".saving/state.json") != found.end();
+    if (resumable)
+      ALZ_FAIL(dir << " already holds a training run (" << list << "); nothing was changed. Continue it with "
+                   << "--resume " << dir << ", start a new run over it with --overwrite, or choose another --run-dir");
+    ALZ_FAIL(dir << " holds checkpoints of a run that cannot be resumed (" << list << "; no state.json); nothing "
+                 << "was changed. Start a new run over it with --overwrite, or choose another --run-dir");
+  }
+  remove_run_files(dir);
+  if (!config_.quiet)
+    std::printf("--overwrite: removed the previous run's files from %s (%s)\n", dir.c_str(), list.c_str());
+}
+
 // ---------------------------------------------------------------- the set-up
 
 Trainer::Trainer(TrainConfig config)
@@ -258,14 +323,22 @@ Trainer::Trainer(TrainConfig config)
       resuming_(!config_.resume.empty()),
       progress_(config_.quiet),
       steady_state_(config_.max_steps > 0) {
-  if (resuming_) config_ = read_saved_run_settings(config_, state_);
+  ALZ_CHECK(!(resuming_ && config_.overwrite),
+            "--overwrite starts a new run and --resume continues one: give one of them");
+  if (resuming_) {
+    config_ = read_saved_run_settings(config_, state_, extended_from_);
+    if (complete()) return;  // run() says so; nothing to set up
+  }
   device_ = resolve_config(config_);
   apply_precision(config_, device_);
+  if (!resuming_) check_run_folder();
   std::filesystem::create_directories(config_.run_dir);
   config_json_ = config_;
   if (!resuming_) {  // a fresh run in an old folder starts a fresh history
     write_file_atomic(config_.run_dir + "/config.json", config_json_.dump(2) + "\n");
     std::filesystem::remove(config_.run_dir + "/metrics.jsonl");
+  } else if (extended_from_ > 0) {  // the run's settings now say the new number of epochs
+    write_file_atomic(config_.run_dir + "/config.json", config_json_.dump(2) + "\n");
   }
 
   data_ = prepare_data(config_).index;
@@ -291,11 +364,20 @@ Trainer::Trainer(TrainConfig config)
   schedule_ = make_schedule(config_, train_loader_->batches_per_epoch());
 
   if (resuming_) {
+    // An extended run: the schedule's saved total follows the new number of epochs (cosine).
+    if (extended_from_ > 0 && state_.schedule.count("total_steps"))
+      state_.schedule["total_steps"] = schedule_->state().at("total_steps");
     restore_run(config_.run_dir, state_, *model_, *optimizer_, *schedule_);
     rewrite_metrics_log(config_.run_dir, state_.history);  // epochs logged after the last save go
     if (!config_.quiet)
       std::printf("resuming %s at epoch %d, batch %lld\n", config_.run_dir.c_str(), state_.epoch + 1,
                   static_cast<long long>(state_.batch));
+    if (extended_from_ > 0 && !config_.quiet)
+      std::printf("extending %s from %d to %d epochs%s\n", config_.run_dir.c_str(), extended_from_, config_.epochs,
+                  config_.schedule == "cosine"
+                      ? "; the cosine learning-rate schedule now spans all of them, so the new epochs follow that "
+                        "longer curve and the result differs from a run started with the larger --epochs"
+                      : "");
   }
   train_loader_->set_position(state_.epoch, state_.batch);
 }

@@ -18,10 +18,21 @@
 // state, schedule state, history), report.html with curves.svg and confusion_matrix.svg.
 // Every file is written atomically (temp + rename).
 //
+// A run folder is never overwritten by accident. A fresh run (no --resume) in a folder that
+// holds a run's work — state.json or a checkpoint (run_files_found in train/run_state.h) —
+// stops before touching anything with an alz::Error that offers `--resume RUN_DIR` and
+// `--overwrite`. With overwrite, the old run's files (state, checkpoints, metrics.jsonl, report,
+// config.json) are removed first, state.json first, and other files in the folder stay. A folder
+// left by a run killed before its first epoch was saved (config.json, perhaps metrics.jsonl, no
+// state.json and no checkpoint) holds nothing to protect: a fresh run starts there without
+// --overwrite. tests/test_cli_run_folder.cpp.
+//
 // Resume (`--resume RUN_DIR`) continues exactly where the run stopped: weights, BatchNorm
 // statistics, optimizer state, epoch and batch position of the loader, partial-epoch sums.
 // On the CPU two epochs in one run equal one epoch, a stop, and a resumed second epoch bit
-// for bit (tests/test_trainer.cpp).
+// for bit (tests/test_trainer.cpp). Resuming a complete run (every epoch done, or stopped
+// early) trains nothing and says so; a complete run goes on with a larger --epochs (see
+// config_for_resume below).
 // Ctrl-C (SIGINT/SIGTERM) finishes the current step, writes a resumable state and returns 130.
 // A NaN or Inf loss stops the run with a message; the last good checkpoint stays.
 #pragma once
@@ -80,6 +91,7 @@ struct TrainConfig {
   int64_t max_steps = 0;                      // stop after this many steps in all (0: no limit); for benchmarks
   int64_t stop_after_steps = 0;               // simulate an interruption after N steps of this process (tests)
   bool quiet = false;                         // print only errors
+  bool overwrite = false;                     // a fresh run may replace the run in run_dir (see above)
 
   bool operator==(const TrainConfig&) const = default;
 };
@@ -93,29 +105,35 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, phantom_dir, 
                                                 input_width, resize, device, precision, seed, init_from,
                                                 freeze_backbone, run_dir, resume, class_weights, label_smoothing,
                                                 allow_weights_with_smoothing, early_stopping, val_fraction, augment,
-                                                workers, cache, max_steps, stop_after_steps, quiet)
+                                                workers, cache, max_steps, stop_after_steps, quiet, overwrite)
 
 // Resuming: which settings a resumed run takes from where.
 //   - From the new command line: the fields that say how this process runs, not what the run
 //     computes: resume, run_dir (always the resumed folder), quiet, workers (results do not
-//     depend on the thread count, and the right count is the machine's), max_steps and
-//     stop_after_steps. These are kResumeFromCommandLine.
+//     depend on the thread count, and the right count is the machine's), max_steps,
+//     stop_after_steps and overwrite. These are kResumeFromCommandLine.
 //   - From the saved run (the "config" of RUN_DIR/state.json): every other field, so the run
 //     goes on exactly as it began. A different value given on the command line (say --epochs
 //     20) is ignored, and named in `ignored` ("epochs=20") for a note to the user.
+//   - One exception, applied by the Trainer: a complete run (every epoch done) takes a larger
+//     --epochs from the command line, to train further. The learning-rate schedule is then
+//     built for the new total: constant, step and plateau do not depend on it, so the extended
+//     run equals one started with that --epochs; cosine does (it decays over all the epochs),
+//     so the extended run's first epochs followed the shorter curve and its result differs.
 //   - A field an older run folder did not save takes the command line's value, that is its
 //     default unless given (a run started with --allow-weights-with-smoothing before that flag
 //     was saved resumes when the flag is given again).
 //   - init_from stays in the record but is not loaded again: the weights come from the run's
 //     own last.safetensors.
 // Throws nlohmann::json::exception when a saved value has the wrong type.
-inline constexpr const char* kResumeFromCommandLine[] = {"resume",  "run_dir",   "quiet",
-                                                         "workers", "max_steps", "stop_after_steps"};
+inline constexpr const char* kResumeFromCommandLine[] = {"resume",    "run_dir",          "quiet",    "workers",
+                                                         "max_steps", "stop_after_steps", "overwrite"};
 TrainConfig config_for_resume(const nlohmann::json& saved, const TrainConfig& command_line,
                               std::vector<std::string>* ignored = nullptr);
 
-// Runs (or resumes) training; returns the process exit code: 0 done, 1 error (message
-// printed), 3 stopped on a non-finite loss, 130 interrupted (resumable).
+// Runs (or resumes) training; returns the process exit code: 0 done (also: a resumed run that
+// was already complete), 1 error (message printed), 3 stopped on a non-finite loss, 130
+// interrupted (resumable). Bad settings and a run folder it will not overwrite throw alz::Error.
 int run_training(TrainConfig config);
 
 // One training run: set up by the constructor, driven by run(). run_training is
@@ -123,9 +141,11 @@ int run_training(TrainConfig config);
 // with the Ctrl-C handler installed around it.
 class Trainer {
  public:
-  // Reads the saved run when resuming, fills the "auto" settings, writes config.json, prepares
-  // the data, builds the loaders, model, optimizer and schedule, and on a resume restores the
-  // weights, the optimizer state and the loader position. Throws alz::Error on bad settings.
+  // Reads the saved run when resuming, fills the "auto" settings, checks the run folder (the
+  // rule above), writes config.json, prepares the data, builds the loaders, model, optimizer
+  // and schedule, and on a resume restores the weights, the optimizer state and the loader
+  // position. Throws alz::Error on bad settings. A resumed run that is complete stops after
+  // reading its state (run() then says so).
   explicit Trainer(TrainConfig config);
 
   // The epoch loop: train, validate, keep the best checkpoint, save the state, write the report.
@@ -149,10 +169,14 @@ class Trainer {
   void save_end_of_epoch();
   void write_run_report(const Metrics& val, int epoch);
   bool early_stopping_reached() const;  // prints why when it is
+  void check_run_folder();              // a fresh run: refuse, or clear with overwrite
+  bool complete() const;                // a resumed run with nothing left to train
+  void say_complete() const;
   const std::vector<std::string>& class_names() const { return data_.class_names; }
 
   TrainConfig config_;
   bool resuming_ = false;
+  int extended_from_ = 0;       // a complete run given a larger --epochs: its saved epochs
   nlohmann::json config_json_;  // config_ as saved in config.json and state.json
   Device device_;
   data::DatasetIndex data_;  // the "train" and "val" splits
