@@ -26,34 +26,11 @@ namespace alz::cli {
 
 namespace {
 
-std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
-  std::vector<std::string> files;
-  for (const std::string& input : inputs) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(input, ec)) {
-      std::vector<std::string> found;
-      for (auto it = std::filesystem::recursive_directory_iterator(
-               input, std::filesystem::directory_options::skip_permission_denied, ec);
-           !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-        if (it->is_regular_file(ec) && data::has_image_extension(it->path().string()))
-          found.push_back(it->path().string());
-      std::sort(found.begin(), found.end());
-      ALZ_CHECK(!found.empty(), input << ": no images (.jpg .jpeg .png .bmp) in this folder");
-      files.insert(files.end(), found.begin(), found.end());
-    } else {
-      ALZ_CHECK(std::filesystem::exists(input, ec), input << ": no such file or folder");
-      files.push_back(input);
-    }
-  }
-  return files;
-}
-
 Tensor image_batch(const std::vector<std::string>& paths, int height, int width, data::ResizeMethod resize,
                    Device device) {
   Tensor batch = Tensor::empty({static_cast<int64_t>(paths.size()), height, width, 3});
   for (size_t i = 0; i < paths.size(); ++i) {
-    data::FloatImage image = data::resize_image(data::decode_image_file(paths[i]), height, width, resize);
-    data::preprocess_to_float(image, batch.data<float>() + i * int64_t{height} * width * 3);
+    train::load_model_input(paths[i], height, width, resize, batch.data<float>() + i * int64_t{height} * width * 3);
   }
   return batch.to(device);
 }
@@ -93,7 +70,7 @@ int predict(int argc, char** argv) {
     std::stringstream stream(class_names);
     for (std::string name; std::getline(stream, name, ',');) o.class_names.push_back(name);
   }
-  std::vector<std::string> files = expand_inputs(inputs);
+  std::vector<std::string> files = train::expand_image_inputs(inputs);
   train::LoadedModel loaded = train::load_model_for_inference(o);
   ResNetV2& model = *loaded.model;
   int height = model.config().input_height, width = model.config().input_width;

@@ -3,7 +3,7 @@
 // .weights.h5, .keras: the model from its config and weights, models/weights_file.h) or a bare
 // Keras-named safetensors file (then the caller gives --model and --classes). A checkpoint's
 // metadata also says how its training resized images ("resize"); eval and predict do the same.
-// Used by `alz eval` and `alz predict`.
+// Used by `alz eval`, `alz predict` and `alz explain`.
 #pragma once
 #include <memory>
 #include <string>
@@ -32,6 +32,15 @@ struct LoadedModel {
 };
 
 LoadedModel load_model_for_inference(const InferenceOptions& options);
+
+// The image files named by `inputs`: files as they are, folders searched recursively for .jpg
+// .jpeg .png .bmp (sorted). Throws alz::Error for a missing path or a folder without images.
+std::vector<std::string> expand_image_inputs(const std::vector<std::string>& inputs);
+
+// One image file as the model sees it: decoded, resized to height x width with `resize`, and
+// preprocessed (x / 127.5 - 1) into `out`, (height, width, 3) floats. Throws alz::Error naming
+// the file when it cannot be read. `alz predict` and `alz explain` load images through it.
+void load_model_input(const std::string& path, int height, int width, data::ResizeMethod resize, float* out);
 
 // "224" or "208x176" -> height, width; false when it is neither. Every command's --input-size.
 bool parse_size(const std::string& text, int& height, int& width);
