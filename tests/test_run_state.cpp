@@ -58,6 +58,7 @@ TrainConfig every_field_changed() {
   c.input_width = 31;
   c.device = "cpu";
   c.precision = "fp32";
+  c.resize = "area";
   c.seed = 0xFFFFFFFFFFFFFFF1ull;
   c.init_from = "start.safetensors";
   c.freeze_backbone = true;
@@ -148,7 +149,7 @@ TEST(ResumeRule, KeysAnOlderRunFolderLacksComeFromTheCommandLine) {
   // The configuration as saved before phantom_dir, workers and the flags below were saved.
   json old = json(every_field_changed());
   for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "run_dir", "resume", "max_steps",
-                            "stop_after_steps", "quiet"})
+                            "stop_after_steps", "quiet", "resize"})
     old.erase(newer);
   ASSERT_EQ(old.size(), 27u);
 
