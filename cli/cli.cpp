@@ -29,6 +29,7 @@ const Command kCommands[] = {
     {"train", train, "train a ResNetV2 (default: the phantom set), with checkpoints and a report"},
     {"eval", eval, "evaluate a checkpoint: macro-F1, balanced accuracy, per-class, confusion, ROC-AUC"},
     {"predict", predict, "predict the class and probabilities of images"},
+    {"explain", explain, "Grad-CAM: overlays and maps of where the model looked for a class"},
     {"convert", convert, "convert a Keras file (.h5, .weights.h5, .keras) to an alz checkpoint"},
     {"export", export_model, "write a model for Keras (.h5, .weights.h5, .keras)"},
     {"version", version, "version, commit, build type, CUDA libraries and the GPUs found (also --version)"},

@@ -20,6 +20,7 @@ int audit(int argc, char** argv);         // dataset audit: layout, counts, dupl
 int train(int argc, char** argv);         // train, validate, checkpoint, report (cli/train.cpp)
 int eval(int argc, char** argv);          // metrics of a checkpoint on a dataset split (cli/eval.cpp)
 int predict(int argc, char** argv);       // class and probabilities per image (cli/predict.cpp)
+int explain(int argc, char** argv);       // Grad-CAM overlays and maps per image (cli/explain.cpp)
 int convert(int argc, char** argv);       // Keras file -> alz checkpoint (cli/convert.cpp)
 int export_model(int argc, char** argv);  // alz model -> Keras files (cli/export.cpp)
 int version(int argc, char** argv);       // version, commit, build type, CUDA libraries, GPUs (cli/version.cpp)

@@ -30,32 +30,6 @@ namespace alz::cli {
 
 namespace {
 
-// The image files named by `inputs` (folders searched recursively); a path that does not exist
-// or a folder without images goes to `skipped`.
-std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs,
-                                       std::vector<data::SkippedFile>& skipped) {
-  std::vector<std::string> files;
-  for (const std::string& input : inputs) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(input, ec)) {
-      std::vector<std::string> found;
-      for (auto it = std::filesystem::recursive_directory_iterator(
-               input, std::filesystem::directory_options::skip_permission_denied, ec);
-           !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-        if (it->is_regular_file(ec) && data::has_image_extension(it->path().string()))
-          found.push_back(it->path().string());
-      std::sort(found.begin(), found.end());
-      if (found.empty()) skipped.push_back({input, "no images (.jpg .jpeg .png .bmp) in this folder"});
-      files.insert(files.end(), found.begin(), found.end());
-    } else if (!std::filesystem::exists(input, ec)) {
-      skipped.push_back({input, "no such file or folder"});
-    } else {
-      files.push_back(input);
-    }
-  }
-  return files;
-}
-
 // The images of `paths` that can be read, decoded and resized, as a batch (n, H, W, 3); their
 // paths go to `read`, the others to `skipped`. An undefined tensor when none could be read.
 Tensor image_batch(const std::vector<std::string>& paths, int height, int width, data::ResizeMethod resize,
@@ -111,7 +85,7 @@ int predict(int argc, char** argv) {
     for (std::string name; std::getline(stream, name, ',');) o.class_names.push_back(name);
   }
   std::vector<data::SkippedFile> skipped;
-  std::vector<std::string> files = expand_inputs(inputs, skipped);
+  std::vector<std::string> files = train::expand_image_inputs(inputs, &skipped);
   const size_t total = files.size() + skipped.size();
   train::LoadedModel loaded = train::load_model_for_inference(o);
   ResNetV2& model = *loaded.model;

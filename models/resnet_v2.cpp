@@ -261,7 +261,9 @@ void ResNetV2::build_head(int64_t channels, int height, int width, Generator& ge
   add_layer("predictions", "Dense", {config_.classes}).filters = config_.classes;
 }
 
-Tensor ResNetV2::forward(const Tensor& images) {
+Tensor ResNetV2::forward(const Tensor& images) { return classify(features(images)); }
+
+Tensor ResNetV2::features(const Tensor& images) {
   ALZ_CHECK(images.ndim() == 4 && images.dim(3) == 3,
             config_.name << ": expects images (N, H, W, 3); got " << images.summary());
   ALZ_CHECK(images.dim(1) >= 32 && images.dim(2) >= 32,
@@ -269,9 +271,12 @@ Tensor ResNetV2::forward(const Tensor& images) {
   Tensor x = conv1_->forward(images, {3, 3, 3, 3});    // conv1_pad + conv1_conv
   x = ops::max_pool2d(x, {3, 3, 2, 2, {1, 1, 1, 1}});  // pool1_pad + pool1_pool
   for (auto& block : blocks_) x = block->forward(x);   // conv2 .. conv5
-  x = post_bn_->forward(x);                            // post_bn + post_relu
-  x = ops::global_avg_pool(x);                         // avg_pool
-  return predictions_->forward(x);                     // predictions (logits)
+  return post_bn_->forward(x);                         // post_bn + post_relu
+}
+
+Tensor ResNetV2::classify(const Tensor& features) {
+  Tensor x = ops::global_avg_pool(features);  // avg_pool
+  return predictions_->forward(x);            // predictions (logits)
 }
 
 void ResNetV2::freeze_backbone(bool frozen) {

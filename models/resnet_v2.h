@@ -91,6 +91,12 @@ class ResNetV2 : public Module {
  public:
   ResNetV2(const ResNetV2Config& config, uint64_t seed);
   Tensor forward(const Tensor& images);  // (N, H, W, 3) -> logits (N, classes)
+  // The same forward in two halves, forward(x) == classify(features(x)), so that explanations
+  // (train/gradcam.h) can hold the last convolutional block's output and take its gradient:
+  // features() ends at post_relu, (N, H, W, 3) -> (N, h, w, C); classify() is avg_pool and
+  // predictions, (N, h, w, C) -> logits (N, classes).
+  Tensor features(const Tensor& images);
+  Tensor classify(const Tensor& features);
 
   const ResNetV2Config& config() const { return config_; }
   Dense& head() { return *predictions_; }

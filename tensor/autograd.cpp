@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "tensor/grad_mode.h"
 #include "tensor/profiler.h"
 
 namespace alz {
@@ -41,6 +42,8 @@ void add_gradient(Tensor& slot, Tensor gradient) {
 bool grad_enabled() { return t_grad_enabled; }
 NoGradGuard::NoGradGuard() : previous_(t_grad_enabled) { t_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { t_grad_enabled = previous_; }
+EnableGradGuard::EnableGradGuard() : previous_(t_grad_enabled) { t_grad_enabled = true; }
+EnableGradGuard::~EnableGradGuard() { t_grad_enabled = previous_; }
 
 bool Tensor::requires_grad() const { return autograd_ && autograd_->requires_grad; }
 

@@ -1,11 +1,14 @@
 // Loading a model for inference (train/inference.h).
 #include "train/inference.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/error.h"
+#include "data/image.h"
 #include "models/checkpoint.h"
 #include "models/weights_file.h"
 #include "tensor/cuda_runtime.h"
@@ -81,6 +84,39 @@ bool parse_size(const std::string& text, int& height, int& width) {
     return height > 0;
   }
   return false;
+}
+
+std::vector<std::string> expand_image_inputs(const std::vector<std::string>& inputs,
+                                             std::vector<data::SkippedFile>* skipped) {
+  // A bad input is an error, or a line in `skipped` when the caller keeps going without it.
+  auto bad = [&](const std::string& input, const std::string& reason) {
+    ALZ_CHECK(skipped != nullptr, input << ": " << reason);
+    skipped->push_back({input, reason});
+  };
+  std::vector<std::string> files;
+  for (const std::string& input : inputs) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(input, ec)) {
+      std::vector<std::string> found;
+      for (auto it = std::filesystem::recursive_directory_iterator(
+               input, std::filesystem::directory_options::skip_permission_denied, ec);
+           !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+        if (it->is_regular_file(ec) && data::has_image_extension(it->path().string()))
+          found.push_back(it->path().string());
+      std::sort(found.begin(), found.end());
+      if (found.empty()) bad(input, "no images (.jpg .jpeg .png .bmp) in this folder");
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (!std::filesystem::exists(input, ec)) {
+      bad(input, "no such file or folder");
+    } else {
+      files.push_back(input);
+    }
+  }
+  return files;
+}
+
+void load_model_input(const std::string& path, int height, int width, data::ResizeMethod resize, float* out) {
+  data::preprocess_to_float(data::resize_image(data::decode_image_file(path), height, width, resize), out);
 }
 
 LoadedModel load_model_for_inference(const InferenceOptions& o) {
