@@ -25,8 +25,10 @@ TEST(Bootstrap, IdenticalSubjectsGiveAZeroWidthInterval) {
   std::vector<int> labels, predicted;
   std::vector<std::string> groups;
   for (int s = 0; s < 8; ++s) {
-    for (int p : {0, 0, 1}) labels.push_back(0), predicted.push_back(p), groups.push_back("s" + std::to_string(s));
-    for (int p : {1, 1}) labels.push_back(1), predicted.push_back(p), groups.push_back("s" + std::to_string(s));
+    for (int p : {0, 0, 1})
+      labels.push_back(0), predicted.push_back(p), groups.push_back(std::string("s") + std::to_string(s));
+    for (int p : {1, 1})
+      labels.push_back(1), predicted.push_back(p), groups.push_back(std::string("s") + std::to_string(s));
   }
   BootstrapResult r = bootstrap_intervals(predicted, labels, groups, 2, {200, 0.95, 3});
   EXPECT_TRUE(r.by_group);
@@ -128,7 +130,7 @@ TEST(Bootstrap, ResamplingSubjectsWidensTheIntervalOfCorrelatedSlices) {
       int label = s % 2;
       labels.push_back(label);
       predicted.push_back(uniform(9, s) < 0.7 ? label : 1 - label);
-      groups.push_back("s" + std::to_string(s));
+      groups.push_back(std::string("s") + std::to_string(s));
     }
   BootstrapResult by_subject = bootstrap_intervals(predicted, labels, groups, 2);
   BootstrapResult by_image = bootstrap_intervals(predicted, labels, {}, 2);

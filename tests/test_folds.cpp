@@ -21,7 +21,7 @@ std::vector<Sample> grouped_samples(const std::vector<int>& subjects) {
   for (size_t c = 0; c < subjects.size(); ++c)
     for (int s = 0; s < subjects[c]; ++s)
       for (int slice = 0; slice < 3 + s % 4; ++slice) {
-        std::string group = "c" + std::to_string(c) + "s" + std::to_string(s);
+        std::string group = std::string("c") + std::to_string(c) + std::string("s") + std::to_string(s);
         samples.push_back({group + "_" + std::to_string(slice) + ".jpg", static_cast<int>(c), group});
       }
   return samples;
@@ -78,7 +78,7 @@ TEST(Folds, DeterministicForASeedAndDifferentForAnother) {
 
 TEST(Folds, UngroupedSamplesAreGroupsOfOne) {
   std::vector<Sample> samples;
-  for (int i = 0; i < 20; ++i) samples.push_back({"x" + std::to_string(i) + ".jpg", i % 2, ""});
+  for (int i = 0; i < 20; ++i) samples.push_back({std::string("x") + std::to_string(i) + ".jpg", i % 2, ""});
   std::vector<int> fold = group_kfold(samples, 2, 4, 1);
   std::vector<int> size(4, 0);
   for (int f : fold) ++size[f];
