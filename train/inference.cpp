@@ -41,6 +41,7 @@ LoadedModel load_model_for_inference(const InferenceOptions& o) {
   if (height == 0 && !parse_size(meta("input_size"), height, width)) height = width = 224;
 
   LoadedModel loaded;
+  loaded.metadata = file.metadata;
   // Images are resized as asked, else as the model was trained (metadata), else as Keras does.
   const std::string resize = !o.resize.empty() ? o.resize : meta("resize");
   ALZ_CHECK(resize.empty() || resize == "keras" || resize == "area",

@@ -176,7 +176,7 @@ void Trainer::save_interrupted_run(const EpochTotals& totals, double seconds) {
   state_.correct += totals.count_correct();
   state_.train_seconds = seconds;
   state_.schedule = schedule_->state();
-  save_run(config_.run_dir, *model_, *optimizer_, state_, config_json_, class_names());
+  save_run(config_.run_dir, *model_, *optimizer_, state_, config_json_, class_names(), provenance_);
   if (!config_.quiet)
     std::printf("interrupted: state saved; continue with  alz train --resume %s\n", config_.run_dir.c_str());
 }
@@ -215,7 +215,7 @@ void Trainer::keep_if_best(const Metrics& val, int epoch) {
   state_.best_epoch = epoch;
   state_.best_evaluation = metrics_to_json(val);
   state_.epochs_without_improvement = 0;
-  save_best(config_.run_dir, *model_, class_names(), config_.resize);
+  save_best(config_.run_dir, *model_, class_names(), config_.resize, provenance_);
 }
 
 // The state after a finished epoch, saved as the start of the next one (batch 0, empty sums).
@@ -227,7 +227,7 @@ void Trainer::save_end_of_epoch() {
   state_.schedule = schedule_->state();
   RunState next = state_;
   ++next.epoch;
-  save_run(config_.run_dir, *model_, *optimizer_, next, config_json_, class_names());
+  save_run(config_.run_dir, *model_, *optimizer_, next, config_json_, class_names(), provenance_);
 }
 
 // report.html, curves.svg and confusion_matrix.svg, rewritten after every epoch.
@@ -268,7 +268,9 @@ Trainer::Trainer(TrainConfig config)
     std::filesystem::remove(config_.run_dir + "/metrics.jsonl");
   }
 
-  data_ = prepare_data(config_).index;
+  RunData run_data = prepare_data(config_);
+  data_ = std::move(run_data.index);
+  provenance_ = std::move(run_data.provenance);
   if (!config_.quiet) std::printf("%s", data_.describe().c_str());
   train_loader_ = make_loader(data_, "train", config_, device_, /*training=*/true);
   val_loader_ = make_loader(data_, "val", config_, device_, /*training=*/false);
