@@ -8,10 +8,10 @@
 #include <iostream>
 #include <optional>
 
+#include "cli/cli.h"
+#include "core/error.h"
 #include "data/dataset.h"
 #include "data/loader.h"
-#include "core/error.h"
-#include "cli/cli.h"
 #include "train/bootstrap.h"
 #include "train/evaluate.h"
 #include "train/inference.h"
@@ -83,9 +83,9 @@ int eval(int argc, char** argv) {
   options.device = loaded.device;
   data::Loader loader(chosen->samples, options);
   train::Predictions predictions = train::predict_loader(*loaded.model, loader);
-  train::Metrics metrics = train::compute_metrics(std::span<const float>(predictions.probs),
-                                                  std::span<const int>(predictions.labels), index.class_names,
-                                                  predictions.mean_loss);
+  train::Metrics metrics =
+      train::compute_metrics(std::span<const float>(predictions.probs), std::span<const int>(predictions.labels),
+                             index.class_names, predictions.mean_loss);
   std::optional<train::BootstrapResult> intervals;
   if (bootstrap.replicates > 0) {
     std::vector<std::string> groups;  // of the predictions, in their order
@@ -109,7 +109,8 @@ int eval(int argc, char** argv) {
     std::cout << out.dump(2) << "\n";
   } else {
     std::cout << "split " << chosen->name << " of " << data << " (" << chosen->samples.size() << " images)";
-    if (made_split) std::cout << ", made as alz train makes it: group-aware, fraction " << val_fraction << ", seed " << split_seed;
+    if (made_split)
+      std::cout << ", made as alz train makes it: group-aware, fraction " << val_fraction << ", seed " << split_seed;
     std::cout << ", resize " << data::resize_method_name(loaded.resize) << "\n";
     std::cout << overlap.describe();
     if (index.known_leaky) std::cout << "WARNING: " << index.leak_warning << "\n";

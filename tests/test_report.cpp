@@ -4,8 +4,6 @@
 // first, text is escaped, the JSON-lines helpers round-trip, and ticks are "nice".
 //
 //   cmake --build build --target test_report && ./build/tests/test_report
-#include "train/report.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,8 +12,9 @@
 #include <limits>
 #include <sstream>
 
-#include "support/compare.h"
 #include "core/error.h"
+#include "support/compare.h"
+#include "train/report.h"
 #include "train/svg_chart.h"
 
 namespace alz::train {
@@ -46,7 +45,9 @@ size_t count_of(const std::string& text, const std::string& needle) {
   auto fail = [&](size_t at, const std::string& why) {
     return ::testing::AssertionFailure() << why << " at offset " << at << ": '" << text.substr(at, 60) << "'";
   };
-  auto is_name = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == ':' || c == '.'; };
+  auto is_name = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == ':' || c == '.';
+  };
   for (size_t i = 0; i < text.size();) {
     const char c = text[i];
     if (c == '&') {
@@ -85,7 +86,8 @@ size_t count_of(const std::string& text, const std::string& needle) {
     if (closing) {
       while (j < text.size() && std::isspace(static_cast<unsigned char>(text[j]))) ++j;
       if (j >= text.size() || text[j] != '>') return fail(i, "malformed closing tag");
-      if (open.empty() || open.back() != name) return fail(i, "closing tag does not match '" + (open.empty() ? "" : open.back()) + "'");
+      if (open.empty() || open.back() != name)
+        return fail(i, "closing tag does not match '" + (open.empty() ? "" : open.back()) + "'");
       open.pop_back();
       i = j + 1;
       continue;
@@ -124,7 +126,8 @@ size_t count_of(const std::string& text, const std::string& needle) {
 }
 
 TEST(XmlCheck, AcceptsGoodAndRejectsBrokenDocuments) {
-  EXPECT_TRUE(well_formed_xml("<?xml version=\"1.0\"?>\n<svg a=\"1\"><g><rect x='2'/></g><text>a &amp; b</text></svg>\n"));
+  EXPECT_TRUE(
+      well_formed_xml("<?xml version=\"1.0\"?>\n<svg a=\"1\"><g><rect x='2'/></g><text>a &amp; b</text></svg>\n"));
   EXPECT_TRUE(well_formed_xml("<!DOCTYPE html>\n<html><body><p>&#9888; x &gt; y</p></body></html>"));
   EXPECT_FALSE(well_formed_xml("<svg><g></svg>"));                 // mismatched
   EXPECT_FALSE(well_formed_xml("<svg><g>"));                       // unclosed
@@ -158,7 +161,8 @@ std::vector<EpochRecord> synthetic_history() {
 
 // Confusion matrix of the Kaggle validation split's class sizes (896 / 64 / 3200 / 2240).
 Metrics synthetic_metrics(const std::vector<std::string>& names) {
-  const std::vector<std::vector<int>> confusion{{610, 8, 120, 158}, {9, 31, 14, 10}, {60, 2, 2890, 248}, {170, 5, 420, 1645}};
+  const std::vector<std::vector<int>> confusion{
+      {610, 8, 120, 158}, {9, 31, 14, 10}, {60, 2, 2890, 248}, {170, 5, 420, 1645}};
   std::vector<double> probs;
   std::vector<int> labels;
   int sample = 0;
@@ -176,8 +180,13 @@ ReportInputs synthetic_inputs() {
   ReportInputs in;
   in.title = "alz training run: resnet152v2 on phantom slices";
   in.generated_at = "2024-06-11 14:03:00";
-  in.config = {{"model", "resnet152v2"}, {"epochs", "30"}, {"batch_size", "32"}, {"optimizer", "adam"},
-               {"learning_rate", "0.001 (cosine)"}, {"seed", "1234"}, {"data", "data/phantom <v2> & co"}};
+  in.config = {{"model", "resnet152v2"},
+               {"epochs", "30"},
+               {"batch_size", "32"},
+               {"optimizer", "adam"},
+               {"learning_rate", "0.001 (cosine)"},
+               {"seed", "1234"},
+               {"data", "data/phantom <v2> & co"}};
   in.dataset_summary =
       "layout: Kaggle V2 (data/train, data/val)\nclasses: MildDemented, ModerateDemented, NonDemented, "
       "VeryMildDemented\ntrain: 33984 images\nval:   6400 images";
@@ -243,7 +252,7 @@ TEST(Report, WritesWellFormedFilesIntoTheRunFolder) {
   EXPECT_LT(matrix, curves_at);
   EXPECT_LT(curves_at, epochs);
   EXPECT_NE(html.find("data/phantom &lt;v2&gt; &amp; co"), std::string::npos);  // escaped
-  EXPECT_NE(html.find(dir), std::string::npos);                                  // run folder shown
+  EXPECT_NE(html.find(dir), std::string::npos);                                 // run folder shown
   EXPECT_EQ(count_of(html, "<tr class=\"best\">"), 1u);
   EXPECT_EQ(count_of(html, "<tr><td class=\"num\">") + 1, in.history.size());
 }

@@ -103,7 +103,8 @@ int best_epoch_index(const std::vector<EpochRecord>& history) {
   int best = -1;
   for (size_t i = 0; i < history.size(); ++i) {
     if (!std::isfinite(history[i].val_macro_f1)) continue;
-    if (best < 0 || history[i].val_macro_f1 > history[static_cast<size_t>(best)].val_macro_f1) best = static_cast<int>(i);
+    if (best < 0 || history[i].val_macro_f1 > history[static_cast<size_t>(best)].val_macro_f1)
+      best = static_cast<int>(i);
   }
   return best;
 }
@@ -118,7 +119,8 @@ void history_html(std::ostringstream& out, const std::vector<EpochRecord>& histo
   const int best = best_epoch_index(history);
   out << "<table>\n<tr><th class=\"num\">epoch</th><th class=\"num\">train loss</th><th class=\"num\">train acc</th>"
          "<th class=\"num\">val loss</th><th class=\"num\">val acc</th><th class=\"num\">val balanced acc</th>"
-         "<th class=\"num\">val macro-F1</th><th class=\"num\">learning rate</th><th class=\"num\">images/s</th></tr>\n";
+         "<th class=\"num\">val macro-F1</th><th class=\"num\">learning rate</th><th "
+         "class=\"num\">images/s</th></tr>\n";
   for (size_t i = 0; i < history.size(); ++i) {
     const EpochRecord& r = history[i];
     out << "<tr" << (static_cast<int>(i) == best ? " class=\"best\"" : "") << "><td class=\"num\">" << r.epoch
@@ -152,7 +154,8 @@ nlohmann::json epoch_to_json(const EpochRecord& r) {
 
 EpochRecord epoch_from_json(const nlohmann::json& record) {
   ALZ_CHECK(record.is_object() && record.contains("epoch") && record["epoch"].is_number_integer(),
-            "epoch record without an integer \"epoch\": " << record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+            "epoch record without an integer \"epoch\": " << record.dump(-1, ' ', false,
+                                                                         nlohmann::json::error_handler_t::replace));
   EpochRecord r;
   r.epoch = record["epoch"].get<int>();
   r.train_loss = number_or_nan(record, "train_loss");
@@ -218,7 +221,8 @@ std::string render_confusion_svg(const Metrics& m) {
 
 std::string render_report_html(const ReportInputs& in) {
   std::ostringstream out;
-  out << "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
+  out << "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta "
+         "charset=\"utf-8\"/>\n"
       << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n<title>" << h(in.title)
       << "</title>\n<style>" << kCss << "</style>\n</head>\n<body>\n<h1>" << h(in.title) << "</h1>\n";
   if (!in.run_dir.empty() || !in.generated_at.empty()) {
@@ -252,7 +256,8 @@ std::string render_report_html(const ReportInputs& in) {
 
 ReportPaths write_report(const std::string& run_dir, const ReportInputs& inputs) {
   std::error_code ec;
-  ALZ_CHECK(std::filesystem::is_directory(run_dir, ec), "cannot write the run report: '" << run_dir << "' is not a folder");
+  ALZ_CHECK(std::filesystem::is_directory(run_dir, ec),
+            "cannot write the run report: '" << run_dir << "' is not a folder");
   const std::filesystem::path dir(run_dir);
   ReportPaths paths;
   paths.curves_svg = (dir / "curves.svg").string();

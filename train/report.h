@@ -17,12 +17,11 @@
 // Tested in tests/test_report.cpp:
 //   cmake --build build --target test_report && build/tests/test_report
 #pragma once
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
 #include "train/metrics.h"
@@ -56,15 +55,15 @@ inline void from_json(const nlohmann::json& j, EpochRecord& record) { record = e
 
 struct ReportInputs {
   std::string title = "alz training run";
-  std::string generated_at;                                  // shown under the title when set
-  std::string run_dir;                                       // shown under the title; write_report
-                                                             // fills it when empty
-  std::vector<std::pair<std::string, std::string>> config;   // key, value (in this order)
-  std::string dataset_summary;                               // preformatted text
-  std::string leakage_warning;                               // empty: none
+  std::string generated_at;                                 // shown under the title when set
+  std::string run_dir;                                      // shown under the title; write_report
+                                                            // fills it when empty
+  std::vector<std::pair<std::string, std::string>> config;  // key, value (in this order)
+  std::string dataset_summary;                              // preformatted text
+  std::string leakage_warning;                              // empty: none
   std::vector<EpochRecord> history;
-  std::optional<Metrics> evaluation;                         // the final or best evaluation
-  std::string evaluation_label = "evaluation";               // e.g. "validation, best epoch (7)"
+  std::optional<Metrics> evaluation;            // the final or best evaluation
+  std::string evaluation_label = "evaluation";  // e.g. "validation, best epoch (7)"
 };
 
 struct ReportPaths {
