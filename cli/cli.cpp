@@ -27,6 +27,7 @@ const Command kCommands[] = {
     {"synth", synth, "write synthetic brain-MRI phantom slices in the Kaggle V2 layout"},
     {"audit", audit, "audit a dataset: layout, counts, unreadable files, duplicates, leakage"},
     {"train", train, "train a ResNetV2 (default: the phantom set), with checkpoints and a report"},
+    {"cv", cv, "cross-validate by subject: K models on subject-disjoint folds, mean ± std of the metrics"},
     {"eval", eval, "evaluate a checkpoint: macro-F1, balanced accuracy, per-class, confusion, ROC-AUC"},
     {"predict", predict, "predict the class and probabilities of images"},
     {"explain", explain, "Grad-CAM: overlays and maps of where the model looked for a class"},

@@ -18,6 +18,7 @@ int info(int argc, char** argv);          // devices, versions, model summaries 
 int synth(int argc, char** argv);         // phantom MRI slices in the Kaggle layout (cli/synth.cpp)
 int audit(int argc, char** argv);         // dataset audit: layout, counts, duplicates, leakage (cli/audit.cpp)
 int train(int argc, char** argv);         // train, validate, checkpoint, report (cli/train.cpp)
+int cv(int argc, char** argv);            // cross-validation by subject: K folds, mean ± std (cli/cv.cpp)
 int eval(int argc, char** argv);          // metrics of a checkpoint on a dataset split (cli/eval.cpp)
 int predict(int argc, char** argv);       // class and probabilities per image (cli/predict.cpp)
 int explain(int argc, char** argv);       // Grad-CAM overlays and maps per image (cli/explain.cpp)

@@ -1,11 +1,15 @@
 // `alz eval --weights FILE --data DIR [--split NAME] [--format text|json]`: accuracy, balanced
 // accuracy, macro-F1, per-class precision/recall/F1/support, the confusion matrix and
-// one-vs-rest ROC-AUC of a checkpoint on a dataset split (default: val, else test, else all).
+// one-vs-rest ROC-AUC of a checkpoint on a dataset split (default: val, else test, else all),
+// 95 % bootstrap intervals for macro-F1, balanced accuracy and per-class recall (resampling
+// subjects when the data has them; train/bootstrap.h), and how many of the evaluated images the
+// checkpoint was trained on (train/provenance.h).
 // Images that cannot be read (found while scanning, or by decoding every image of the split
 // first) are skipped and listed at the end, in the JSON as "skipped" (cli/unreadable.h): exit
 // status 1 only when none could be read, or with --strict.
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <optional>
 
 #include "cli/cli.h"
 #include "cli/unreadable.h"
@@ -13,8 +17,10 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "train/bootstrap.h"
 #include "train/evaluate.h"
 #include "train/inference.h"
+#include "train/provenance.h"
 
 namespace alz::cli {
 
@@ -27,6 +33,7 @@ int eval(int argc, char** argv) {
   bool strict = false;
   double val_fraction = 0.2;
   uint64_t split_seed = 1;
+  train::BootstrapOptions bootstrap;
   app.add_option("--weights", o.weights, "checkpoint (.safetensors) or Keras file (.h5, .weights.h5, .keras)")
       ->required();
   app.add_option("--data", data, "dataset folder or manifest CSV")->required();
@@ -39,6 +46,9 @@ int eval(int argc, char** argv) {
   app.add_option("--val-fraction", val_fraction,
                  "data without a val split: make it as alz train does (group-aware), with this fraction");
   app.add_option("--split-seed", split_seed, "data without a val split: the seed alz train used (its --seed)");
+  app.add_option("--bootstrap", bootstrap.replicates, "bootstrap replicates for the 95% intervals (0: none)")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--bootstrap-seed", bootstrap.seed, "seed of the bootstrap draws");
   app.add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--resize", o.resize, "keras or area (default: what the checkpoint was trained with, else keras)")
       ->check(CLI::IsMember({"keras", "area"}));
@@ -83,13 +93,29 @@ int eval(int argc, char** argv) {
   const size_t total = chosen->samples.size() + index.skipped.size();
   if (usable.empty()) return report_unreadable("eval", skipped, total, strict);
   data::Loader loader(usable, options);
-  train::Metrics metrics = train::evaluate(*loaded.model, loader, index.class_names);
+  train::Predictions predictions = train::predict_loader(*loaded.model, loader);
+  train::Metrics metrics =
+      train::compute_metrics(std::span<const float>(predictions.probs), std::span<const int>(predictions.labels),
+                             index.class_names, predictions.mean_loss);
+  std::optional<train::BootstrapResult> intervals;
+  if (bootstrap.replicates > 0) {
+    std::vector<std::string> groups;  // of the predictions, in their order
+    for (int64_t i : predictions.samples) groups.push_back(usable[i].group);
+    const int classes = static_cast<int>(index.class_names.size());
+    intervals = train::bootstrap_intervals(train::argmax_rows(predictions.probs, classes), predictions.labels, groups,
+                                           classes, bootstrap);
+  }
+  auto provenance = loaded.metadata.find("training_data");
+  train::OverlapCheck overlap = train::check_training_overlap(
+      provenance == loaded.metadata.end() ? std::string() : provenance->second, usable);
   if (format == "json") {
     nlohmann::json out = train::metrics_to_json(metrics);
     out["split"] = chosen->name;
     out["weights"] = o.weights;
     out["data"] = data;
     out["resize"] = data::resize_method_name(loaded.resize);
+    if (intervals) out["intervals"] = train::bootstrap_to_json(*intervals, index.class_names);
+    out["training_overlap"] = overlap.to_json();
     if (index.known_leaky) out["leak_warning"] = index.leak_warning;
     out["skipped"] = unreadable_json(skipped);
     std::cout << out.dump(2) << "\n";
@@ -98,8 +124,10 @@ int eval(int argc, char** argv) {
     if (made_split)
       std::cout << ", made as alz train makes it: group-aware, fraction " << val_fraction << ", seed " << split_seed;
     std::cout << ", resize " << data::resize_method_name(loaded.resize) << "\n";
+    std::cout << overlap.describe();
     if (index.known_leaky) std::cout << "WARNING: " << index.leak_warning << "\n";
     std::cout << train::format_metrics_text(metrics);
+    if (intervals) std::cout << "\n" << train::format_bootstrap_text(*intervals, index.class_names);
   }
   return report_unreadable("eval", skipped, total, strict);
 }

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
+#include "cli/usage.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/image.h"
@@ -75,6 +76,7 @@ std::string overlay_name(size_t index, const std::string& path) {
 
 int explain(int argc, char** argv) {
   CLI::App app{"Grad-CAM overlays and maps: where the model looked for a class", "alz explain"};
+  use_conventions(app);
   train::InferenceOptions o;
   ExplainOptions e;
   std::vector<std::string> inputs;
@@ -93,11 +95,7 @@ int explain(int argc, char** argv) {
   app.add_option("--resize", o.resize, "keras or area (default: what the checkpoint was trained with, else keras)")
       ->check(CLI::IsMember({"keras", "area"}));
   app.add_option("--batch", e.batch, "images per forward pass")->check(CLI::Range(1, 1024));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error);
-  }
+  if (std::optional<int> code = parse_command_line(app, argc, argv)) return *code;
   int overlay_height = 0, overlay_width = 0;
   if (!train::parse_size(e.overlay_size, overlay_height, overlay_width) || overlay_height < 16 || overlay_width < 32) {
     std::fprintf(stderr, "alz explain: --overlay-size: expected N or HxW, at least 16x32; got '%s'\n",

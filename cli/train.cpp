@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.h"
+#include "cli/recipe.h"
 #include "cli/usage.h"
 #include "train/inference.h"
 #include "train/trainer.h"
@@ -25,54 +26,13 @@ int train(int argc, char** argv) {
   CLI::App app{"Train a ResNetV2 on brain MRI slices", "alz train"};
   use_conventions(app);
   alz::train::TrainConfig c;
-  std::string input_size;
-  app.add_option("--data", c.data, "dataset folder (Kaggle V1/V2, class folders) or manifest CSV; default: phantoms");
-  app.add_option("--phantom-dir", c.phantom_dir, "where the phantom set lives (generated if absent)");
-  app.add_option("--model", c.model, "auto, resnet50v2, resnet101v2, resnet152v2, resnetv2-small, resnetv2-tiny");
-  app.add_option("--epochs", c.epochs,
-                 "epochs (0: auto, GPU 20, CPU 8); with --resume of a complete run, train on to this many")
-      ->check(CLI::Range(0, 100000));
-  app.add_option("--batch", c.batch_size, "batch size (0: auto)")->check(CLI::Range(0, 65536));
-  app.add_option("--optimizer", c.optimizer, "adam, adamw or sgd")->check(CLI::IsMember({"adam", "adamw", "sgd"}));
-  app.add_option("--lr", c.learning_rate, "learning rate (0: auto)");
-  app.add_option("--momentum", c.momentum, "SGD momentum");
-  app.add_flag("--nesterov", c.nesterov, "Nesterov momentum (SGD)");
-  app.add_option("--weight-decay", c.weight_decay, "decoupled weight decay as Keras: w -= lr * wd * w each step");
-  app.add_option("--l2", c.l2, "coupled L2: adds l2 * w to every gradient (Keras L2 regularizer of l2/2)");
-  app.add_option("--schedule", c.schedule, "constant, step, cosine, plateau")
-      ->check(CLI::IsMember({"constant", "step", "cosine", "plateau"}));
-  app.add_option("--warmup-epochs", c.warmup_epochs, "cosine: linear warm-up epochs");
-  app.add_option("--step-epochs", c.step_epochs, "step: decay every N epochs");
-  app.add_option("--step-gamma", c.step_gamma, "step: decay factor");
-  app.add_option("--clip-norm", c.clip_norm, "clip the global gradient norm (0: off)");
-  app.add_option("--input-size", input_size, "N or HxW (default: GPU 224, CPU 80)");
-  app.add_option("--resize", c.resize, "keras (bilinear as Keras, the default) or area (box filter when shrinking)")
-      ->check(CLI::IsMember({"keras", "area"}));
-  app.add_option("--device", c.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  app.add_option("--precision", c.precision, "fp32 (strict) or tf32")->check(CLI::IsMember({"fp32", "tf32"}));
-  app.add_option("--seed", c.seed, "seed of weights, order, augmentation and splits");
-  app.add_option("--init-from", c.init_from,
-                 "start from these weights, matching names and shapes: a checkpoint or a Keras .h5 / .weights.h5 / "
-                 ".keras (with --model auto, the file's architecture)");
-  app.add_flag("--freeze-backbone", c.freeze_backbone, "train only the head");
+  RecipeOptions recipe;
+  add_recipe_options(app, c, recipe);
   auto* run_dir = app.add_option("--run-dir", c.run_dir, "run folder (default runs/<model>-seed<seed>)");
   auto* resume = app.add_option("--resume", c.resume, "continue the run in this folder, with its saved settings");
   app.add_flag("--overwrite", c.overwrite, "start a new run in a run folder that holds one, replacing its files")
       ->excludes(resume);
-  app.add_option("--class-weights", c.class_weights, "none or auto (inverse frequency)")
-      ->check(CLI::IsMember({"none", "auto"}));
-  app.add_option("--label-smoothing", c.label_smoothing, "label smoothing in [0, 1)")->check(CLI::Range(0.0, 0.999));
-  app.add_flag("--allow-weights-with-smoothing", c.allow_weights_with_smoothing,
-               "allow class weights together with label smoothing");
-  app.add_option("--early-stopping", c.early_stopping, "stop after N epochs without a better val macro-F1 (0: off)");
-  app.add_option("--val-fraction", c.val_fraction, "validation fraction when the data has no val split")
-      ->check(CLI::Range(0.01, 0.9));
-  app.add_flag("!--no-augment", c.augment, "turn training augmentation off");
-  app.add_option("--workers", c.workers, "loader threads (0: all cores)");
-  app.add_flag("--cache", c.cache, "keep decoded images in memory");
-  app.add_option("--max-steps", c.max_steps, "stop after this many steps in all (benchmarks)");
   app.add_option("--stop-after-steps", c.stop_after_steps, "save a resumable state after N steps and exit 130");
-  app.add_flag("--quiet", c.quiet, "print only errors");
   app.footer(
       "Run folder: a new run never replaces the run in --run-dir (a folder with state.json or a checkpoint) "
       "unless --overwrite is given; without it alz train stops with exit code 1 and changes nothing. "
@@ -88,10 +48,7 @@ int train(int argc, char** argv) {
                  c.run_dir.c_str());
     return kUsageError;
   }
-  if (!input_size.empty() && !alz::train::parse_size(input_size, c.input_height, c.input_width)) {
-    std::fprintf(stderr, "alz train: --input-size: expected N or HxW, got '%s'\n", input_size.c_str());
-    return kUsageError;
-  }
+  if (!finish_recipe_options("alz train", recipe, c)) return kUsageError;
   return alz::train::run_training(c);
 }
 

@@ -1,8 +1,9 @@
 // Datasets on disk: layout detection, the sample index, and train/validation splits.
 //
 // scan_dataset(path) recognises, in this order:
-//   Manifest          a .csv file `path,label[,group]` with a header line; paths relative to the
-//                     CSV's folder; label is a class name; group (a subject id, say) is optional
+//   Manifest          a .csv file `path,label[,group][,split]` with a header line; paths relative
+//                     to the CSV's folder; label is a class name; group (a subject id, say) and
+//                     split (train/val/test: those splits, else one split "all") are optional
 //   KaggleV1          <root>/AugmentedAlzheimerDataset/<class>/ -> "train",
 //                     <root>/OriginalDataset/<class>/ -> "val"               (known to leak)
 //   KaggleV2          <root>/data/{train,val}/<class>/ or <root>/{train,val}/<class>/, an
@@ -81,8 +82,8 @@ struct DatasetIndex {
 
 DatasetIndex scan_dataset(const std::string& root_or_manifest_csv, const ScanOptions& options = {});
 
-// Parses a manifest CSV only: classes, one split "all", groups; files are not opened (that is
-// scan_dataset's job). Throws alz::Error "<csv>:<line>: <reason>" for malformed lines.
+// Parses a manifest CSV only: classes, the splits of its split column (else one split "all"), groups; files are not
+// opened (that is scan_dataset's job). Throws alz::Error "<csv>:<line>: <reason>" for malformed lines.
 DatasetIndex parse_manifest(const std::string& csv_path);
 
 // Checks every sample as `options` say (headers, minimum side, pixel limit, full decode with

@@ -1,5 +1,7 @@
-// CSV manifests: `path,label[,group]` with a header line naming the columns (in any order;
-// `group` optional). Paths are relative to the CSV's folder unless absolute. Fields may be
+// CSV manifests: `path,label[,group][,split]` with a header line naming the columns (in any
+// order; `group` and `split` optional). A `split` column (train, val or test on every row) makes
+// those splits, which alz train and alz eval then use as they are; without one the manifest is
+// one split "all". Paths are relative to the CSV's folder unless absolute. Fields may be
 // double-quoted ("a, b.jpg"; "" is a quote). Blank lines are ignored; \r\n line ends are fine.
 // Labels are class names; classes are sorted alphabetically, label = index.
 //
@@ -66,7 +68,7 @@ DatasetIndex parse_manifest(const std::string& csv_path) {
 
   std::string line;
   int line_number = 0;
-  int path_col = -1, label_col = -1, group_col = -1;
+  int path_col = -1, label_col = -1, group_col = -1, split_col = -1;
   size_t columns = 0;
   while (std::getline(in, line)) {
     ++line_number;
@@ -85,13 +87,15 @@ DatasetIndex parse_manifest(const std::string& csv_path) {
       label_col = static_cast<int>(i);
     else if (name == "group")
       group_col = static_cast<int>(i);
+    else if (name == "split")
+      split_col = static_cast<int>(i);
   }
   ALZ_CHECK(path_col >= 0 && label_col >= 0, csv_path << ":" << line_number
                                                       << ": header must name the columns path,label[,group], got '"
                                                       << line << "'");
 
   struct Row {
-    std::string path, label, group;
+    std::string path, label, group, split;
   };
   std::vector<Row> rows;
   while (std::getline(in, line)) {
@@ -100,8 +104,11 @@ DatasetIndex parse_manifest(const std::string& csv_path) {
     std::string where = csv_path + ":" + std::to_string(line_number);
     std::vector<std::string> fields = split_csv_line(line, where);
     ALZ_CHECK(fields.size() == columns, where << ": expected " << columns << " fields, got " << fields.size());
-    Row row{fields[path_col], fields[label_col], group_col >= 0 ? fields[group_col] : ""};
+    Row row{fields[path_col], fields[label_col], group_col >= 0 ? fields[group_col] : "",
+            split_col >= 0 ? fields[split_col] : "all"};
     ALZ_CHECK(!row.path.empty(), where << ": empty path");
+    ALZ_CHECK(row.split == "train" || row.split == "val" || row.split == "test" || split_col < 0,
+              where << ": split must be train, val or test, got '" << row.split << "'");
     ALZ_CHECK(!row.label.empty(), where << ": empty label");
     fs::path p(row.path);
     row.path = (p.is_absolute() ? p : base / p).lexically_normal().string();
@@ -117,9 +124,13 @@ DatasetIndex parse_manifest(const std::string& csv_path) {
   index.class_names.assign(labels.begin(), labels.end());
   std::map<std::string, int> label_of;
   for (size_t i = 0; i < index.class_names.size(); ++i) label_of[index.class_names[i]] = static_cast<int>(i);
-  Split all{"all", {}};
-  for (Row& row : rows) all.samples.push_back({std::move(row.path), label_of.at(row.label), std::move(row.group)});
-  index.splits.push_back(std::move(all));
+  // Splits in the order train, val, test (or the one split "all"), each keeping the file's order.
+  for (const char* name : {"all", "train", "val", "test"}) {
+    Split split{name, {}};
+    for (Row& row : rows)
+      if (row.split == name) split.samples.push_back({row.path, label_of.at(row.label), row.group});
+    if (!split.samples.empty()) index.splits.push_back(std::move(split));
+  }
   return index;
 }
 

@@ -69,6 +69,9 @@ TrainConfig every_field_changed() {
   c.allow_weights_with_smoothing = true;
   c.early_stopping = 3;
   c.val_fraction = 0.3;
+  c.resize = "area";
+  c.cv_folds = 5;
+  c.cv_fold = 2;
   c.augment = false;
   c.workers = 2;
   c.cache = true;
@@ -151,7 +154,8 @@ TEST(ResumeRule, KeysAnOlderRunFolderLacksComeFromTheCommandLine) {
   // The configuration as saved before phantom_dir, workers and the flags below were saved.
   json old = json(every_field_changed());
   for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir",
-                            "resume", "max_steps", "stop_after_steps", "quiet", "overwrite"})
+                            "resume", "max_steps", "stop_after_steps", "quiet", "overwrite",
+                            "cv_folds", "cv_fold"})
     old.erase(newer);
   ASSERT_EQ(old.size(), 27u);
 

@@ -144,6 +144,7 @@ LoadedModel load_model_for_inference(const InferenceOptions& o) {
   LoadedModel loaded;
   loaded.model = std::make_unique<ResNetV2>(resnet_v2_config(model_name, classes, height, width), 0);
   require_matching_weights(file, *loaded.model, o);  // one line when they do not
+  loaded.metadata = file.metadata;
   // Images are resized as asked, else as the model was trained (metadata), else as Keras does.
   const std::string resize = !o.resize.empty() ? o.resize : meta("resize");
   ALZ_CHECK(resize.empty() || resize == "keras" || resize == "area",

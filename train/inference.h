@@ -5,6 +5,7 @@
 // metadata also says how its training resized images ("resize"); eval and predict do the same.
 // Used by `alz eval`, `alz predict` and `alz explain`.
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@ struct LoadedModel {
   std::vector<std::string> class_names;
   data::ResizeMethod resize = data::ResizeMethod::Keras;  // how images are brought to the input size
   Device device;
+  std::map<std::string, std::string> metadata;  // the file's metadata as read (training_data: train/provenance.h)
 };
 
 LoadedModel load_model_for_inference(const InferenceOptions& options);

@@ -10,6 +10,7 @@
 #include "models/checkpoint.h"
 #include "models/weights_file.h"
 #include "tensor/cuda_runtime.h"
+#include "train/provenance.h"
 
 #if ALZ_HAS_CUDA
 #include "kernels/conv2d.h"
@@ -80,11 +81,13 @@ RunData prepare_data(const TrainConfig& config) {
     run.source = config.data;
   }
   data::DatasetIndex index = data::scan_dataset(run.source);
-  if (!index.find_split("val")) index = data::with_validation_split(index, config.val_fraction, config.seed);
+  SplitRecipe recipe{config.val_fraction, config.seed, config.cv_folds, config.cv_fold};
+  std::string split = make_training_split(index, recipe);
   ALZ_CHECK(index.find_split("train") && index.find_split("val"),
             run.source << ": found no training split (splits: " << index.describe() << ")");
   ALZ_CHECK(!index.find_split("train")->samples.empty() && !index.find_split("val")->samples.empty(),
             run.source << ": the training or validation split is empty");
+  run.provenance = training_provenance(run.source, index, split, recipe);
   run.index = std::move(index);
   return run;
 }

@@ -24,13 +24,15 @@ Device resolve_config(TrainConfig& config);
 void apply_precision(const TrainConfig& config, Device device);
 
 struct RunData {
-  data::DatasetIndex index;  // with "train" and "val" splits
-  std::string source;        // what was scanned
-  bool phantom = false;      // the built-in phantom set
+  data::DatasetIndex index;   // with "train" and "val" splits
+  std::string source;         // what was scanned
+  bool phantom = false;       // the built-in phantom set
+  nlohmann::json provenance;  // the checkpoints' "training_data" record (train/provenance.h)
 };
 
 // Scans the data (generating the phantom set first when config.data is empty) and makes a
-// validation split when the data has none: group-aware (whole subjects) when groups are known.
+// validation split when the data has none: group-aware (whole subjects) when groups are known;
+// with config.cv_folds, fold cv_fold is the validation split (train/provenance.h).
 RunData prepare_data(const TrainConfig& config);
 
 std::unique_ptr<data::Loader> make_loader(const data::DatasetIndex& index, const std::string& split,

@@ -20,11 +20,14 @@ namespace {
 
 using nlohmann::json;
 
-// A checkpoint's own description: its classes and how its training resized images (alz eval
-// and predict resize the same way unless told otherwise).
+// A checkpoint's own description: its classes, how its training resized images (alz eval
+// and predict resize the same way unless told otherwise) and, as "training_data", where its
+// training images came from (train/provenance.h; alz eval checks its data against it).
 std::map<std::string, std::string> checkpoint_metadata(const std::vector<std::string>& class_names,
-                                                       const std::string& resize) {
-  return {{"class_names", json(class_names).dump()}, {"resize", resize}};
+                                                       const std::string& resize, const json& provenance) {
+  std::map<std::string, std::string> metadata = {{"class_names", json(class_names).dump()}, {"resize", resize}};
+  if (!provenance.is_null()) metadata["training_data"] = provenance.dump();
+  return metadata;
 }
 
 namespace fs = std::filesystem;
@@ -73,12 +76,12 @@ bool from_command_line(const std::string& key) {
 }  // namespace
 
 void save_run(const std::string& run_dir, ResNetV2& model, const Optimizer& optimizer, const RunState& state,
-              const json& config, const std::vector<std::string>& class_names) {
+              const json& config, const std::vector<std::string>& class_names, const json& provenance) {
   recover_interrupted_save(run_dir);  // a staging folder left by a crash is finished or dropped first
   const fs::path staging = fs::path(run_dir) / kStaging;
   fs::create_directories(staging);
   save_checkpoint((staging / "last.safetensors").string(), model,
-                  checkpoint_metadata(class_names, config.value("resize", "keras")));
+                  checkpoint_metadata(class_names, config.value("resize", "keras"), provenance));
   save_safetensors((staging / "optimizer.safetensors").string(), optimizer.state(), {{"kind", optimizer.kind()}});
   json saved = state;
   saved["config"] = config;
@@ -148,8 +151,8 @@ void rewrite_metrics_log(const std::string& run_dir, const std::vector<EpochReco
 }
 
 void save_best(const std::string& run_dir, ResNetV2& model, const std::vector<std::string>& class_names,
-               const std::string& resize) {
-  save_checkpoint(run_dir + "/best.safetensors", model, checkpoint_metadata(class_names, resize));
+               const std::string& resize, const json& provenance) {
+  save_checkpoint(run_dir + "/best.safetensors", model, checkpoint_metadata(class_names, resize, provenance));
 }
 
 SavedRun read_saved_run(const std::string& run_dir) {

@@ -60,8 +60,10 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunState, epoch, batch, global_step, best_mac
 
 // Writes last.safetensors (with the class names and config's resize in its metadata), optimizer.safetensors and
 // state.json (the state, and `config` under "config") into run_dir.
+// `provenance`, when given, goes into the checkpoint's metadata as "training_data" (train/provenance.h).
 void save_run(const std::string& run_dir, ResNetV2& model, const Optimizer& optimizer, const RunState& state,
-              const nlohmann::json& config, const std::vector<std::string>& class_names);
+              const nlohmann::json& config, const std::vector<std::string>& class_names,
+              const nlohmann::json& provenance = nullptr);
 
 // Finishes or drops a save that a crash interrupted (see above); true when there was one.
 bool recover_interrupted_save(const std::string& run_dir);
@@ -84,7 +86,7 @@ void rewrite_metrics_log(const std::string& run_dir, const std::vector<EpochReco
 
 // Writes best.safetensors: the weights of the best epoch so far (metadata as last.safetensors).
 void save_best(const std::string& run_dir, ResNetV2& model, const std::vector<std::string>& class_names,
-               const std::string& resize);
+               const std::string& resize, const nlohmann::json& provenance = nullptr);
 
 // state.json of a run folder (after recover_interrupted_save): the saved configuration (as
 // saved; see config_for_resume in train/trainer.h) and state. Throws alz::Error naming the file

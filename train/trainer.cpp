@@ -190,7 +190,7 @@ void Trainer::save_interrupted_run(const EpochTotals& totals, double seconds) {
   state_.correct += totals.count_correct();
   state_.train_seconds = seconds;
   state_.schedule = schedule_->state();
-  save_run(config_.run_dir, *model_, *optimizer_, state_, config_json_, class_names());
+  save_run(config_.run_dir, *model_, *optimizer_, state_, config_json_, class_names(), provenance_);
   if (!config_.quiet)
     std::printf("interrupted: state saved; continue with  alz train --resume %s\n", config_.run_dir.c_str());
 }
@@ -229,7 +229,7 @@ void Trainer::keep_if_best(const Metrics& val, int epoch) {
   state_.best_epoch = epoch;
   state_.best_evaluation = metrics_to_json(val);
   state_.epochs_without_improvement = 0;
-  save_best(config_.run_dir, *model_, class_names(), config_.resize);
+  save_best(config_.run_dir, *model_, class_names(), config_.resize, provenance_);
 }
 
 // The state after a finished epoch, saved as the start of the next one (batch 0, empty sums).
@@ -241,7 +241,7 @@ void Trainer::save_end_of_epoch() {
   state_.schedule = schedule_->state();
   RunState next = state_;
   ++next.epoch;
-  save_run(config_.run_dir, *model_, *optimizer_, next, config_json_, class_names());
+  save_run(config_.run_dir, *model_, *optimizer_, next, config_json_, class_names(), provenance_);
 }
 
 // report.html, curves.svg and confusion_matrix.svg, rewritten after every epoch.
@@ -341,7 +341,9 @@ Trainer::Trainer(TrainConfig config)
     write_file_atomic(config_.run_dir + "/config.json", config_json_.dump(2) + "\n");
   }
 
-  data_ = prepare_data(config_).index;
+  RunData run_data = prepare_data(config_);
+  data_ = std::move(run_data.index);
+  provenance_ = std::move(run_data.provenance);
   if (!config_.quiet) {
     std::printf("%s", data_.describe().c_str());
     for (const std::string& warning : data_warnings(config_, data_)) std::printf("  WARNING: %s\n", warning.c_str());

@@ -85,6 +85,8 @@ struct TrainConfig {
   bool allow_weights_with_smoothing = false;  // both together only when asked
   int early_stopping = 0;                     // patience in epochs; 0: off
   double val_fraction = 0.2;                  // when the data has no validation split
+  int cv_folds = 0;                           // alz cv: validate on fold cv_fold of cv_folds (data/folds.h); 0: off
+  int cv_fold = 0;
   bool augment = true;                        // random training augmentation
   int workers = 0;                            // loader threads; 0: all cores
   bool cache = false;                         // cache decoded images in memory
@@ -104,7 +106,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, phantom_dir, 
                                                 warmup_epochs, step_epochs, step_gamma, clip_norm, input_height,
                                                 input_width, resize, device, precision, seed, init_from,
                                                 freeze_backbone, run_dir, resume, class_weights, label_smoothing,
-                                                allow_weights_with_smoothing, early_stopping, val_fraction, augment,
+                                                allow_weights_with_smoothing, early_stopping, val_fraction, cv_folds, cv_fold,
+                                                augment,
                                                 workers, cache, max_steps, stop_after_steps, quiet, overwrite)
 
 // Resuming: which settings a resumed run takes from where.
@@ -179,7 +182,8 @@ class Trainer {
   int extended_from_ = 0;       // a complete run given a larger --epochs: its saved epochs
   nlohmann::json config_json_;  // config_ as saved in config.json and state.json
   Device device_;
-  data::DatasetIndex data_;  // the "train" and "val" splits
+  data::DatasetIndex data_;    // the "train" and "val" splits
+  nlohmann::json provenance_;  // where they came from (train/provenance.h), in every checkpoint
   std::unique_ptr<data::Loader> train_loader_, val_loader_;
   std::unique_ptr<ResNetV2> model_;
   Tensor class_weights_;  // (classes) or undefined
