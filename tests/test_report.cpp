@@ -442,13 +442,15 @@ TEST(HonestReport, MetadataIsPresentAndSettingsAreResolved) {
   ASSERT_TRUE(read_run_metadata(dir));
   EXPECT_EQ(*read_run_metadata(dir), written);
 
-  const nlohmann::json config = {{"data", ""}, {"device", "auto"}, {"precision", "tf32"}, {"model", "resnetv2-small"}};
+  const nlohmann::json config = {
+      {"data", ""}, {"device", "auto"}, {"precision", "tf32"}, {"model", "resnetv2-small"}, {"class_weights", "auto"}};
   const auto rows = resolved_settings(config, "cpu", "phantom/manifest.csv");
   std::map<std::string, std::string> by_key(rows.begin(), rows.end());
   EXPECT_EQ(by_key["device"], "cpu (asked: auto)");
   EXPECT_EQ(by_key["precision"].rfind("fp32", 0), 0u);
   EXPECT_EQ(by_key["data"].rfind("phantom/manifest.csv", 0), 0u);
   EXPECT_EQ(by_key["model"], "resnetv2-small");
+  EXPECT_EQ(by_key["class_weights"], "auto: inverse class frequency");
   const auto gpu_rows = resolved_settings(config, "cuda:0", "phantom/manifest.csv");
   using Settings = std::map<std::string, std::string>;
   EXPECT_EQ(Settings(gpu_rows.begin(), gpu_rows.end())["precision"], "tf32");

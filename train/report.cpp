@@ -353,7 +353,7 @@ std::string render_report_html(const ReportInputs& in) {
     out << "<h2>ROC and precision-recall curves (" << h(in.evaluation_label) << ")</h2>\n<p class=\"note\">One class "
            "against the rest, from the probabilities of every validation image. A class with few images has a "
            "coarse, noisy curve. Precision-recall is drawn as the step function that average precision (AP) "
-           "sums; the flat line a random ranking would give is at the class's share of the images.</p>\n"
+           "sums; a random ranking has a precision near the class's share of the images (the class balance above).</p>\n"
         << "<div class=\"figure\">\n" << render_roc_pr_svg(*in.predictions) << "</div>\n";
   }
   history_html(out, in.history);

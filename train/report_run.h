@@ -92,7 +92,8 @@ std::optional<BestPredictions> read_best_predictions(const std::string& run_dir)
 // settings that config.json keeps unresolved replaced: "device" by the device used ("cpu",
 // "cuda:0"), "precision" on a CPU run by "fp32" (TF32 exists only on GPUs) and an empty
 // "data" by `data_source` (the phantom manifest). A replaced value notes what was asked:
-// "cpu (asked: auto)". Every other value is shown as in config.json.
+// "cpu (asked: auto)". "class_weights" auto says what it means ("auto: inverse class
+// frequency"). Every other value is shown as in config.json.
 std::vector<std::pair<std::string, std::string>> resolved_settings(const nlohmann::json& config,
                                                                    const std::string& device,
                                                                    const std::string& data_source);
