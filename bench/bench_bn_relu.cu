@@ -30,10 +30,10 @@
 #include <string>
 #include <tuple>
 
-#include "kernels/batch_norm.h"
 #include "core/bf16.h"
-#include "kernels/bn_relu.h"
 #include "core/cuda/check.h"
+#include "kernels/batch_norm.h"
+#include "kernels/bn_relu.h"
 
 namespace {
 
@@ -46,15 +46,15 @@ constexpr float kEpsilon = 1.001e-5f;
 constexpr float kMomentum = 0.99f;
 
 struct BnShape {
-  int hw;        // H = W
+  int hw;  // H = W
   int channels;
-  int layers;    // how many of ResNet152V2's 151 BatchNorm layers have this shape
+  int layers;  // how many of ResNet152V2's 151 BatchNorm layers have this shape
 };
 // conv2 (3 blocks), conv3 (8), conv4 (36), conv5 (3): preact_bn, 1_bn, 2_bn per block (2_bn after
 // the strided conv of a stack's last block), plus post_bn.
-constexpr BnShape kShapes[] = {{56, 64, 6},  {56, 256, 2}, {28, 64, 1},   {28, 256, 1},  {28, 128, 15},
-                               {28, 512, 7}, {14, 128, 1}, {14, 512, 1},  {14, 256, 71}, {14, 1024, 35},
-                               {7, 256, 1},  {7, 1024, 1}, {7, 512, 6},   {7, 2048, 3}};
+constexpr BnShape kShapes[] = {{56, 64, 6},  {56, 256, 2}, {28, 64, 1},  {28, 256, 1},  {28, 128, 15},
+                               {28, 512, 7}, {14, 128, 1}, {14, 512, 1}, {14, 256, 71}, {14, 1024, 35},
+                               {7, 256, 1},  {7, 1024, 1}, {7, 512, 6},  {7, 2048, 3}};
 constexpr int kShapeCount = sizeof(kShapes) / sizeof(kShapes[0]);
 constexpr int total_layers() {
   int n = 0;
@@ -76,8 +76,7 @@ std::string shape_label(const BnShape& s, char separator) {
 }
 
 // ---------------------------------------------------------------- helper kernels
-template <typename S>
-__global__ void fill_kernel(S* data, int64_t count, uint32_t seed, float offset, float scale) {
+template <typename S> __global__ void fill_kernel(S* data, int64_t count, uint32_t seed, float offset, float scale) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count; i += int64_t{gridDim.x} * blockDim.x) {
     uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
     h ^= h >> 16;
@@ -93,8 +92,7 @@ __global__ void fill_kernel(S* data, int64_t count, uint32_t seed, float offset,
 }
 
 // 16-byte vectors of 4 floats or 8 bf16 (every benchmark shape has C % 8 == 0).
-template <typename S>
-__device__ __forceinline__ void unpack(const uint4& q, float (&v)[16 / sizeof(S)]) {
+template <typename S> __device__ __forceinline__ void unpack(const uint4& q, float (&v)[16 / sizeof(S)]) {
   const unsigned w[4] = {q.x, q.y, q.z, q.w};
   for (int i = 0; i < 4; ++i) {
     if constexpr (sizeof(S) == 4) {
@@ -105,8 +103,7 @@ __device__ __forceinline__ void unpack(const uint4& q, float (&v)[16 / sizeof(S)
     }
   }
 }
-template <typename S>
-__device__ __forceinline__ uint4 pack(const float (&v)[16 / sizeof(S)]) {
+template <typename S> __device__ __forceinline__ uint4 pack(const float (&v)[16 / sizeof(S)]) {
   unsigned w[4];
   for (int i = 0; i < 4; ++i) {
     if constexpr (sizeof(S) == 4) {
@@ -119,8 +116,7 @@ __device__ __forceinline__ uint4 pack(const float (&v)[16 / sizeof(S)]) {
 }
 
 // y = max(y, 0) in place.
-template <typename S>
-__global__ void relu_forward_kernel(uint4* y, int64_t vectors) {
+template <typename S> __global__ void relu_forward_kernel(uint4* y, int64_t vectors) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < vectors; i += int64_t{gridDim.x} * blockDim.x) {
     float v[16 / sizeof(S)];
     unpack<S>(y[i], v);
@@ -130,8 +126,7 @@ __global__ void relu_forward_kernel(uint4* y, int64_t vectors) {
 }
 
 // g = y > 0 ? dy : 0.
-template <typename S>
-__global__ void relu_backward_kernel(const uint4* y, const uint4* dy, uint4* g, int64_t vectors) {
+template <typename S> __global__ void relu_backward_kernel(const uint4* y, const uint4* dy, uint4* g, int64_t vectors) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < vectors; i += int64_t{gridDim.x} * blockDim.x) {
     float a[16 / sizeof(S)], b[16 / sizeof(S)];
     unpack<S>(y[i], a);
@@ -155,13 +150,12 @@ struct Buffers {
 cudaStream_t g_stream = nullptr;
 cudnnHandle_t g_cudnn = nullptr;
 double g_copy_bytes_per_second = 0.0;
-Buffers g_buffers[2];  // [0] f32, [1] bf16
+Buffers g_buffers[2];                                        // [0] f32, [1] bf16
 std::map<std::tuple<int, int, int>, double> g_seconds;       // (impl, is_bf16, shape) -> s per step
 std::map<std::tuple<int, int, int>, double> g_tile_seconds;  // (tile bytes, is_bf16, shape) -> s per step
 constexpr int kSweepTileBytes[] = {64, 128, 256, 512};
 
-template <typename S>
-Buffers& buffers() {
+template <typename S> Buffers& buffers() {
   Buffers& b = g_buffers[sizeof(S) == 2];
   if (b.x != nullptr) return b;
   int64_t max_elements = 0, max_channels = 0;
@@ -170,13 +164,13 @@ Buffers& buffers() {
     max_elements = std::max(max_elements, elements(s));
     max_channels = std::max<int64_t>(max_channels, s.channels);
     const int64_t rows = elements(s) / s.channels;
-    max_workspace = std::max({max_workspace, k::bn_relu_workspace_bytes(rows, s.channels),
-                              k::batch_norm_workspace_bytes(rows, s.channels)});
+    max_workspace = std::max(
+        {max_workspace, k::bn_relu_workspace_bytes(rows, s.channels), k::batch_norm_workspace_bytes(rows, s.channels)});
   }
   const size_t bytes = static_cast<size_t>(max_elements) * sizeof(S);
   for (void** p : {&b.x, &b.y, &b.dy, &b.dx, &b.masked}) ALZ_CUDA_CHECK(cudaMalloc(p, bytes));
-  for (float** p : {&b.gamma, &b.beta, &b.moving_mean, &b.moving_var, &b.save_mean, &b.save_invstd, &b.dgamma,
-                    &b.dbeta})
+  for (float** p :
+       {&b.gamma, &b.beta, &b.moving_mean, &b.moving_var, &b.save_mean, &b.save_invstd, &b.dgamma, &b.dbeta})
     ALZ_CUDA_CHECK(cudaMalloc(p, max_channels * sizeof(float)));
   ALZ_CUDA_CHECK(cudaMalloc(&b.workspace, max_workspace));
   b.workspace_bytes = max_workspace;
@@ -198,8 +192,7 @@ cudnnDataType_t cudnn_type(float*) { return CUDNN_DATA_FLOAT; }
 cudnnDataType_t cudnn_type(bf16*) { return CUDNN_DATA_BFLOAT16; }
 
 // cuDNN BatchNorm with the NHWC descriptors of one shape; persistent mode when cuDNN takes it.
-template <typename S>
-struct CudnnBn {
+template <typename S> struct CudnnBn {
   cudnnTensorDescriptor_t x_desc = nullptr, param_desc = nullptr;
   cudnnBatchNormMode_t mode = CUDNN_BATCHNORM_SPATIAL_PERSISTENT;
   explicit CudnnBn(const BnShape& s) {
@@ -222,15 +215,14 @@ struct CudnnBn {
   cudnnStatus_t backward(const Buffers& b) const {  // dgamma, dbeta accumulated (beta = 1)
     const float one = 1.0f, zero = 0.0f;
     return cudnnBatchNormalizationBackward(g_cudnn, mode, &one, &zero, &one, &one, x_desc, b.x, x_desc, b.masked,
-                                           x_desc, b.dx, param_desc, b.gamma, b.dgamma, b.dbeta, kEpsilon,
-                                           b.save_mean, b.save_invstd);
+                                           x_desc, b.dx, param_desc, b.gamma, b.dgamma, b.dbeta, kEpsilon, b.save_mean,
+                                           b.save_invstd);
   }
 };
 
 // ---------------------------------------------------------------- the benchmark
 // tile_bytes: 0 for the fused kernels' default channel-tile width, else the width to sweep.
-template <typename S>
-void bn_relu_step(benchmark::State& state, Impl impl, int shape_index, int tile_bytes = 0) {
+template <typename S> void bn_relu_step(benchmark::State& state, Impl impl, int shape_index, int tile_bytes = 0) {
   const BnShape& shape = kShapes[shape_index];
   const int64_t count = elements(shape), rows = count / shape.channels, vectors = count * sizeof(S) / 16;
   if (impl == Impl::Naive && sizeof(S) == 2) {
@@ -276,8 +268,8 @@ void bn_relu_step(benchmark::State& state, Impl impl, int shape_index, int tile_
         ALZ_CUDNN_CHECK(cudnnDeriveBNTensorDescriptor(cudnn->param_desc, cudnn->x_desc, cudnn->mode));
         const cudnnStatus_t status = cudnn->forward(b);
         if (status != CUDNN_STATUS_SUCCESS) {
-          state.SkipWithError((std::string("cuDNN BatchNorm refuses this dtype/layout: ") +
-                               cudnnGetErrorString(status)).c_str());
+          state.SkipWithError(
+              (std::string("cuDNN BatchNorm refuses this dtype/layout: ") + cudnnGetErrorString(status)).c_str());
           return;
         }
       }
@@ -314,9 +306,9 @@ void bn_relu_step(benchmark::State& state, Impl impl, int shape_index, int tile_
                                                 b.workspace, b.workspace_bytes, g_stream);
             relu_forward_kernel<S><<<grid_for(vectors), 256, 0, g_stream>>>(static_cast<uint4*>(b.y), vectors);
             ALZ_CUDA_CHECK_LAUNCH();
-            relu_backward_kernel<S><<<grid_for(vectors), 256, 0, g_stream>>>(
-                static_cast<const uint4*>(b.y), static_cast<const uint4*>(b.dy), static_cast<uint4*>(b.masked),
-                vectors);
+            relu_backward_kernel<S><<<grid_for(vectors), 256, 0, g_stream>>>(static_cast<const uint4*>(b.y),
+                                                                             static_cast<const uint4*>(b.dy),
+                                                                             static_cast<uint4*>(b.masked), vectors);
             ALZ_CUDA_CHECK_LAUNCH();
             k::batch_norm_backward_cuda({.x = x,
                                          .dy = static_cast<const float*>(b.masked),
@@ -365,8 +357,10 @@ void bn_relu_step(benchmark::State& state, Impl impl, int shape_index, int tile_
     state.counters["GB/s"] = bytes / per_step / 1e9;
     state.counters["of_copy"] = bytes / per_step / g_copy_bytes_per_second;
     state.counters["floor_us"] = bytes / g_copy_bytes_per_second * 1e6;
-    if (tile_bytes == 0) g_seconds[{static_cast<int>(impl), sizeof(S) == 2, shape_index}] = per_step;
-    else g_tile_seconds[{tile_bytes, sizeof(S) == 2, shape_index}] = per_step;
+    if (tile_bytes == 0)
+      g_seconds[{static_cast<int>(impl), sizeof(S) == 2, shape_index}] = per_step;
+    else
+      g_tile_seconds[{tile_bytes, sizeof(S) == 2, shape_index}] = per_step;
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
   }
@@ -378,7 +372,8 @@ double copy_seconds(void* dst, const void* src, size_t bytes, int repeats) {
   ALZ_CUDA_CHECK(cudaEventCreate(&start));
   ALZ_CUDA_CHECK(cudaEventCreate(&stop));
   ALZ_CUDA_CHECK(cudaEventRecord(start, g_stream));
-  for (int i = 0; i < repeats; ++i) ALZ_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, g_stream));
+  for (int i = 0; i < repeats; ++i)
+    ALZ_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, g_stream));
   ALZ_CUDA_CHECK(cudaEventRecord(stop, g_stream));
   ALZ_CUDA_CHECK(cudaEventSynchronize(stop));
   float ms = 0.0f;
@@ -446,8 +441,10 @@ void print_tile_sweep() {
       for (size_t t = 0; t < std::size(kSweepTileBytes); ++t) {
         auto it = g_tile_seconds.find({kSweepTileBytes[t], is_bf16, i});
         const double seconds = it == g_tile_seconds.end() ? -1.0 : it->second;
-        if (seconds < 0) complete[t][is_bf16] = false;
-        else sum[t][is_bf16] += s.layers * seconds;
+        if (seconds < 0)
+          complete[t][is_bf16] = false;
+        else
+          sum[t][is_bf16] += s.layers * seconds;
         std::printf(" %10s", microseconds(seconds).c_str());
       }
       std::printf("\n");
@@ -457,9 +454,11 @@ void print_tile_sweep() {
   for (int is_bf16 = 0; is_bf16 < 2; ++is_bf16) {
     std::printf("%-6s floor %.3f ms:", is_bf16 ? "bf16" : "f32", floor_sum[is_bf16] * 1e3);
     for (size_t t = 0; t < std::size(kSweepTileBytes); ++t) {
-      if (!complete[t][is_bf16]) std::printf("   %dB (not run)", kSweepTileBytes[t]);
-      else std::printf("   %dB %.3f ms (%.2f)", kSweepTileBytes[t], sum[t][is_bf16] * 1e3,
-                       floor_sum[is_bf16] / sum[t][is_bf16]);
+      if (!complete[t][is_bf16])
+        std::printf("   %dB (not run)", kSweepTileBytes[t]);
+      else
+        std::printf("   %dB %.3f ms (%.2f)", kSweepTileBytes[t], sum[t][is_bf16] * 1e3,
+                    floor_sum[is_bf16] / sum[t][is_bf16]);
     }
     std::printf("\n");
   }
@@ -482,12 +481,14 @@ void print_summary() {
       for (int impl = 0; impl < 3; ++impl) {
         auto it = g_seconds.find({impl, is_bf16, i});
         t[impl] = it == g_seconds.end() ? -1.0 : it->second;
-        if (t[impl] < 0) complete[impl][is_bf16] = false;
-        else sum[impl][is_bf16] += s.layers * t[impl];
+        if (t[impl] < 0)
+          complete[impl][is_bf16] = false;
+        else
+          sum[impl][is_bf16] += s.layers * t[impl];
       }
-      std::printf("%-18s %6s %5d %10.1f %10s %10s %10s %9s\n", shape_label(s, ',').c_str(), is_bf16 ? "bf16" : "f32", s.layers, floor * 1e6,
-                  microseconds(t[0]).c_str(), microseconds(t[1]).c_str(), microseconds(t[2]).c_str(),
-                  t[0] > 0 && t[1] > 0 ? ratio(t[1] / t[0]).c_str() : "n/a");
+      std::printf("%-18s %6s %5d %10.1f %10s %10s %10s %9s\n", shape_label(s, ',').c_str(), is_bf16 ? "bf16" : "f32",
+                  s.layers, floor * 1e6, microseconds(t[0]).c_str(), microseconds(t[1]).c_str(),
+                  microseconds(t[2]).c_str(), t[0] > 0 && t[1] > 0 ? ratio(t[1] / t[0]).c_str() : "n/a");
     }
   }
   std::printf("\nAll 151 BatchNorm+ReLU layers of ResNet152V2 (sum of layers x time per step, ms):\n");
@@ -504,13 +505,13 @@ void print_summary() {
   }
 }
 
-template <typename S>
-void register_shapes(const char* dtype) {
+template <typename S> void register_shapes(const char* dtype) {
   for (int i = 0; i < kShapeCount; ++i) {
     for (Impl impl : {Impl::Fused, Impl::Cudnn, Impl::Naive}) {
       const BnShape& s = kShapes[i];
       const std::string name = std::string("bn_relu/") + impl_name(impl) + "/" + dtype + "/" + shape_label(s, 'x');
-      benchmark::RegisterBenchmark(name.c_str(), [impl, i](benchmark::State& state) { bn_relu_step<S>(state, impl, i); })
+      benchmark::RegisterBenchmark(name.c_str(),
+                                   [impl, i](benchmark::State& state) { bn_relu_step<S>(state, impl, i); })
           ->UseManualTime()
           ->MinTime(0.05)
           ->Unit(benchmark::kMicrosecond);
@@ -518,14 +519,13 @@ void register_shapes(const char* dtype) {
   }
 }
 
-template <typename S>
-void register_tile_sweep(const char* dtype) {
+template <typename S> void register_tile_sweep(const char* dtype) {
   for (int bytes : kSweepTileBytes) {
     for (int i = 0; i < kShapeCount; ++i) {
       const BnShape& s = kShapes[i];
       const std::string name = "bn_relu_tile/" + std::to_string(bytes) + "/" + dtype + "/" + shape_label(s, 'x');
-      benchmark::RegisterBenchmark(name.c_str(),
-                                   [bytes, i](benchmark::State& state) { bn_relu_step<S>(state, Impl::Fused, i, bytes); })
+      benchmark::RegisterBenchmark(
+          name.c_str(), [bytes, i](benchmark::State& state) { bn_relu_step<S>(state, Impl::Fused, i, bytes); })
           ->UseManualTime()
           ->MinTime(0.03)
           ->Unit(benchmark::kMicrosecond);
@@ -556,7 +556,10 @@ int main(int argc, char** argv) {
     std::printf("bench_bn_relu: %s\n", e.what());
     return 1;
   }
-  benchmark::RegisterBenchmark("copy/d2d_1GiB", copy_benchmark)->UseManualTime()->MinTime(0.05)->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("copy/d2d_1GiB", copy_benchmark)
+      ->UseManualTime()
+      ->MinTime(0.05)
+      ->Unit(benchmark::kMicrosecond);
   register_shapes<float>("f32");
   register_shapes<bf16>("bf16");
   register_tile_sweep<float>("f32");

@@ -21,8 +21,8 @@ struct BnShape {
 
 // (N*H*W, C) of ResNetV2's BatchNorms at batch 32, 64x64 input: the four stacks, narrow and wide.
 const BnShape kShapes[] = {
-    {"32x16x16x64", 32 * 16 * 16, 64},   {"32x16x16x256", 32 * 16 * 16, 256}, {"32x8x8x128", 32 * 8 * 8, 128},
-    {"32x8x8x512", 32 * 8 * 8, 512},     {"32x4x4x1024", 32 * 4 * 4, 1024},   {"32x2x2x2048", 32 * 2 * 2, 2048},
+    {"32x16x16x64", 32 * 16 * 16, 64}, {"32x16x16x256", 32 * 16 * 16, 256}, {"32x8x8x128", 32 * 8 * 8, 128},
+    {"32x8x8x512", 32 * 8 * 8, 512},   {"32x4x4x1024", 32 * 4 * 4, 1024},   {"32x2x2x2048", 32 * 2 * 2, 2048},
 };
 
 std::vector<float> random_vector(int64_t count, uint32_t seed, float low, float high) {

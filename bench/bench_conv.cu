@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "bench/resnet152v2_conv_shapes.h"
-#include "kernels/conv2d.h"
 #include "core/cuda/check.h"
+#include "kernels/conv2d.h"
 
 namespace {
 
@@ -185,7 +185,8 @@ int main(int argc, char** argv) {
   const std::vector<Shape> shapes = resnet152v2_shapes(64, 224);
   for (DType dtype : {DType::F32, DType::BF16})
     for (const Shape& shape : shapes)
-      for (ConvDirection direction : {ConvDirection::Forward, ConvDirection::BackwardData, ConvDirection::BackwardFilter}) {
+      for (ConvDirection direction :
+           {ConvDirection::Forward, ConvDirection::BackwardData, ConvDirection::BackwardFilter}) {
         const std::string name = std::string(dtype == DType::F32 ? "tf32" : "bf16") + "/" +
                                  alz::conv_direction_name(direction) + "/" + shape.name + "/" + shape.p.str();
         benchmark::RegisterBenchmark(name.c_str(), bench_conv, shape, dtype, direction)
@@ -203,7 +204,8 @@ int main(int argc, char** argv) {
     double step_ms = 0.0, eager_step_ms = 0.0, flops = 0.0;
     int measured = 0;
     for (const Shape& shape : shapes)
-      for (ConvDirection direction : {ConvDirection::Forward, ConvDirection::BackwardData, ConvDirection::BackwardFilter}) {
+      for (ConvDirection direction :
+           {ConvDirection::Forward, ConvDirection::BackwardData, ConvDirection::BackwardFilter}) {
         const std::string key =
             std::string(alz::dtype_name(dtype)) + "/" + alz::conv_direction_name(direction) + "/" + shape.name;
         auto it = g_ms.find(key);
@@ -214,10 +216,10 @@ int main(int argc, char** argv) {
         ++measured;
       }
     if (measured == int(shapes.size()) * 3)
-      std::printf("%s: one training step's convolutions (%zu distinct shapes): %.2f ms device time (%.1f TFLOP/s), "
-                  "%.2f ms eager back-to-back\n",
-                  dtype == DType::F32 ? "tf32" : "bf16", shapes.size(), step_ms, flops / (step_ms / 1e3) / 1e12,
-                  eager_step_ms);
+      std::printf(
+          "%s: one training step's convolutions (%zu distinct shapes): %.2f ms device time (%.1f TFLOP/s), "
+          "%.2f ms eager back-to-back\n",
+          dtype == DType::F32 ? "tf32" : "bf16", shapes.size(), step_ms, flops / (step_ms / 1e3) / 1e12, eager_step_ms);
   }
   return 0;
 }

@@ -47,8 +47,8 @@ template <typename S> S* device_matrix(int64_t count, uint32_t seed) {
   return data;
 }
 
-template <typename S> void run(benchmark::State& state, cublasHandle_t handle, cudaStream_t stream, int64_t m,
-                               int64_t n, int64_t k) {
+template <typename S>
+void run(benchmark::State& state, cublasHandle_t handle, cudaStream_t stream, int64_t m, int64_t n, int64_t k) {
   S* a = device_matrix<S>(m * k, 1);
   S* b = device_matrix<S>(k * n, 2);
   S* c = device_matrix<S>(m * n, 3);

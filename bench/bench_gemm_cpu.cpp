@@ -49,8 +49,11 @@ void shapes(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_matmul_cpu<float>)->Apply(shapes);
-BENCHMARK(BM_matmul_cpu<double>)->Args({1024, 1024, 1024, 0})->ArgNames({"M", "N", "K", "tA"})
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_matmul_cpu<double>)
+    ->Args({1024, 1024, 1024, 0})
+    ->ArgNames({"M", "N", "K", "tA"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 

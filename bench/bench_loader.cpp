@@ -122,8 +122,12 @@ void BM_Resize(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Resize)
-    ->Args({0, 224, 0})->Args({0, 80, 0})->Args({1, 224, 0})
-    ->Args({0, 224, 1})->Args({0, 80, 1})->Args({1, 224, 1})
+    ->Args({0, 224, 0})
+    ->Args({0, 80, 0})
+    ->Args({1, 224, 0})
+    ->Args({0, 224, 1})
+    ->Args({0, 80, 1})
+    ->Args({1, 224, 1})
     ->ArgNames({"rgb", "size", "area"});
 
 void BM_Augment224(benchmark::State& state) {

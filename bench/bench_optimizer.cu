@@ -35,9 +35,10 @@ std::vector<int64_t> resnet152v2_sizes() {
   for (int stack = 0; stack < 4; ++stack) {
     const int64_t f = filters[stack];
     for (int b = 0; b < blocks[stack]; ++b) {
-      sizes.insert(sizes.end(), {cin, cin});                              // preact_bn gamma, beta
-      if (b == 0) sizes.insert(sizes.end(), {cin * 4 * f, 4 * f});         // 0_conv kernel, bias
-      sizes.insert(sizes.end(), {cin * f, f, f, 9 * f * f, f, f, f * 4 * f, 4 * f});  // 1_conv, 1_bn, 2_conv, 2_bn, 3_conv
+      sizes.insert(sizes.end(), {cin, cin});                        // preact_bn gamma, beta
+      if (b == 0) sizes.insert(sizes.end(), {cin * 4 * f, 4 * f});  // 0_conv kernel, bias
+      sizes.insert(sizes.end(),
+                   {cin * f, f, f, 9 * f * f, f, f, f * 4 * f, 4 * f});  // 1_conv, 1_bn, 2_conv, 2_bn, 3_conv
       cin = 4 * f;
     }
   }
@@ -124,7 +125,7 @@ const char* const kVariantNames[] = {"fused adam (1 update launch)", "fused adam
                                      "naive sgd momentum (514 launches)"};
 
 void one_step(Setup& s, Variant variant, int64_t step) {
-  const AdamHyper adam{};                    // Keras defaults, no weight decay
+  const AdamHyper adam{};  // Keras defaults, no weight decay
   const SgdHyper sgd{.momentum = 0.9};
   switch (variant) {
     case Variant::FusedAdam:
@@ -195,7 +196,8 @@ void BM_optimizer_step(benchmark::State& state) {
 
 void variants(benchmark::internal::Benchmark* b) {
   b->ArgName("variant");
-  for (Variant v : {Variant::FusedAdam, Variant::NaiveAdam, Variant::FusedAdamClip, Variant::FusedSgd, Variant::NaiveSgd})
+  for (Variant v :
+       {Variant::FusedAdam, Variant::NaiveAdam, Variant::FusedAdamClip, Variant::FusedSgd, Variant::NaiveSgd})
     b->Arg(static_cast<int>(v));
   b->UseManualTime()->Unit(benchmark::kMicrosecond)->MinTime(0.5);
 }

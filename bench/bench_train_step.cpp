@@ -20,17 +20,17 @@
 #include <string>
 #include <vector>
 
+#include "core/generator.h"
 #include "kernels/conv2d.h"
 #include "kernels/cpu_threads.h"
 #include "kernels/gemm.h"
 #include "models/resnet_v2.h"
+#include "optim/optimizer.h"
 #include "tensor/autograd.h"
 #include "tensor/cuda_runtime.h"
+#include "tensor/host_allocator.h"
 #include "tensor/ops.h"
 #include "tensor/profiler.h"
-#include "core/generator.h"
-#include "tensor/host_allocator.h"
-#include "optim/optimizer.h"
 
 namespace {
 
@@ -79,8 +79,7 @@ double gib(size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 
 
 int main(int argc, char** argv) {
   CLI::App app{"Times one training step of a ResNetV2 (see the header of bench/bench_train_step.cpp)"};
-  std::string model_name = "resnet152v2", device_name = "auto", precision = "tf32", optimizer_name = "sgd",
-              json_path;
+  std::string model_name = "resnet152v2", device_name = "auto", precision = "tf32", optimizer_name = "sgd", json_path;
   int batch = 64, size = 224, classes = 4, warmup = 3, steps = 10;
   bool profile = false;
   int64_t column_budget = alz::conv2d_cpu_column_budget();
@@ -190,22 +189,26 @@ int main(int argc, char** argv) {
     std::printf("step: median %.2f ms, min %.2f, max %.2f over %d steps -> %.1f img/s (mean %.2f ms)\n", median,
                 sorted.front(), sorted.back(), steps, batch / (median / 1000.0), loop_ms / steps);
     if (device.is_cpu())
-      std::printf("warm steps: %llu blocks of 64 KiB or more taken from the system (tensor/host_allocator.h); "
-                  "peak allocated %.2f GiB, held %.2f GiB\n",
-                  static_cast<unsigned long long>(after.mallocs - before.mallocs), gib(after.peak),
-                  gib(after.reserved));
+      std::printf(
+          "warm steps: %llu blocks of 64 KiB or more taken from the system (tensor/host_allocator.h); "
+          "peak allocated %.2f GiB, held %.2f GiB\n",
+          static_cast<unsigned long long>(after.mallocs - before.mallocs), gib(after.peak), gib(after.reserved));
     if (device.is_cuda())
-      std::printf("warm steps: %llu cudaMalloc calls, %llu cache flushes, %llu new conv algorithm selections; "
-                  "peak allocated %.2f GiB, reserved %.2f GiB\n",
-                  static_cast<unsigned long long>(after.mallocs - before.mallocs),
-                  static_cast<unsigned long long>(after.flushes - before.flushes),
-                  static_cast<unsigned long long>(after.selections - before.selections), gib(after.peak),
-                  gib(after.reserved));
+      std::printf(
+          "warm steps: %llu cudaMalloc calls, %llu cache flushes, %llu new conv algorithm selections; "
+          "peak allocated %.2f GiB, reserved %.2f GiB\n",
+          static_cast<unsigned long long>(after.mallocs - before.mallocs),
+          static_cast<unsigned long long>(after.flushes - before.flushes),
+          static_cast<unsigned long long>(after.selections - before.selections), gib(after.peak), gib(after.reserved));
 
-    nlohmann::json out = {{"model", model_name},   {"size", size},
-                          {"batch", batch},        {"device", device.str()},
-                          {"precision", precision}, {"optimizer", optimizer_name},
-                          {"median_ms", median},   {"mean_ms", loop_ms / steps},
+    nlohmann::json out = {{"model", model_name},
+                          {"size", size},
+                          {"batch", batch},
+                          {"device", device.str()},
+                          {"precision", precision},
+                          {"optimizer", optimizer_name},
+                          {"median_ms", median},
+                          {"mean_ms", loop_ms / steps},
                           {"images_per_s", batch / (median / 1000.0)},
                           {"step_ms", times}};
     if (device.is_cuda()) {
@@ -219,9 +222,10 @@ int main(int argc, char** argv) {
 
     if (profile) {
       step(true);  // phase times, each phase ended by a sync
-      std::printf("phases (one step, synchronised between them): forward+loss %.2f ms, backward %.2f ms, "
-                  "optimizer %.2f ms\n",
-                  forward_ms, backward_ms, optimizer_ms);
+      std::printf(
+          "phases (one step, synchronised between them): forward+loss %.2f ms, backward %.2f ms, "
+          "optimizer %.2f ms\n",
+          forward_ms, backward_ms, optimizer_ms);
       alz::profiler::start();
       Clock::time_point t0 = Clock::now();
       step(false);

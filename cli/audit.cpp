@@ -5,10 +5,11 @@
 //             [--examples N] [--strict]
 // Exit status: 0 (also with warnings, unless --strict), 1 for a missing or unusable folder or
 // when --strict and any warning was raised, 2 for bad flags. Tested in tests/test_cli_data.cpp.
+#include "data/audit.h"
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
-#include "data/audit.h"
 #include "cli/cli.h"
 
 namespace alz::cli {

@@ -10,13 +10,13 @@ namespace alz::cli {
 // exception is printed as "alz <command>: <message>" and gives 1; usage errors give 2.
 int run(int argc, char** argv);
 
-int info(int argc, char** argv);   // devices, versions, model summaries   (cli/info.cpp)
-int synth(int argc, char** argv);  // phantom MRI slices in the Kaggle layout (cli/synth.cpp)
-int audit(int argc, char** argv);  // dataset audit: layout, counts, duplicates, leakage (cli/audit.cpp)
-int train(int argc, char** argv);  // train, validate, checkpoint, report (cli/train.cpp)
-int eval(int argc, char** argv);   // metrics of a checkpoint on a dataset split (cli/eval.cpp)
-int predict(int argc, char** argv);  // class and probabilities per image (cli/predict.cpp)
-int convert(int argc, char** argv);  // Keras file -> alz checkpoint (cli/convert.cpp)
+int info(int argc, char** argv);          // devices, versions, model summaries   (cli/info.cpp)
+int synth(int argc, char** argv);         // phantom MRI slices in the Kaggle layout (cli/synth.cpp)
+int audit(int argc, char** argv);         // dataset audit: layout, counts, duplicates, leakage (cli/audit.cpp)
+int train(int argc, char** argv);         // train, validate, checkpoint, report (cli/train.cpp)
+int eval(int argc, char** argv);          // metrics of a checkpoint on a dataset split (cli/eval.cpp)
+int predict(int argc, char** argv);       // class and probabilities per image (cli/predict.cpp)
+int convert(int argc, char** argv);       // Keras file -> alz checkpoint (cli/convert.cpp)
 int export_model(int argc, char** argv);  // alz model -> Keras files (cli/export.cpp)
 
 }  // namespace alz::cli

@@ -4,10 +4,10 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "cli/cli.h"
+#include "core/error.h"
 #include "data/dataset.h"
 #include "data/loader.h"
-#include "core/error.h"
-#include "cli/cli.h"
 #include "train/evaluate.h"
 #include "train/inference.h"
 
@@ -83,7 +83,8 @@ int eval(int argc, char** argv) {
     std::cout << out.dump(2) << "\n";
   } else {
     std::cout << "split " << chosen->name << " of " << data << " (" << chosen->samples.size() << " images)";
-    if (made_split) std::cout << ", made as alz train makes it: group-aware, fraction " << val_fraction << ", seed " << split_seed;
+    if (made_split)
+      std::cout << ", made as alz train makes it: group-aware, fraction " << val_fraction << ", seed " << split_seed;
     std::cout << ", resize " << data::resize_method_name(loaded.resize) << "\n";
     if (index.known_leaky) std::cout << "WARNING: " << index.leak_warning << "\n";
     std::cout << train::format_metrics_text(metrics);

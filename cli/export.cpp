@@ -35,7 +35,9 @@ struct ExportFormat {
 
 const ExportFormat kFormats[] = {
     {"keras-h5", ".h5", "legacy Keras weights (Keras 2 layout): model.load_weights(OUT) in Keras 2 and 3",
-     [](const train::LoadedModel& m, const std::string& path, const ExportOptions&) { write_keras_h5(*m.model, path); }},
+     [](const train::LoadedModel& m, const std::string& path, const ExportOptions&) {
+       write_keras_h5(*m.model, path);
+     }},
     {"keras-weights", ".weights.h5", "Keras 3 weights: model.load_weights(OUT)",
      [](const train::LoadedModel& m, const std::string& path, const ExportOptions&) {
        write_keras_weights_h5(*m.model, path);

@@ -7,21 +7,21 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/cli.h"
 #include "kernels/cpu_threads.h"
 #include "models/resnet_v2.h"
 #include "tensor/cuda_runtime.h"
-#include "cli/cli.h"
 #include "train/inference.h"
 
 namespace alz::cli {
-
 
 int info(int argc, char** argv) {
   CLI::App app{"Devices found, library versions, and model summaries with parameter counts", "alz info"};
   std::string model, input_size = "224";
   int classes = 4;
-  app.add_option("--model", model, "print this model's summary (resnet50v2, resnet101v2, resnet152v2, "
-                                   "resnetv2-small, resnetv2-tiny)");
+  app.add_option("--model", model,
+                 "print this model's summary (resnet50v2, resnet101v2, resnet152v2, "
+                 "resnetv2-small, resnetv2-tiny)");
   app.add_option("--classes", classes, "number of classes")->check(CLI::Range(2, 100000));
   app.add_option("--input-size", input_size, "input size: N or HxW");
   try {
@@ -39,8 +39,7 @@ int info(int argc, char** argv) {
     std::printf("%s\n", cuda::library_versions().c_str());
     for (const auto& d : devices)
       std::printf("cuda:%d  %s  %.1f GiB  compute capability %d.%d  %d SMs\n", d.index, d.name.c_str(),
-                  static_cast<double>(d.total_memory) / (1 << 30), d.compute_major, d.compute_minor,
-                  d.multiprocessors);
+                  static_cast<double>(d.total_memory) / (1 << 30), d.compute_major, d.compute_minor, d.multiprocessors);
   }
   if (model.empty()) return 0;
   int height = 0, width = 0;

@@ -10,15 +10,15 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
+#include "cli/cli.h"
+#include "core/error.h"
 #include "data/image.h"
 #include "data/resize.h"
 #include "tensor/autograd.h"
 #include "tensor/cuda_runtime.h"
-#include "core/error.h"
-#include "cli/cli.h"
 #include "train/evaluate.h"
 #include "train/inference.h"
 
@@ -124,12 +124,14 @@ int predict(int argc, char** argv) {
       auto begin = std::chrono::steady_clock::now();
       Tensor logits = model.forward(one);
       (void)logits.at({0, 0});  // waits for the device
-      if (run >= 10) ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count());
+      if (run >= 10)
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count());
     }
     std::sort(ms.begin(), ms.end());
     double median = ms[ms.size() / 2];
     out["latency_ms_batch1_median"] = median;
-    if (format == "text") std::printf("batch-1 latency on %s: %.2f ms (median of %zu)\n", loaded.device.str().c_str(), median, ms.size());
+    if (format == "text")
+      std::printf("batch-1 latency on %s: %.2f ms (median of %zu)\n", loaded.device.str().c_str(), median, ms.size());
   }
   if (format == "json") std::cout << out.dump(2) << "\n";
   return 0;

@@ -11,9 +11,9 @@
 #include <cstdio>
 #include <sstream>
 
-#include "data/phantom.h"
-#include "core/error.h"
 #include "cli/cli.h"
+#include "core/error.h"
+#include "data/phantom.h"
 
 namespace alz::cli {
 
@@ -52,9 +52,10 @@ int synth(int argc, char** argv) {
   std::string counts, size = "208x176", preview;
   int64_t per_class = 0;
   app.add_option("--out", spec.out_dir, "output folder (created; existing files are overwritten)")->required();
-  auto* counts_option = app.add_option(
-      "--counts", counts, "images per class (train + val), order MildDemented,ModerateDemented,NonDemented,"
-                          "VeryMildDemented; default 210,15,750,525");
+  auto* counts_option =
+      app.add_option("--counts", counts,
+                     "images per class (train + val), order MildDemented,ModerateDemented,NonDemented,"
+                     "VeryMildDemented; default 210,15,750,525");
   app.add_option("--per-class", per_class, "the same number of images for every class")
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
       ->excludes(counts_option);
@@ -87,8 +88,8 @@ int synth(int argc, char** argv) {
               static_cast<unsigned long long>(spec.seed), spec.out_dir.c_str(), seconds);
   std::printf("  %-18s %8s %8s\n", "class", "train", "val");
   for (int c = 0; c < data::kPhantomClassCount; ++c)
-    std::printf("  %-18s %8lld %8lld\n", data::kPhantomClassNames[size_t(c)], static_cast<long long>(table[0][size_t(c)]),
-                static_cast<long long>(table[1][size_t(c)]));
+    std::printf("  %-18s %8lld %8lld\n", data::kPhantomClassNames[size_t(c)],
+                static_cast<long long>(table[0][size_t(c)]), static_cast<long long>(table[1][size_t(c)]));
   std::printf("  manifest: %s/manifest.csv (path,label,group)\n", spec.out_dir.c_str());
   for (int c = 0; c < data::kPhantomClassCount; ++c)
     if (spec.counts[size_t(c)] > 0 && spec.val_fraction > 0 && (table[0][size_t(c)] == 0 || table[1][size_t(c)] == 0))

@@ -53,9 +53,7 @@ ALZ_HOST_DEVICE bf16 float_to_bf16(float value) {
   return bf16{static_cast<uint16_t>(bits >> 16)};
 }
 
-ALZ_HOST_DEVICE float bf16_to_float(bf16 value) {
-  return bits_float(static_cast<uint32_t>(value.bits) << 16);
-}
+ALZ_HOST_DEVICE float bf16_to_float(bf16 value) { return bits_float(static_cast<uint32_t>(value.bits) << 16); }
 
 #if defined(__CUDACC__)
 // Two floats to two bf16 packed in one 32-bit word (lo at the lower address), in one hardware

@@ -26,8 +26,6 @@ const char* dtype_name(DType dtype) {
   return "?";
 }
 
-std::string Device::str() const {
-  return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index);
-}
+std::string Device::str() const { return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index); }
 
 }  // namespace alz

@@ -17,18 +17,18 @@ class Error : public std::runtime_error {
 }  // namespace alz
 
 // Throws alz::Error built from a stream expression when `cond` is false.
-#define ALZ_CHECK(cond, message)                 \
-  do {                                           \
-    if (!(cond)) {                               \
-      std::ostringstream alz_check_stream_;      \
-      alz_check_stream_ << message;              \
+#define ALZ_CHECK(cond, message)                   \
+  do {                                             \
+    if (!(cond)) {                                 \
+      std::ostringstream alz_check_stream_;        \
+      alz_check_stream_ << message;                \
       throw ::alz::Error(alz_check_stream_.str()); \
-    }                                            \
+    }                                              \
   } while (0)
 
-#define ALZ_FAIL(message)                      \
-  do {                                         \
-    std::ostringstream alz_check_stream_;      \
-    alz_check_stream_ << message;              \
+#define ALZ_FAIL(message)                        \
+  do {                                           \
+    std::ostringstream alz_check_stream_;        \
+    alz_check_stream_ << message;                \
     throw ::alz::Error(alz_check_stream_.str()); \
   } while (0)

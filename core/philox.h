@@ -34,7 +34,10 @@ ALZ_HOST_DEVICE PhiloxBlock philox4x32(uint64_t counter_low, uint64_t counter_hi
     philox_mulhilo(0xD2511F53u, c0, hi0, lo0);
     philox_mulhilo(0xCD9E8D57u, c2, hi1, lo1);
     uint32_t n0 = hi1 ^ c1 ^ k0, n1 = lo1, n2 = hi0 ^ c3 ^ k1, n3 = lo0;
-    c0 = n0; c1 = n1; c2 = n2; c3 = n3;
+    c0 = n0;
+    c1 = n1;
+    c2 = n2;
+    c3 = n3;
     k0 += 0x9E3779B9u;
     k1 += 0xBB67AE85u;
   }
@@ -49,9 +52,7 @@ ALZ_HOST_DEVICE uint32_t philox_bits(uint64_t seed, uint64_t offset, uint64_t in
 }
 
 // Uniform in [0, 1) with 24 random bits (exact in float).
-ALZ_HOST_DEVICE float bits_to_unit_float(uint32_t bits) {
-  return static_cast<float>(bits >> 8) * (1.0f / 16777216.0f);
-}
+ALZ_HOST_DEVICE float bits_to_unit_float(uint32_t bits) { return static_cast<float>(bits >> 8) * (1.0f / 16777216.0f); }
 
 // Element `index` of a uniform draw in [low, high).
 ALZ_HOST_DEVICE float philox_uniform(uint64_t seed, uint64_t offset, uint64_t index, float low, float high) {

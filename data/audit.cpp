@@ -11,8 +11,8 @@
 #include <set>
 #include <sstream>
 
-#include "data/phash.h"
 #include "core/error.h"
+#include "data/phash.h"
 
 namespace alz::data {
 
@@ -172,9 +172,9 @@ AuditReport audit_dataset(const std::string& root, const AuditOptions& options) 
     if (detail > options.detail_threshold) continue;
     int sa = split_of[size_t(a)], sb = split_of[size_t(b)];
     AuditNearPair near{a, b, pair.distance, detail, sa != sb};
-    std::string key = sa == sb ? report.splits[size_t(sa)].name
-                               : report.splits[size_t(std::min(sa, sb))].name + "/" +
-                                     report.splits[size_t(std::max(sa, sb))].name;
+    std::string key =
+        sa == sb ? report.splits[size_t(sa)].name
+                 : report.splits[size_t(std::min(sa, sb))].name + "/" + report.splits[size_t(std::max(sa, sb))].name;
     ++report.near_pair_counts[key];
     if (near.cross_split) {
       ++report.near_cross_split_pairs;
@@ -190,9 +190,10 @@ AuditReport audit_dataset(const std::string& root, const AuditOptions& options) 
     // The layout is known by its folder names; say so when the images themselves showed no copy.
     std::string warning = index.leak_warning;
     if (report.exact_cross_split_groups == 0 && report.near_cross_split_pairs == 0)
-      warning += " (This audit found no exact or near copy across the splits here, so the folder may only share "
-                 "Kaggle's folder names; its hashes miss rotated or zoomed copies, so if these are Kaggle's "
-                 "images the leak stands.)";
+      warning +=
+          " (This audit found no exact or near copy across the splits here, so the folder may only share "
+          "Kaggle's folder names; its hashes miss rotated or zoomed copies, so if these are Kaggle's "
+          "images the leak stands.)";
     report.warnings.push_back(warning);
   }
   if (report.exact_cross_split_groups > 0)
@@ -224,7 +225,8 @@ std::string format_audit_text(const AuditReport& r) {
     out << "  " << name;
     for (size_t c = 0; c < r.class_names.size(); ++c) {
       std::string count = std::to_string(split.per_class[c]);
-      out << "  " << std::string(r.class_names[c].size() - std::min(count.size(), r.class_names[c].size()), ' ') << count;
+      out << "  " << std::string(r.class_names[c].size() - std::min(count.size(), r.class_names[c].size()), ' ')
+          << count;
     }
     out << "  " << split.total << "\n";
   }
@@ -243,9 +245,9 @@ std::string format_audit_text(const AuditReport& r) {
     }
     out << "\n";
   }
-  out << "\nnear-duplicates (pHash distance <= " << r.near_threshold << " and detail-hash distance <= "
-      << r.detail_threshold << ", identical files excluded): "
-      << r.near_pairs.size() << " pairs, " << r.near_cross_split_pairs << " across splits\n";
+  out << "\nnear-duplicates (pHash distance <= " << r.near_threshold
+      << " and detail-hash distance <= " << r.detail_threshold << ", identical files excluded): " << r.near_pairs.size()
+      << " pairs, " << r.near_cross_split_pairs << " across splits\n";
   for (const auto& [key, count] : r.near_pair_counts)
     out << "  " << (key.find('/') == std::string::npos ? "within " : "across ") << key << ": " << count << "\n";
   // Cross-split examples first: they are the ones that matter.
@@ -255,8 +257,8 @@ std::string format_audit_text(const AuditReport& r) {
       if (pair.cross_split == (pass == 0) && listed.size() < examples) listed.push_back(&pair);
   for (const AuditNearPair* pair : listed)
     out << "  " << r.files[size_t(pair->a)].path << " [" << r.files[size_t(pair->a)].split << "] ~ "
-        << r.files[size_t(pair->b)].path << " [" << r.files[size_t(pair->b)].split << "] (distance "
-        << pair->distance << ", detail " << pair->detail_distance << ")\n";
+        << r.files[size_t(pair->b)].path << " [" << r.files[size_t(pair->b)].split << "] (distance " << pair->distance
+        << ", detail " << pair->detail_distance << ")\n";
   if (r.splits.size() > 1) {
     out << "\nimages with an exact or near copy in another split:";
     for (const AuditSplit& split : r.splits)
@@ -277,8 +279,8 @@ std::string format_audit_text(const AuditReport& r) {
 // image_sizes{"HxW, C channels": n}, unreadable{count, examples[{path, reason}]},
 // exact_duplicates{groups, redundant_files, cross_split_groups, examples[{files[{path, split}],
 // cross_split}]}, near_duplicates{threshold, detail_threshold, pairs, cross_split_pairs,
-// counts{key: n}, examples[{a{path, split}, b{path, split}, distance, detail_distance, cross_split}]}, shared_groups{count, examples},
-// known_leaky, warnings[].
+// counts{key: n}, examples[{a{path, split}, b{path, split}, distance, detail_distance, cross_split}]},
+// shared_groups{count, examples}, known_leaky, warnings[].
 std::string format_audit_json(const AuditReport& r, int indent) {
   using nlohmann::json;
   const size_t examples = size_t(r.max_examples);
@@ -293,7 +295,9 @@ std::string format_audit_json(const AuditReport& r, int indent) {
   for (const AuditSplit& split : r.splits) {
     json per_class = json::object();
     for (size_t c = 0; c < r.class_names.size(); ++c) per_class[r.class_names[c]] = split.per_class[c];
-    out["splits"].push_back({{"name", split.name}, {"total", split.total}, {"per_class", per_class},
+    out["splits"].push_back({{"name", split.name},
+                             {"total", split.total},
+                             {"per_class", per_class},
                              {"with_copy_elsewhere", split.with_copy_elsewhere}});
   }
   out["image_sizes"] = r.sizes;
@@ -315,12 +319,14 @@ std::string format_audit_json(const AuditReport& r, int indent) {
   for (int pass = 0; pass < 2; ++pass)
     for (const AuditNearPair& pair : r.near_pairs)
       if (pair.cross_split == (pass == 0) && pairs.size() < examples)
-        pairs.push_back({{"a", file_json(pair.a)}, {"b", file_json(pair.b)}, {"distance", pair.distance},
-                         {"detail_distance", pair.detail_distance}, {"cross_split", pair.cross_split}});
-  out["near_duplicates"] = {{"threshold", r.near_threshold},     {"detail_threshold", r.detail_threshold},
-                            {"pairs", r.near_pairs.size()},
-                            {"cross_split_pairs", r.near_cross_split_pairs}, {"counts", r.near_pair_counts},
-                            {"examples", pairs}};
+        pairs.push_back({{"a", file_json(pair.a)},
+                         {"b", file_json(pair.b)},
+                         {"distance", pair.distance},
+                         {"detail_distance", pair.detail_distance},
+                         {"cross_split", pair.cross_split}});
+  out["near_duplicates"] = {{"threshold", r.near_threshold}, {"detail_threshold", r.detail_threshold},
+                            {"pairs", r.near_pairs.size()},  {"cross_split_pairs", r.near_cross_split_pairs},
+                            {"counts", r.near_pair_counts},  {"examples", pairs}};
   std::vector<std::string> shared(r.shared_groups.begin(),
                                   r.shared_groups.begin() + std::ptrdiff_t(std::min(examples, r.shared_groups.size())));
   out["shared_groups"] = {{"count", r.shared_groups.size()}, {"examples", shared}};

@@ -36,7 +36,7 @@ namespace alz::data {
 struct AuditOptions {
   int near_threshold = 6;     // Hamming distance of 64-bit pHashes, 0..kMaxNearThreshold
   int detail_threshold = 20;  // Hamming distance of 256-bit detail hashes, 0..256
-  int max_examples = 10;   // examples listed per kind of finding
+  int max_examples = 10;      // examples listed per kind of finding
 };
 
 struct AuditFile {
@@ -71,17 +71,17 @@ struct AuditReport {
   std::string root, layout;
   std::vector<std::string> class_names;
   std::vector<AuditSplit> splits;
-  std::vector<AuditFile> files;                // every sample the scan found, split by split
-  std::map<std::string, int64_t> sizes;         // "HxW, C channels" -> count (readable files)
+  std::vector<AuditFile> files;          // every sample the scan found, split by split
+  std::map<std::string, int64_t> sizes;  // "HxW, C channels" -> count (readable files)
   std::vector<SkippedFile> unreadable;
   std::vector<AuditDuplicateGroup> exact_groups;
-  int64_t exact_redundant_files = 0;            // sum over groups of (size - 1)
+  int64_t exact_redundant_files = 0;  // sum over groups of (size - 1)
   int64_t exact_cross_split_groups = 0;
   int near_threshold = 0, detail_threshold = 0;
-  std::vector<AuditNearPair> near_pairs;         // exact duplicates excluded
+  std::vector<AuditNearPair> near_pairs;            // exact duplicates excluded
   std::map<std::string, int64_t> near_pair_counts;  // "train" (within) or "train/val" (across)
   int64_t near_cross_split_pairs = 0;
-  std::vector<std::string> shared_groups;       // subject groups present in several splits
+  std::vector<std::string> shared_groups;  // subject groups present in several splits
   bool known_leaky = false;
   std::vector<std::string> warnings;
   int max_examples = 10;

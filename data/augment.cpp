@@ -13,8 +13,8 @@
 #include <cmath>
 #include <sstream>
 
-#include "core/philox.h"
 #include "core/error.h"
+#include "core/philox.h"
 
 namespace alz::data {
 namespace {
@@ -25,7 +25,7 @@ constexpr float kPi = 3.14159265358979f;
 struct Draws {
   uint32_t word[8];
   float unit(int k) const { return bits_to_unit_float(word[k]); }  // [0, 1)
-  float symmetric(int k) const { return 2.0f * unit(k) - 1.0f; }    // [-1, 1)
+  float symmetric(int k) const { return 2.0f * unit(k) - 1.0f; }   // [-1, 1)
 };
 
 Draws draw_words(uint64_t seed, int64_t epoch, int64_t index) {
@@ -97,8 +97,8 @@ AugmentOptions AugmentOptions::none() {
 
 std::string AugmentOptions::describe() const {
   std::ostringstream s;
-  s << "flip " << (horizontal_flip ? "on" : "off") << ", rotation +-" << rotation_degrees << " deg, zoom +-"
-    << zoom << ", shift +-" << shift << ", brightness +-" << brightness << ", contrast +-" << contrast;
+  s << "flip " << (horizontal_flip ? "on" : "off") << ", rotation +-" << rotation_degrees << " deg, zoom +-" << zoom
+    << ", shift +-" << shift << ", brightness +-" << brightness << ", contrast +-" << contrast;
   return s.str();
 }
 
@@ -131,10 +131,10 @@ void flip_horizontal(FloatImage& image) {
 }
 
 FloatImage augment_image(const FloatImage& image, const AugmentParams& params) {
-  ALZ_CHECK(image.height >= 1 && image.width >= 1 &&
-                image.pixels.size() == size_t(image.height) * image.width * image.channels,
-            "augment_image: empty or inconsistent image " << image.height << "x" << image.width << "x"
-                                                          << image.channels);
+  ALZ_CHECK(
+      image.height >= 1 && image.width >= 1 &&
+          image.pixels.size() == size_t(image.height) * image.width * image.channels,
+      "augment_image: empty or inconsistent image " << image.height << "x" << image.width << "x" << image.channels);
   ALZ_CHECK(params.scale > 0.0f, "augment_image: zoom scale " << params.scale << " must be positive");
   FloatImage out;
   if (is_identity_geometry(params)) {

@@ -24,14 +24,14 @@
 namespace alz::data {
 
 struct AugmentOptions {
-  bool horizontal_flip = true;    // with probability 1/2
-  float rotation_degrees = 10.0f; // uniform in [-r, r]
-  float zoom = 0.1f;              // scale uniform in [1 - z, 1 + z]
-  float shift = 0.1f;             // per axis, uniform in [-s, s] times the side
-  float brightness = 0.1f;        // additive, uniform in [-b, b] times 255
-  float contrast = 0.1f;          // factor uniform in [1 - c, 1 + c]
+  bool horizontal_flip = true;     // with probability 1/2
+  float rotation_degrees = 10.0f;  // uniform in [-r, r]
+  float zoom = 0.1f;               // scale uniform in [1 - z, 1 + z]
+  float shift = 0.1f;              // per axis, uniform in [-s, s] times the side
+  float brightness = 0.1f;         // additive, uniform in [-b, b] times 255
+  float contrast = 0.1f;           // factor uniform in [1 - c, 1 + c]
 
-  static AugmentOptions none();   // everything off
+  static AugmentOptions none();  // everything off
   std::string describe() const;
 };
 
@@ -45,8 +45,8 @@ struct AugmentParams {
 };
 
 // The parameters for one sample of one epoch; `height`/`width` turn shift fractions into pixels.
-AugmentParams draw_augment_params(const AugmentOptions& options, uint64_t seed, int64_t epoch,
-                                  int64_t sample_index, int height, int width);
+AugmentParams draw_augment_params(const AugmentOptions& options, uint64_t seed, int64_t epoch, int64_t sample_index,
+                                  int height, int width);
 
 // Returns the augmented image (same size and channels).
 FloatImage augment_image(const FloatImage& image, const AugmentParams& params);

@@ -170,9 +170,7 @@ const char* kV1Warning =
 
 // Decides the layout and its split folders.
 LayoutKind detect_layout(const fs::path& root, std::vector<RawSplit>& splits, bool& leaky, std::string& warning) {
-  auto both = [](const fs::path& base, const char* a, const char* b) {
-    return is_dir(base / a) && is_dir(base / b);
-  };
+  auto both = [](const fs::path& base, const char* a, const char* b) { return is_dir(base / a) && is_dir(base / b); };
   fs::path aug = root / "AugmentedAlzheimerDataset", orig = root / "OriginalDataset";
   if (is_dir(aug) || is_dir(orig)) {
     if (is_dir(aug)) splits.push_back({"train", aug});
@@ -206,21 +204,21 @@ LayoutKind detect_layout(const fs::path& root, std::vector<RawSplit>& splits, bo
 void finish(DatasetIndex& index, const ScanOptions& options) {
   if (options.strict && !index.skipped.empty()) {
     std::ostringstream s;
-    s << index.root << ": strict mode: " << index.skipped.size() << " file(s) cannot be used, first: "
-      << index.skipped.front().path << ": " << index.skipped.front().reason;
+    s << index.root << ": strict mode: " << index.skipped.size()
+      << " file(s) cannot be used, first: " << index.skipped.front().path << ": " << index.skipped.front().reason;
     throw Error(s.str());
   }
-  ALZ_CHECK(index.class_names.size() >= 2,
-            index.root << ": found " << index.class_names.size() << " class(es)"
-                       << (index.class_names.empty() ? "" : " ('" + index.class_names[0] + "')")
-                       << "; a classifier needs at least 2 (expected <root>/<class>/<images>)");
+  ALZ_CHECK(index.class_names.size() >= 2, index.root
+                                               << ": found " << index.class_names.size() << " class(es)"
+                                               << (index.class_names.empty() ? "" : " ('" + index.class_names[0] + "')")
+                                               << "; a classifier needs at least 2 (expected <root>/<class>/<images>)");
   for (const Split& split : index.splits) {
     std::vector<int64_t> counts = index.class_counts(split);
     for (size_t c = 0; c < counts.size(); ++c) {
       if (counts[c] > 0) continue;
       std::ostringstream s;
-      s << index.root << ": class '" << index.class_names[c] << "' has no usable images in split '"
-        << split.name << "'";
+      s << index.root << ": class '" << index.class_names[c] << "' has no usable images in split '" << split.name
+        << "'";
       if (!index.skipped.empty())
         s << " (" << index.skipped.size() << " file(s) skipped, first: " << index.skipped.front().path << ": "
           << index.skipped.front().reason << ")";
@@ -264,7 +262,8 @@ std::string DatasetIndex::describe(int max_skipped_listed) const {
   for (const std::string& name : class_names) width = std::max(width, name.size());
   s << "  " << std::left << std::setw(7) << "split";
   for (const std::string& name : class_names) s << "  " << std::right << std::setw(int(width)) << name;
-  s << "  " << std::setw(8) << "total" << "\n";
+  s << "  " << std::setw(8) << "total"
+    << "\n";
   for (const Split& split : splits) {
     s << "  " << std::left << std::setw(7) << split.name;
     for (int64_t count : class_counts(split)) s << "  " << std::right << std::setw(int(width)) << count;
@@ -312,8 +311,10 @@ std::vector<Sample> filter_usable(const std::vector<Sample>& candidates, const S
   for (auto& thread : pool) thread.join();
   std::vector<Sample> usable;
   for (size_t i = 0; i < candidates.size(); ++i) {
-    if (reasons[i].empty()) usable.push_back(candidates[i]);
-    else skipped.push_back({candidates[i].path, reasons[i]});
+    if (reasons[i].empty())
+      usable.push_back(candidates[i]);
+    else
+      skipped.push_back({candidates[i].path, reasons[i]});
   }
   return usable;
 }
@@ -342,8 +343,8 @@ DatasetIndex scan_dataset(const std::string& path, const ScanOptions& options) {
   std::set<std::string> classes;
   for (const RawSplit& split : raw) {
     std::vector<fs::path> class_dirs = sub_folders(split.dir, index.skipped);
-    ALZ_CHECK(!class_dirs.empty(), split.dir.string() << ": no class folders (expected "
-                                                      << split.dir.string() << "/<class>/<images>)");
+    ALZ_CHECK(!class_dirs.empty(),
+              split.dir.string() << ": no class folders (expected " << split.dir.string() << "/<class>/<images>)");
     for (const fs::path& dir : class_dirs) classes.insert(dir.filename().string());
     std::vector<Candidate> listed = list_class_folders(split, index.skipped);
     candidates.insert(candidates.end(), listed.begin(), listed.end());

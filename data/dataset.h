@@ -54,21 +54,21 @@ struct Split {
 };
 
 struct ScanOptions {
-  bool strict = false;          // any skipped file is an error
-  bool verify_images = false;   // decode every image (in parallel) to catch truncated/corrupt data
-  bool check_headers = true;    // read every header (stbi_info): catches most bad files cheaply
-  int min_image_side = 8;       // headers with a smaller side are skipped (1xN images)
-  DecodeLimits limits;          // headers above limits.max_pixels are skipped
-  int verify_threads = 0;       // 0: all cores
+  bool strict = false;         // any skipped file is an error
+  bool verify_images = false;  // decode every image (in parallel) to catch truncated/corrupt data
+  bool check_headers = true;   // read every header (stbi_info): catches most bad files cheaply
+  int min_image_side = 8;      // headers with a smaller side are skipped (1xN images)
+  DecodeLimits limits;         // headers above limits.max_pixels are skipped
+  int verify_threads = 0;      // 0: all cores
 };
 
 struct DatasetIndex {
   LayoutKind layout = LayoutKind::ClassFolders;
-  std::string root;                     // the folder (or the CSV file) scanned
-  std::vector<std::string> class_names; // alphabetical
+  std::string root;                      // the folder (or the CSV file) scanned
+  std::vector<std::string> class_names;  // alphabetical
   std::vector<Split> splits;
   std::vector<SkippedFile> skipped;
-  bool known_leaky = false;             // V2/V1: train holds augmented copies of val
+  bool known_leaky = false;  // V2/V1: train holds augmented copies of val
   std::string leak_warning;
 
   const Split* find_split(const std::string& name) const;  // nullptr when absent
@@ -97,15 +97,15 @@ std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed, uint64_t strea
 // A seeded split of `samples` into ("train", "val") with about val_fraction of every class in
 // val (per class: round(count * val_fraction), at least 1 when the class has 2 or more
 // samples). Deterministic for a seed on every platform; both sides keep the input order.
-std::pair<Split, Split> stratified_split(const std::vector<Sample>& samples, int num_classes,
-                                         double val_fraction, uint64_t seed);
+std::pair<Split, Split> stratified_split(const std::vector<Sample>& samples, int num_classes, double val_fraction,
+                                         uint64_t seed);
 
 // The same, but every sample of a group lands on the same side (samples with an empty group
 // are groups of one). Groups are assigned greedily, largest first in a seeded order, to the
 // side whose per-class counts are furthest below their targets, so classes stay balanced as
 // well as whole groups allow.
-std::pair<Split, Split> group_split(const std::vector<Sample>& samples, int num_classes,
-                                    double val_fraction, uint64_t seed);
+std::pair<Split, Split> group_split(const std::vector<Sample>& samples, int num_classes, double val_fraction,
+                                    uint64_t seed);
 
 // Returns `index` with "train"/"val" made from its "train" (or "all") split when it has no
 // "val": group-aware when any sample has a group, else stratified. Unchanged when "val"

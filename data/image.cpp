@@ -30,8 +30,6 @@
 #pragma GCC diagnostic pop
 #endif
 
-#include "data/image.h"
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,6 +43,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/image.h"
 #include "data/jpeg.h"
 
 namespace alz::data {
@@ -79,12 +78,18 @@ std::string sniff_format(const uint8_t* bytes, size_t size, const std::string& n
   if (starts_with(bytes, size, "\x89PNG\r\n\x1a\n", 8)) return "png";
   if (starts_with(bytes, size, "BM", 2)) return "bmp";
   const char* other = nullptr;
-  if (starts_with(bytes, size, "GIF8", 4)) other = "GIF";
-  else if (starts_with(bytes, size, "II*\0", 4) || starts_with(bytes, size, "MM\0*", 4)) other = "TIFF";
-  else if (size >= 12 && starts_with(bytes, size, "RIFF", 4) && std::memcmp(bytes + 8, "WEBP", 4) == 0) other = "WebP";
-  else if (size >= 132 && std::memcmp(bytes + 128, "DICM", 4) == 0) other = "DICOM";
-  else if (starts_with(bytes, size, "\x1f\x8b", 2)) other = "gzip";
-  else if (starts_with(bytes, size, "8BPS", 4)) other = "PSD";
+  if (starts_with(bytes, size, "GIF8", 4))
+    other = "GIF";
+  else if (starts_with(bytes, size, "II*\0", 4) || starts_with(bytes, size, "MM\0*", 4))
+    other = "TIFF";
+  else if (size >= 12 && starts_with(bytes, size, "RIFF", 4) && std::memcmp(bytes + 8, "WEBP", 4) == 0)
+    other = "WebP";
+  else if (size >= 132 && std::memcmp(bytes + 128, "DICM", 4) == 0)
+    other = "DICOM";
+  else if (starts_with(bytes, size, "\x1f\x8b", 2))
+    other = "gzip";
+  else if (starts_with(bytes, size, "8BPS", 4))
+    other = "PSD";
   if (other) ALZ_FAIL(name << ": unsupported image format " << other << " (use JPEG, PNG or BMP)");
   ALZ_FAIL(name << ": not an image (no JPEG, PNG or BMP signature; " << size << " bytes)");
 }
@@ -96,8 +101,8 @@ uint16_t read_le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1]
 // the last tail_size bytes of a file of total_size bytes, `head` its first head_size bytes.
 constexpr size_t kTailBytes = 256;
 
-void check_complete(const uint8_t* head, size_t head_size, const uint8_t* tail, size_t tail_size,
-                    uint64_t total_size, const std::string& format, const std::string& name) {
+void check_complete(const uint8_t* head, size_t head_size, const uint8_t* tail, size_t tail_size, uint64_t total_size,
+                    const std::string& format, const std::string& name) {
   if (format == "jpeg") {
     for (size_t i = tail_size; i-- > 1;)
       if (tail[i - 1] == 0xFF && tail[i] == 0xD9) return;
@@ -148,8 +153,14 @@ bool declared_size(const uint8_t* bytes, size_t size, const std::string& format,
     size_t pos = 2;
     while (pos + 4 <= size && bytes[pos] == 0xFF) {
       uint8_t marker = bytes[pos + 1];
-      if (marker == 0xFF) { ++pos; continue; }
-      if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD9)) { pos += 2; continue; }
+      if (marker == 0xFF) {
+        ++pos;
+        continue;
+      }
+      if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD9)) {
+        pos += 2;
+        continue;
+      }
       bool frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
       if (frame && pos + 9 <= size) {
         height = read_be16(bytes + pos + 5);
@@ -168,9 +179,9 @@ ImageInfo probe_bytes(const uint8_t* bytes, size_t size, const std::string& name
   ALZ_CHECK(size <= size_t(INT32_MAX), name << ": file too large (" << size << " bytes)");
   int64_t declared_w = 0, declared_h = 0;
   if (declared_size(bytes, size, info.format, declared_w, declared_h))
-    ALZ_CHECK(declared_w * declared_h <= limits.max_pixels,
-              name << ": image too large: " << declared_w << "x" << declared_h << " = " << declared_w * declared_h
-                   << " pixels, the limit is " << limits.max_pixels);
+    ALZ_CHECK(declared_w * declared_h <= limits.max_pixels, name << ": image too large: " << declared_w << "x"
+                                                                 << declared_h << " = " << declared_w * declared_h
+                                                                 << " pixels, the limit is " << limits.max_pixels);
   int w = 0, h = 0, comp = 0;
   if (info.format == "jpeg") {
     detail::JpegHeader header = detail::read_jpeg_header(bytes, size, name);
@@ -181,9 +192,9 @@ ImageInfo probe_bytes(const uint8_t* bytes, size_t size, const std::string& name
     ALZ_FAIL(name << ": corrupt " << info.format << " header (" << stbi_failure_reason() << ")");
   }
   ALZ_CHECK(w > 0 && h > 0, name << ": image has zero size (" << w << "x" << h << ")");
-  ALZ_CHECK(int64_t(w) * h <= limits.max_pixels,
-            name << ": image too large: " << w << "x" << h << " = " << int64_t(w) * h
-                 << " pixels, the limit is " << limits.max_pixels);
+  ALZ_CHECK(int64_t(w) * h <= limits.max_pixels, name << ": image too large: " << w << "x" << h << " = "
+                                                      << int64_t(w) * h << " pixels, the limit is "
+                                                      << limits.max_pixels);
   info.width = w;
   info.height = h;
   info.channels_in_file = comp;
@@ -267,8 +278,8 @@ Image decode_image_memory(const uint8_t* bytes, size_t size, const std::string& 
     return detail::decode_jpeg(bytes, size, name, header);
   }
   int w = 0, h = 0, comp = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> data(
-      stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &comp, 3), &stbi_image_free);
+  std::unique_ptr<stbi_uc, void (*)(void*)> data(stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &comp, 3),
+                                                 &stbi_image_free);
   if (!data) ALZ_FAIL(name << ": corrupt " << info.format << " data (" << stbi_failure_reason() << ")");
   ALZ_CHECK(w == info.width && h == info.height, name << ": decoded size differs from the header");
   Image image(h, w, 3);
@@ -297,8 +308,8 @@ void write_jpeg(const std::string& path, const Image& image, int quality) {
   check_writable(image, path, 3);
   ALZ_CHECK(quality >= 1 && quality <= 100, path << ": JPEG quality " << quality << " is not in [1, 100]");
   std::vector<uint8_t> bytes;
-  if (!stbi_write_jpg_to_func(append_bytes, &bytes, image.width, image.height, image.channels,
-                              image.pixels.data(), quality))
+  if (!stbi_write_jpg_to_func(append_bytes, &bytes, image.width, image.height, image.channels, image.pixels.data(),
+                              quality))
     ALZ_FAIL(path << ": JPEG encoding failed");
   write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
@@ -306,8 +317,8 @@ void write_jpeg(const std::string& path, const Image& image, int quality) {
 static std::vector<uint8_t> encode_png_bytes(const Image& image, const std::string& name_for_errors) {
   check_writable(image, name_for_errors, 4);
   std::vector<uint8_t> bytes;
-  if (!stbi_write_png_to_func(append_bytes, &bytes, image.width, image.height, image.channels,
-                              image.pixels.data(), image.width * image.channels))
+  if (!stbi_write_png_to_func(append_bytes, &bytes, image.width, image.height, image.channels, image.pixels.data(),
+                              image.width * image.channels))
     ALZ_FAIL(name_for_errors << ": PNG encoding failed");
   return bytes;
 }

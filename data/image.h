@@ -23,8 +23,7 @@
 
 namespace alz::data {
 
-template <typename T>
-struct BasicImage {
+template <typename T> struct BasicImage {
   int height = 0, width = 0, channels = 3;
   std::vector<T> pixels;  // (H, W, C)
 

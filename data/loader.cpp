@@ -33,7 +33,7 @@ struct Loader::Pending {
   Tensor images, labels;         // host
   int64_t remaining = 0;
   bool ready = false;
-  std::string error;             // first failure, if any
+  std::string error;  // first failure, if any
 };
 
 Loader::Loader(std::vector<Sample> samples, LoaderOptions options) : samples_(std::move(samples)), options_(options) {
@@ -45,10 +45,9 @@ Loader::Loader(std::vector<Sample> samples, LoaderOptions options) : samples_(st
   ALZ_CHECK(options_.dtype == DType::F32 || options_.dtype == DType::BF16,
             "loader: images must be f32 or bf16, not " << dtype_name(options_.dtype));
   ALZ_CHECK(options_.prefetch_batches >= 1, "loader: prefetch_batches must be at least 1");
-  for (const Sample& s : samples_)
-    ALZ_CHECK(s.label >= 0, "loader: " << s.path << " has no label (" << s.label << ")");
-  batches_per_epoch_ = options_.drop_last ? count / options_.batch_size
-                                          : (count + options_.batch_size - 1) / options_.batch_size;
+  for (const Sample& s : samples_) ALZ_CHECK(s.label >= 0, "loader: " << s.path << " has no label (" << s.label << ")");
+  batches_per_epoch_ =
+      options_.drop_last ? count / options_.batch_size : (count + options_.batch_size - 1) / options_.batch_size;
   ALZ_CHECK(batches_per_epoch_ > 0, "loader: " << count << " samples with batch size " << options_.batch_size
                                                << " and drop_last give no batch");
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -98,8 +97,10 @@ std::shared_ptr<const FloatImage> Loader::cached_or_load(int64_t sample) {
     const auto resized_bytes = static_cast<int64_t>(resized->pixels.size() * sizeof(float));
     const auto decoded_bytes = static_cast<int64_t>(decoded->pixels.size());
     CacheEntry entry;
-    if (resized_bytes <= decoded_bytes) entry.resized = resized;
-    else entry.decoded = decoded;
+    if (resized_bytes <= decoded_bytes)
+      entry.resized = resized;
+    else
+      entry.decoded = decoded;
     const int64_t bytes = std::min(resized_bytes, decoded_bytes);
     std::lock_guard<std::mutex> lock(cache_mutex_);
     if (!cache_[sample].resized && !cache_[sample].decoded && cache_bytes_ + bytes <= options_.cache_max_bytes) {
@@ -315,8 +316,7 @@ std::string Loader::describe() const {
   out << "loader: " << size() << " samples, " << batches_per_epoch_ << " batches of " << options_.batch_size
       << (options_.drop_last ? " (last partial dropped)" : "") << ", " << options_.height << "x" << options_.width
       << " " << dtype_name(options_.dtype) << " (resize " << resize_method_name(options_.resize) << "), " << workers_
-      << " workers, "
-      << (options_.shuffle ? "shuffled" : "in order") << ", augmentation "
+      << " workers, " << (options_.shuffle ? "shuffled" : "in order") << ", augmentation "
       << (options_.augment ? options_.augment_options.describe() : "off") << (options_.cache ? ", cached" : "");
   if (s.images > 0)
     out << "; " << static_cast<int64_t>(s.images_per_second()) << " images/s observed, "

@@ -54,40 +54,40 @@ struct LoaderOptions {
   int batch_size = 32;
   int height = 224, width = 224;
   ResizeMethod resize = ResizeMethod::Keras;  // keras (as Keras) or area (box filter when shrinking)
-  bool shuffle = true;              // per-epoch order from the seed
-  bool drop_last = false;           // drop the last partial batch
+  bool shuffle = true;                        // per-epoch order from the seed
+  bool drop_last = false;                     // drop the last partial batch
   uint64_t seed = 0;
-  bool augment = false;             // training only
+  bool augment = false;  // training only
   AugmentOptions augment_options;
-  int workers = 0;                  // 0: all cores
-  int prefetch_batches = 4;         // batches decoded ahead of the consumer
-  bool cache = false;               // keep each image in memory: resized (floats) or decoded
-                                    // (uint8, resized again on use), whichever is smaller
+  int workers = 0;                      // 0: all cores
+  int prefetch_batches = 4;             // batches decoded ahead of the consumer
+  bool cache = false;                   // keep each image in memory: resized (floats) or decoded
+                                        // (uint8, resized again on use), whichever is smaller
   int64_t cache_max_bytes = 8LL << 30;  // images past this are not cached
-  DType dtype = DType::F32;         // F32 or BF16 images
-  Device device = Device::cpu();    // CUDA: pinned host batches copied asynchronously
-  int device_buffers = 2;           // ring size of device batches (CUDA target)
+  DType dtype = DType::F32;             // F32 or BF16 images
+  Device device = Device::cpu();        // CUDA: pinned host batches copied asynchronously
+  int device_buffers = 2;               // ring size of device batches (CUDA target)
   DecodeLimits limits;
 };
 
 struct Batch {
   int64_t epoch = 0;
-  int64_t index = 0;               // batch index within the epoch
-  Tensor images;                   // (n, H, W, 3) on options.device
-  Tensor labels;                   // (n) i32 class indices on options.device
-  std::vector<int32_t> labels_int; // (n) the same, host int32
-  std::vector<int64_t> samples;    // (n) indices into the loader's sample list
-  Tensor host_images;              // (n, H, W, 3) the host batch (== images on a CPU target)
+  int64_t index = 0;                // batch index within the epoch
+  Tensor images;                    // (n, H, W, 3) on options.device
+  Tensor labels;                    // (n) i32 class indices on options.device
+  std::vector<int32_t> labels_int;  // (n) the same, host int32
+  std::vector<int64_t> samples;     // (n) indices into the loader's sample list
+  Tensor host_images;               // (n, H, W, 3) the host batch (== images on a CPU target)
 };
 
 struct LoaderStats {
-  int64_t images = 0;              // samples prepared by the workers (some may be dropped by set_position)
-  int64_t delivered = 0;           // samples handed out by next()
+  int64_t images = 0;     // samples prepared by the workers (some may be dropped by set_position)
+  int64_t delivered = 0;  // samples handed out by next()
   int64_t cache_hits = 0;
-  int64_t cache_bytes = 0;         // held by the cache now
-  double worker_seconds = 0.0;     // summed over workers, busy time only
-  double wall_seconds = 0.0;       // since the first next()
-  double wait_seconds = 0.0;       // time next() waited for a batch
+  int64_t cache_bytes = 0;      // held by the cache now
+  double worker_seconds = 0.0;  // summed over workers, busy time only
+  double wall_seconds = 0.0;    // since the first next()
+  double wait_seconds = 0.0;    // time next() waited for a batch
   // Images per second observed by the consumer, and what the workers could sustain if never
   // starved (images / (worker_seconds / workers)).
   double images_per_second() const { return wall_seconds > 0 ? delivered / wall_seconds : 0.0; }
@@ -147,10 +147,10 @@ class Loader {
   void start_workers();
   void stop_workers();
   void worker_loop();
-  int64_t batch_samples(int64_t batch) const;  // samples in batch `batch` of an epoch
-  std::shared_ptr<const FloatImage> cached_or_load(int64_t sample);    // resized, not augmented
+  int64_t batch_samples(int64_t batch) const;                                // samples in batch `batch` of an epoch
+  std::shared_ptr<const FloatImage> cached_or_load(int64_t sample);          // resized, not augmented
   std::shared_ptr<const FloatImage> prepare(int64_t sample, int64_t epoch);  // + augmentation
-  std::shared_ptr<Pending> make_pending(int64_t global_batch);  // under mutex_
+  std::shared_ptr<Pending> make_pending(int64_t global_batch);               // under mutex_
   void fill(Pending& pending, int64_t slot);
 
   std::vector<Sample> samples_;
@@ -166,8 +166,8 @@ class Loader {
   std::condition_variable work_cv_, done_cv_;
   bool stopping_ = false;
   bool started_ = false;
-  int64_t consumed_ = 0;        // global batch number (epoch * batches_per_epoch + batch) next() wants
-  int64_t next_batch_ = 0;      // the next item a worker takes: slot next_slot_ of global batch next_batch_
+  int64_t consumed_ = 0;    // global batch number (epoch * batches_per_epoch + batch) next() wants
+  int64_t next_batch_ = 0;  // the next item a worker takes: slot next_slot_ of global batch next_batch_
   int64_t next_slot_ = 0;
   std::map<int64_t, std::shared_ptr<Pending>> pending_;
   std::map<int64_t, std::vector<int64_t>> orders_;  // epoch -> order, for epochs in flight

@@ -11,8 +11,8 @@
 #include <map>
 #include <set>
 
-#include "data/dataset.h"
 #include "core/error.h"
+#include "data/dataset.h"
 
 namespace alz::data {
 namespace {
@@ -79,13 +79,16 @@ DatasetIndex parse_manifest(const std::string& csv_path) {
   for (size_t i = 0; i < header.size(); ++i) {
     std::string name = header[i];
     std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (name == "path") path_col = static_cast<int>(i);
-    else if (name == "label") label_col = static_cast<int>(i);
-    else if (name == "group") group_col = static_cast<int>(i);
+    if (name == "path")
+      path_col = static_cast<int>(i);
+    else if (name == "label")
+      label_col = static_cast<int>(i);
+    else if (name == "group")
+      group_col = static_cast<int>(i);
   }
-  ALZ_CHECK(path_col >= 0 && label_col >= 0,
-            csv_path << ":" << line_number << ": header must name the columns path,label[,group], got '" << line
-                     << "'");
+  ALZ_CHECK(path_col >= 0 && label_col >= 0, csv_path << ":" << line_number
+                                                      << ": header must name the columns path,label[,group], got '"
+                                                      << line << "'");
 
   struct Row {
     std::string path, label, group;

@@ -20,8 +20,8 @@
 
 namespace alz::data {
 
-const std::array<const char*, kPhantomClassCount> kPhantomClassNames = {
-    "MildDemented", "ModerateDemented", "NonDemented", "VeryMildDemented"};
+const std::array<const char*, kPhantomClassCount> kPhantomClassNames = {"MildDemented", "ModerateDemented",
+                                                                        "NonDemented", "VeryMildDemented"};
 const std::array<int, kPhantomClassCount> kPhantomSeverityRank = {2, 3, 0, 1};
 
 namespace {
@@ -114,12 +114,12 @@ struct Ellipse {
 
 // Everything that fixes one slice's picture, in reference pixels.
 struct SliceModel {
-  float ax, ay;                        // head semi-axes
-  std::array<float, 6> hc, hs;         // outline harmonics k = 2..7: hc cos(k t) - hs sin(k t)
-  float csf_gap, cortex;               // brain-to-skull CSF gap; cortical thickness
-  std::vector<Sulcus> sulci;           // sorted by angle
+  float ax, ay;                 // head semi-axes
+  std::array<float, 6> hc, hs;  // outline harmonics k = 2..7: hc cos(k t) - hs sin(k t)
+  float csf_gap, cortex;        // brain-to-skull CSF gap; cortical thickness
+  std::vector<Sulcus> sulci;    // sorted by angle
   std::vector<float> sulcus_angles;
-  std::array<Sulcus, 4> fissures;      // interhemispheric (front, back), Sylvian (right, left)
+  std::array<Sulcus, 4> fissures;  // interhemispheric (front, back), Sylvian (right, left)
   float vent_y0, vent_y1, vent_ym, vent_h, vent_flare, vent_width, septum;  // lateral ventricles
   std::array<Ellipse, 7> grey_nuclei;  // caudates, thalami, putamina (deep grey), third ventricle (CSF)
   std::array<Ellipse, 6> hippo;        // per side: hippocampus, temporal horn, medial CSF
@@ -148,19 +148,23 @@ SliceModel build_slice(const PhantomSubject& subject, int slice) {
   for (int i = 0; i < count; ++i) {
     float angle = wrap_angle(offset + 2 * kPi * (float(i) + stream.uniform(-0.3f, 0.3f)) / float(count));
     float depth = stream.uniform(0, 1) < 0.25f ? stream.uniform(2.5f, 5.0f) : stream.uniform(5.0f, 15.0f);
-    Sulcus sulcus{angle, depth * k, (0.25f + 1.5f * s) * stream.uniform(0.7f, 1.3f), stream.uniform(0.4f, 1.6f),
-                  stream.uniform(0.3f, 0.8f), stream.uniform(0, 2 * kPi)};
+    Sulcus sulcus{angle,
+                  depth * k,
+                  (0.25f + 1.5f * s) * stream.uniform(0.7f, 1.3f),
+                  stream.uniform(0.4f, 1.6f),
+                  stream.uniform(0.3f, 0.8f),
+                  stream.uniform(0, 2 * kPi)};
     if (std::fabs(std::fabs(angle) - kPi / 2) < 0.10f) continue;
     m.sulci.push_back(sulcus);
   }
   std::sort(m.sulci.begin(), m.sulci.end(), [](const Sulcus& a, const Sulcus& b) { return a.angle < b.angle; });
   for (const Sulcus& sulcus : m.sulci) m.sulcus_angles.push_back(sulcus.angle);
   float inter = 0.45f + 1.4f * s, sylvian = 0.6f + 3.0f * s;
-  m.fissures = {Sulcus{-kPi / 2, 34.0f * k, inter, 0.3f, 0.5f, stream.uniform(0, 6)},
-                Sulcus{kPi / 2, 30.0f * k, inter, 0.3f, 0.5f, stream.uniform(0, 6)},
-                Sulcus{-0.25f + stream.uniform(-0.08f, 0.08f), 24.0f * k, sylvian, 1.5f, 0.3f, stream.uniform(0, 6)},
-                Sulcus{-(kPi - 0.25f) + stream.uniform(-0.08f, 0.08f), 24.0f * k, sylvian, 1.5f, 0.3f,
-                       stream.uniform(0, 6)}};
+  m.fissures = {
+      Sulcus{-kPi / 2, 34.0f * k, inter, 0.3f, 0.5f, stream.uniform(0, 6)},
+      Sulcus{kPi / 2, 30.0f * k, inter, 0.3f, 0.5f, stream.uniform(0, 6)},
+      Sulcus{-0.25f + stream.uniform(-0.08f, 0.08f), 24.0f * k, sylvian, 1.5f, 0.3f, stream.uniform(0, 6)},
+      Sulcus{-(kPi - 0.25f) + stream.uniform(-0.08f, 0.08f), 24.0f * k, sylvian, 1.5f, 0.3f, stream.uniform(0, 6)}};
 
   // Lateral ventricles: two capsules along x = +-(septum + width + flare * ((y - ym) / h)^2).
   float level = 1.0f - 0.3f * std::fabs(z);
@@ -249,7 +253,8 @@ float tissue_at(const SliceModel& m, float x, float y, float texture) {
   float brain = lerp(kGrey, kWhite, smoothstep(thickness - 0.7f, thickness + 0.7f, to_csf));
 
   // Deep grey nuclei, then the ventricles and the medial temporal structures.
-  for (int i = 0; i < 6; ++i) brain = lerp(brain, i < 4 ? kDeepGrey : kDeepGrey - 0.04f, m.grey_nuclei[size_t(i)].mask(x, y));
+  for (int i = 0; i < 6; ++i)
+    brain = lerp(brain, i < 4 ? kDeepGrey : kDeepGrey - 0.04f, m.grey_nuclei[size_t(i)].mask(x, y));
   float deep_csf = m.grey_nuclei[6].mask(x, y);
   if (y > m.vent_y0 - 8.0f && y < m.vent_y1 + 8.0f) {
     float yc = std::clamp(y, m.vent_y0, m.vent_y1);
@@ -429,7 +434,8 @@ std::vector<PhantomSample> write_phantom_dataset(const PhantomSpec& spec) {
 }
 
 Image phantom_contact_sheet(uint64_t seed, int per_class, int height, int width) {
-  ALZ_CHECK(per_class >= 1 && per_class <= 64, "phantom: contact sheet per-class count " << per_class << " out of range (1..64)");
+  ALZ_CHECK(per_class >= 1 && per_class <= 64,
+            "phantom: contact sheet per-class count " << per_class << " out of range (1..64)");
   constexpr int kBorder = 4;
   Image sheet(kPhantomClassCount * (height + kBorder) + kBorder, per_class * (width + kBorder) + kBorder, 1);
   std::fill(sheet.pixels.begin(), sheet.pixels.end(), uint8_t(255));

@@ -44,9 +44,9 @@ constexpr std::array<int64_t, kPhantomClassCount> kPhantomDefaultCounts = {210, 
 
 // Everything drawn once per subject.
 struct PhantomSubject {
-  uint64_t seed = 0;        // the subject's own stream
-  int label = 0;            // index into kPhantomClassNames
-  float severity = 0;       // atrophy in [0, 1]
+  uint64_t seed = 0;   // the subject's own stream
+  int label = 0;       // index into kPhantomClassNames
+  float severity = 0;  // atrophy in [0, 1]
   // Anatomy.
   float head_scale = 1, head_aspect = 1;
   std::array<float, 6> shape_amp{}, shape_phase{};  // outline harmonics k = 2..7

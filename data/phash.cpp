@@ -15,7 +15,7 @@ namespace alz::data {
 
 namespace {
 
-constexpr int kSide = 32;  // the grey thumbnail is kSide x kSide
+constexpr int kSide = 32;    // the grey thumbnail is kSide x kSide
 constexpr int kLow = 8;      // the 64-bit hash keeps the kLow x kLow lowest frequencies
 constexpr int kDetail = 16;  // the 256-bit hash keeps kDetail x kDetail
 

@@ -37,8 +37,8 @@ namespace alz::data {
 using DetailHash = std::array<uint64_t, 4>;
 
 struct PerceptualHashes {
-  uint64_t phash = 0;     // 8x8 frequencies
-  DetailHash detail{};    // 16x16 frequencies
+  uint64_t phash = 0;   // 8x8 frequencies
+  DetailHash detail{};  // 16x16 frequencies
 };
 
 PerceptualHashes perceptual_hashes(const Image& image);  // both from one thumbnail and DCT

@@ -8,16 +8,16 @@
 #include <map>
 #include <numeric>
 
-#include "data/dataset.h"
-#include "core/philox.h"
 #include "core/error.h"
+#include "core/philox.h"
+#include "data/dataset.h"
 
 namespace alz::data {
 namespace {
 
 void check_split_args(const std::vector<Sample>& samples, int num_classes, double val_fraction) {
-  ALZ_CHECK(val_fraction > 0.0 && val_fraction < 1.0, "split: validation fraction " << val_fraction
-                                                                                     << " must be in (0, 1)");
+  ALZ_CHECK(val_fraction > 0.0 && val_fraction < 1.0,
+            "split: validation fraction " << val_fraction << " must be in (0, 1)");
   ALZ_CHECK(num_classes >= 1, "split: num_classes must be positive");
   for (const Sample& s : samples)
     ALZ_CHECK(s.label >= 0 && s.label < num_classes,
@@ -135,8 +135,8 @@ std::pair<Split, Split> group_split(const std::vector<Sample>& samples, int num_
     group_in_val[order.back()] = 1;  // the smallest group
     ++val_groups;
   }
-  ALZ_CHECK(val_groups < groups.size(), "group split: every group went to validation (fraction " << val_fraction
-                                                                                                 << " too large)");
+  ALZ_CHECK(val_groups < groups.size(),
+            "group split: every group went to validation (fraction " << val_fraction << " too large)");
   std::vector<char> in_val(samples.size(), 0);
   for (size_t g = 0; g < groups.size(); ++g)
     if (group_in_val[g])
@@ -145,14 +145,13 @@ std::pair<Split, Split> group_split(const std::vector<Sample>& samples, int num_
 }
 
 DatasetIndex with_validation_split(const DatasetIndex& index, double val_fraction, uint64_t seed) {
-  ALZ_CHECK(val_fraction > 0.0 && val_fraction < 1.0,
-            "validation fraction " << val_fraction << " must be in (0, 1)");
+  ALZ_CHECK(val_fraction > 0.0 && val_fraction < 1.0, "validation fraction " << val_fraction << " must be in (0, 1)");
   if (index.find_split("val")) return index;
   const Split* source = index.find_split("train");
   if (!source) source = index.find_split("all");
   ALZ_CHECK(source, index.root << ": no 'train' or 'all' split to take a validation split from");
-  bool grouped = std::any_of(source->samples.begin(), source->samples.end(),
-                             [](const Sample& s) { return !s.group.empty(); });
+  bool grouped =
+      std::any_of(source->samples.begin(), source->samples.end(), [](const Sample& s) { return !s.group.empty(); });
   int classes = static_cast<int>(index.class_names.size());
   auto [train, val] = grouped ? group_split(source->samples, classes, val_fraction, seed)
                               : stratified_split(source->samples, classes, val_fraction, seed);

@@ -26,8 +26,7 @@ namespace alz::fuzz {
 const std::string& write_input_file(const uint8_t* data, size_t size, const char* suffix);
 
 // Runs `body`; an alz::Error (bad input, rejected cleanly) is the expected outcome.
-template <typename Body>
-int run_expecting_clean_errors(Body&& body) {
+template <typename Body> int run_expecting_clean_errors(Body&& body) {
   try {
     body();
   } catch (const ::alz::Error&) {

@@ -59,10 +59,36 @@ std::vector<fs::path> collect(const std::vector<std::string>& roots) {
 }
 
 void mutate_once(Bytes& b, SplitMix64& rng) {
-  static const uint64_t kIntegers[] = {0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF,
-                                       0x100000000ull, 0x7FFFFFFFFFFFFFFFull, 0x8000000000000000ull, ~0ull};
-  static const char* kTokens[] = {"\"", ",", "\n", "[", "]", "{", "}", ":", "-1", "0", "1e308", "NaN",
-                                  "99999999999999999999", "\"shape\":[4294967296]", "\\u0000", "\xEF\xBB\xBF"};
+  static const uint64_t kIntegers[] = {0,
+                                       1,
+                                       0x7F,
+                                       0x80,
+                                       0xFF,
+                                       0x7FFF,
+                                       0xFFFF,
+                                       0x7FFFFFFF,
+                                       0x80000000,
+                                       0xFFFFFFFF,
+                                       0x100000000ull,
+                                       0x7FFFFFFFFFFFFFFFull,
+                                       0x8000000000000000ull,
+                                       ~0ull};
+  static const char* kTokens[] = {"\"",
+                                  ",",
+                                  "\n",
+                                  "[",
+                                  "]",
+                                  "{",
+                                  "}",
+                                  ":",
+                                  "-1",
+                                  "0",
+                                  "1e308",
+                                  "NaN",
+                                  "99999999999999999999",
+                                  "\"shape\":[4294967296]",
+                                  "\\u0000",
+                                  "\xEF\xBB\xBF"};
   switch (rng.below(8)) {
     case 0:  // flip a bit
       if (!b.empty()) b[rng.below(b.size())] ^= static_cast<uint8_t>(1u << rng.below(8));
@@ -119,11 +145,16 @@ int main(int argc, char** argv) {
   std::vector<std::string> roots;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--mutants" && i + 1 < argc) mutants = std::atol(argv[++i]);
-    else if (arg == "--seed" && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
-    else if (arg == "--max-seconds" && i + 1 < argc) max_seconds = std::atof(argv[++i]);
-    else if (arg == "--keep-last" && i + 1 < argc) keep_last = argv[++i];
-    else roots.push_back(arg);
+    if (arg == "--mutants" && i + 1 < argc)
+      mutants = std::atol(argv[++i]);
+    else if (arg == "--seed" && i + 1 < argc)
+      seed = std::strtoull(argv[++i], nullptr, 10);
+    else if (arg == "--max-seconds" && i + 1 < argc)
+      max_seconds = std::atof(argv[++i]);
+    else if (arg == "--keep-last" && i + 1 < argc)
+      keep_last = argv[++i];
+    else
+      roots.push_back(arg);
   }
   const std::vector<fs::path> files = collect(roots);
   if (files.empty()) {
@@ -133,7 +164,9 @@ int main(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   auto run = [&](const Bytes& input) {
-    if (!keep_last.empty()) std::ofstream(keep_last, std::ios::binary).write(reinterpret_cast<const char*>(input.data()), static_cast<std::streamsize>(input.size()));
+    if (!keep_last.empty())
+      std::ofstream(keep_last, std::ios::binary)
+          .write(reinterpret_cast<const char*>(input.data()), static_cast<std::streamsize>(input.size()));
     LLVMFuzzerTestOneInput(input.data(), input.size());
   };
   std::vector<Bytes> inputs;
@@ -148,7 +181,6 @@ int main(int argc, char** argv) {
     for (size_t m = 0, count = 1 + rng.below(4); m < count; ++m) mutate_once(mutant, rng);
     run(mutant);
   }
-  std::printf("%s: %zu inputs replayed, %ld mutants run in %.1f s, no crash\n", argv[0], files.size(), done,
-              elapsed());
+  std::printf("%s: %zu inputs replayed, %ld mutants run in %.1f s, no crash\n", argv[0], files.size(), done, elapsed());
   return 0;
 }

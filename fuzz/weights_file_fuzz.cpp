@@ -3,11 +3,11 @@
 // (HDF5) and .keras archives (zip), and safetensors. A file that reads is then checked the
 // way `alz predict` and `alz train --init-from` use it: the ResNetV2 its names describe, and
 // a transfer report against a tiny model.
+#include <cstdlib>
+
 #include "fuzz/fuzz_target.h"
 #include "models/resnet_v2.h"
 #include "models/weights_file.h"
-
-#include <cstdlib>
 
 // A corrupt file can send HDF5 into a loop; the reader's child process is then stopped after
 // this many seconds (models/sandbox.h) instead of the default two minutes.

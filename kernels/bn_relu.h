@@ -51,8 +51,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/batch_norm.h"
 #include "core/bf16.h"
+#include "kernels/batch_norm.h"
 
 #if ALZ_HAS_CUDA
 #include <cuda_runtime.h>

@@ -50,9 +50,9 @@ struct Conv2dParams {
   void validate(const char* what) const;
   std::string str() const;  // "N2 7x9x5 -> K7 3x3 s2x2 pad(t1,b1,l0,r1) -> 4x4"
   bool operator==(const Conv2dParams& o) const {
-    return N == o.N && H == o.H && W == o.W && C == o.C && K == o.K && R == o.R && S == o.S &&
-           stride_h == o.stride_h && stride_w == o.stride_w && pad_top == o.pad_top &&
-           pad_bottom == o.pad_bottom && pad_left == o.pad_left && pad_right == o.pad_right;
+    return N == o.N && H == o.H && W == o.W && C == o.C && K == o.K && R == o.R && S == o.S && stride_h == o.stride_h &&
+           stride_w == o.stride_w && pad_top == o.pad_top && pad_bottom == o.pad_bottom && pad_left == o.pad_left &&
+           pad_right == o.pad_right;
   }
 };
 
@@ -68,8 +68,7 @@ template <typename T>
 void conv2d_backward_data_cpu(const Conv2dParams& p, const T* dy, const T* w, T* dx);  // dx overwritten
 template <typename T>
 void conv2d_backward_filter_cpu(const Conv2dParams& p, const T* x, const T* dy, T* dw, bool accumulate);
-template <typename T>
-void conv2d_backward_bias_cpu(const Conv2dParams& p, const T* dy, T* db, bool accumulate);
+template <typename T> void conv2d_backward_bias_cpu(const Conv2dParams& p, const T* dy, T* db, bool accumulate);
 
 // The column buffer budget in elements (default 8 Mi); tests lower it to exercise chunking.
 void set_conv2d_cpu_column_budget(int64_t elements);
@@ -77,14 +76,11 @@ int64_t conv2d_cpu_column_budget();
 
 // Direct nested loops straight from the formulas above, accumulating in double: the test
 // oracle only (slow). kernels/cpu/conv2d_reference.cpp.
-template <typename T>
-void conv2d_forward_reference(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y);
-template <typename T>
-void conv2d_backward_data_reference(const Conv2dParams& p, const T* dy, const T* w, T* dx);
+template <typename T> void conv2d_forward_reference(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y);
+template <typename T> void conv2d_backward_data_reference(const Conv2dParams& p, const T* dy, const T* w, T* dx);
 template <typename T>
 void conv2d_backward_filter_reference(const Conv2dParams& p, const T* x, const T* dy, T* dw, bool accumulate);
-template <typename T>
-void conv2d_backward_bias_reference(const Conv2dParams& p, const T* dy, T* db, bool accumulate);
+template <typename T> void conv2d_backward_bias_reference(const Conv2dParams& p, const T* dy, T* db, bool accumulate);
 
 #if ALZ_HAS_CUDA
 // ---------------------------------------------------------------- cuDNN (f32, bf16) ----
@@ -119,7 +115,7 @@ void conv2d_backward_bias_reference(const Conv2dParams& p, const T* dy, T* db, b
 // A launcher given less than the chosen algorithm needs throws alz::Error.
 enum class ConvAlgoMode : uint8_t { Heuristic, Benchmark, Deterministic };
 enum class ConvDirection : uint8_t { Forward, BackwardData, BackwardFilter };
-const char* conv_algo_mode_name(ConvAlgoMode mode);     // "heuristic", "benchmark", "deterministic"
+const char* conv_algo_mode_name(ConvAlgoMode mode);        // "heuristic", "benchmark", "deterministic"
 const char* conv_direction_name(ConvDirection direction);  // "forward", "backward_data", "backward_filter"
 
 // Process-wide settings; they are part of the cache key, so changing them never reuses a
@@ -132,18 +128,17 @@ void set_conv_workspace_limit(size_t bytes);  // default 256 MiB
 size_t conv_workspace_limit();
 
 struct ConvAlgoInfo {
-  std::string name;             // e.g. "IMPLICIT_PRECOMP_GEMM+TC" (+TC: tensor-op math)
-  int algo = -1;                // the cuDNN enum value for the direction
-  size_t algo_workspace = 0;    // bytes the algorithm asks for
-  size_t workspace_bytes = 0;   // bytes the launcher needs (algorithm + padding scratch)
+  std::string name;            // e.g. "IMPLICIT_PRECOMP_GEMM+TC" (+TC: tensor-op math)
+  int algo = -1;               // the cuDNN enum value for the direction
+  size_t algo_workspace = 0;   // bytes the algorithm asks for
+  size_t workspace_bytes = 0;  // bytes the launcher needs (algorithm + padding scratch)
   bool tensor_ops = false;
   bool deterministic = false;
-  float time_ms = -1.0f;        // cuDNN's own timing in Benchmark mode, else -1
+  float time_ms = -1.0f;  // cuDNN's own timing in Benchmark mode, else -1
 };
 // Chooses (first call for the key) or looks up the algorithm under the current settings.
 ConvAlgoInfo conv2d_algo_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, ConvDirection direction);
-size_t conv2d_workspace_bytes_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype,
-                                    ConvDirection direction);
+size_t conv2d_workspace_bytes_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, ConvDirection direction);
 
 struct ConvAlgoCacheStats {
   size_t entries = 0;       // keys in the cache
@@ -155,8 +150,8 @@ void conv_algo_cache_clear();  // destroys the cached descriptors; not while lau
 
 void conv2d_forward_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, const void* x, const void* w,
                           void* y, void* workspace, size_t workspace_bytes);
-void conv2d_backward_data_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, const void* dy,
-                                const void* w, void* dx, void* workspace, size_t workspace_bytes);
+void conv2d_backward_data_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, const void* dy, const void* w,
+                                void* dx, void* workspace, size_t workspace_bytes);
 void conv2d_backward_filter_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, const void* x,
                                   const void* dy, void* dw, bool accumulate, void* workspace, size_t workspace_bytes);
 #endif

@@ -16,7 +16,7 @@
 
 namespace alz::kernels {
 
-bool blas_shares_openmp_threads();   // OpenBLAS is the OpenMP build
+bool blas_shares_openmp_threads();  // OpenBLAS is the OpenMP build
 std::string cpu_threading_summary();
 
 }  // namespace alz::kernels

@@ -45,8 +45,7 @@ template <typename T>
 void mul_backward_cpu(const T* dy, const T* a, const T* b, T* da, T* db, int64_t count, bool accumulate);
 
 // x, y: (rows, channels) with rows = N*H*W; bias: (channels).
-template <typename T>
-void bias_add_forward_cpu(const T* x, const T* bias, T* y, int64_t rows, int64_t channels);
+template <typename T> void bias_add_forward_cpu(const T* x, const T* bias, T* y, int64_t rows, int64_t channels);
 // dx (+)= dy (nullptr to skip); dbias (+)= per-channel sum of dy (nullptr to skip).
 template <typename T>
 void bias_add_backward_cpu(const T* dy, T* dx, T* dbias, int64_t rows, int64_t channels, bool accumulate_dx,
@@ -73,8 +72,8 @@ void scaled_grad_cuda(const float* dy, float alpha, float* dx, int64_t count, bo
 void scaled_grad_cuda(const bf16* dy, float alpha, bf16* dx, int64_t count, bool accumulate, cudaStream_t stream);
 void mul_backward_cuda(const float* dy, const float* a, const float* b, float* da, float* db, int64_t count,
                        bool accumulate, cudaStream_t stream);
-void mul_backward_cuda(const bf16* dy, const bf16* a, const bf16* b, bf16* da, bf16* db, int64_t count,
-                       bool accumulate, cudaStream_t stream);
+void mul_backward_cuda(const bf16* dy, const bf16* a, const bf16* b, bf16* da, bf16* db, int64_t count, bool accumulate,
+                       cudaStream_t stream);
 
 void bias_add_forward_cuda(const float* x, const float* bias, float* y, int64_t rows, int64_t channels,
                            cudaStream_t stream);
@@ -86,8 +85,8 @@ void bias_fill_cuda(const float* bias, float* y, int64_t rows, int64_t channels,
 void bias_fill_cuda(const bf16* bias, bf16* y, int64_t rows, int64_t channels, cudaStream_t stream);
 void bias_add_backward_cuda(const float* dy, float* dx, float* dbias, int64_t rows, int64_t channels,
                             bool accumulate_dx, bool accumulate_dbias, float* workspace, cudaStream_t stream);
-void bias_add_backward_cuda(const bf16* dy, bf16* dx, bf16* dbias, int64_t rows, int64_t channels,
-                            bool accumulate_dx, bool accumulate_dbias, float* workspace, cudaStream_t stream);
+void bias_add_backward_cuda(const bf16* dy, bf16* dx, bf16* dbias, int64_t rows, int64_t channels, bool accumulate_dx,
+                            bool accumulate_dbias, float* workspace, cudaStream_t stream);
 
 void relu_forward_cuda(const float* x, float* y, int64_t count, cudaStream_t stream);
 void relu_forward_cuda(const bf16* x, bf16* y, int64_t count, cudaStream_t stream);

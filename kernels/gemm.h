@@ -70,10 +70,10 @@ void matmul_cuda(cublasHandle_t handle, const bf16* a, const bf16* b, bf16* c, i
 // fine too, pass nullptr then).
 int64_t linear_backward_workspace_elements(int64_t batch, int64_t out);
 
-void linear_forward_cuda(cublasHandle_t handle, const float* x, const float* w, const float* b, float* y,
-                         int64_t batch, int64_t in, int64_t out);
-void linear_forward_cuda(cublasHandle_t handle, const bf16* x, const bf16* w, const bf16* b, bf16* y,
-                         int64_t batch, int64_t in, int64_t out);
+void linear_forward_cuda(cublasHandle_t handle, const float* x, const float* w, const float* b, float* y, int64_t batch,
+                         int64_t in, int64_t out);
+void linear_forward_cuda(cublasHandle_t handle, const bf16* x, const bf16* w, const bf16* b, bf16* y, int64_t batch,
+                         int64_t in, int64_t out);
 void linear_backward_cuda(cublasHandle_t handle, const LinearBackwardArgs<float>& a, float* workspace);
 void linear_backward_cuda(cublasHandle_t handle, const LinearBackwardArgs<bf16>& a, float* workspace);
 #endif

@@ -84,12 +84,12 @@ template <typename T> struct SgdScalars {
 };
 
 template <typename T> struct AdamScalars {
-  T lr_t;             // lr * sqrt(1 - beta2^t) / (1 - beta1^t)
+  T lr_t;  // lr * sqrt(1 - beta2^t) / (1 - beta1^t)
   T beta1, one_minus_beta1;
   T beta2, one_minus_beta2;
   T epsilon;
-  T l2;               // coupled L2 coefficient
-  T decay;            // lr * weight_decay (decoupled)
+  T l2;     // coupled L2 coefficient
+  T decay;  // lr * weight_decay (decoupled)
   T grad_scale;
 };
 
@@ -100,8 +100,7 @@ ALZ_HOST_DEVICE double clip_factor(double norm, double max_norm) {
   return factor < 1.0 ? factor : 1.0;
 }
 
-template <typename T>
-ALZ_HOST_DEVICE SgdScalars<T> sgd_scalars(double lr, const SgdHyper& h, double grad_scale) {
+template <typename T> ALZ_HOST_DEVICE SgdScalars<T> sgd_scalars(double lr, const SgdHyper& h, double grad_scale) {
   SgdScalars<T> s;
   s.lr = static_cast<T>(lr);
   s.momentum = static_cast<T>(h.momentum);
@@ -178,10 +177,8 @@ template <typename T> ALZ_HOST_DEVICE void adam_update(T& p, T g, T& m, T& v, co
 
 // ---------------------------------------------------------------- CPU (T = float, double)
 // One tensor of `count` elements. velocity may be nullptr when momentum == 0.
-template <typename T>
-void sgd_step_cpu(T* param, const T* grad, T* velocity, int64_t count, const SgdScalars<T>& s);
-template <typename T>
-void adam_step_cpu(T* param, const T* grad, T* m, T* v, int64_t count, const AdamScalars<T>& s);
+template <typename T> void sgd_step_cpu(T* param, const T* grad, T* velocity, int64_t count, const SgdScalars<T>& s);
+template <typename T> void adam_step_cpu(T* param, const T* grad, T* m, T* v, int64_t count, const AdamScalars<T>& s);
 // sum of x^2, accumulated in double in index order.
 template <typename T> double sum_squares_cpu(const T* x, int64_t count);
 
@@ -227,16 +224,16 @@ void optimizer_set_scalars_cuda(OptimizerScalars* scalars, double lr, int64_t st
 void optimizer_set_learning_rate_cuda(OptimizerScalars* scalars, double lr, cudaStream_t stream);
 
 // partials[c] = sum of grad^2 over chunk c: one launch, one block per chunk.
-void grad_sq_norm_partials_cuda(const MultiTensorEntry* entries, const MultiTensorChunk* chunks,
-                                int32_t num_chunks, double* partials, cudaStream_t stream);
+void grad_sq_norm_partials_cuda(const MultiTensorEntry* entries, const MultiTensorChunk* chunks, int32_t num_chunks,
+                                double* partials, cudaStream_t stream);
 
 // t += 1; if max_norm > 0: norm = sqrt(sum of partials[0..num_partials)) in a fixed order and
 // grad_scale = clip_factor(norm, max_norm); then the step's scalars. partials may be nullptr
 // when max_norm <= 0.
-void sgd_prepare_cuda(OptimizerScalars* scalars, const SgdHyper& hyper, const double* partials,
-                      int32_t num_partials, double max_norm, cudaStream_t stream);
-void adam_prepare_cuda(OptimizerScalars* scalars, const AdamHyper& hyper, const double* partials,
-                       int32_t num_partials, double max_norm, cudaStream_t stream);
+void sgd_prepare_cuda(OptimizerScalars* scalars, const SgdHyper& hyper, const double* partials, int32_t num_partials,
+                      double max_norm, cudaStream_t stream);
+void adam_prepare_cuda(OptimizerScalars* scalars, const AdamHyper& hyper, const double* partials, int32_t num_partials,
+                       double max_norm, cudaStream_t stream);
 
 // THE update: one launch, one block per chunk, for every tensor of the table.
 void sgd_multi_tensor_cuda(const MultiTensorEntry* entries, const MultiTensorChunk* chunks, int32_t num_chunks,

@@ -45,8 +45,8 @@ void zero_pad_forward_cuda(const bf16* x, bf16* y, const ImageShape& x_shape, co
                            cudaStream_t stream);
 void zero_pad_backward_cuda(const float* dy, float* dx, const ImageShape& x_shape, const Padding2d& pad,
                             bool accumulate, cudaStream_t stream);
-void zero_pad_backward_cuda(const bf16* dy, bf16* dx, const ImageShape& x_shape, const Padding2d& pad,
-                            bool accumulate, cudaStream_t stream);
+void zero_pad_backward_cuda(const bf16* dy, bf16* dx, const ImageShape& x_shape, const Padding2d& pad, bool accumulate,
+                            cudaStream_t stream);
 #endif
 
 }  // namespace alz::kernels

@@ -53,10 +53,10 @@ void max_pool_backward_cpu(const T* x, const T* dy, T* dx, const MaxPool2dParams
 // ---------------------------------------------------------------- CUDA (float, bf16)
 void max_pool_forward_cuda(const float* x, float* y, const MaxPool2dParams& params, cudaStream_t stream);
 void max_pool_forward_cuda(const bf16* x, bf16* y, const MaxPool2dParams& params, cudaStream_t stream);
-void max_pool_backward_cuda(const float* x, const float* dy, float* dx, const MaxPool2dParams& params,
-                            bool accumulate, cudaStream_t stream);
-void max_pool_backward_cuda(const bf16* x, const bf16* dy, bf16* dx, const MaxPool2dParams& params,
-                            bool accumulate, cudaStream_t stream);
+void max_pool_backward_cuda(const float* x, const float* dy, float* dx, const MaxPool2dParams& params, bool accumulate,
+                            cudaStream_t stream);
+void max_pool_backward_cuda(const bf16* x, const bf16* dy, bf16* dx, const MaxPool2dParams& params, bool accumulate,
+                            cudaStream_t stream);
 #endif
 
 }  // namespace alz::kernels

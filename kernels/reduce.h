@@ -45,11 +45,9 @@ template <typename T>
 void channel_mean_backward_cpu(const T* dout, T* dx, int64_t rows, int64_t channels, bool accumulate);
 
 // x: (n, spatial = H*W, channels); y: (n, channels).
+template <typename T> void global_avg_pool_forward_cpu(const T* x, T* y, int64_t n, int64_t spatial, int64_t channels);
 template <typename T>
-void global_avg_pool_forward_cpu(const T* x, T* y, int64_t n, int64_t spatial, int64_t channels);
-template <typename T>
-void global_avg_pool_backward_cpu(const T* dy, T* dx, int64_t n, int64_t spatial, int64_t channels,
-                                  bool accumulate);
+void global_avg_pool_backward_cpu(const T* dy, T* dx, int64_t n, int64_t spatial, int64_t channels, bool accumulate);
 
 #if ALZ_HAS_CUDA
 // ---------------------------------------------------------------- CUDA
@@ -66,10 +64,10 @@ void mean_backward_cuda(const float* dmean, float* dx, int64_t count, bool accum
 
 // Per-channel: sums in float whatever the storage type; out has the storage type. With
 // `accumulate` the result is added to out. The bias gradients of conv2d and Dense use it.
-void channel_sum_cuda(const float* x, float* out, int64_t rows, int64_t channels, bool accumulate,
-                      float* workspace, cudaStream_t stream);
-void channel_sum_cuda(const bf16* x, bf16* out, int64_t rows, int64_t channels, bool accumulate,
-                      float* workspace, cudaStream_t stream);
+void channel_sum_cuda(const float* x, float* out, int64_t rows, int64_t channels, bool accumulate, float* workspace,
+                      cudaStream_t stream);
+void channel_sum_cuda(const bf16* x, bf16* out, int64_t rows, int64_t channels, bool accumulate, float* workspace,
+                      cudaStream_t stream);
 void channel_mean_cuda(const float* x, float* out, int64_t rows, int64_t channels, float* workspace,
                        cudaStream_t stream);
 void channel_sum_backward_cuda(const float* dout, float* dx, int64_t rows, int64_t channels, bool accumulate,

@@ -33,10 +33,10 @@ namespace alz::kernels {
 
 // What the op needs besides the logits; pointers may be nullptr where marked.
 template <typename T> struct SoftmaxXentArgs {
-  const int32_t* labels = nullptr;         // (N), required
-  const T* class_weights = nullptr;        // (K) or nullptr for all 1
-  T label_smoothing = T(0);                // eps in [0, 1)
-  int64_t n = 0, k = 0;                    // rows, classes
+  const int32_t* labels = nullptr;   // (N), required
+  const T* class_weights = nullptr;  // (K) or nullptr for all 1
+  T label_smoothing = T(0);          // eps in [0, 1)
+  int64_t n = 0, k = 0;              // rows, classes
 };
 
 // ---------------------------------------------------------------- CPU (T = float, double)
@@ -44,8 +44,7 @@ template <typename T> struct SoftmaxXentArgs {
 template <typename T> T softmax_xent_forward_cpu(const T* logits, const SoftmaxXentArgs<T>& args, T* probs);
 // dlogits (N, K) (+)= dloss * dL/dz.
 template <typename T>
-void softmax_xent_backward_cpu(const T* logits, const SoftmaxXentArgs<T>& args, T dloss, T* dlogits,
-                               bool accumulate);
+void softmax_xent_backward_cpu(const T* logits, const SoftmaxXentArgs<T>& args, T dloss, T* dlogits, bool accumulate);
 
 #if ALZ_HAS_CUDA
 // ---------------------------------------------------------------- CUDA (float)

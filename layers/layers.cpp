@@ -21,9 +21,7 @@ Conv2D::Conv2D(const std::string& name, int64_t in_channels, int64_t filters, in
   }
 }
 
-Tensor Conv2D::forward(const Tensor& x) {
-  return ops::conv2d(x, kernel_, bias_, {stride_, stride_, {}});
-}
+Tensor Conv2D::forward(const Tensor& x) { return ops::conv2d(x, kernel_, bias_, {stride_, stride_, {}}); }
 
 Tensor Conv2D::forward(const Tensor& x, const ops::Padding2d& pad) {
   return ops::conv2d(x, kernel_, bias_, {stride_, stride_, pad});

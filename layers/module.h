@@ -27,7 +27,7 @@ struct ParamRef {
   Tensor* tensor;    // the module's own tensor (stable address)
   ParamKind kind;
   KerasLayout layout;
-  bool trainable;    // a Weight of a trainable module
+  bool trainable;  // a Weight of a trainable module
 };
 
 class Module {

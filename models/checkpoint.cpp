@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <stdexcept>
 
-#include "tensor/autograd.h"
 #include "core/error.h"
+#include "tensor/autograd.h"
 
 namespace alz {
 
@@ -25,8 +25,10 @@ Tensor rotate_axes(const Tensor& input, bool first_to_last) {
   for (int64_t a = 0; a < A; ++a)
     for (int64_t i = 0; i < B * C * D; ++i) {
       int64_t leading = a * B * C * D + i, trailing = i * A + a;
-      if (first_to_last) out[trailing] = in[leading];
-      else out[leading] = in[trailing];
+      if (first_to_last)
+        out[trailing] = in[leading];
+      else
+        out[leading] = in[trailing];
     }
   return dst.to(input.dtype());
 }

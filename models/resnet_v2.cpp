@@ -92,7 +92,8 @@ ResNetV2Config resnet_v2_config(const std::string& name, int classes, int input_
     c.stem_filters = 8;
     c.bn_momentum = 0.9;
   } else if (!parse_spec_name(name, c)) {
-    ALZ_FAIL("unknown model '" << name << "'; known: resnet50v2, resnet101v2, resnet152v2, resnetv2-small, "
+    ALZ_FAIL("unknown model '" << name
+                               << "'; known: resnet50v2, resnet101v2, resnet152v2, resnetv2-small, "
                                   "resnetv2-tiny, or resnetv2:stem<S>:<blocks>x<filters>,... (e.g. "
                                   "resnetv2:stem64:2x4,2x8)");
   }
@@ -108,14 +109,15 @@ std::vector<std::string> resnet_v2_names() {
 
 // ---------------------------------------------------------------- block
 
-ResNetV2Block::ResNetV2Block(const std::string& name, int64_t in_channels, int filters, int stride,
-                             bool conv_shortcut, double bn_momentum, Generator& gen)
+ResNetV2Block::ResNetV2Block(const std::string& name, int64_t in_channels, int filters, int stride, bool conv_shortcut,
+                             double bn_momentum, Generator& gen)
     : Module(name),
       filters_(filters),
       stride_(stride),
       preact_(name + "_preact_bn", in_channels, true, bn_momentum),
-      shortcut_(conv_shortcut ? std::make_unique<Conv2D>(name + "_0_conv", in_channels, 4 * filters, 1, stride, true, gen)
-                              : nullptr),
+      shortcut_(conv_shortcut
+                    ? std::make_unique<Conv2D>(name + "_0_conv", in_channels, 4 * filters, 1, stride, true, gen)
+                    : nullptr),
       conv1_(name + "_1_conv", in_channels, filters, 1, 1, false, gen),
       bn1_(name + "_1_bn", filters, true, bn_momentum),
       conv2_(name + "_2_conv", filters, filters, 3, stride, false, gen),
@@ -135,13 +137,16 @@ ResNetV2Block::ResNetV2Block(const std::string& name, int64_t in_channels, int f
 Tensor ResNetV2Block::forward(const Tensor& x) {
   Tensor preact = preact_.forward(x);  // _preact_bn + _preact_relu
   Tensor shortcut;
-  if (shortcut_) shortcut = shortcut_->forward(preact);  // _0_conv on the pre-activation
-  else if (stride_ > 1) shortcut = ops::max_pool2d(x, {1, 1, stride_, stride_, {}});  // on the raw input
-  else shortcut = x;
-  Tensor h = bn1_.forward(conv1_.forward(preact));                 // _1_conv, _1_bn, _1_relu
-  h = bn2_.forward(conv2_.forward(h, {1, 1, 1, 1}));               // _2_pad + _2_conv, _2_bn, _2_relu
-  h = conv3_.forward(h);                                           // _3_conv
-  return ops::add(shortcut, h);                                    // _out
+  if (shortcut_)
+    shortcut = shortcut_->forward(preact);  // _0_conv on the pre-activation
+  else if (stride_ > 1)
+    shortcut = ops::max_pool2d(x, {1, 1, stride_, stride_, {}});  // on the raw input
+  else
+    shortcut = x;
+  Tensor h = bn1_.forward(conv1_.forward(preact));    // _1_conv, _1_bn, _1_relu
+  h = bn2_.forward(conv2_.forward(h, {1, 1, 1, 1}));  // _2_pad + _2_conv, _2_bn, _2_relu
+  h = conv3_.forward(h);                              // _3_conv
+  return ops::add(shortcut, h);                       // _out
 }
 
 // ---------------------------------------------------------------- model
@@ -153,7 +158,8 @@ ResNetV2::ResNetV2(const ResNetV2Config& config, uint64_t seed) : Module(config.
   add_layer("input_layer", "InputLayer", {config.input_height, config.input_width, 3});
   build_stem(gen);
   int64_t channels = config.stem_filters;
-  int height = static_cast<int>(layers_.back().output_shape[0]), width = static_cast<int>(layers_.back().output_shape[1]);
+  int height = static_cast<int>(layers_.back().output_shape[0]),
+      width = static_cast<int>(layers_.back().output_shape[1]);
   for (int i = 0; i < static_cast<int>(config.blocks.size()); ++i) build_stack(i, channels, height, width, gen);
   build_head(channels, height, width, gen);
   // Each row's weights and count, from the tensors themselves (Keras's order: kernel, bias;
@@ -207,8 +213,8 @@ void ResNetV2::build_stack(int index, int64_t& channels, int& height, int& width
     bool conv_shortcut = b == 1;
     std::string name = stack + "_block" + std::to_string(b);
     std::string block_input = layers_.back().name;
-    blocks_.push_back(std::make_unique<ResNetV2Block>(name, channels, filters, stride, conv_shortcut,
-                                                      config_.bn_momentum, gen));
+    blocks_.push_back(
+        std::make_unique<ResNetV2Block>(name, channels, filters, stride, conv_shortcut, config_.bn_momentum, gen));
     add_child(*blocks_.back());
     int out_h = strided(height, stride), out_w = strided(width, stride);
     int64_t out_c = 4 * int64_t{filters};
@@ -258,14 +264,14 @@ void ResNetV2::build_head(int64_t channels, int height, int width, Generator& ge
 Tensor ResNetV2::forward(const Tensor& images) {
   ALZ_CHECK(images.ndim() == 4 && images.dim(3) == 3,
             config_.name << ": expects images (N, H, W, 3); got " << images.summary());
-  ALZ_CHECK(images.dim(1) >= 32 && images.dim(2) >= 32, config_.name << ": images must be at least 32x32; got "
-                                                                      << images.summary());
-  Tensor x = conv1_->forward(images, {3, 3, 3, 3});                   // conv1_pad + conv1_conv
-  x = ops::max_pool2d(x, {3, 3, 2, 2, {1, 1, 1, 1}});                 // pool1_pad + pool1_pool
-  for (auto& block : blocks_) x = block->forward(x);                  // conv2 .. conv5
-  x = post_bn_->forward(x);                                           // post_bn + post_relu
-  x = ops::global_avg_pool(x);                                        // avg_pool
-  return predictions_->forward(x);                                    // predictions (logits)
+  ALZ_CHECK(images.dim(1) >= 32 && images.dim(2) >= 32,
+            config_.name << ": images must be at least 32x32; got " << images.summary());
+  Tensor x = conv1_->forward(images, {3, 3, 3, 3});    // conv1_pad + conv1_conv
+  x = ops::max_pool2d(x, {3, 3, 2, 2, {1, 1, 1, 1}});  // pool1_pad + pool1_pool
+  for (auto& block : blocks_) x = block->forward(x);   // conv2 .. conv5
+  x = post_bn_->forward(x);                            // post_bn + post_relu
+  x = ops::global_avg_pool(x);                         // avg_pool
+  return predictions_->forward(x);                     // predictions (logits)
 }
 
 void ResNetV2::freeze_backbone(bool frozen) {
@@ -288,7 +294,8 @@ std::string ResNetV2::summary_text() const {
     for (int64_t d : row.output_shape) shape += ", " + std::to_string(d);
     shape += ")";
     std::string layer = row.name + " (" + row.type + ")";
-    std::snprintf(line, sizeof line, " %-44s %-30s %-14s\n", layer.c_str(), shape.c_str(), with_commas(row.params).c_str());
+    std::snprintf(line, sizeof line, " %-44s %-30s %-14s\n", layer.c_str(), shape.c_str(),
+                  with_commas(row.params).c_str());
     out << line;
     total += row.params;
   }

@@ -45,8 +45,7 @@ struct ResNetV2Config {
 // 64-filter stem, then a stack of 2 blocks of 4 filters and one of 2 blocks of 8; BatchNorm
 // momentum 0.99), which is what a Keras file of an unnamed ResNetV2 loads as. Throws for an
 // unknown name or an input smaller than 32x32.
-ResNetV2Config resnet_v2_config(const std::string& name, int classes, int input_height = 224,
-                                int input_width = 224);
+ResNetV2Config resnet_v2_config(const std::string& name, int classes, int input_height = 224, int input_width = 224);
 std::vector<std::string> resnet_v2_names();
 // "resnetv2:stem<S>:<b>x<f>,..." for the config's stem, blocks and filters.
 std::string resnet_v2_spec_name(const ResNetV2Config& config);
@@ -99,7 +98,7 @@ class ResNetV2 : public Module {
   // Keras's layers in Keras's order (see KerasLayer); the summary is this table.
   const std::vector<KerasLayer>& keras_layers() const { return layers_; }
   std::vector<KerasLayer> summary() const { return layers_; }
-  std::string summary_text() const;   // Keras-style table with the three totals
+  std::string summary_text() const;  // Keras-style table with the three totals
 
  private:
   void build_stem(Generator& gen);

@@ -27,8 +27,8 @@ std::atomic<unsigned> g_sandbox_counter{0};
 std::string private_temp_path() {
   namespace fs = std::filesystem;
   const fs::path folder = fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
-  return (folder / ("alz_read_" + std::to_string(::getpid()) + "_" + std::to_string(g_sandbox_counter++) +
-                    ".safetensors"))
+  return (folder /
+          ("alz_read_" + std::to_string(::getpid()) + "_" + std::to_string(g_sandbox_counter++) + ".safetensors"))
       .string();
 }
 
@@ -100,7 +100,8 @@ SafetensorsFile read_in_child_process(const std::string& path, const std::string
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(time_limit_seconds);
   bool timed_out = false;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       timed_out = true;
       ::kill(pid, SIGKILL);

@@ -34,5 +34,4 @@ SafetensorsFile read_in_child_process(const std::string& path, const std::string
                                       const std::function<SafetensorsFile(const std::string&)>& read,
                                       int time_limit_seconds = read_time_limit_seconds());
 
-
 }  // namespace alz

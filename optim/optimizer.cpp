@@ -23,8 +23,8 @@ namespace alz {
 namespace {
 
 void check_non_negative(double value, const char* what, const std::string& kind) {
-  ALZ_CHECK(std::isfinite(value) && value >= 0.0, kind << " optimizer: " << what << " must be a finite value >= 0, got "
-                                                        << value);
+  ALZ_CHECK(std::isfinite(value) && value >= 0.0,
+            kind << " optimizer: " << what << " must be a finite value >= 0, got " << value);
 }
 
 Tensor host_copy(const Tensor& t) { return t.device().is_cpu() ? t.clone() : t.to(Device::cpu()); }
@@ -45,8 +45,8 @@ Optimizer::Optimizer(std::string kind, std::vector<ParamRef> params, std::vector
     if (!ref.trainable) continue;  // frozen: never touched
     ALZ_CHECK(ref.tensor && ref.tensor->defined(), kind_ << " optimizer: parameter '" << ref.name << "' is undefined");
     ALZ_CHECK(names.insert(ref.name).second, kind_ << " optimizer: parameter name '" << ref.name << "' appears twice");
-    ALZ_CHECK(tensors.insert(ref.tensor).second, kind_ << " optimizer: parameter '" << ref.name
-                                                       << "' is the same tensor as an earlier one");
+    ALZ_CHECK(tensors.insert(ref.tensor).second,
+              kind_ << " optimizer: parameter '" << ref.name << "' is the same tensor as an earlier one");
     const Tensor& p = *ref.tensor;
     if (first) device_ = p.device();
     first = false;
@@ -70,8 +70,8 @@ const Tensor* Optimizer::find_grad(const Slot& slot) const {
   ALZ_CHECK(g.numel() == p.numel() && g.dtype() == p.dtype() && g.device() == p.device(),
             kind_ << " optimizer: gradient of '" << slot.name << "' is " << g.summary() << " but the parameter is "
                   << p.summary());
-  ALZ_CHECK(p.device() == device_, kind_ << " optimizer: parameter '" << slot.name << "' moved to "
-                                         << p.device().str() << " after the optimizer was built on " << device_.str());
+  ALZ_CHECK(p.device() == device_, kind_ << " optimizer: parameter '" << slot.name << "' moved to " << p.device().str()
+                                         << " after the optimizer was built on " << device_.str());
   return &g;
 }
 
@@ -119,7 +119,8 @@ std::vector<NamedTensor> Optimizer::state() const {
   out.push_back({kind_ + "/step", scalar_f64(static_cast<double>(step_))});
   out.push_back({kind_ + "/learning_rate", scalar_f64(lr_)});
   for (size_t k = 0; k < state_names_.size(); ++k)
-    for (const Slot& slot : slots_) out.push_back({kind_ + "/" + state_names_[k] + "/" + slot.name, host_copy(slot.state[k])});
+    for (const Slot& slot : slots_)
+      out.push_back({kind_ + "/" + state_names_[k] + "/" + slot.name, host_copy(slot.state[k])});
   return out;
 }
 
@@ -198,10 +199,10 @@ const SgdOptions& checked(const SgdOptions& o) {
 }
 
 const AdamOptions& checked(const AdamOptions& o) {
-  ALZ_CHECK(std::isfinite(o.beta1) && o.beta1 >= 0.0 && o.beta1 < 1.0, "adam optimizer: beta1 must be in [0, 1), got "
-                                                                           << o.beta1);
-  ALZ_CHECK(std::isfinite(o.beta2) && o.beta2 >= 0.0 && o.beta2 < 1.0, "adam optimizer: beta2 must be in [0, 1), got "
-                                                                           << o.beta2);
+  ALZ_CHECK(std::isfinite(o.beta1) && o.beta1 >= 0.0 && o.beta1 < 1.0,
+            "adam optimizer: beta1 must be in [0, 1), got " << o.beta1);
+  ALZ_CHECK(std::isfinite(o.beta2) && o.beta2 >= 0.0 && o.beta2 < 1.0,
+            "adam optimizer: beta2 must be in [0, 1), got " << o.beta2);
   ALZ_CHECK(std::isfinite(o.epsilon) && o.epsilon > 0.0, "adam optimizer: epsilon must be > 0, got " << o.epsilon);
   check_non_negative(o.weight_decay, "weight_decay", "adam");
   check_non_negative(o.l2, "l2", "adam");
@@ -219,11 +220,13 @@ void SGD::update_cpu(Slot& slot, const Tensor& grad, double grad_scale) {
   const kernels::SgdHyper hyper = sgd_hyper(options_);
   Tensor& p = *slot.param;
   if (p.dtype() == DType::F64) {
-    kernels::sgd_step_cpu(p.data<double>(), grad.data<double>(), slot.state.empty() ? nullptr : slot.state[0].data<double>(),
-                          p.numel(), kernels::sgd_scalars<double>(learning_rate(), hyper, grad_scale));
+    kernels::sgd_step_cpu(p.data<double>(), grad.data<double>(),
+                          slot.state.empty() ? nullptr : slot.state[0].data<double>(), p.numel(),
+                          kernels::sgd_scalars<double>(learning_rate(), hyper, grad_scale));
   } else {
-    kernels::sgd_step_cpu(p.data<float>(), grad.data<float>(), slot.state.empty() ? nullptr : slot.state[0].data<float>(),
-                          p.numel(), kernels::sgd_scalars<float>(learning_rate(), hyper, grad_scale));
+    kernels::sgd_step_cpu(p.data<float>(), grad.data<float>(),
+                          slot.state.empty() ? nullptr : slot.state[0].data<float>(), p.numel(),
+                          kernels::sgd_scalars<float>(learning_rate(), hyper, grad_scale));
   }
 }
 
@@ -240,10 +243,10 @@ void Adam::update_cpu(Slot& slot, const Tensor& grad, double grad_scale) {
                            slot.state[1].data<double>(), p.numel(),
                            kernels::adam_scalars<double>(learning_rate(), hyper, step_count(), grad_scale));
   } else {
-    kernels::adam_step_cpu(p.data<float>(), grad.data<float>(), slot.state[0].data<float>(), slot.state[1].data<float>(),
-                           p.numel(), kernels::adam_scalars<float>(learning_rate(), hyper, step_count(), grad_scale));
+    kernels::adam_step_cpu(p.data<float>(), grad.data<float>(), slot.state[0].data<float>(),
+                           slot.state[1].data<float>(), p.numel(),
+                           kernels::adam_scalars<float>(learning_rate(), hyper, step_count(), grad_scale));
   }
 }
-
 
 }  // namespace alz

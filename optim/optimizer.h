@@ -102,13 +102,13 @@ class Optimizer {
   // clipping. On CUDA this reads device memory and waits for the step: for logging only.
   double last_grad_norm() const;
 
-  std::vector<NamedTensor> state() const;           // host copies: a snapshot
+  std::vector<NamedTensor> state() const;                  // host copies: a snapshot
   void load_state(const std::vector<NamedTensor>& state);  // throws alz::Error on any mismatch
 
   const std::string& kind() const { return kind_; }  // "sgd" or "adam"
   Device device() const { return device_; }
   size_t num_parameters() const { return slots_.size(); }  // the kept (trainable) ones
-  uint64_t table_uploads() const;  // CUDA: device-table uploads so far (0 on the CPU)
+  uint64_t table_uploads() const;                          // CUDA: device-table uploads so far (0 on the CPU)
 
  protected:
   struct Slot {
@@ -116,8 +116,8 @@ class Optimizer {
     Tensor* param;
     std::vector<Tensor> state;  // per state name, same shape/dtype/device as *param
   };
-  Optimizer(std::string kind, std::vector<ParamRef> params, std::vector<std::string> state_names,
-            double learning_rate, double clip_global_norm);
+  Optimizer(std::string kind, std::vector<ParamRef> params, std::vector<std::string> state_names, double learning_rate,
+            double clip_global_norm);
 
   // One CPU update of a parameter with gradient g, scaled by grad_scale; t = step_count().
   virtual void update_cpu(Slot& slot, const Tensor& grad, double grad_scale) = 0;
@@ -135,7 +135,7 @@ class Optimizer {
   // The CUDA side (optim/cuda/optimizer_cuda.cpp; optim/no_cuda/ without the toolkit).
   void make_cuda_state();
   void step_cuda();
-  void upload_scalars_cuda(bool with_step);  // the learning rate (and t) into device memory
+  void upload_scalars_cuda(bool with_step);         // the learning rate (and t) into device memory
   const Tensor* find_grad(const Slot& slot) const;  // nullptr when undefined
 
   std::string kind_;

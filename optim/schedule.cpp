@@ -73,14 +73,14 @@ WarmupCosineSchedule::WarmupCosineSchedule(double peak_lr, int64_t warmup_steps,
   check_rate(min_lr, "min_lr", "warmup_cosine");
   ALZ_CHECK(warmup_steps >= 0 && total_steps > warmup_steps,
             "warmup_cosine schedule: need 0 <= warmup_steps < total_steps, got warmup " << warmup_steps << ", total "
-                                                                                         << total_steps);
+                                                                                        << total_steps);
 }
 
 double WarmupCosineSchedule::learning_rate(int64_t step, int) const {
   ALZ_CHECK(step >= 0, "warmup_cosine schedule: step must be >= 0, got " << step);
   if (step < warmup_steps_) return peak_lr_ * static_cast<double>(step + 1) / static_cast<double>(warmup_steps_);
-  const double progress = std::min(1.0, static_cast<double>(step - warmup_steps_) /
-                                            static_cast<double>(total_steps_ - warmup_steps_));
+  const double progress =
+      std::min(1.0, static_cast<double>(step - warmup_steps_) / static_cast<double>(total_steps_ - warmup_steps_));
   return min_lr_ + (peak_lr_ - min_lr_) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
 }
 

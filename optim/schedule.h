@@ -37,7 +37,7 @@ class LearningRateSchedule {
   virtual ~LearningRateSchedule() = default;
   virtual double learning_rate(int64_t step, int epoch) const = 0;
   virtual void on_epoch_end(double monitored) { (void)monitored; }  // only plateau uses it
-  virtual std::string name() const = 0;                              // "constant", "step", ...
+  virtual std::string name() const = 0;                             // "constant", "step", ...
   virtual ScheduleState state() const = 0;
   virtual void load_state(const ScheduleState& state) = 0;
 };

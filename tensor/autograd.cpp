@@ -45,8 +45,8 @@ NoGradGuard::~NoGradGuard() { t_grad_enabled = previous_; }
 bool Tensor::requires_grad() const { return autograd_ && autograd_->requires_grad; }
 
 Tensor& Tensor::set_requires_grad(bool flag) {
-  ALZ_CHECK(!(autograd_ && autograd_->grad_fn), "set_requires_grad on a result of an op (" << summary()
-                                                 << "); only leaves take it");
+  ALZ_CHECK(!(autograd_ && autograd_->grad_fn),
+            "set_requires_grad on a result of an op (" << summary() << "); only leaves take it");
   if (!autograd_) autograd_ = std::make_shared<AutogradMeta>();
   autograd_->requires_grad = flag;
   return *this;
@@ -97,9 +97,9 @@ void backward(const Tensor& root, const Tensor& grad) {
     add_gradient(meta->grad, grad.clone());
     return;
   }
-  ALZ_CHECK(!meta->grad_fn->released,
-            "backward through '" << meta->grad_fn->name << "' a second time: the graph was released by the first "
-                                 << "backward (compute the forward again)");
+  ALZ_CHECK(!meta->grad_fn->released, "backward through '" << meta->grad_fn->name
+                                                           << "' a second time: the graph was released by the first "
+                                                           << "backward (compute the forward again)");
   meta->grad_fn->grad_output = grad.clone();  // the caller keeps its tensor
 
   // Reverse order of recording is a topological order: every consumer comes after its producer.
@@ -120,17 +120,17 @@ void backward(const Tensor& root, const Tensor& grad) {
       profiler::Range range(range_name.c_str(), node->grad_output);
       input_grads = node->backward(node->grad_output);
     }
-    ALZ_CHECK(input_grads.size() == node->inputs.size(),
-              "backward of '" << node->name << "' returned " << input_grads.size() << " gradients for "
-                              << node->inputs.size() << " inputs");
+    ALZ_CHECK(input_grads.size() == node->inputs.size(), "backward of '" << node->name << "' returned "
+                                                                         << input_grads.size() << " gradients for "
+                                                                         << node->inputs.size() << " inputs");
     node->grad_output = Tensor();  // before the hand-over: a slot sharing it need not be copied
     for (size_t i = 0; i < node->inputs.size(); ++i) {
       const auto& input = node->inputs[i];
       if (!input || !input_grads[i].defined()) continue;
       if (input->grad_fn) {
-        ALZ_CHECK(!input->grad_fn->released,
-                  "backward reached '" << input->grad_fn->name << "', whose graph an earlier backward already "
-                                       << "released (compute the forward again)");
+        ALZ_CHECK(!input->grad_fn->released, "backward reached '" << input->grad_fn->name
+                                                                  << "', whose graph an earlier backward already "
+                                                                  << "released (compute the forward again)");
         add_gradient(input->grad_fn->grad_output, std::move(input_grads[i]));
       } else if (input->requires_grad) {
         add_gradient(input->grad, std::move(input_grads[i]));

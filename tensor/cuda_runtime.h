@@ -24,11 +24,11 @@ struct DeviceProperties {
 };
 
 bool built_with_cuda();
-int device_count();                   // 0 without a usable device; never throws
-bool available();                     // device_count() > 0
-std::string unavailable_reason();     // empty when available
+int device_count();                // 0 without a usable device; never throws
+bool available();                  // device_count() > 0
+std::string unavailable_reason();  // empty when available
 std::vector<DeviceProperties> devices();
-std::string library_versions();       // "CUDA runtime 13.0, driver 13.0, cuDNN 9.19.0, cuBLAS 13.0.0"
+std::string library_versions();  // "CUDA runtime 13.0, driver 13.0, cuDNN 9.19.0, cuBLAS 13.0.0"
 
 // ---- caching device allocator ----
 // Blocks are rounded up to size classes (512 B granules below 1 MiB, 2 MiB granules above)
@@ -63,10 +63,10 @@ void synchronize(int device);  // waits for the device's streams (tests and benc
 // ---- device-side element work used by Tensor (kernels/cuda/tensor_kernels.cu) ----
 void fill_device(void* data, DType dtype, int64_t count, double value, int device);
 void arange_device(void* data, DType dtype, int64_t count, int device);
-void uniform_device(void* data, DType dtype, int64_t count, uint64_t seed, uint64_t offset,
-                    float low, float high, int device);
-void normal_device(void* data, DType dtype, int64_t count, uint64_t seed, uint64_t offset,
-                   float mean, float stddev, int device);
+void uniform_device(void* data, DType dtype, int64_t count, uint64_t seed, uint64_t offset, float low, float high,
+                    int device);
+void normal_device(void* data, DType dtype, int64_t count, uint64_t seed, uint64_t offset, float mean, float stddev,
+                   int device);
 void convert_device(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t count, int device);
 
 }  // namespace alz::cuda

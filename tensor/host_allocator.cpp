@@ -2,14 +2,13 @@
 // class under one mutex, a cap on the cached total, statistics.
 #include "tensor/host_allocator.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <mutex>
-
-#include <pthread.h>
 #include <vector>
 
 #include "core/error.h"

@@ -25,20 +25,20 @@ constexpr size_t kHostCacheMinBytes = size_t{64} << 10;  // 64 KiB
 constexpr size_t kHostAlignment = 64;                    // every block, cached or not
 
 struct HostAllocatorStats {
-  size_t allocated_bytes = 0;       // handed out now (size classes for cached sizes)
+  size_t allocated_bytes = 0;  // handed out now (size classes for cached sizes)
   size_t peak_allocated_bytes = 0;
-  size_t cached_bytes = 0;          // free blocks kept for reuse
+  size_t cached_bytes = 0;  // free blocks kept for reuse
   size_t cache_limit_bytes = 0;
   uint64_t system_allocations = 0;  // blocks of cacheable size taken from the system
   uint64_t cache_hits = 0;          // requests served from a free list
 };
 
-void* host_allocate(size_t bytes);         // 64-byte aligned; throws alz::Error when out of memory
+void* host_allocate(size_t bytes);            // 64-byte aligned; throws alz::Error when out of memory
 void host_free(void* pointer, size_t bytes);  // bytes: what host_allocate was asked for
-size_t host_size_class(size_t bytes);      // the block size a request of `bytes` gets
+size_t host_size_class(size_t bytes);         // the block size a request of `bytes` gets
 HostAllocatorStats host_allocator_stats();
 void reset_host_peak_stats();
-void set_host_cache_limit(size_t bytes);   // frees cached blocks beyond it (0 under AddressSanitizer)
-void release_host_cache();                 // gives every cached block back to the system
+void set_host_cache_limit(size_t bytes);  // frees cached blocks beyond it (0 under AddressSanitizer)
+void release_host_cache();                // gives every cached block back to the system
 
 }  // namespace alz

@@ -29,15 +29,16 @@ Tensor relu(const Tensor& x);
 Tensor add_channel(const Tensor& x, const Tensor& bias);
 
 // ---- reductions ----
-Tensor sum(const Tensor& x);                // 0-d (shape {})
-Tensor mean(const Tensor& x);               // 0-d
-Tensor channel_sum(const Tensor& x);        // (..., C) -> (C)
-Tensor channel_mean(const Tensor& x);       // (..., C) -> (C)
-Tensor global_avg_pool(const Tensor& x);    // (N, H, W, C) -> (N, C)
+Tensor sum(const Tensor& x);              // 0-d (shape {})
+Tensor mean(const Tensor& x);             // 0-d
+Tensor channel_sum(const Tensor& x);      // (..., C) -> (C)
+Tensor channel_mean(const Tensor& x);     // (..., C) -> (C)
+Tensor global_avg_pool(const Tensor& x);  // (N, H, W, C) -> (N, C)
 
 // ---- dense ----
-Tensor matmul(const Tensor& a, const Tensor& b);                     // (M, K) x (K, N) -> (M, N)
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);  // (B, in) x (in, out) + (out); bias may be undefined
+Tensor matmul(const Tensor& a, const Tensor& b);  // (M, K) x (K, N) -> (M, N)
+Tensor linear(const Tensor& x, const Tensor& w,
+              const Tensor& bias);  // (B, in) x (in, out) + (out); bias may be undefined
 
 // ---- convolution, pooling, padding ----
 struct Conv2dOptions {
@@ -56,9 +57,9 @@ Tensor zero_pad2d(const Tensor& x, const Padding2d& pad);
 
 // ---- batch normalisation (+ReLU) ----
 struct BatchNormOptions {
-  bool training = true;  // batch statistics and a moving-statistics update; false: moving statistics
-  bool relu = true;      // ReLU after the normalisation (every BatchNorm of ResNetV2 has one)
-  bool fused = true;     // the fused kernels (kernels/bn_relu.h); false: the unfused reference + ops::relu
+  bool training = true;       // batch statistics and a moving-statistics update; false: moving statistics
+  bool relu = true;           // ReLU after the normalisation (every BatchNorm of ResNetV2 has one)
+  bool fused = true;          // the fused kernels (kernels/bn_relu.h); false: the unfused reference + ops::relu
   double momentum = 0.99;     // Keras: moving = momentum * moving + (1 - momentum) * batch
   double epsilon = 1.001e-5;  // Keras ResNetV2
 };

@@ -28,9 +28,9 @@ void check_bn_arguments(const Tensor& x, const Tensor& gamma, const Tensor& beta
   for (const Tensor* t : {&gamma, &beta, &moving_mean, &moving_variance}) {
     ALZ_CHECK(t->defined() && t->ndim() == 1 && t->dim(0) == channels && t->dtype() == param_dtype &&
                   t->device() == x.device(),
-              "batch_norm: parameters and statistics must be " << dtype_name(param_dtype) << " (" << channels
-                                                               << ") on " << x.device().str() << "; got "
-                                                               << t->summary() << " for " << x.summary());
+              "batch_norm: parameters and statistics must be " << dtype_name(param_dtype) << " (" << channels << ") on "
+                                                               << x.device().str() << "; got " << t->summary()
+                                                               << " for " << x.summary());
   }
 }
 
@@ -234,45 +234,44 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   Tensor saved_x = x, saved_gamma = gamma, saved_beta = beta;
   Tensor stat_a = o.training ? save_mean : moving_mean.clone();
   Tensor stat_b = o.training ? save_invstd : moving_variance.clone();
-  record(o.training ? "batch_norm_relu" : "batch_norm_relu_inference", y, {&x, &gamma, &beta},
-         [=](const Tensor& g) {
-           Tensor dx = Tensor::empty(saved_x.shape(), g.dtype(), g.device());
-           Tensor dgamma, dbeta;
-           if (o.training || want_params) {
-             dgamma = Tensor::empty({channels}, saved_gamma.dtype(), g.device());  // overwritten by the kernel
-             dbeta = Tensor::empty({channels}, saved_gamma.dtype(), g.device());
-           }
-           auto training_args = [&](auto tag) {
-             return training_backward_args<decltype(tag)>(saved_x, g, dx, saved_gamma, saved_beta, stat_a, stat_b,
-                                                          o.relu, dgamma, dbeta);
-           };
-           auto frozen_args = [&](auto tag) {
-             return frozen_backward_args<decltype(tag)>(saved_x, g, dx, saved_gamma, saved_beta, stat_a, stat_b, o,
-                                                        dgamma, dbeta);
-           };
-           dispatch(
-               g, "batch_norm backward",
-               [&](auto tag) {
-                 using T = decltype(tag);
-                 if (!o.training) {
-                   kernels::frozen_bn_backward_cpu(frozen_args(tag));
-                 } else if constexpr (std::is_same_v<T, float>) {
-                   kernels::bn_relu_backward_cpu_fast(training_args(tag));
-                 } else {
-                   kernels::bn_relu_backward_cpu(training_args(tag));
-                 }
-               },
-               ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
-                 if (o.training) {
-                   size_t bytes = 0;
-                   void* ws = bn_relu_workspace(g, rows, channels, bytes);
-                   kernels::bn_relu_backward_cuda(training_args(tag), ws, bytes, s);
-                 } else {
-                   kernels::frozen_bn_backward_cuda(frozen_args(tag), s);
-                 }
-               }));
-           return std::vector<Tensor>{dx, dgamma, dbeta};
-         });
+  record(o.training ? "batch_norm_relu" : "batch_norm_relu_inference", y, {&x, &gamma, &beta}, [=](const Tensor& g) {
+    Tensor dx = Tensor::empty(saved_x.shape(), g.dtype(), g.device());
+    Tensor dgamma, dbeta;
+    if (o.training || want_params) {
+      dgamma = Tensor::empty({channels}, saved_gamma.dtype(), g.device());  // overwritten by the kernel
+      dbeta = Tensor::empty({channels}, saved_gamma.dtype(), g.device());
+    }
+    auto training_args = [&](auto tag) {
+      return training_backward_args<decltype(tag)>(saved_x, g, dx, saved_gamma, saved_beta, stat_a, stat_b, o.relu,
+                                                   dgamma, dbeta);
+    };
+    auto frozen_args = [&](auto tag) {
+      return frozen_backward_args<decltype(tag)>(saved_x, g, dx, saved_gamma, saved_beta, stat_a, stat_b, o, dgamma,
+                                                 dbeta);
+    };
+    dispatch(
+        g, "batch_norm backward",
+        [&](auto tag) {
+          using T = decltype(tag);
+          if (!o.training) {
+            kernels::frozen_bn_backward_cpu(frozen_args(tag));
+          } else if constexpr (std::is_same_v<T, float>) {
+            kernels::bn_relu_backward_cpu_fast(training_args(tag));
+          } else {
+            kernels::bn_relu_backward_cpu(training_args(tag));
+          }
+        },
+        ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+          if (o.training) {
+            size_t bytes = 0;
+            void* ws = bn_relu_workspace(g, rows, channels, bytes);
+            kernels::bn_relu_backward_cuda(training_args(tag), ws, bytes, s);
+          } else {
+            kernels::frozen_bn_backward_cuda(frozen_args(tag), s);
+          }
+        }));
+    return std::vector<Tensor>{dx, dgamma, dbeta};
+  });
   return y;
 }
 

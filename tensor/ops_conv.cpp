@@ -4,8 +4,8 @@
 #include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
 #include "kernels/pad.h"
-#include "kernels/reduce.h"
 #include "kernels/pool.h"
+#include "kernels/reduce.h"
 #include "tensor/ops.h"
 #include "tensor/ops_common.h"
 #include "tensor/profiler.h"
@@ -43,7 +43,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   check_image(x, "conv2d");
   ALZ_CHECK(w.defined() && w.ndim() == 4 && w.dim(3) == x.dim(3),
             "conv2d: filters must be (K, R, S, C) with C = " << x.dim(3) << "; got " << w.summary() << " for "
-                                                            << x.summary());
+                                                             << x.summary());
   check_same_device(x, w, "conv2d");
   check_same_dtype(x, w, "conv2d");
   Conv2dParams p;

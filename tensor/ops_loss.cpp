@@ -30,8 +30,9 @@ void check_loss_arguments(const Tensor& logits, const Tensor& labels, const Tens
             "softmax_cross_entropy: labels must be i32 (" << logits.dim(0) << "); got " << labels.summary());
   check_same_device(logits, labels, "softmax_cross_entropy");
   if (class_weights.defined()) {
-    ALZ_CHECK(class_weights.ndim() == 1 && class_weights.dim(0) == logits.dim(1),
-              "softmax_cross_entropy: class weights must be (" << logits.dim(1) << "); got " << class_weights.summary());
+    ALZ_CHECK(
+        class_weights.ndim() == 1 && class_weights.dim(0) == logits.dim(1),
+        "softmax_cross_entropy: class weights must be (" << logits.dim(1) << "); got " << class_weights.summary());
     check_same_device(logits, class_weights, "softmax_cross_entropy");
     check_same_dtype(logits, class_weights, "softmax_cross_entropy");
   }

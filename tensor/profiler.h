@@ -46,7 +46,7 @@ class Range {
   Range& operator=(const Range&) = delete;
 
  private:
-  int record_ = -1;      // index of this range's record in the session, -1 when not timed
+  int record_ = -1;       // index of this range's record in the session, -1 when not timed
   bool counted_ = false;  // opened while a session was active (counts in its depth)
   bool nvtx_ = false;
 };

@@ -37,7 +37,6 @@ void require_little_endian(const std::string& path) {
     ALZ_FAIL("safetensors file '" << path << "': this host is big-endian; safetensors data is little-endian");
 }
 
-
 // Closes a POSIX file descriptor on scope exit.
 struct FileDescriptor {
   int fd = -1;
@@ -60,17 +59,22 @@ void read_exact(int fd, void* buffer, uint64_t count, uint64_t offset, const std
     if (got < 0 && errno == EINTR) continue;
     ALZ_CHECK(got >= 0, "safetensors file '" << path << "': cannot read " << what << ": " << errno_text(errno));
     ALZ_CHECK(got > 0, "safetensors file '" << path << "': unexpected end of file while reading " << what
-                                           << " (the file shrank while being read?)");
+                                            << " (the file shrank while being read?)");
     done += static_cast<uint64_t>(got);
   }
 }
 
 bool parse_supported_dtype(const std::string& text, DType* dtype) {
-  if (text == "F32") *dtype = DType::F32;
-  else if (text == "F64") *dtype = DType::F64;
-  else if (text == "BF16") *dtype = DType::BF16;
-  else if (text == "I32") *dtype = DType::I32;
-  else return false;
+  if (text == "F32")
+    *dtype = DType::F32;
+  else if (text == "F64")
+    *dtype = DType::F64;
+  else if (text == "BF16")
+    *dtype = DType::BF16;
+  else if (text == "I32")
+    *dtype = DType::I32;
+  else
+    return false;
   return true;
 }
 
@@ -96,7 +100,8 @@ bool as_unsigned(const nlohmann::ordered_json& value, uint64_t* out) {
   return true;
 }
 
-Entry parse_entry(const std::string& name, const nlohmann::ordered_json& value, uint64_t data_size, const std::string& where) {
+Entry parse_entry(const std::string& name, const nlohmann::ordered_json& value, uint64_t data_size,
+                  const std::string& where) {
   const std::string at = where + "tensor '" + name + "': ";
   ALZ_CHECK(value.is_object(), at << "entry is a JSON " << value.type_name() << ", expected an object with "
                                   << "\"dtype\", \"shape\" and \"data_offsets\"");
@@ -120,8 +125,9 @@ Entry parse_entry(const std::string& name, const nlohmann::ordered_json& value, 
   bool overflow = false;
   for (const nlohmann::ordered_json& extent_json : shape) {
     uint64_t extent = 0;
-    ALZ_CHECK(as_unsigned(extent_json, &extent),
-              at << "shape " << shape.dump() << " has an entry that is not a non-negative integer: " << extent_json.dump());
+    ALZ_CHECK(
+        as_unsigned(extent_json, &extent),
+        at << "shape " << shape.dump() << " has an entry that is not a non-negative integer: " << extent_json.dump());
     ALZ_CHECK(extent <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()),
               at << "shape " << shape.dump() << " has an absurd dimension");
     overflow = overflow || __builtin_mul_overflow(numel, extent, &numel);
@@ -137,12 +143,12 @@ Entry parse_entry(const std::string& name, const nlohmann::ordered_json& value, 
   ALZ_CHECK(as_unsigned(offsets[0], &entry.begin) && as_unsigned(offsets[1], &entry.end),
             at << "\"data_offsets\" " << offsets.dump() << " are not non-negative integers");
   ALZ_CHECK(entry.end >= entry.begin, at << "\"data_offsets\" " << offsets.dump() << " end before they begin");
-  ALZ_CHECK(entry.end - entry.begin == bytes,
-            at << "\"data_offsets\" " << offsets.dump() << " span " << entry.end - entry.begin << " bytes, but shape "
-               << shape.dump() << " of " << dtype_text << " needs " << bytes << " bytes");
-  ALZ_CHECK(entry.end <= data_size,
-            at << "data offsets " << offsets.dump() << " run past the end of the data section, which has only "
-               << data_size << " bytes (truncated file or bad offsets)");
+  ALZ_CHECK(entry.end - entry.begin == bytes, at << "\"data_offsets\" " << offsets.dump() << " span "
+                                                 << entry.end - entry.begin << " bytes, but shape " << shape.dump()
+                                                 << " of " << dtype_text << " needs " << bytes << " bytes");
+  ALZ_CHECK(entry.end <= data_size, at << "data offsets " << offsets.dump()
+                                       << " run past the end of the data section, which has only " << data_size
+                                       << " bytes (truncated file or bad offsets)");
   return entry;
 }
 
@@ -156,13 +162,13 @@ std::vector<Entry> parse_header(const std::string& text, uint64_t data_size, con
   try {
     // The callback sees every top-level key, so duplicate names (which JSON parsers otherwise
     // resolve silently) can be reported.
-    header = nlohmann::ordered_json::parse(text, [&](int depth, nlohmann::ordered_json::parse_event_t event,
-                                                     nlohmann::ordered_json& parsed) {
-      if (depth == 1 && event == nlohmann::ordered_json::parse_event_t::key && parsed.is_string()) {
-        if (!seen.insert(parsed.get<std::string>()).second) duplicates.push_back(parsed.get<std::string>());
-      }
-      return true;
-    });
+    header = nlohmann::ordered_json::parse(
+        text, [&](int depth, nlohmann::ordered_json::parse_event_t event, nlohmann::ordered_json& parsed) {
+          if (depth == 1 && event == nlohmann::ordered_json::parse_event_t::key && parsed.is_string()) {
+            if (!seen.insert(parsed.get<std::string>()).second) duplicates.push_back(parsed.get<std::string>());
+          }
+          return true;
+        });
   } catch (const nlohmann::json::exception& e) {
     ALZ_FAIL(where << "header is not valid JSON: " << e.what());
   }
@@ -173,7 +179,8 @@ std::vector<Entry> parse_header(const std::string& text, uint64_t data_size, con
   try {
     for (const auto& [key, value] : header.items()) {
       if (key == "__metadata__") {
-        ALZ_CHECK(value.is_object(), where << "\"__metadata__\" is a JSON " << value.type_name() << ", expected an object");
+        ALZ_CHECK(value.is_object(),
+                  where << "\"__metadata__\" is a JSON " << value.type_name() << ", expected an object");
         for (const auto& [meta_key, meta_value] : value.items()) {
           ALZ_CHECK(meta_value.is_string(), where << "\"__metadata__\" value of '" << meta_key << "' is a JSON "
                                                   << meta_value.type_name() << ", expected a string");
@@ -194,17 +201,18 @@ std::vector<Entry> parse_header(const std::string& text, uint64_t data_size, con
   uint64_t covered = 0;
   const Entry* previous = nullptr;
   for (const Entry& entry : entries) {
-    ALZ_CHECK(entry.begin >= covered, where << "tensors '" << (previous ? previous->name : "") << "' and '" << entry.name
-                                            << "' overlap (bytes " << entry.begin << " to "
+    ALZ_CHECK(entry.begin >= covered, where << "tensors '" << (previous ? previous->name : "") << "' and '"
+                                            << entry.name << "' overlap (bytes " << entry.begin << " to "
                                             << std::min(covered, entry.end) << " of the data section)");
     ALZ_CHECK(entry.begin == covered, where << "bytes [" << covered << ", " << entry.begin
-                                            << ") of the data section belong to no tensor (a gap before '"
-                                            << entry.name << "')");
+                                            << ") of the data section belong to no tensor (a gap before '" << entry.name
+                                            << "')");
     covered = entry.end;
     previous = &entry;
   }
   ALZ_CHECK(covered == data_size, where << "the data section has " << data_size << " bytes but the tensors cover only "
-                                        << covered << " (" << data_size - covered << " trailing bytes belong to no tensor)");
+                                        << covered << " (" << data_size - covered
+                                        << " trailing bytes belong to no tensor)");
   return entries;
 }
 
@@ -295,8 +303,8 @@ SafetensorsFile load_safetensors(const std::string& path) {
   ALZ_CHECK(::fstat(in.fd, &info) == 0, where << "cannot stat: " << errno_text(errno));
   ALZ_CHECK(S_ISREG(info.st_mode), where << "not a regular file");
   const uint64_t file_size = static_cast<uint64_t>(info.st_size);
-  ALZ_CHECK(file_size >= 8, where << "not a safetensors file: only " << file_size
-                                  << " bytes, shorter than the 8-byte header length");
+  ALZ_CHECK(file_size >= 8,
+            where << "not a safetensors file: only " << file_size << " bytes, shorter than the 8-byte header length");
 
   uint64_t header_length = 0;
   read_exact(in.fd, &header_length, 8, 0, path, "the header length");
@@ -355,8 +363,8 @@ LoadReport compare_tensors(const SafetensorsFile& file, const std::vector<Expect
   std::set<std::string> wanted;
   std::vector<std::string> mismatch_lines, dtype_lines, missing_lines, unexpected_lines;
   for (const ExpectedTensor& want : expected) {
-    ALZ_CHECK(wanted.insert(want.name).second, "checking checkpoint '" << file.path << "': the model names '"
-                                                                       << want.name << "' twice");
+    ALZ_CHECK(wanted.insert(want.name).second,
+              "checking checkpoint '" << file.path << "': the model names '" << want.name << "' twice");
     auto found = in_file.find(want.name);
     if (found == in_file.end()) {
       report.missing.push_back(want.name);

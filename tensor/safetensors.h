@@ -79,15 +79,15 @@ std::vector<ExpectedTensor> expected_from(const std::vector<NamedTensor>& tensor
 // was converted in Partial mode: those are also listed in `converted_dtype`). `problems` holds
 // one readable line per name that did not match, with both shapes/dtypes.
 struct LoadReport {
-  std::string source;                              // the file path, for messages
-  std::vector<std::string> loaded;                 // name and shape match
-  std::vector<std::string> converted_dtype;        // of `loaded`: dtype differs (Partial only)
-  std::vector<std::string> skipped_unexpected;     // in the file, not expected by the model
-  std::vector<std::string> skipped_shape_mismatch; // in both, shapes differ
-  std::vector<std::string> missing;                // expected, not in the file
-  std::vector<std::string> problems;               // one line per mismatch, in the above order
+  std::string source;                               // the file path, for messages
+  std::vector<std::string> loaded;                  // name and shape match
+  std::vector<std::string> converted_dtype;         // of `loaded`: dtype differs (Partial only)
+  std::vector<std::string> skipped_unexpected;      // in the file, not expected by the model
+  std::vector<std::string> skipped_shape_mismatch;  // in both, shapes differ
+  std::vector<std::string> missing;                 // expected, not in the file
+  std::vector<std::string> problems;                // one line per mismatch, in the above order
 
-  bool exact() const;  // everything matches: names, shapes and dtypes
+  bool exact() const;            // everything matches: names, shapes and dtypes
   std::string describe() const;  // a summary line, then one line per problem
 };
 

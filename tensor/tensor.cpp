@@ -10,9 +10,9 @@
 #include <type_traits>
 
 #include "core/bf16.h"
+#include "core/error.h"
 #include "core/philox.h"
 #include "tensor/cuda_runtime.h"
-#include "core/error.h"
 #include "tensor/host_allocator.h"
 
 namespace alz {
@@ -77,7 +77,7 @@ Storage::Storage(size_t bytes, Device device, bool pinned) : bytes_(bytes), devi
   } else if (pinned && cuda::available()) {
     data_ = cuda::pinned_allocate(bytes);
   } else {
-    pinned_ = false;  // no CUDA: plain memory serves the same purpose
+    pinned_ = false;               // no CUDA: plain memory serves the same purpose
     data_ = host_allocate(bytes);  // cached by size class (tensor/host_allocator.h)
   }
 }
@@ -200,18 +200,19 @@ void* Tensor::raw_data() const {
   return static_cast<char*>(storage_->data()) + offset_ * static_cast<int64_t>(dtype_size(dtype_));
 }
 
-template <typename T>
-static constexpr DType dtype_of() {
-  if constexpr (std::is_same_v<T, float>) return DType::F32;
-  else if constexpr (std::is_same_v<T, double>) return DType::F64;
-  else if constexpr (std::is_same_v<T, int32_t>) return DType::I32;
-  else return DType::BF16;
+template <typename T> static constexpr DType dtype_of() {
+  if constexpr (std::is_same_v<T, float>)
+    return DType::F32;
+  else if constexpr (std::is_same_v<T, double>)
+    return DType::F64;
+  else if constexpr (std::is_same_v<T, int32_t>)
+    return DType::I32;
+  else
+    return DType::BF16;
 }
 
-template <typename T>
-T* Tensor::data() const {
-  ALZ_CHECK(dtype_ == dtype_of<T>(),
-            "data<" << dtype_name(dtype_of<T>()) << ">() on " << summary());
+template <typename T> T* Tensor::data() const {
+  ALZ_CHECK(dtype_ == dtype_of<T>(), "data<" << dtype_name(dtype_of<T>()) << ">() on " << summary());
   return static_cast<T*>(raw_data());
 }
 template float* Tensor::data<float>() const;
@@ -291,8 +292,10 @@ Tensor Tensor::to(DType target) const {
     // f64 -> bf16 goes through f32, as on the GPU (double rounding is the documented behaviour).
     for (int64_t i = 0; i < numel_; ++i) {
       double value = load_as_double(raw_data(), dtype_, i);
-      if (target == DType::BF16) store_from_float(converted.raw_data(), target, i, static_cast<float>(value));
-      else store_from_double(converted.raw_data(), target, i, value);
+      if (target == DType::BF16)
+        store_from_float(converted.raw_data(), target, i, static_cast<float>(value));
+      else
+        store_from_double(converted.raw_data(), target, i, value);
     }
   }
   return converted;
@@ -339,8 +342,7 @@ void Tensor::fill(double value) {
 // ---------------------------------------------------------------- element access
 
 int64_t Tensor::flat_index(std::initializer_list<int64_t> index) const {
-  ALZ_CHECK(static_cast<int>(index.size()) == ndim(),
-            "index of rank " << index.size() << " for " << summary());
+  ALZ_CHECK(static_cast<int>(index.size()) == ndim(), "index of rank " << index.size() << " for " << summary());
   int64_t flat = 0;
   int axis = 0;
   for (int64_t i : index) {

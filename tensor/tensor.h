@@ -56,21 +56,17 @@ class Tensor {
   Tensor() = default;  // undefined: holds nothing
 
   // ---- creation ----
-  static Tensor empty(const Shape& shape, DType dtype = DType::F32, Device device = Device::cpu(),
-                      bool pinned = false);
+  static Tensor empty(const Shape& shape, DType dtype = DType::F32, Device device = Device::cpu(), bool pinned = false);
   static Tensor zeros(const Shape& shape, DType dtype = DType::F32, Device device = Device::cpu());
   static Tensor ones(const Shape& shape, DType dtype = DType::F32, Device device = Device::cpu());
-  static Tensor full(const Shape& shape, double value, DType dtype = DType::F32,
-                     Device device = Device::cpu());
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::F32, Device device = Device::cpu());
   static Tensor arange(int64_t count, DType dtype = DType::F32, Device device = Device::cpu());
   static Tensor uniform(const Shape& shape, Generator& gen, double low = 0.0, double high = 1.0,
                         DType dtype = DType::F32, Device device = Device::cpu());
   static Tensor normal(const Shape& shape, Generator& gen, double mean = 0.0, double stddev = 1.0,
                        DType dtype = DType::F32, Device device = Device::cpu());
-  static Tensor from_vector(const std::vector<float>& values, const Shape& shape,
-                            Device device = Device::cpu());
-  static Tensor from_vector(const std::vector<double>& values, const Shape& shape,
-                            Device device = Device::cpu());
+  static Tensor from_vector(const std::vector<float>& values, const Shape& shape, Device device = Device::cpu());
+  static Tensor from_vector(const std::vector<double>& values, const Shape& shape, Device device = Device::cpu());
   static Tensor from_vector(const std::vector<int32_t>& values, const Shape& shape,
                             Device device = Device::cpu());  // I32 (labels)
 
@@ -98,12 +94,12 @@ class Tensor {
   Tensor slice(int64_t begin, int64_t end) const;  // rows [begin, end) of dimension 0
 
   // ---- copies and conversion ----
-  Tensor clone() const;                                  // same device and dtype, new storage
-  Tensor to(Device device) const;                        // synchronous; returns *this if same
-  Tensor to(DType dtype) const;                          // on the same device
-  Tensor pin() const;                                    // CPU -> pinned CPU copy
-  void copy_from(const Tensor& source);                  // same shape and dtype, any devices; the host
-                                                         // waits unless both are on one GPU (stream-ordered)
+  Tensor clone() const;                                       // same device and dtype, new storage
+  Tensor to(Device device) const;                             // synchronous; returns *this if same
+  Tensor to(DType dtype) const;                               // on the same device
+  Tensor pin() const;                                         // CPU -> pinned CPU copy
+  void copy_from(const Tensor& source);                       // same shape and dtype, any devices; the host
+                                                              // waits unless both are on one GPU (stream-ordered)
   void copy_from_async(const Tensor& source, Stream stream);  // host side must be pinned
   void fill(double value);
 

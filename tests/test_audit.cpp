@@ -9,11 +9,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "data/audit.h"
 #include "data/image.h"
 #include "data/phantom.h"
 #include "support/compare.h"
-#include "core/error.h"
 
 namespace alz::data {
 namespace {
@@ -44,9 +44,8 @@ TEST(Audit, CleanPhantomSetHasNoCrossSplitCopies) {
   int64_t total = 0;
   for (const AuditSplit& split : report.splits) {
     for (size_t c = 0; c < 4; ++c) {
-      int64_t expected = std::count_if(plan.begin(), plan.end(), [&](const PhantomSample& s) {
-        return s.split == split.name && s.label == int(c);
-      });
+      int64_t expected = std::count_if(
+          plan.begin(), plan.end(), [&](const PhantomSample& s) { return s.split == split.name && s.label == int(c); });
       EXPECT_EQ(split.per_class[c], expected) << split.name << " " << report.class_names[c];
     }
     EXPECT_EQ(split.with_copy_elsewhere, 0) << split.name;
@@ -73,8 +72,8 @@ TEST(Audit, FindsPlantedDuplicatesSharedSubjectsAndBrokenFiles) {
   const std::string klass = kPhantomClassNames[size_t(val.label)];
   // 1. An exact copy of a val image in train, listed in the manifest under the same subject.
   fs::copy_file(dir + "/" + val.path, dir + "/train/" + klass + "/copy.jpg");
-  std::ofstream(dir + "/manifest.csv", std::ios::app) << "train/" << klass << "/copy.jpg," << klass << ","
-                                                        << val.group << "\n";
+  std::ofstream(dir + "/manifest.csv", std::ios::app)
+      << "train/" << klass << "/copy.jpg," << klass << "," << val.group << "\n";
   // 2. A slightly brighter, re-encoded copy of the same val image in train.
   Image altered = decode_image_file(dir + "/" + val.path);
   for (uint8_t& p : altered.pixels) p = uint8_t(std::min(255, p + 5));
@@ -95,8 +94,9 @@ TEST(Audit, FindsPlantedDuplicatesSharedSubjectsAndBrokenFiles) {
   for (const AuditNearPair& pair : report.near_pairs) {
     const std::string &a = report.files[size_t(pair.a)].path, &b = report.files[size_t(pair.b)].path;
     if (pair.cross_split) {
-      found_altered = found_altered || (a.find("altered.jpg") != std::string::npos && b.find(val.path) != std::string::npos) ||
-                                       (b.find("altered.jpg") != std::string::npos && a.find(val.path) != std::string::npos);
+      found_altered = found_altered ||
+                      (a.find("altered.jpg") != std::string::npos && b.find(val.path) != std::string::npos) ||
+                      (b.find("altered.jpg") != std::string::npos && a.find(val.path) != std::string::npos);
       EXPECT_LE(pair.distance, report.near_threshold);
       EXPECT_LE(pair.detail_distance, report.detail_threshold);
     }

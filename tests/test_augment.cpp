@@ -6,9 +6,9 @@
 #include <cmath>
 #include <random>
 
+#include "core/error.h"
 #include "data/augment.h"
 #include "support/compare.h"
-#include "core/error.h"
 
 namespace alz::data {
 namespace {

@@ -19,9 +19,7 @@
 namespace alz {
 namespace {
 
-Tensor vec(std::vector<double> values) {
-  return Tensor::from_vector(values, {static_cast<int64_t>(values.size())});
-}
+Tensor vec(std::vector<double> values) { return Tensor::from_vector(values, {static_cast<int64_t>(values.size())}); }
 
 TEST(Autograd, ChainAndFanOutSum) {
   // L = sum(x*x + x) -> dL/dx = 2x + 1; x is used three times.
@@ -66,9 +64,9 @@ TEST(Autograd, AddHandsOneBufferToBothInputsAndStaysCorrect) {
   // The shared buffer pending in two slots (a's and b's) when a second contribution reaches
   // a's: adding it in place would change b's gradient too. out = a + b + 5a = 20 w.
   Tensor w = vec({1.0, 2.0}).set_requires_grad(true);
-  Tensor b = ops::scale(w, 2.0);             // recorded first: its backward runs last
+  Tensor b = ops::scale(w, 2.0);  // recorded first: its backward runs last
   Tensor a2 = ops::scale(w, 3.0);
-  Tensor n = ops::scale(a2, 5.0);            // runs after add(a2, b), before b's node
+  Tensor n = ops::scale(a2, 5.0);  // runs after add(a2, b), before b's node
   backward(ops::sum(ops::add(ops::add(a2, b), n)));
   EXPECT_EQ(w.grad().to_vector(), (std::vector<double>{20.0, 20.0}));
 
@@ -125,7 +123,7 @@ TEST(Autograd, ErrorsAUserCanCause) {
   Tensor plain = vec({1.0, 2.0});
   EXPECT_THROW(backward(ops::sum(plain)), Error);  // needs no gradient
   Tensor x = vec({1.0, 2.0}).set_requires_grad(true);
-  EXPECT_THROW(backward(ops::mul(x, x)), Error);   // not a scalar without a gradient argument
+  EXPECT_THROW(backward(ops::mul(x, x)), Error);  // not a scalar without a gradient argument
   Tensor y = ops::mul(x, x);
   EXPECT_THROW(backward(y, vec({1.0})), Error);    // gradient of the wrong shape
   EXPECT_THROW(y.set_requires_grad(true), Error);  // only leaves

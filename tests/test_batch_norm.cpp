@@ -8,10 +8,10 @@
 #include <random>
 #include <vector>
 
-#include "support/finite_difference.h"
+#include "core/error.h"
 #include "kernels/batch_norm.h"
 #include "support/compare.h"
-#include "core/error.h"
+#include "support/finite_difference.h"
 
 namespace alz::kernels {
 namespace {
@@ -42,7 +42,8 @@ Moments direct_moments(const std::vector<double>& x, int64_t rows, int64_t chann
   for (int64_t c = 0; c < channels; ++c) {
     for (int64_t r = 0; r < rows; ++r) m.mean[c] += x[r * channels + c];
     m.mean[c] /= rows;
-    for (int64_t r = 0; r < rows; ++r) m.var[c] += (x[r * channels + c] - m.mean[c]) * (x[r * channels + c] - m.mean[c]);
+    for (int64_t r = 0; r < rows; ++r)
+      m.var[c] += (x[r * channels + c] - m.mean[c]) * (x[r * channels + c] - m.mean[c]);
     m.var[c] /= rows;
   }
   return m;
@@ -52,7 +53,8 @@ TEST(BatchNorm, TrainingForwardNormalisesEachChannelAndUpdatesMovingStatistics) 
   const int64_t rows = 37, channels = 5;
   std::vector<double> x = random_activations(rows, channels, 1);
   std::vector<double> gamma = random_uniform(channels, 0.5, 1.5, 2), beta = random_uniform(channels, -1, 1, 3);
-  std::vector<double> moving_mean = random_uniform(channels, -1, 1, 4), moving_var = random_uniform(channels, 0.5, 2, 5);
+  std::vector<double> moving_mean = random_uniform(channels, -1, 1, 4),
+                      moving_var = random_uniform(channels, 0.5, 2, 5);
   const std::vector<double> old_mean = moving_mean, old_var = moving_var;
   std::vector<double> y(rows * channels), save_mean(channels), save_invstd(channels);
   BatchNormForwardArgs<double> a{.x = x.data(),
@@ -135,7 +137,7 @@ void check_backward_by_finite_differences(int64_t rows, int64_t channels, uint64
                                                                .gamma = gamma.data(),
                                                                .beta = beta.data(),
                                                                .saved = {mean.data(), invstd.data()}});
-  std::vector<double> dx(rows * channels, 123.0);  // overwritten
+  std::vector<double> dx(rows * channels, 123.0);                     // overwritten
   std::vector<double> dgamma(channels, 0.25), dbeta(channels, -0.5);  // accumulated
   batch_norm_backward_cpu(BatchNormBackwardArgs<double>{.x = x.data(),
                                                         .dy = w.data(),

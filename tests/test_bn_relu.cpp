@@ -24,8 +24,8 @@
 namespace alz::kernels {
 namespace {
 
-using test::Tolerance;
 using test::to_float;
+using test::Tolerance;
 
 std::vector<double> random_normal(int64_t count, double mean, double stddev, uint64_t seed) {
   return test::random_normal(static_cast<size_t>(count), seed, mean, stddev);
@@ -41,9 +41,14 @@ struct Problem {
 
 // gamma of both signs (a negative gamma flips which side of the mean the ReLU keeps).
 Problem make_problem(int64_t rows, int64_t channels, uint64_t seed) {
-  Problem p{rows, channels, random_normal(rows * channels, 0.7, 1.3, seed), random_normal(rows * channels, 0, 1, seed + 1),
-            random_uniform(channels, 0.5, 1.5, seed + 2), random_normal(channels, 0.0, 0.6, seed + 3),
-            random_normal(channels, 0, 1, seed + 4), random_uniform(channels, 0.5, 2, seed + 5)};
+  Problem p{rows,
+            channels,
+            random_normal(rows * channels, 0.7, 1.3, seed),
+            random_normal(rows * channels, 0, 1, seed + 1),
+            random_uniform(channels, 0.5, 1.5, seed + 2),
+            random_normal(channels, 0.0, 0.6, seed + 3),
+            random_normal(channels, 0, 1, seed + 4),
+            random_uniform(channels, 0.5, 2, seed + 5)};
   for (int64_t c = 0; c < channels; c += 3) p.gamma[c] = -p.gamma[c];
   return p;
 }
@@ -63,8 +68,9 @@ struct Result {
 
 Result run_fused(const Problem& p, bool relu) {
   const int64_t n = p.rows * p.channels, c = p.channels;
-  Result r{std::vector<double>(n), std::vector<double>(c), std::vector<double>(c), p.moving_mean, p.moving_var,
-           std::vector<double>(n, 99.0), std::vector<double>(c, 0.5), std::vector<double>(c, -0.25)};
+  Result r{
+      std::vector<double>(n), std::vector<double>(c),       std::vector<double>(c),      p.moving_mean,
+      p.moving_var,           std::vector<double>(n, 99.0), std::vector<double>(c, 0.5), std::vector<double>(c, -0.25)};
   bn_relu_forward_training_cpu(BnReluForwardArgs<double>{.x = p.x.data(),
                                                          .y = r.y.data(),
                                                          .rows = p.rows,
@@ -93,8 +99,8 @@ Result run_fused(const Problem& p, bool relu) {
 // The unfused reference, then a ReLU whose backward masks dy by y > 0.
 Result run_unfused(const Problem& p, bool relu) {
   const int64_t n = p.rows * p.channels, c = p.channels;
-  Result r{std::vector<double>(n), std::vector<double>(c), std::vector<double>(c), p.moving_mean, p.moving_var,
-           std::vector<double>(n), std::vector<double>(c, 0.5), std::vector<double>(c, -0.25)};
+  Result r{std::vector<double>(n), std::vector<double>(c), std::vector<double>(c),      p.moving_mean,
+           p.moving_var,           std::vector<double>(n), std::vector<double>(c, 0.5), std::vector<double>(c, -0.25)};
   batch_norm_forward_training_cpu(BatchNormForwardArgs<double>{.x = p.x.data(),
                                                                .y = r.y.data(),
                                                                .rows = p.rows,
@@ -199,7 +205,7 @@ void check_finite_differences(int64_t rows, int64_t channels, bool relu) {
   const Result r = run_fused(p, relu);
   std::vector<double> dgamma = r.dgamma, dbeta = r.dbeta;
   for (int64_t c = 0; c < channels; ++c) dgamma[c] -= 0.5, dbeta[c] += 0.25;  // accumulated onto these
-  const Tolerance fd{1e-6, 1e-5};  // central differences, h = 1e-6, f64
+  const Tolerance fd{1e-6, 1e-5};                                             // central differences, h = 1e-6, f64
   ALZ_EXPECT_CLOSE(r.dx, num_dx, fd);
   ALZ_EXPECT_CLOSE(dgamma, num_dgamma, fd);
   ALZ_EXPECT_CLOSE(dbeta, num_dbeta, fd);
@@ -265,7 +271,8 @@ TEST(BnRelu, MovingStatisticsFollowKerasOverTwoSteps) {
     for (int k = 0; k < 2; ++k) {
       const std::vector<double>& x = k == 0 ? p.x : q.x;
       for (int64_t r = 0; r < 20; ++r) batch_mean[k] += x[r * 5 + c] / 20;
-      for (int64_t r = 0; r < 20; ++r) batch_var[k] += (x[r * 5 + c] - batch_mean[k]) * (x[r * 5 + c] - batch_mean[k]) / 20;
+      for (int64_t r = 0; r < 20; ++r)
+        batch_var[k] += (x[r * 5 + c] - batch_mean[k]) * (x[r * 5 + c] - batch_mean[k]) / 20;
     }
     expected_mm[c] = 0.9 * (0.9 * p.moving_mean[c] + 0.1 * batch_mean[0]) + 0.1 * batch_mean[1];
     expected_mv[c] = 0.9 * (0.9 * p.moving_var[c] + 0.1 * batch_var[0]) + 0.1 * batch_var[1];  // biased
@@ -477,8 +484,8 @@ Result run_fast(const Problem& p, bool relu) {
                              .dgamma = dg.data(),
                              .dbeta = db.data(),
                              .accumulate_params = true});
-  return Result{to_double(y), to_double(m), to_double(s), to_double(mm), to_double(mv), to_double(dx),
-                to_double(dg), to_double(db)};
+  return Result{to_double(y),  to_double(m),  to_double(s),  to_double(mm),
+                to_double(mv), to_double(dx), to_double(dg), to_double(db)};
 }
 
 TEST(BnReluFast, MatchesTheReferenceOnOddShapes) {

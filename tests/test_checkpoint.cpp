@@ -4,10 +4,10 @@
 // Run: ctest --test-dir build -R Checkpoint
 #include <gtest/gtest.h>
 
+#include "core/error.h"
 #include "models/checkpoint.h"
 #include "support/compare.h"
 #include "tensor/autograd.h"
-#include "core/error.h"
 
 namespace alz {
 namespace {
@@ -24,7 +24,10 @@ TEST(Checkpoint, RoundTripIsBitExact) {
   // Move the BatchNorm statistics away from their initial values first.
   Generator gen(2);
   Tensor x = Tensor::uniform({2, 40, 36, 3}, gen, -1.0, 1.0);
-  { NoGradGuard no_grad; a.forward(x); }
+  {
+    NoGradGuard no_grad;
+    a.forward(x);
+  }
   save_checkpoint(dir + "/a.safetensors", a, {{"class_names", R"(["A","B","C","D"])"}});
 
   SafetensorsFile file = load_safetensors(dir + "/a.safetensors");

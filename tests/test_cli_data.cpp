@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "cli/cli.h"
 #include "data/image.h"
 #include "support/compare.h"
-#include "cli/cli.h"
 
 namespace alz::cli {
 namespace {
@@ -49,8 +49,9 @@ int64_t count_files(const std::string& dir, const std::string& extension) {
 
 TEST(CliSynth, WritesTheAskedCountsSizeAndPreview) {
   std::string dir = test::fresh_temp_dir("cli_synth");
-  Result r = run(synth, "synth", {"--out", dir + "/set", "--per-class", "5", "--size", "64x48", "--seed", "2",
-                                  "--val-fraction", "0.4", "--preview", dir + "/preview.png"});
+  Result r = run(synth, "synth",
+                 {"--out", dir + "/set", "--per-class", "5", "--size", "64x48", "--seed", "2", "--val-fraction", "0.4",
+                  "--preview", dir + "/preview.png"});
   ASSERT_EQ(r.code, 0) << r.error;
   EXPECT_EQ(count_files(dir + "/set", ".jpg"), 20);
   EXPECT_EQ(count_files(dir + "/set/val", ".jpg"), 8);  // round(5 * 0.4) = 2 per class
@@ -67,7 +68,7 @@ TEST(CliSynth, WritesTheAskedCountsSizeAndPreview) {
   ASSERT_EQ(r.code, 0) << r.error;
   EXPECT_EQ(count_files(dir + "/counts", ".jpg"), 6);
   EXPECT_FALSE(fs::exists(dir + "/counts/train/ModerateDemented"));  // count 0: no folder
-  EXPECT_EQ(count_files(dir + "/counts/val", ".jpg"), 2);  // 1 each for the classes with >= 2 images
+  EXPECT_EQ(count_files(dir + "/counts/val", ".jpg"), 2);            // 1 each for the classes with >= 2 images
 }
 
 TEST(CliSynth, BadFlagsAreUsageErrors) {

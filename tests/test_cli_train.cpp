@@ -11,11 +11,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli/cli.h"
+#include "core/atomic_file.h"
 #include "data/phantom.h"
 #include "models/checkpoint.h"
 #include "support/compare.h"
-#include "cli/cli.h"
-#include "core/atomic_file.h"
 #include "train/report.h"
 
 namespace alz {
@@ -72,11 +72,12 @@ TEST_F(CliTrain, EvalPrintsHonestMetricsAsTextAndJson) {
                      "--split", "all", "--device", "cpu"});
   ASSERT_EQ(text.code, 0) << text.err;
   EXPECT_NE(text.out.find("macro"), std::string::npos) << text.out;
-  Result json = alz({"eval", "--weights", root_ + "/run/best.safetensors", "--data", root_ + "/phantom",
-                     "--split", "val", "--format", "json", "--device", "cpu"});
+  Result json = alz({"eval", "--weights", root_ + "/run/best.safetensors", "--data", root_ + "/phantom", "--split",
+                     "val", "--format", "json", "--device", "cpu"});
   ASSERT_EQ(json.code, 0) << json.err;
   nlohmann::json parsed = nlohmann::json::parse(json.out);
-  for (const char* key : {"accuracy", "balanced_accuracy", "macro_f1", "per_class", "confusion_matrix", "roc_auc_macro"})
+  for (const char* key :
+       {"accuracy", "balanced_accuracy", "macro_f1", "per_class", "confusion_matrix", "roc_auc_macro"})
     EXPECT_TRUE(parsed.contains(key)) << key;
   EXPECT_EQ(parsed["per_class"].size(), 4u);
   EXPECT_EQ(parsed["split"], "val");
@@ -84,7 +85,8 @@ TEST_F(CliTrain, EvalPrintsHonestMetricsAsTextAndJson) {
 
 TEST_F(CliTrain, PredictGivesClassAndProbabilities) {
   std::string image = root_ + "/phantom/val/NonDemented";
-  Result r = alz({"predict", "--weights", root_ + "/run/best.safetensors", image, "--format", "json", "--device", "cpu"});
+  Result r =
+      alz({"predict", "--weights", root_ + "/run/best.safetensors", image, "--format", "json", "--device", "cpu"});
   ASSERT_EQ(r.code, 0) << r.err;
   nlohmann::json parsed = nlohmann::json::parse(r.out);
   ASSERT_FALSE(parsed["predictions"].empty());
@@ -103,9 +105,9 @@ TEST_F(CliTrain, PredictWorksWithABareKerasNamedWeightsFile) {
   Result without = alz({"predict", "--weights", root_ + "/bare.safetensors", image, "--device", "cpu"});
   EXPECT_EQ(without.code, 1);
   EXPECT_NE(without.err.find("--model"), std::string::npos) << without.err;
-  Result with = alz({"predict", "--weights", root_ + "/bare.safetensors", image, "--model", "resnetv2-tiny",
-                     "--classes", "4", "--input-size", "32", "--class-names", "Mild,Moderate,Non,VeryMild",
-                     "--device", "cpu", "--timing"});
+  Result with =
+      alz({"predict", "--weights", root_ + "/bare.safetensors", image, "--model", "resnetv2-tiny", "--classes", "4",
+           "--input-size", "32", "--class-names", "Mild,Moderate,Non,VeryMild", "--device", "cpu", "--timing"});
   ASSERT_EQ(with.code, 0) << with.err;
   EXPECT_NE(with.out.find("VeryMild="), std::string::npos) << with.out;
   EXPECT_NE(with.out.find("batch-1 latency"), std::string::npos) << with.out;
@@ -116,8 +118,8 @@ TEST_F(CliTrain, UserErrorsExitNonZeroWithAClearMessage) {
   EXPECT_NE(unknown_flag.code, 0);
   Result unknown_command = alz({"trian"});
   EXPECT_EQ(unknown_command.code, 2);
-  Result missing_data = alz({"train", "--data", root_ + "/nowhere", "--device", "cpu", "--quiet", "--run-dir",
-                             root_ + "/r2"});
+  Result missing_data =
+      alz({"train", "--data", root_ + "/nowhere", "--device", "cpu", "--quiet", "--run-dir", root_ + "/r2"});
   EXPECT_EQ(missing_data.code, 1);
   EXPECT_NE(missing_data.err.find("nowhere"), std::string::npos) << missing_data.err;
   std::ofstream(root_ + "/corrupt.safetensors") << "this is not a checkpoint";
@@ -141,9 +143,10 @@ nlohmann::json read_json(const std::string& path) {
 
 // A small run stopped after 2 steps (of about 10) with --stop-after-steps.
 std::vector<std::string> stopped_run(const std::string& run_dir, std::vector<std::string> flags) {
-  std::vector<std::string> args = {"train", "--model", "resnetv2-tiny", "--device", "cpu", "--epochs", "2", "--batch",
-                                   "8", "--input-size", "32", "--workers", "2", "--stop-after-steps", "2",
-                                   "--run-dir", run_dir, "--quiet"};
+  std::vector<std::string> args = {
+      "train",   "--model",   "resnetv2-tiny", "--device", "cpu",       "--epochs", "2",
+      "--batch", "8",         "--input-size",  "32",       "--workers", "2",        "--stop-after-steps",
+      "2",       "--run-dir", run_dir,         "--quiet"};
   args.insert(args.end(), flags.begin(), flags.end());
   return args;
 }
@@ -180,8 +183,8 @@ TEST_F(CliTrain, ARunFolderOfAnOlderVersionResumes) {
                                        "--label-smoothing", "0.1", "--allow-weights-with-smoothing"}));
   ASSERT_EQ(first.code, 130) << first.err;
   nlohmann::json state = read_json(run + "/state.json");
-  for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir", "resume", "max_steps",
-                            "stop_after_steps", "quiet"})
+  for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir",
+                            "resume", "max_steps", "stop_after_steps", "quiet"})
     state["config"].erase(newer);
   ASSERT_EQ(state["config"].size(), 27u);
   write_file_atomic(run + "/state.json", state.dump(2));
@@ -203,8 +206,9 @@ TEST_F(CliTrain, ResizeIsRecordedByTrainAndFollowedByEvalAndPredict) {
   std::ifstream config(root_ + "/run/config.json");
   EXPECT_EQ(nlohmann::json::parse(config)["resize"], "keras");
   auto eval_resize = [&](const std::string& weights, std::vector<std::string> extra) {
-    std::vector<std::string> args = {"eval", "--weights", weights, "--data", root_ + "/phantom", "--split", "val",
-                                     "--format", "json", "--device", "cpu"};
+    std::vector<std::string> args = {"eval",    "--weights", weights,    "--data", root_ + "/phantom",
+                                     "--split", "val",       "--format", "json",   "--device",
+                                     "cpu"};
     args.insert(args.end(), extra.begin(), extra.end());
     Result r = alz(args);
     EXPECT_EQ(r.code, 0) << r.err;

@@ -10,10 +10,10 @@
 #include <random>
 #include <vector>
 
+#include "core/error.h"
 #include "kernels/conv2d.h"
 #include "support/compare.h"
 #include "support/conv_shapes.h"
-#include "core/error.h"
 
 namespace alz {
 namespace {
@@ -24,8 +24,7 @@ using alz::test::Tolerance;
 using ConvCase = test::ConvShape;
 using test::asymmetric;
 
-template <typename T>
-std::vector<T> random_vector(int64_t count, uint64_t seed) {
+template <typename T> std::vector<T> random_vector(int64_t count, uint64_t seed) {
   std::mt19937_64 engine(seed);
   std::uniform_real_distribution<double> dist(-1.0, 1.0);
   std::vector<T> v(static_cast<size_t>(count));
@@ -33,14 +32,12 @@ std::vector<T> random_vector(int64_t count, uint64_t seed) {
   return v;
 }
 
-template <typename T>
-std::vector<double> as_double(const std::vector<T>& v) {
+template <typename T> std::vector<double> as_double(const std::vector<T>& v) {
   return std::vector<double>(v.begin(), v.end());
 }
 
 // Runs every direction through the GEMM path and the reference and compares.
-template <typename T>
-void check_against_reference(const Conv2dParams& p, Tolerance tol) {
+template <typename T> void check_against_reference(const Conv2dParams& p, Tolerance tol) {
   const auto x = random_vector<T>(p.x_count(), 1);
   const auto w = random_vector<T>(p.w_count(), 2);
   const auto b = random_vector<T>(p.K, 3);
@@ -66,14 +63,14 @@ void check_against_reference(const Conv2dParams& p, Tolerance tol) {
     conv2d_backward_filter_cpu(p, x.data(), dy.data(), dw.data(), accumulate);
     conv2d_backward_filter_reference(p, x.data(), dy.data(), dw_ref.data(), accumulate);
     EXPECT_TRUE(alz::test::all_close(as_double(dw), as_double(dw_ref), tol,
-                                accumulate ? "backward_filter (accumulate)" : "backward_filter"));
+                                     accumulate ? "backward_filter (accumulate)" : "backward_filter"));
 
     std::vector<T> db = accumulate ? db0 : std::vector<T>(db0.size(), T(1e30));
     std::vector<T> db_ref = db0;
     conv2d_backward_bias_cpu(p, dy.data(), db.data(), accumulate);
     conv2d_backward_bias_reference(p, dy.data(), db_ref.data(), accumulate);
     EXPECT_TRUE(alz::test::all_close(as_double(db), as_double(db_ref), tol,
-                                accumulate ? "backward_bias (accumulate)" : "backward_bias"));
+                                     accumulate ? "backward_bias (accumulate)" : "backward_bias"));
   }
 }
 

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -120,9 +120,28 @@ class CrashResume : public ::testing::Test {
   }
 
   static std::vector<std::string> train_args(const std::string& run_dir) {
-    return {"train", "--data", root_ + "/phantom/manifest.csv", "--model", "resnetv2-tiny", "--device", "cpu",
-            "--epochs", std::to_string(kEpochs), "--batch", "8", "--input-size", "32", "--workers", "1",
-            "--seed", "5", "--class-weights", "auto", "--run-dir", run_dir, "--quiet"};
+    return {"train",
+            "--data",
+            root_ + "/phantom/manifest.csv",
+            "--model",
+            "resnetv2-tiny",
+            "--device",
+            "cpu",
+            "--epochs",
+            std::to_string(kEpochs),
+            "--batch",
+            "8",
+            "--input-size",
+            "32",
+            "--workers",
+            "1",
+            "--seed",
+            "5",
+            "--class-weights",
+            "auto",
+            "--run-dir",
+            run_dir,
+            "--quiet"};
   }
 
   void SetUp() override {
@@ -208,7 +227,8 @@ TEST_F(CrashResume, KilledAtEveryKindOfMomentTheRunStillEndsAsAnUninterruptedOne
   const int wanted = text ? std::atoi(text) : 24;
   std::mt19937_64 rng(2024);
   int kills = 0, runs = 0;
-  while (kills < wanted && !HasFailure()) kills += train_through_kills(root_ + "/killed_" + std::to_string(runs++), rng);
+  while (kills < wanted && !HasFailure())
+    kills += train_through_kills(root_ + "/killed_" + std::to_string(runs++), rng);
   std::printf("%d SIGKILLs over %d runs (each resumed to the end and equal to the uninterrupted run)\n", kills, runs);
 }
 

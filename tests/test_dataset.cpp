@@ -13,9 +13,9 @@
 #include <set>
 #include <sstream>
 
+#include "core/error.h"
 #include "data/dataset.h"
 #include "support/compare.h"
-#include "core/error.h"
 
 namespace alz::data {
 namespace {
@@ -38,8 +38,10 @@ void write_image(const fs::path& path, uint32_t seed, int h = 12, int w = 10) {
   std::string ext = path.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
   Image image = random_image(h, w, seed);
-  if (ext == ".png") write_png(path.string(), image);
-  else write_jpeg(path.string(), image, 90);  // .jpg, .jpeg (and .bmp is not used here)
+  if (ext == ".png")
+    write_png(path.string(), image);
+  else
+    write_jpeg(path.string(), image, 90);  // .jpg, .jpeg (and .bmp is not used here)
 }
 
 void write_text(const fs::path& path, const std::string& text) {
@@ -174,9 +176,11 @@ TEST_F(DatasetTest, ManifestWithGroupsQuotesAndErrors) {
   write_text(root_ / "bad1.csv", "file,class\nx.jpg,a\n");
   EXPECT_NE(error_message([&] { parse_manifest((root_ / "bad1.csv").string()); }).find("header"), std::string::npos);
   write_text(root_ / "bad2.csv", "path,label\nimgs/c3.jpg,a\nimgs/d4.jpg\n");
-  EXPECT_NE(error_message([&] { parse_manifest((root_ / "bad2.csv").string()); }).find("bad2.csv:3"), std::string::npos);
+  EXPECT_NE(error_message([&] { parse_manifest((root_ / "bad2.csv").string()); }).find("bad2.csv:3"),
+            std::string::npos);
   write_text(root_ / "bad3.csv", "path,label\n\"imgs/c3.jpg,a\n");
-  EXPECT_NE(error_message([&] { parse_manifest((root_ / "bad3.csv").string()); }).find("unterminated"), std::string::npos);
+  EXPECT_NE(error_message([&] { parse_manifest((root_ / "bad3.csv").string()); }).find("unterminated"),
+            std::string::npos);
   write_text(root_ / "empty.csv", "");
   EXPECT_THROW(scan_dataset((root_ / "empty.csv").string()), Error);
 }
@@ -265,7 +269,7 @@ TEST_F(DatasetTest, BadFilesAreSkippedWithReasonsOrFailStrict) {
   EXPECT_NE(message.find("strict mode: 8 file(s)"), std::string::npos) << message;
 
   ScanOptions huge;
-  huge.limits.max_pixels = 100;  // every 12x10 fixture is over it ...
+  huge.limits.max_pixels = 100;                             // every 12x10 fixture is over it ...
   EXPECT_THROW(scan_dataset(root_.string(), huge), Error);  // ... so classes end up empty
 }
 
@@ -286,8 +290,7 @@ std::vector<Sample> labelled(const std::vector<int>& counts, int group_size = 0)
   std::vector<Sample> samples;
   int id = 0;
   for (size_t c = 0; c < counts.size(); ++c)
-    for (int i = 0; i < counts[c]; ++i, ++id)
-    {
+    for (int i = 0; i < counts[c]; ++i, ++id) {
       std::ostringstream name, group;
       name << "s" << id;
       if (group_size) group << "g" << c << "_" << i / group_size;
@@ -357,8 +360,7 @@ TEST(Split, WithValidationSplitIsGroupAwareForManifests) {
   std::set<std::string> train_groups;
   for (const Sample& s : out.find_split("train")->samples) train_groups.insert(s.group);
   for (const Sample& s : out.find_split("val")->samples) EXPECT_EQ(train_groups.count(s.group), 0u);
-  EXPECT_EQ(with_validation_split(out, 0.5, 1).find_split("val")->samples.size(),
-            out.find_split("val")->samples.size())
+  EXPECT_EQ(with_validation_split(out, 0.5, 1).find_split("val")->samples.size(), out.find_split("val")->samples.size())
       << "an existing val split is kept";
 }
 

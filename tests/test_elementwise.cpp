@@ -6,8 +6,8 @@
 
 #include <vector>
 
-#include "support/finite_difference.h"
 #include "kernels/elementwise.h"
+#include "support/finite_difference.h"
 
 namespace alz::kernels {
 namespace {
@@ -38,8 +38,16 @@ using BinaryForward = void (*)(const double*, const double*, double*, int64_t);
 void expect_binary_gradients(BinaryForward forward, const Vec& da, const Vec& db, const Vec& a, const Vec& b,
                              const Vec& g, const char* what) {
   const int64_t n = static_cast<int64_t>(a.size());
-  auto f_a = [&](const Vec& v) { Vec y(n); forward(v.data(), b.data(), y.data(), n); return dot(g, y); };
-  auto f_b = [&](const Vec& v) { Vec y(n); forward(a.data(), v.data(), y.data(), n); return dot(g, y); };
+  auto f_a = [&](const Vec& v) {
+    Vec y(n);
+    forward(v.data(), b.data(), y.data(), n);
+    return dot(g, y);
+  };
+  auto f_b = [&](const Vec& v) {
+    Vec y(n);
+    forward(a.data(), v.data(), y.data(), n);
+    return dot(g, y);
+  };
   EXPECT_TRUE(check_gradient(f_a, a, da, 1e-6, test::kGradTolerance, std::string(what) + " da"));
   EXPECT_TRUE(check_gradient(f_b, b, db, 1e-6, test::kGradTolerance, std::string(what) + " db"));
 }
@@ -62,7 +70,11 @@ TEST(Elementwise, ScaleBackwardMatchesFiniteDifferences) {
   const Vec x = random_vector(n, 4), g = random_vector(n, 5);
   Vec dx(n);
   scaled_grad_cpu(g.data(), alpha, dx.data(), n, false);
-  auto f = [&](const Vec& v) { Vec y(n); scale_forward_cpu(v.data(), alpha, y.data(), n); return dot(g, y); };
+  auto f = [&](const Vec& v) {
+    Vec y(n);
+    scale_forward_cpu(v.data(), alpha, y.data(), n);
+    return dot(g, y);
+  };
   EXPECT_TRUE(check_gradient(f, x, dx));
 }
 
@@ -76,7 +88,11 @@ TEST(Elementwise, ReluBackwardFromOutputOrInputMatchesFiniteDifferences) {
   relu_backward_cpu(g.data(), y.data(), dx_from_y.data(), n, false);
   relu_backward_cpu(g.data(), x.data(), dx_from_x.data(), n, false);
   EXPECT_EQ(dx_from_y, dx_from_x);
-  auto f = [&](const Vec& v) { Vec out(n); relu_forward_cpu(v.data(), out.data(), n); return dot(g, out); };
+  auto f = [&](const Vec& v) {
+    Vec out(n);
+    relu_forward_cpu(v.data(), out.data(), n);
+    return dot(g, out);
+  };
   EXPECT_TRUE(check_gradient(f, x, dx_from_y));
 }
 
@@ -101,8 +117,16 @@ TEST_P(BiasAdd, ForwardAndBackward) {
   }
   Vec dx(n), dbias(channels);
   bias_add_backward_cpu(g.data(), dx.data(), dbias.data(), rows, channels, false, false);
-  auto f_x = [&](const Vec& v) { Vec out(n); bias_add_forward_cpu(v.data(), bias.data(), out.data(), rows, channels); return dot(g, out); };
-  auto f_b = [&](const Vec& v) { Vec out(n); bias_add_forward_cpu(x.data(), v.data(), out.data(), rows, channels); return dot(g, out); };
+  auto f_x = [&](const Vec& v) {
+    Vec out(n);
+    bias_add_forward_cpu(v.data(), bias.data(), out.data(), rows, channels);
+    return dot(g, out);
+  };
+  auto f_b = [&](const Vec& v) {
+    Vec out(n);
+    bias_add_forward_cpu(x.data(), v.data(), out.data(), rows, channels);
+    return dot(g, out);
+  };
   EXPECT_TRUE(check_gradient(f_x, x, dx, 1e-6, test::kGradTolerance, "bias add dx"));
   EXPECT_TRUE(check_gradient(f_b, bias, dbias, 1e-6, test::kGradTolerance, "bias add dbias"));
 }
@@ -129,13 +153,17 @@ TEST(Elementwise, AccumulateAddsIntoTheExistingGradient) {
   };
   check([&](double* da, double* db, bool acc) { mul_backward_cpu(g.data(), a.data(), b.data(), da, db, n, acc); },
         "mul");
-  check([&](double* da, double* db, bool acc) {
-    relu_backward_cpu(g.data(), a.data(), da, n, acc);
-    scaled_grad_cpu(g.data(), 0.5, db, n, acc);
-  }, "relu, scale");
-  check([&](double* da, double* db, bool acc) {
-    bias_add_backward_cpu(g.data(), da, db, 1, channels, acc, acc);  // one row: dbias == dy
-  }, "bias add");
+  check(
+      [&](double* da, double* db, bool acc) {
+        relu_backward_cpu(g.data(), a.data(), da, n, acc);
+        scaled_grad_cpu(g.data(), 0.5, db, n, acc);
+      },
+      "relu, scale");
+  check(
+      [&](double* da, double* db, bool acc) {
+        bias_add_backward_cpu(g.data(), da, db, 1, channels, acc, acc);  // one row: dbias == dy
+      },
+      "bias add");
 }
 
 TEST(Elementwise, NullGradientsAreSkipped) {
@@ -155,7 +183,8 @@ TEST(Elementwise, NullGradientsAreSkipped) {
 
 TEST(Elementwise, FloatMatchesDouble) {
   const int64_t rows = 6, channels = 5, n = rows * channels;
-  const Vec a = random_vector(n, 18), b = random_vector(n, 19), g = random_vector(n, 20), bias = random_vector(channels, 21);
+  const Vec a = random_vector(n, 18), b = random_vector(n, 19), g = random_vector(n, 20),
+            bias = random_vector(channels, 21);
   const auto af = test::to_float(a), bf = test::to_float(b), gf = test::to_float(g), biasf = test::to_float(bias);
   Vec y(n), da(n), dbias(channels);
   std::vector<float> yf(n), daf(n), dbiasf(channels);

@@ -7,9 +7,9 @@
 #include <tuple>
 #include <vector>
 
-#include "support/finite_difference.h"
 #include "core/error.h"
 #include "kernels/gemm.h"
+#include "support/finite_difference.h"
 
 namespace alz::kernels {
 namespace {
@@ -21,8 +21,8 @@ using Vec = std::vector<double>;
 
 // C = alpha op(A) op(B) + beta C with plain loops, row-major.
 template <typename T>
-void naive_matmul(const std::vector<T>& a, const std::vector<T>& b, std::vector<T>& c, int64_t m, int64_t n,
-                  int64_t k, bool ta, bool tb, T alpha, T beta) {
+void naive_matmul(const std::vector<T>& a, const std::vector<T>& b, std::vector<T>& c, int64_t m, int64_t n, int64_t k,
+                  bool ta, bool tb, T alpha, T beta) {
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = 0; j < n; ++j) {
       double sum = 0.0;
@@ -115,7 +115,8 @@ TEST_P(Linear, ForwardMatchesLoopAndBackwardMatchesFiniteDifferences) {
   EXPECT_TRUE(check_gradient([&](const Vec& v) { return forward(x, w, v); }, b, db, 1e-6, test::kGradTolerance, "db"));
 
   // Accumulating into existing gradients adds exactly the fresh gradient.
-  const Vec prior_x = random_vector(batch * in, 8), prior_w = random_vector(in * out, 9), prior_b = random_vector(out, 10);
+  const Vec prior_x = random_vector(batch * in, 8), prior_w = random_vector(in * out, 9),
+            prior_b = random_vector(out, 10);
   Vec acc_x = prior_x, acc_w = prior_w, acc_b = prior_b;
   args.dx = acc_x.data();
   args.dw = acc_w.data();

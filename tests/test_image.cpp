@@ -16,9 +16,9 @@
 #include <fstream>
 #include <random>
 
+#include "core/error.h"
 #include "data/image.h"
 #include "data/resize.h"
-#include "core/error.h"
 #include "support/compare.h"
 
 namespace alz::data {
@@ -68,8 +68,8 @@ void put_chunk(std::vector<uint8_t>& out, const char* type, const std::vector<ui
 }
 
 // rows: height rows of raw scanline bytes (no filter byte).
-std::vector<uint8_t> make_png(int w, int h, int bit_depth, int color_type, const std::vector<std::vector<uint8_t>>& rows,
-                              const std::vector<uint8_t>& palette = {}) {
+std::vector<uint8_t> make_png(int w, int h, int bit_depth, int color_type,
+                              const std::vector<std::vector<uint8_t>>& rows, const std::vector<uint8_t>& palette = {}) {
   std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
   std::vector<uint8_t> ihdr;
   put32(ihdr, static_cast<uint32_t>(w));
@@ -135,7 +135,8 @@ std::vector<uint8_t> make_progressive_jpeg(int blocks_y, int blocks_x, const std
   const int h = blocks_y * 8, w = blocks_x * 8;
   std::vector<uint8_t> j = {0xFF, 0xD8};
   auto segment = [&](uint8_t marker, const std::vector<uint8_t>& body) {
-    j.insert(j.end(), {0xFF, marker, static_cast<uint8_t>((body.size() + 2) >> 8), static_cast<uint8_t>(body.size() + 2)});
+    j.insert(j.end(),
+             {0xFF, marker, static_cast<uint8_t>((body.size() + 2) >> 8), static_cast<uint8_t>(body.size() + 2)});
     j.insert(j.end(), body.begin(), body.end());
   };
   std::vector<uint8_t> dqt(65, 1);
@@ -147,7 +148,7 @@ std::vector<uint8_t> make_progressive_jpeg(int blocks_y, int blocks_x, const std
   for (uint8_t s = 0; s < 12; ++s) dht_dc.push_back(s);  // category s has the 4-bit code s
   segment(0xC4, dht_dc);
   segment(0xC4, {0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00});  // EOB has code '0'
-  segment(0xDA, {1, 1, 0x00, 0, 0, 0});  // DC first scan
+  segment(0xDA, {1, 1, 0x00, 0, 0, 0});                                         // DC first scan
   {
     BitWriter bits(j);
     int previous = 0;
@@ -173,7 +174,9 @@ std::vector<uint8_t> make_progressive_jpeg(int blocks_y, int blocks_x, const std
 
 class ImageTest : public ::testing::Test {
  protected:
-  void SetUp() override { dir_ = test::fresh_temp_dir(::testing::UnitTest::GetInstance()->current_test_info()->name()); }
+  void SetUp() override {
+    dir_ = test::fresh_temp_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
   std::string path(const std::string& name) const { return (fs::path(dir_) / name).string(); }
   std::string dir_;
 };
@@ -415,7 +418,8 @@ TEST_F(ImageTest, WritesAreAtomicAndOverwrite) {
 TEST(ImageExtension, CaseInsensitive) {
   for (const char* name : {"a.jpg", "b.JPG", "c.jpeg", "d.JPEG", "e.png", "f.PNG", "g.bmp", "dir/h.Bmp"})
     EXPECT_TRUE(has_image_extension(name)) << name;
-  for (const char* name : {"a.gif", "b.txt", "c", "d.jpg.txt", "e.tif"}) EXPECT_FALSE(has_image_extension(name)) << name;
+  for (const char* name : {"a.gif", "b.txt", "c", "d.jpg.txt", "e.tif"})
+    EXPECT_FALSE(has_image_extension(name)) << name;
 }
 
 // ---- resize ----
@@ -427,7 +431,8 @@ std::vector<std::pair<int, double>> keras_weights(int in, int out, int i) {
   const float scale = static_cast<float>(in) / static_cast<float>(out);
   const float s = (static_cast<float>(i) + 0.5f) * scale - 0.5f;
   const double lerp = double(s) - std::floor(double(s));
-  const int lower = std::max(static_cast<int>(std::floor(s)), 0), upper = std::min(static_cast<int>(std::ceil(s)), in - 1);
+  const int lower = std::max(static_cast<int>(std::floor(s)), 0),
+            upper = std::min(static_cast<int>(std::ceil(s)), in - 1);
   return {{lower, 1.0 - lerp}, {upper, lerp}};
 }
 
@@ -457,7 +462,7 @@ std::vector<double> reference_resize(const Image& src, int h, int w, ResizeMetho
 }
 
 TEST(Resize, BothMethodsMatchDirectReferences) {
-  const int sizes[][4] = {{13, 17, 5, 7}, {8, 8, 16, 16}, {208, 176, 224, 224}, {10, 30, 21, 9}, {7, 5, 7, 11},
+  const int sizes[][4] = {{13, 17, 5, 7}, {8, 8, 16, 16}, {208, 176, 224, 224}, {10, 30, 21, 9},   {7, 5, 7, 11},
                           {1, 9, 4, 3},   {5, 1, 1, 1},   {224, 224, 31, 17},   {208, 176, 80, 80}};
   for (ResizeMethod method : {ResizeMethod::Keras, ResizeMethod::Area}) {
     for (const auto& s : sizes) {

@@ -27,8 +27,8 @@ namespace fs = std::filesystem;
 
 // Folder of the source tree -> its layer.
 const std::map<std::string, std::string> kLayerOfFolder = {
-    {"core", "core"},   {"kernels", "kernels"}, {"tensor", "tensor"}, {"layers", "nn"}, {"models", "nn"},
-    {"data", "data"},   {"optim", "optim"},     {"train", "train"},   {"cli", "cli"},
+    {"core", "core"}, {"kernels", "kernels"}, {"tensor", "tensor"}, {"layers", "nn"}, {"models", "nn"},
+    {"data", "data"}, {"optim", "optim"},     {"train", "train"},   {"cli", "cli"},
 };
 
 // Layer -> the layers it may include (itself always).
@@ -45,15 +45,15 @@ const std::map<std::string, std::set<std::string>> kAllowed = {
 
 // Third-party headers (a prefix of the <...> include) -> the only layers that may include them.
 const std::vector<std::pair<std::string, std::set<std::string>>> kOwnedHeaders = {
-    {"CLI/", {"cli"}},                 // command-line parsing
-    {"stb_", {"data"}},                // image decoding and encoding
-    {"turbojpeg", {"data"}},           // JPEG decoding
-    {"hdf5", {"nn"}},                  // Keras files
+    {"CLI/", {"cli"}},        // command-line parsing
+    {"stb_", {"data"}},       // image decoding and encoding
+    {"turbojpeg", {"data"}},  // JPEG decoding
+    {"hdf5", {"nn"}},         // Keras files
     {"H5", {"nn"}},
     {"zip.h", {"nn"}},
     {"onnx/", {"nn"}},
     {"google/protobuf", {"nn"}},
-    {"cblas", {"kernels"}},            // CPU GEMM
+    {"cblas", {"kernels"}},                    // CPU GEMM
     {"cudnn", {"core", "kernels", "tensor"}},  // cuDNN: the kernels and the per-device context
 };
 

@@ -11,9 +11,9 @@
 #include <random>
 #include <set>
 
+#include "core/error.h"
 #include "data/loader.h"
 #include "support/compare.h"
-#include "core/error.h"
 
 namespace alz::data {
 namespace {
@@ -247,8 +247,10 @@ TEST_F(LoaderTest, CacheKeepsTheSmallerFormAndStaysBounded) {
       }
       const int64_t held = cached.stats().cache_bytes;
       EXPECT_LE(held, limit);
-      if (limit > all) EXPECT_EQ(held, all) << "every sample cached in its smaller form";
-      else EXPECT_GT(held, 0);
+      if (limit > all)
+        EXPECT_EQ(held, all) << "every sample cached in its smaller form";
+      else
+        EXPECT_GT(held, 0);
     }
   }
 }

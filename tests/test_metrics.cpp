@@ -4,8 +4,6 @@
 // scores), classes without support, streaming equal to one-shot, errors, text and JSON.
 //
 //   cmake --build build --target test_metrics && ./build/tests/test_metrics
-#include "train/metrics.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,8 +12,9 @@
 #include <random>
 #include <sstream>
 
-#include "support/compare.h"
 #include "core/error.h"
+#include "support/compare.h"
+#include "train/metrics.h"
 
 namespace alz::train {
 namespace {
@@ -71,7 +70,8 @@ TEST(Metrics, ThreeClassExampleByHand) {
   //   A: positives 0.7 0.6 0.5 0.4 0.3 0.2 vs negatives 0.1 0.5 0.1 0.2 -> 4+4+3.5+3+3+2.5 = 20 of 24
   //   B: positives 0.8 0.4 vs negatives 0.2 0.3 0.3 0.35 0.5 0.2 0.2 0.2 -> 8+7 = 15 of 16
   //   C: positives 0.7 0.6 vs negatives 0.1 0.1 0.2 0.25 0.2 0.6 0.1 0.1 -> 8+7.5 = 15.5 of 16
-  ALZ_EXPECT_CLOSE(per_class(m, &ClassMetrics::roc_auc), (std::vector<double>{20.0 / 24, 15.0 / 16, 15.5 / 16}), kExact);
+  ALZ_EXPECT_CLOSE(per_class(m, &ClassMetrics::roc_auc), (std::vector<double>{20.0 / 24, 15.0 / 16, 15.5 / 16}),
+                   kExact);
   ALZ_EXPECT_CLOSE(std::vector<double>{m.roc_auc_macro}, std::vector<double>{(20.0 / 24 + 15.0 / 16 + 15.5 / 16) / 3},
                    kExact);
 }
@@ -83,7 +83,7 @@ TEST(Metrics, FloatAndDoubleInputsAgree) {
   const Metrics b = compute_metrics(ex.probs, ex.labels, ex.names);
   EXPECT_EQ(a.confusion_matrix, b.confusion_matrix);
   EXPECT_EQ(metrics_to_json(a), metrics_to_json(b));  // same ranks, same ratios
-  EXPECT_TRUE(std::isnan(a.loss));                     // no loss given
+  EXPECT_TRUE(std::isnan(a.loss));                    // no loss given
 }
 
 TEST(Metrics, PerfectClassifier) {
@@ -97,7 +97,8 @@ TEST(Metrics, PerfectClassifier) {
                    (std::vector<double>{1, 1, 1, 1}), kExact);
   ALZ_EXPECT_CLOSE(per_class(m, &ClassMetrics::f1), (std::vector<double>{1, 1, 1, 1}), kExact);
   ALZ_EXPECT_CLOSE(per_class(m, &ClassMetrics::roc_auc), (std::vector<double>{1, 1, 1, 1}), kExact);
-  EXPECT_EQ(m.confusion_matrix, (std::vector<std::vector<int64_t>>{{3, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 2, 0}, {0, 0, 0, 1}}));
+  EXPECT_EQ(m.confusion_matrix,
+            (std::vector<std::vector<int64_t>>{{3, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 2, 0}, {0, 0, 0, 1}}));
 }
 
 TEST(Metrics, ConstantMajorityClassifier) {
@@ -123,8 +124,7 @@ TEST(Metrics, ClassesWithoutSupport) {
   // macro-F1 over classes 0, 1, 2 (class 3 has no support and no predictions) = 5/9.
   // AUC class 0: positives 0.6 0.1 vs negatives 0.2 0.1 -> 2 + 0.5 = 2.5 of 4; class 1: 4 of 4;
   // classes 2 and 3 have no positives -> NaN; macro (0.625 + 1) / 2.
-  const std::vector<double> probs{0.6, 0.2, 0.1, 0.1,  0.1, 0.3, 0.55, 0.05,
-                                  0.2, 0.7, 0.05, 0.05, 0.1, 0.6, 0.2, 0.1};
+  const std::vector<double> probs{0.6, 0.2, 0.1, 0.1, 0.1, 0.3, 0.55, 0.05, 0.2, 0.7, 0.05, 0.05, 0.1, 0.6, 0.2, 0.1};
   const std::vector<int> labels{0, 0, 1, 1};
   const Metrics m = compute_metrics(probs, labels, {"c0", "c1", "c2", "c3"});
   ALZ_EXPECT_CLOSE((std::vector<double>{m.accuracy, m.balanced_accuracy, m.macro_f1, m.roc_auc_macro}),
@@ -138,8 +138,8 @@ TEST(Metrics, ClassesWithoutSupport) {
 }
 
 TEST(Metrics, ArgmaxTakesTheFirstOfEqualMaxima) {
-  const Metrics m = compute_metrics(std::vector<double>{0.4, 0.4, 0.2, 0.3, 0.35, 0.35}, std::vector<int>{1, 2},
-                                    {"a", "b", "c"});
+  const Metrics m =
+      compute_metrics(std::vector<double>{0.4, 0.4, 0.2, 0.3, 0.35, 0.35}, std::vector<int>{1, 2}, {"a", "b", "c"});
   EXPECT_EQ(m.confusion_matrix, (std::vector<std::vector<int64_t>>{{0, 0, 0}, {1, 0, 0}, {0, 1, 0}}));
 }
 
@@ -147,9 +147,9 @@ TEST(RocAuc, HandComputedWithTies) {
   // Ranks 1, 3, 2, 4; positives' rank sum 6; U = 6 - 3 = 3 of 2 x 2 pairs.
   EXPECT_DOUBLE_EQ(roc_auc(std::vector<double>{0.1, 0.4, 0.35, 0.8}, std::vector<int>{0, 0, 1, 1}, 1), 0.75);
   // Positive 0.5 beats 0.2 and ties two 0.5 negatives (1 + 2 x 0.5); positive 0.9 beats all 3: 5 of 6.
-  ALZ_EXPECT_CLOSE(std::vector<double>{roc_auc(std::vector<double>{0.5, 0.5, 0.5, 0.2, 0.9},
-                                               std::vector<int>{1, 0, 0, 0, 1}, 1)},
-                   std::vector<double>{5.0 / 6.0}, kExact);
+  ALZ_EXPECT_CLOSE(
+      std::vector<double>{roc_auc(std::vector<double>{0.5, 0.5, 0.5, 0.2, 0.9}, std::vector<int>{1, 0, 0, 0, 1}, 1)},
+      std::vector<double>{5.0 / 6.0}, kExact);
   EXPECT_DOUBLE_EQ(roc_auc(std::vector<double>{0.3, 0.3, 0.3}, std::vector<int>{1, 0, 0}, 1), 0.5);  // all tied
   EXPECT_DOUBLE_EQ(roc_auc(std::vector<double>{0.9, 0.8, 0.1, 0.2}, std::vector<int>{0, 0, 1, 1}, 1), 0.0);
   EXPECT_TRUE(std::isnan(roc_auc(std::vector<double>{0.1, 0.2}, std::vector<int>{0, 0}, 1)));  // no positives
@@ -197,8 +197,7 @@ TEST(Curves, PrecisionRecallPointsByHand) {
   ALZ_EXPECT_CLOSE(pr.recall, (std::vector<double>{0, 1.0 / 3, 2.0 / 3, 2.0 / 3, 1, 1, 1, 1}), kExact);
   ALZ_EXPECT_CLOSE(pr.precision, (std::vector<double>{1, 1, 2.0 / 3, 1.0 / 2, 3.0 / 5, 1.0 / 2, 3.0 / 7, 3.0 / 8}),
                    kExact);
-  ALZ_EXPECT_CLOSE(std::vector<double>{pr.average_precision},
-                   std::vector<double>{1.0 / 3 + 2.0 / 9 + 1.0 / 5}, kExact);
+  ALZ_EXPECT_CLOSE(std::vector<double>{pr.average_precision}, std::vector<double>{1.0 / 3 + 2.0 / 9 + 1.0 / 5}, kExact);
   EXPECT_EQ(pr.thresholds.size(), pr.recall.size());
   // A class without positives has no curve; its average precision is undefined.
   const PrecisionRecallCurve none = precision_recall_curve(ex.scores, ex.labels, 7);
@@ -213,7 +212,7 @@ TEST(RocAuc, MatchesPairwiseDefinitionOnRandomTiedScores) {
     std::vector<double> scores(static_cast<size_t>(n));
     std::vector<int> labels(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) scores[i] = 0.1 * level(rng), labels[i] = label(rng);  // many ties
-    labels[0] = 2, labels[n - 1] = 0;  // both classes present
+    labels[0] = 2, labels[n - 1] = 0;                                                  // both classes present
     double pairs = 0, wins = 0;
     for (int i = 0; i < n; ++i)
       for (int j = 0; j < n; ++j)
@@ -267,10 +266,10 @@ TEST(MetricsAccumulator, StreamingEqualsOneShot) {
 TEST(MetricsAccumulator, RejectsBadBatchesAndKeepsState) {
   MetricsAccumulator acc({"a", "b"});
   acc.add_batch(std::vector<double>{0.2, 0.8}, std::vector<int>{1});
-  EXPECT_THROW(acc.add_batch(std::vector<double>{0.2, 0.8, 0.5}, std::vector<int>{1}), Error);       // size
-  EXPECT_THROW(acc.add_batch(std::vector<double>{0.2, 0.8}, std::vector<int>{2}), Error);            // label
-  EXPECT_THROW(acc.add_batch(std::vector<double>{0.2, 0.8}, std::vector<int>{-1}), Error);           // label
-  EXPECT_THROW(acc.add_batch(std::vector<float>{0.2f, NAN}, std::vector<int>{0}), Error);             // NaN
+  EXPECT_THROW(acc.add_batch(std::vector<double>{0.2, 0.8, 0.5}, std::vector<int>{1}), Error);  // size
+  EXPECT_THROW(acc.add_batch(std::vector<double>{0.2, 0.8}, std::vector<int>{2}), Error);       // label
+  EXPECT_THROW(acc.add_batch(std::vector<double>{0.2, 0.8}, std::vector<int>{-1}), Error);      // label
+  EXPECT_THROW(acc.add_batch(std::vector<float>{0.2f, NAN}, std::vector<int>{0}), Error);       // NaN
   EXPECT_EQ(acc.count(), 1);
   const Metrics m = acc.compute();
   EXPECT_EQ(m.count, 1);
@@ -282,22 +281,23 @@ TEST(MetricsAccumulator, RejectsBadBatchesAndKeepsState) {
 TEST(MetricsRendering, JsonHasTheFixedFields) {
   Example3 ex;
   const nlohmann::json j = metrics_to_json(compute_metrics(ex.probs, ex.labels, ex.names, 0.5));
-  for (const char* key : {"accuracy", "balanced_accuracy", "macro_f1", "per_class", "confusion_matrix", "roc_auc_macro",
-                          "loss", "count"})
+  for (const char* key :
+       {"accuracy", "balanced_accuracy", "macro_f1", "per_class", "confusion_matrix", "roc_auc_macro", "loss", "count"})
     EXPECT_TRUE(j.contains(key)) << key;
   EXPECT_EQ(j.size(), 8u);
   EXPECT_EQ(j["count"], 10);
   EXPECT_DOUBLE_EQ(j["accuracy"].get<double>(), 0.7);
   ASSERT_EQ(j["per_class"].size(), 3u);
   for (const auto& c : j["per_class"])
-    for (const char* key : {"name", "precision", "recall", "f1", "support", "roc_auc"}) EXPECT_TRUE(c.contains(key)) << key;
+    for (const char* key : {"name", "precision", "recall", "f1", "support", "roc_auc"})
+      EXPECT_TRUE(c.contains(key)) << key;
   EXPECT_EQ(j["per_class"][1]["name"], "B");
   EXPECT_EQ(j["per_class"][0]["support"], 6);
   EXPECT_EQ(j["confusion_matrix"], nlohmann::json::parse("[[4,1,1],[1,1,0],[0,0,2]]"));
 
   // NaN values (no loss; AUC of a class without positives) are written as null.
-  const nlohmann::json k = metrics_to_json(
-      compute_metrics(std::vector<double>{0.9, 0.1, 0.2, 0.8}, std::vector<int>{0, 0}, {"x", "y"}));
+  const nlohmann::json k =
+      metrics_to_json(compute_metrics(std::vector<double>{0.9, 0.1, 0.2, 0.8}, std::vector<int>{0, 0}, {"x", "y"}));
   EXPECT_TRUE(k["loss"].is_null());
   EXPECT_TRUE(k["per_class"][0]["roc_auc"].is_null());
   EXPECT_TRUE(k["roc_auc_macro"].is_null());

@@ -18,11 +18,11 @@
 #include <memory>
 #include <vector>
 
+#include "core/error.h"
+#include "optim/optimizer.h"
 #include "support/compare.h"
 #include "tensor/autograd.h"
-#include "core/error.h"
 #include "tensor/ops.h"
-#include "optim/optimizer.h"
 
 namespace alz {
 namespace {
@@ -132,9 +132,8 @@ TEST_P(HandSteps, SgdL2) {
 // Both: l2 sees p before the decay. g' = g + 0.01 p0 = (0.11, 0.18, -0.295);
 // p1 = 0.99 p0 - 0.1 g' = (0.979, -1.998, 0.5245) (l2 on the decayed p would give 0.97901).
 TEST_P(HandSteps, SgdL2AndWeightDecay) {
-  expect_steps(
-      [](std::vector<ParamRef> p) { return SGD(p, {.learning_rate = 0.1, .weight_decay = 0.1, .l2 = 0.01}); },
-      {{0.979, -1.998, 0.5245}}, GetParam(), tol());
+  expect_steps([](std::vector<ParamRef> p) { return SGD(p, {.learning_rate = 0.1, .weight_decay = 0.1, .l2 = 0.01}); },
+               {{0.979, -1.998, 0.5245}}, GetParam(), tol());
 }
 
 // Adam, lr 0.1, Keras defaults. Step 1: m = 0.1 g, v = 0.001 g^2,
@@ -194,35 +193,40 @@ TEST(Optimizer, KerasReference) {
   auto sgd = [](SgdOptions o) { return [o](std::vector<ParamRef> p) { return std::make_unique<SGD>(p, o); }; };
   auto adam = [](AdamOptions o) { return [o](std::vector<ParamRef> p) { return std::make_unique<Adam>(p, o); }; };
   const std::vector<KerasCase> cases = {
-      {"sgd_wd", sgd({.learning_rate = 0.1, .weight_decay = 0.1}),
+      {"sgd_wd",
+       sgd({.learning_rate = 0.1, .weight_decay = 0.1}),
        {{0.9799999997019768, -2.0, 0.525000000372529},
         {0.9775999996677042, -2.0100000001490117, 0.5098750001452863},
         {0.9577119993730113, -1.9949499999240041, 0.50632562509167}},
        {{0.9800000190734863, -2.0, 0.5249999761581421},
         {0.9776000380516052, -2.009999990463257, 0.5098749995231628},
         {0.9577120542526245, -1.9949499368667603, 0.5063256621360779}}},
-      {"sgd_momentum_wd", sgd({.learning_rate = 0.1, .momentum = 0.9, .weight_decay = 0.1}),
+      {"sgd_momentum_wd",
+       sgd({.learning_rate = 0.1, .momentum = 0.9, .weight_decay = 0.1}),
        {{0.9799999997019768, -2.0, 0.525000000372529},
         {0.9685999995335937, -2.0280000004172325, 0.5368750005476176},
         {0.9429069991530702, -2.0470600006991626, 0.5462406256844382}},
        {{0.9800000190734863, -2.0, 0.5249999761581421},
         {0.9686000347137451, -2.0280001163482666, 0.5368750095367432},
         {0.9429070353507996, -2.047060251235962, 0.5462406277656555}}},
-      {"sgd_nesterov_wd", sgd({.learning_rate = 0.1, .momentum = 0.9, .nesterov = true, .weight_decay = 0.1}),
+      {"sgd_nesterov_wd",
+       sgd({.learning_rate = 0.1, .momentum = 0.9, .nesterov = true, .weight_decay = 0.1}),
        {{0.9709999995678663, -2.018000000268221, 0.5520000007748604},
         {0.9627949994477629, -2.06211000092417, 0.5497900007380545},
         {0.9242160238756526, -2.073079451083007, 0.5568860508401037}},
        {{0.9710000157356262, -2.0180001258850098, 0.5519999861717224},
         {0.9627950191497803, -2.06210994720459, 0.5497899651527405},
         {0.9242160320281982, -2.0730793476104736, 0.5568860173225403}}},
-      {"adam_wd", adam({.learning_rate = 0.1, .weight_decay = 0.1}),
+      {"adam_wd",
+       adam({.learning_rate = 0.1, .weight_decay = 0.1}),
        {{0.8900031605385827, -2.079998420078239, 0.5949989473341523},
         {0.8722366692856739, -2.117857188557982, 0.5939300388238594},
         {0.8343507882859231, -2.1366980363290504, 0.5907968909622978}},
        {{0.8900038003921509, -2.0799977779388428, 0.594998300075531},
         {0.8722374439239502, -2.117856025695801, 0.5939294099807739},
         {0.834351658821106, -2.1366965770721436, 0.5907962918281555}}},
-      {"adamw_default", adam({.learning_rate = 0.1, .weight_decay = 0.004}),
+      {"adamw_default",
+       adam({.learning_rate = 0.1, .weight_decay = 0.004}),
        {{0.8996031606816339, -2.0991984203643415, 0.5997989474056779},
         {0.886106764662911, -2.147037341409119, 0.601585073885118},
         {0.852404845719002, -2.1760380678060893, 0.6013012592453569}},
@@ -266,7 +270,11 @@ TEST(Optimizer, F32AgreesWithF64) {
     return Adam(p, {.learning_rate = 0.01, .weight_decay = 0.01, .l2 = 1e-3, .clip_global_norm = 5.0});
   };
   auto sgd = [](std::vector<ParamRef> p) {
-    return SGD(p, {.learning_rate = 0.05, .momentum = 0.9, .nesterov = true, .weight_decay = 0.1, .l2 = 1e-3,
+    return SGD(p, {.learning_rate = 0.05,
+                   .momentum = 0.9,
+                   .nesterov = true,
+                   .weight_decay = 0.1,
+                   .l2 = 1e-3,
                    .clip_global_norm = 5.0});
   };
   std::vector<Tensor> a32 = run_random(adam, DType::F32), a64 = run_random(adam, DType::F64);
@@ -488,9 +496,9 @@ TEST(Optimizer, RejectsBadParametersAndOptions) {
   Tensor p = make({1.0}, DType::F32).set_requires_grad(true);
   Tensor q = make({1.0}, DType::F32).set_requires_grad(true);
   Tensor labels = Tensor::from_vector(std::vector<int32_t>{1}, {1});
-  EXPECT_THROW(Adam({ref("a", labels)}), Error);               // i32 parameter
-  EXPECT_THROW(Adam({ref("a", p), ref("a", q)}), Error);        // duplicate name
-  EXPECT_THROW(Adam({ref("a", p), ref("b", p)}), Error);        // same tensor twice
+  EXPECT_THROW(Adam({ref("a", labels)}), Error);          // i32 parameter
+  EXPECT_THROW(Adam({ref("a", p), ref("a", q)}), Error);  // duplicate name
+  EXPECT_THROW(Adam({ref("a", p), ref("b", p)}), Error);  // same tensor twice
   EXPECT_THROW(Adam({ref("a", p)}, {.beta1 = 1.0}), Error);
   EXPECT_THROW(Adam({ref("a", p)}, {.epsilon = 0.0}), Error);
   EXPECT_THROW(SGD({ref("a", p)}, {.momentum = -0.5}), Error);

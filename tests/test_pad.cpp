@@ -5,9 +5,9 @@
 
 #include <vector>
 
-#include "support/finite_difference.h"
 #include "core/error.h"
 #include "kernels/pad.h"
+#include "support/finite_difference.h"
 #include "support/pool_pad_shapes.h"
 
 namespace alz::kernels {
@@ -51,7 +51,11 @@ TEST_P(ZeroPadGradient, BackwardCropsAndMatchesFiniteDifferences) {
   const Vec x = random_vector(c.in.numel(), 1), g = random_vector(out.numel(), 2);
   Vec dx(x.size());
   zero_pad_backward_cpu(g.data(), dx.data(), c.in, c.pad, false);
-  auto f = [&](const Vec& v) { Vec y(out.numel()); zero_pad_forward_cpu(v.data(), y.data(), c.in, c.pad); return dot(g, y); };
+  auto f = [&](const Vec& v) {
+    Vec y(out.numel());
+    zero_pad_forward_cpu(v.data(), y.data(), c.in, c.pad);
+    return dot(g, y);
+  };
   EXPECT_TRUE(check_gradient(f, x, dx));
   const Vec prior = random_vector(x.size(), 3);
   Vec acc = prior;

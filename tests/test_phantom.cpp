@@ -13,10 +13,10 @@
 #include <set>
 #include <sstream>
 
+#include "core/error.h"
 #include "data/image.h"
 #include "data/phantom.h"
 #include "support/compare.h"
-#include "core/error.h"
 
 namespace alz::data {
 namespace {

@@ -10,11 +10,11 @@
 #include <cstring>
 #include <fstream>
 
+#include "core/error.h"
 #include "data/image.h"
 #include "data/phantom.h"
 #include "data/phash.h"
 #include "support/compare.h"
-#include "core/error.h"
 
 namespace alz::data {
 namespace {

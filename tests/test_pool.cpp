@@ -8,9 +8,9 @@
 #include <algorithm>
 #include <vector>
 
-#include "support/finite_difference.h"
 #include "core/error.h"
 #include "kernels/pool.h"
+#include "support/finite_difference.h"
 #include "support/pool_pad_shapes.h"
 
 namespace alz::kernels {
@@ -37,10 +37,10 @@ Vec forward(const Vec& x, const MaxPool2dParams& p) {
 }
 
 // (1, 4, 4, 1)
-const Vec kImage = {1, 3, 2, 0.5,  //
-                    4, -1, 6, 2,   //
-                    -3, 7, 1, 8,   //
-                    2, 0, -5, 9};
+const Vec kImage = {1,  3,  2,  0.5,  //
+                    4,  -1, 6,  2,    //
+                    -3, 7,  1,  8,    //
+                    2,  0,  -5, 9};
 
 TEST(MaxPool, HandComputedWindows) {
   const ImageShape in{1, 4, 4, 1};
@@ -174,9 +174,9 @@ TEST(MaxPool, FloatMatchesDouble) {
 }
 
 TEST(MaxPool, BadShapesThrow) {
-  EXPECT_THROW(max_pool_output_shape(pool({1, 2, 2, 1}, 3, 1)), Error);                  // window too big
+  EXPECT_THROW(max_pool_output_shape(pool({1, 2, 2, 1}, 3, 1)), Error);                 // window too big
   EXPECT_NO_THROW(max_pool_output_shape(pool({1, 2, 2, 1}, 3, 1, {1, 0, 1, 0})));       // fits once padded
-  EXPECT_THROW(max_pool_output_shape(pool({1, 4, 4, 1}, 2, 0)), Error);                  // zero stride
+  EXPECT_THROW(max_pool_output_shape(pool({1, 4, 4, 1}, 2, 0)), Error);                 // zero stride
   EXPECT_THROW(max_pool_output_shape(pool({1, 4, 4, 1}, 2, 1, {-1, 0, 0, 0})), Error);  // negative pad
 }
 

@@ -7,9 +7,9 @@
 #include <map>
 #include <thread>
 
-#include "tensor/autograd.h"
 #include "core/error.h"
 #include "core/generator.h"
+#include "tensor/autograd.h"
 #include "tensor/ops.h"
 #include "tensor/profiler.h"
 

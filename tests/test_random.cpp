@@ -59,8 +59,8 @@ TEST(Random, UniformAndNormalStatistics) {
   mean /= n;
   for (double v : z) var += (v - mean) * (v - mean);
   var /= n - 1;
-  EXPECT_NEAR(mean, 1.0, 0.03);   // sd of the mean: 2/sqrt(n) ~ 0.0045
-  EXPECT_NEAR(var, 4.0, 0.08);    // sd of the variance: 4*sqrt(2/n) ~ 0.013
+  EXPECT_NEAR(mean, 1.0, 0.03);  // sd of the mean: 2/sqrt(n) ~ 0.0045
+  EXPECT_NEAR(var, 4.0, 0.08);   // sd of the variance: 4*sqrt(2/n) ~ 0.013
 }
 
 TEST(Random, DtypesDrawTheSameValues) {

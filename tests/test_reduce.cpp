@@ -6,9 +6,9 @@
 
 #include <vector>
 
-#include "support/finite_difference.h"
 #include "core/error.h"
 #include "kernels/reduce.h"
+#include "support/finite_difference.h"
 
 namespace alz::kernels {
 namespace {
@@ -59,10 +59,18 @@ TEST_P(ReduceShapes, ChannelReductionsBackwardMatchFiniteDifferences) {
   const Vec x = random_vector(n, 2), g = random_vector(channels, 3);
   Vec dx(n);
   channel_sum_backward_cpu(g.data(), dx.data(), rows, channels, false);
-  auto f_sum = [&](const Vec& v) { Vec out(channels); channel_sum_cpu(v.data(), out.data(), rows, channels); return dot(g, out); };
+  auto f_sum = [&](const Vec& v) {
+    Vec out(channels);
+    channel_sum_cpu(v.data(), out.data(), rows, channels);
+    return dot(g, out);
+  };
   EXPECT_TRUE(check_gradient(f_sum, x, dx, 1e-6, test::kGradTolerance, "channel sum"));
   channel_mean_backward_cpu(g.data(), dx.data(), rows, channels, false);
-  auto f_mean = [&](const Vec& v) { Vec out(channels); channel_mean_cpu(v.data(), out.data(), rows, channels); return dot(g, out); };
+  auto f_mean = [&](const Vec& v) {
+    Vec out(channels);
+    channel_mean_cpu(v.data(), out.data(), rows, channels);
+    return dot(g, out);
+  };
   EXPECT_TRUE(check_gradient(f_mean, x, dx, 1e-6, test::kGradTolerance, "channel mean"));
 }
 
@@ -82,7 +90,11 @@ TEST_P(ReduceShapes, GlobalAveragePoolingForwardAndBackward) {
   }
   Vec dx(n);
   global_avg_pool_backward_cpu(g.data(), dx.data(), batch, spatial, channels, false);
-  auto f = [&](const Vec& v) { Vec out(batch * channels); global_avg_pool_forward_cpu(v.data(), out.data(), batch, spatial, channels); return dot(g, out); };
+  auto f = [&](const Vec& v) {
+    Vec out(batch * channels);
+    global_avg_pool_forward_cpu(v.data(), out.data(), batch, spatial, channels);
+    return dot(g, out);
+  };
   EXPECT_TRUE(check_gradient(f, x, dx, 1e-6, test::kGradTolerance, "global average pooling"));
 }
 

@@ -8,8 +8,6 @@
 // page without any external reference. (The curve points are checked in tests/test_metrics.cpp.)
 //
 //   cmake --build build --target test_report && ./build/tests/test_report
-#include "train/report.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,9 +17,10 @@
 #include <map>
 #include <sstream>
 
-#include "support/compare.h"
 #include "core/error.h"
 #include "data/image.h"
+#include "support/compare.h"
+#include "train/report.h"
 #include "train/svg_chart.h"
 
 namespace alz::train {
@@ -52,7 +51,9 @@ size_t count_of(const std::string& text, const std::string& needle) {
   auto fail = [&](size_t at, const std::string& why) {
     return ::testing::AssertionFailure() << why << " at offset " << at << ": '" << text.substr(at, 60) << "'";
   };
-  auto is_name = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == ':' || c == '.'; };
+  auto is_name = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == ':' || c == '.';
+  };
   for (size_t i = 0; i < text.size();) {
     const char c = text[i];
     if (c == '&') {
@@ -91,7 +92,8 @@ size_t count_of(const std::string& text, const std::string& needle) {
     if (closing) {
       while (j < text.size() && std::isspace(static_cast<unsigned char>(text[j]))) ++j;
       if (j >= text.size() || text[j] != '>') return fail(i, "malformed closing tag");
-      if (open.empty() || open.back() != name) return fail(i, "closing tag does not match '" + (open.empty() ? "" : open.back()) + "'");
+      if (open.empty() || open.back() != name)
+        return fail(i, "closing tag does not match '" + (open.empty() ? "" : open.back()) + "'");
       open.pop_back();
       i = j + 1;
       continue;
@@ -130,7 +132,8 @@ size_t count_of(const std::string& text, const std::string& needle) {
 }
 
 TEST(XmlCheck, AcceptsGoodAndRejectsBrokenDocuments) {
-  EXPECT_TRUE(well_formed_xml("<?xml version=\"1.0\"?>\n<svg a=\"1\"><g><rect x='2'/></g><text>a &amp; b</text></svg>\n"));
+  EXPECT_TRUE(
+      well_formed_xml("<?xml version=\"1.0\"?>\n<svg a=\"1\"><g><rect x='2'/></g><text>a &amp; b</text></svg>\n"));
   EXPECT_TRUE(well_formed_xml("<!DOCTYPE html>\n<html><body><p>&#9888; x &gt; y</p></body></html>"));
   EXPECT_FALSE(well_formed_xml("<svg><g></svg>"));                 // mismatched
   EXPECT_FALSE(well_formed_xml("<svg><g>"));                       // unclosed
@@ -164,7 +167,8 @@ std::vector<EpochRecord> synthetic_history() {
 
 // Confusion matrix of the Kaggle validation split's class sizes (896 / 64 / 3200 / 2240).
 Metrics synthetic_metrics(const std::vector<std::string>& names) {
-  const std::vector<std::vector<int>> confusion{{610, 8, 120, 158}, {9, 31, 14, 10}, {60, 2, 2890, 248}, {170, 5, 420, 1645}};
+  const std::vector<std::vector<int>> confusion{
+      {610, 8, 120, 158}, {9, 31, 14, 10}, {60, 2, 2890, 248}, {170, 5, 420, 1645}};
   std::vector<double> probs;
   std::vector<int> labels;
   int sample = 0;
@@ -182,8 +186,13 @@ ReportInputs synthetic_inputs() {
   ReportInputs in;
   in.title = "alz training run: resnet152v2 on phantom slices";
   in.generated_at = "2024-06-11 14:03:00";
-  in.config = {{"model", "resnet152v2"}, {"epochs", "30"}, {"batch_size", "32"}, {"optimizer", "adam"},
-               {"learning_rate", "0.001 (cosine)"}, {"seed", "1234"}, {"data", "data/phantom <v2> & co"}};
+  in.config = {{"model", "resnet152v2"},
+               {"epochs", "30"},
+               {"batch_size", "32"},
+               {"optimizer", "adam"},
+               {"learning_rate", "0.001 (cosine)"},
+               {"seed", "1234"},
+               {"data", "data/phantom <v2> & co"}};
   in.dataset_summary =
       "layout: Kaggle V2 (data/train, data/val)\nclasses: MildDemented, ModerateDemented, NonDemented, "
       "VeryMildDemented\ntrain: 33984 images\nval:   6400 images";
@@ -250,7 +259,7 @@ TEST(Report, WritesWellFormedFilesIntoTheRunFolder) {
   EXPECT_LT(matrix, curves_at);
   EXPECT_LT(curves_at, epochs);
   EXPECT_NE(html.find("data/phantom &lt;v2&gt; &amp; co"), std::string::npos);  // escaped
-  EXPECT_NE(html.find(dir), std::string::npos);                                  // run folder shown
+  EXPECT_NE(html.find(dir), std::string::npos);                                 // run folder shown
   EXPECT_EQ(count_of(html, "<tr class=\"best\">"), 1u);
   EXPECT_EQ(count_of(html, "<tr><td class=\"num\">") + 1, in.history.size());
 }
@@ -374,8 +383,8 @@ BestPredictions small_predictions(const std::string& dir) {
   p.epoch = 6;
   p.class_names = {"A", "B", "C"};
   p.labels = {0, 0, 0, 0, 0, 1, 1, 2, 2};
-  p.probs = {0.8f, 0.1f, 0.1f, 0.7f, 0.2f, 0.1f, 0.3f, 0.6f, 0.1f, 0.2f, 0.7f, 0.1f, 0.2f, 0.2f, 0.6f,
-             0.1f, 0.8f, 0.1f, 0.5f, 0.4f, 0.1f, 0.1f, 0.1f, 0.8f, 0.2f, 0.1f, 0.7f};
+  p.probs = {0.8f, 0.1f, 0.1f, 0.7f, 0.2f, 0.1f, 0.3f, 0.6f, 0.1f, 0.2f, 0.7f, 0.1f, 0.2f, 0.2f,
+             0.6f, 0.1f, 0.8f, 0.1f, 0.5f, 0.4f, 0.1f, 0.1f, 0.1f, 0.8f, 0.2f, 0.1f, 0.7f};
   for (int i = 0; i < 9; ++i) {
     const std::string path = (fs::path(dir) / ("slice" + std::to_string(i) + ".png")).string();
     p.paths.push_back(path);
@@ -470,13 +479,12 @@ TEST(HonestReport, MetadataIsPresentAndSettingsAreResolved) {
 
 TEST(HonestReport, WarnsAboutSmallClassesAndOneClassPredictions) {
   // The demo's phantom split: ModerateDemented has 11 training and 4 validation images.
-  const ClassBalance balance{{"MildDemented", "ModerateDemented", "NonDemented", "VeryMildDemented"},
-                             {166, 11, 598, 420},
-                             {44, 4, 152, 105}};
+  const ClassBalance balance{
+      {"MildDemented", "ModerateDemented", "NonDemented", "VeryMildDemented"}, {166, 11, 598, 420}, {44, 4, 152, 105}};
   const std::vector<std::string> small = small_support_warnings(balance);
   ASSERT_EQ(small.size(), 1u);
   EXPECT_NE(small[0].find("ModerateDemented has only 11 training and 4 validation images"), std::string::npos);
-  EXPECT_NE(small[0].find("25 points"), std::string::npos);  // one image of four
+  EXPECT_NE(small[0].find("25 points"), std::string::npos);                         // one image of four
   EXPECT_TRUE(small_support_warnings({{"a", "b"}, {500, 500}, {20, 20}}).empty());  // the thresholds are "below"
 
   // 19 of 20 predictions are class 0 (95 %): a warning; 18 of 20 (90 %) is not more than 90 %.
@@ -484,7 +492,8 @@ TEST(HonestReport, WarnsAboutSmallClassesAndOneClassPredictions) {
     std::vector<double> probs;
     std::vector<int> labels;
     for (int i = 0; i < 20; ++i) {
-      probs.insert(probs.end(), i < zeros ? std::initializer_list<double>{0.8, 0.2} : std::initializer_list<double>{0.3, 0.7});
+      probs.insert(probs.end(),
+                   i < zeros ? std::initializer_list<double>{0.8, 0.2} : std::initializer_list<double>{0.3, 0.7});
       labels.push_back(i % 2);
     }
     return compute_metrics(probs, labels, {"Non", "Mild"});
@@ -577,7 +586,10 @@ TEST(HonestReport, BestPredictionsRoundTripAndDamageIsNamed) {
   EXPECT_EQ(back->probs, p.probs);  // floats round-trip through JSON exactly
   EXPECT_EQ(back->metrics().macro_f1, p.metrics().macro_f1);
   const std::string path = (fs::path(dir) / kBestPredictionsFile).string();
-  { std::ofstream(path) << R"({"epoch": 2, "class_names": ["a", "b"], "samples": [{"path": "x", "label": 5, "probs": [0.5, 0.5]}]})"; }
+  {
+    std::ofstream(path)
+        << R"({"epoch": 2, "class_names": ["a", "b"], "samples": [{"path": "x", "label": 5, "probs": [0.5, 0.5]}]})";
+  }
   EXPECT_NE(test::error_message([&] { read_best_predictions(dir); }).find(path), std::string::npos);
   { std::ofstream(path) << "{\"epoch\": 2, \"class"; }
   EXPECT_NE(test::error_message([&] { read_best_predictions(dir); }).find("not valid JSON"), std::string::npos);
@@ -595,8 +607,8 @@ TEST(HonestReport, FullPageIsSelfContained) {
   const std::string html = read_text(paths.html), roc_pr = read_text(paths.roc_pr_svg);
   EXPECT_TRUE(well_formed_xml(html));
   EXPECT_TRUE(well_formed_xml(roc_pr));
-  for (const char* needle : {"ROC (one-vs-rest)", "Precision-recall (one-vs-rest)", "false positive rate", "chance",
-                             "A (AUC ", "C (AP "})
+  for (const char* needle :
+       {"ROC (one-vs-rest)", "Precision-recall (one-vs-rest)", "false positive rate", "chance", "A (AUC ", "C (AP "})
     EXPECT_NE(roc_pr.find(needle), std::string::npos) << needle;
   EXPECT_NE(html.find(render_roc_pr_svg(*in.predictions)), std::string::npos);
   // Every src is an embedded picture; nothing is fetched from elsewhere.

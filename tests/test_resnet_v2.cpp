@@ -5,11 +5,11 @@
 
 #include <set>
 
+#include "core/error.h"
 #include "models/resnet_v2.h"
 #include "support/compare.h"
 #include "support/tape_gradcheck.h"
 #include "tensor/autograd.h"
-#include "core/error.h"
 
 namespace alz {
 namespace {
@@ -65,12 +65,12 @@ TEST(ResNetV2, KerasWeightNames) {
   }
   EXPECT_EQ(names.size(), 816u);  // Keras: 816 weight tensors
   EXPECT_EQ(trainable, 514);      // of which 514 trainable
-  for (const char* name : {"conv1_conv/kernel", "conv1_conv/bias", "conv2_block1_preact_bn/gamma",
-                           "conv2_block1_0_conv/kernel", "conv2_block1_0_conv/bias", "conv2_block1_1_conv/kernel",
-                           "conv2_block3_2_conv/kernel", "conv4_block36_3_conv/bias", "post_bn/moving_variance",
-                           "predictions/kernel", "predictions/bias"})
+  for (const char* name :
+       {"conv1_conv/kernel", "conv1_conv/bias", "conv2_block1_preact_bn/gamma", "conv2_block1_0_conv/kernel",
+        "conv2_block1_0_conv/bias", "conv2_block1_1_conv/kernel", "conv2_block3_2_conv/kernel",
+        "conv4_block36_3_conv/bias", "post_bn/moving_variance", "predictions/kernel", "predictions/bias"})
     EXPECT_TRUE(names.count(name)) << name;
-  EXPECT_FALSE(names.count("conv2_block1_1_conv/bias"));  // _1_conv and _2_conv have no bias
+  EXPECT_FALSE(names.count("conv2_block1_1_conv/bias"));    // _1_conv and _2_conv have no bias
   EXPECT_FALSE(names.count("conv2_block2_0_conv/kernel"));  // only block 1 has a conv shortcut
 }
 

@@ -3,8 +3,6 @@
 // partial), and the layout tools/export_keras_weights.py writes (Keras names, HWIO kernels).
 //
 //   cmake --build build --target test_safetensors && ./build/tests/test_safetensors
-#include "tensor/safetensors.h"
-
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -16,8 +14,9 @@
 #include <random>
 #include <set>
 
-#include "support/compare.h"
 #include "core/error.h"
+#include "support/compare.h"
+#include "tensor/safetensors.h"
 
 namespace alz {
 namespace {
@@ -74,12 +73,12 @@ TEST(Safetensors, RoundTripIsBitExactForEveryDtypeWithMetadata) {
   const int32_t label_values[3] = {0, -5, 2147483647};
   std::memcpy(labels.raw_data(), label_values, sizeof label_values);
   std::vector<NamedTensor> tensors = {
-      {"conv/kernel", Tensor::normal({3, 3, 5, 7}, gen)},                            // odd HWIO
+      {"conv/kernel", Tensor::normal({3, 3, 5, 7}, gen)},  // odd HWIO
       {"f64/values", Tensor::normal({1, 3}, gen, 0.0, 1.0, DType::F64)},
       {"bf16/values", Tensor::normal({5, 3}, gen, 0.0, 1.0, DType::BF16)},
       {"special", special},
-      {"scalar", Tensor::full({}, 2.5, DType::F64)},                                  // 0-d: one element
-      {"empty/f32", Tensor::empty({0, 3})},                                            // begin == end
+      {"scalar", Tensor::full({}, 2.5, DType::F64)},  // 0-d: one element
+      {"empty/f32", Tensor::empty({0, 3})},           // begin == end
       {"empty/bf16", Tensor::empty({4, 0}, DType::BF16)},
       {"single", Tensor::normal({1}, gen)},
       {"labels", labels},
@@ -128,17 +127,16 @@ TEST(Safetensors, EmptyFileListRoundTrips) {
 // A file spelled out byte by byte as the format defines: the reader agrees with the spec, not
 // only with our own writer. The header lists "b" first although its data comes second.
 TEST(Safetensors, ReadsAFileWrittenByHandFromTheSpec) {
-  std::string header =
-      R"({"b":{"dtype":"F64","shape":[],"data_offsets":[8,16]},)"
-      R"("__metadata__":{"format":"pt"},)"
-      R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-      R"("c":{"dtype":"BF16","shape":[1,2],"data_offsets":[16,20]}})";
+  std::string header = R"({"b":{"dtype":"F64","shape":[],"data_offsets":[8,16]},)"
+                       R"("__metadata__":{"format":"pt"},)"
+                       R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                       R"("c":{"dtype":"BF16","shape":[1,2],"data_offsets":[16,20]}})";
   header += "   ";  // trailing spaces are allowed padding
   std::string bytes = le64(header.size()) + header;
   const unsigned char data[] = {
-      0x00, 0x00, 0xc0, 0x3f,  0x00, 0x00, 0x10, 0xc0,  // a = [1.5f, -2.25f]
-      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x40,   // b = 3.0
-      0x80, 0x3f, 0x40, 0xc0,                           // c = [[1.0, -3.0]] in bf16
+      0x00, 0x00, 0xc0, 0x3f, 0x00, 0x00, 0x10, 0xc0,  // a = [1.5f, -2.25f]
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x40,  // b = 3.0
+      0x80, 0x3f, 0x40, 0xc0,                          // c = [[1.0, -3.0]] in bf16
   };
   bytes.append(reinterpret_cast<const char*>(data), sizeof data);
   std::string path = write_bytes(test::fresh_temp_dir("st_by_hand") + "/hand.safetensors", bytes);
@@ -158,9 +156,9 @@ TEST(Safetensors, ReadsAFileWrittenByHandFromTheSpec) {
 
 struct CorruptCase {
   const char* name;
-  const char* header;   // JSON header text
-  size_t data_bytes;    // bytes of data after the header
-  const char* reason;   // expected in the message
+  const char* header;  // JSON header text
+  size_t data_bytes;   // bytes of data after the header
+  const char* reason;  // expected in the message
 };
 
 const CorruptCase kCorruptCases[] = {
@@ -187,8 +185,8 @@ const CorruptCase kCorruptCases[] = {
      "not a non-negative integer: \"2\""},
     {"AbsurdDimension", R"({"a":{"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,8]}})", 8,
      "absurd dimension"},
-    {"ElementCountOverflows", R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,8]}})",
-     8, "more elements than any file can hold"},
+    {"ElementCountOverflows", R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,8]}})", 8,
+     "more elements than any file can hold"},
     {"OffsetsNotAPair", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", 4, "expected [begin, end]"},
     {"OffsetsNotIntegers", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,"4"]}})", 4,
      "are not non-negative integers"},
@@ -226,7 +224,9 @@ TEST_P(CorruptFile, ThrowsNamingTheFileAndTheReason) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Safetensors, CorruptFile, ::testing::ValuesIn(kCorruptCases),
-                         [](const ::testing::TestParamInfo<CorruptCase>& info) { return std::string(info.param.name); });
+                         [](const ::testing::TestParamInfo<CorruptCase>& info) {
+                           return std::string(info.param.name);
+                         });
 
 // ---------------------------------------------------------------- files that are not safetensors
 
@@ -261,7 +261,8 @@ TEST(SafetensorsFileLevel, AbsurdHeaderLength) {
 TEST(SafetensorsFileLevel, JpegAndTextAreNotSafetensors) {
   std::string dir = test::fresh_temp_dir("st_not_safetensors");
   const unsigned char jpeg[] = {0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0x00, 0x01, 0x01, 0x00, 0x00};
-  std::string jpeg_path = write_bytes(dir + "/slice.jpg", std::string(reinterpret_cast<const char*>(jpeg), sizeof jpeg));
+  std::string jpeg_path =
+      write_bytes(dir + "/slice.jpg", std::string(reinterpret_cast<const char*>(jpeg), sizeof jpeg));
   expect_load_error(jpeg_path, "not a safetensors file");
   expect_load_error(write_bytes(dir + "/notes.txt", "hello, this is a plain text file\n"), "not a safetensors file");
   expect_load_error(write_bytes(dir + "/tiny.txt", le64(1) + "{"), "not a safetensors file");
@@ -283,8 +284,11 @@ TEST(SafetensorsFileLevel, RandomDamageOnlyEverThrowsAlzError) {
   std::string dir = test::fresh_temp_dir("st_damage");
   Generator gen(29);
   std::string good = dir + "/good.safetensors";
-  save_safetensors(good, {{"a", Tensor::normal({3, 5}, gen)}, {"b", Tensor::normal({2}, gen, 0.0, 1.0, DType::BF16)},
-                          {"c", Tensor::full({}, 1.0, DType::F64)}}, {{"k", "v"}});
+  save_safetensors(good,
+                   {{"a", Tensor::normal({3, 5}, gen)},
+                    {"b", Tensor::normal({2}, gen, 0.0, 1.0, DType::BF16)},
+                    {"c", Tensor::full({}, 1.0, DType::F64)}},
+                   {{"k", "v"}});
   std::ifstream in(good, std::ios::binary);
   const std::string original((std::istreambuf_iterator<char>(in)), {});
   uint64_t header_length = 0;
@@ -431,10 +435,8 @@ TEST(SafetensorsCheck, StrictReportsEveryMismatchTogetherAndCopiesNothing) {
                           {"extra", Tensor::normal({1}, gen)}});
   SafetensorsFile file = load_safetensors(path);
   Tensor a = Tensor::full({2, 3}, -7.0);
-  std::vector<NamedTensor> model = {{"a", a},
-                                    {"b", Tensor::zeros({5})},
-                                    {"c", Tensor::zeros({5}, DType::F64)},
-                                    {"d", Tensor::zeros({7})}};
+  std::vector<NamedTensor> model = {
+      {"a", a}, {"b", Tensor::zeros({5})}, {"c", Tensor::zeros({5}, DType::F64)}, {"d", Tensor::zeros({7})}};
   try {
     load_into(file, model, LoadMode::Strict);
     ADD_FAILURE() << "strict load of a mismatching file did not throw";
@@ -493,13 +495,13 @@ TEST(SafetensorsCheck, PartialLoadSkipsTheHeadAndListsIt) {
   EXPECT_TRUE(report.skipped_unexpected.empty());
   EXPECT_TRUE(test::bitwise_equal(model[0].tensor, kernel));
   ALZ_EXPECT_CLOSE(model[1].tensor, gamma, (test::Tolerance{0.0, 0.0}));  // f32 -> f64 is exact
-  EXPECT_EQ(head.to_vector(), std::vector<double>(20, 0.25));              // skipped: untouched
+  EXPECT_EQ(head.to_vector(), std::vector<double>(20, 0.25));             // skipped: untouched
   std::string text = report.describe();
-  for (const char* part : {"loaded 2 tensors", "'predictions/kernel' is (5, 1000) in the file, the model expects (5, 4)",
-                           "missing: 'post_bn/beta'", path.c_str()})
+  for (const char* part :
+       {"loaded 2 tensors", "'predictions/kernel' is (5, 1000) in the file, the model expects (5, 4)",
+        "missing: 'post_bn/beta'", path.c_str()})
     EXPECT_NE(text.find(part), std::string::npos) << "no '" << part << "' in: " << text;
 }
-
 
 // ---------------------------------------------------------------- the Keras export layout
 
@@ -553,9 +555,12 @@ std::pair<int64_t, int64_t> count_parameters(const std::vector<ExpectedTensor>& 
 // The layout reproduces Keras's published parameter counts, so its names and shapes are Keras's.
 TEST(KerasLayout, ParameterCountsMatchKeras) {
   const std::vector<int> r152 = {3, 8, 36, 3}, r50 = {3, 4, 6, 3};
-  EXPECT_EQ(count_parameters(keras_resnetv2_layout(64, r152, 1000)), std::make_pair(int64_t{60'380'648}, int64_t{143'744}));
-  EXPECT_EQ(count_parameters(keras_resnetv2_layout(64, r152, 4)), std::make_pair(int64_t{58'339'844}, int64_t{143'744}));
-  EXPECT_EQ(count_parameters(keras_resnetv2_layout(64, r50, 1000)), std::make_pair(int64_t{25'613'800}, int64_t{45'440}));
+  EXPECT_EQ(count_parameters(keras_resnetv2_layout(64, r152, 1000)),
+            std::make_pair(int64_t{60'380'648}, int64_t{143'744}));
+  EXPECT_EQ(count_parameters(keras_resnetv2_layout(64, r152, 4)),
+            std::make_pair(int64_t{58'339'844}, int64_t{143'744}));
+  EXPECT_EQ(count_parameters(keras_resnetv2_layout(64, r50, 1000)),
+            std::make_pair(int64_t{25'613'800}, int64_t{45'440}));
   // conv1 (kernel, bias) + 50 blocks x 16 tensors + 4 shortcut convs x 2 + post_bn 4 + head 2
   EXPECT_EQ(keras_resnetv2_layout(64, r152, 1000).size(), 2u + 50 * 16 + 4 * 2 + 4 + 2);
 }
@@ -616,21 +621,24 @@ TEST(KerasLayout, ExportScriptLayoutLoadsStrictlyAndTransfersToAnotherHead) {
   std::vector<NamedTensor> written;
   std::string path = write_like_export_script(
       dir + "/tiny.safetensors", layout,
-      {{"format", "alz-keras-v1"}, {"model", "resnet152v2"}, {"classes", "10"},
+      {{"format", "alz-keras-v1"},
+       {"model", "resnet152v2"},
+       {"classes", "10"},
        {"class_names", "[\"c0\", \"c1\", \"c2\", \"c3\", \"c4\", \"c5\", \"c6\", \"c7\", \"c8\", \"c9\"]"},
-       {"input_size", "224x224"}, {"preprocessing", "x/127.5-1"}},
+       {"input_size", "224x224"},
+       {"preprocessing", "x/127.5-1"}},
       &written);
 
   SafetensorsFile file = load_safetensors(path);
   EXPECT_EQ(file.metadata.at("format"), "alz-keras-v1");
   EXPECT_EQ(file.metadata.at("class_names").substr(0, 12), "[\"c0\", \"c1\",");
   EXPECT_EQ(file.metadata.size(), 6u);
-  EXPECT_EQ(file.find("conv1_conv/kernel")->shape(), (Shape{7, 7, 3, 4}));         // HWIO
+  EXPECT_EQ(file.find("conv1_conv/kernel")->shape(), (Shape{7, 7, 3, 4}));  // HWIO
   EXPECT_EQ(file.find("conv2_block1_0_conv/kernel")->shape(), (Shape{1, 1, 4, 16}));
   EXPECT_EQ(file.find("conv3_block3_2_conv/kernel")->shape(), (Shape{3, 3, 8, 8}));
   EXPECT_EQ(file.find("conv5_block2_preact_bn/moving_variance")->shape(), (Shape{128}));
-  EXPECT_EQ(file.find("predictions/kernel")->shape(), (Shape{128, 10}));          // (in, out)
-  EXPECT_EQ(file.find("conv2_block1_1_conv/bias"), nullptr);                       // no bias on _1_conv
+  EXPECT_EQ(file.find("predictions/kernel")->shape(), (Shape{128, 10}));  // (in, out)
+  EXPECT_EQ(file.find("conv2_block1_1_conv/bias"), nullptr);              // no bias on _1_conv
   require_exact(compare_tensors(file, layout));
 
   // Fine-tuning on 4 classes: everything but the head loads, values bit for bit.
@@ -640,7 +648,8 @@ TEST(KerasLayout, ExportScriptLayoutLoadsStrictlyAndTransfersToAnotherHead) {
   EXPECT_EQ(report.skipped_shape_mismatch, (std::vector<std::string>{"predictions/kernel", "predictions/bias"}));
   EXPECT_TRUE(report.missing.empty() && report.skipped_unexpected.empty());
   EXPECT_EQ(report.loaded.size(), layout.size() - 2);
-  for (size_t i = 0; i + 2 < model.size(); ++i) EXPECT_TRUE(test::bitwise_equal(model[i].tensor, written[i].tensor)) << model[i].name;
+  for (size_t i = 0; i + 2 < model.size(); ++i)
+    EXPECT_TRUE(test::bitwise_equal(model[i].tensor, written[i].tensor)) << model[i].name;
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 // names the file; the calling process survives.
 // Run: ctest --test-dir build -R Sandbox
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <unistd.h>
 
@@ -24,7 +23,8 @@ const std::string kPath = "some/file.h5";  // only named in messages: the reader
 
 SafetensorsFile small_file() {
   SafetensorsFile file;
-  file.tensors.push_back({"layer/kernel", Tensor::from_vector(std::vector<float>{-1.0f, 0.25f, 3.5f, -7.0f, 1e-3f, 2e5f}, {2, 3})});
+  file.tensors.push_back(
+      {"layer/kernel", Tensor::from_vector(std::vector<float>{-1.0f, 0.25f, 3.5f, -7.0f, 1e-3f, 2e5f}, {2, 3})});
   file.metadata["format"] = "test";
   return file;
 }

@@ -63,24 +63,24 @@ TEST(Schedule, WarmupCosinePerStep) {
 
 // Lower is better, factor 0.5, patience 2, min_delta 0, min_lr 0.02, starting at 0.1.
 TEST(Schedule, PlateauReducesAfterPatienceEpochs) {
-  ReduceOnPlateauSchedule s(0.1, {.mode = PlateauOptions::Mode::Min, .factor = 0.5, .patience = 2, .min_delta = 0.0,
-                                  .min_lr = 0.02});
+  ReduceOnPlateauSchedule s(
+      0.1, {.mode = PlateauOptions::Mode::Min, .factor = 0.5, .patience = 2, .min_delta = 0.0, .min_lr = 0.02});
   struct Epoch {
     double monitored, lr_after;
     int wait_after;
   };
   const std::vector<Epoch> epochs = {
-      {1.0, 0.1, 0},     // first value: an improvement over +inf
-      {0.9, 0.1, 0},     // better
-      {0.95, 0.1, 1},    // worse: wait 1
-      {0.95, 0.05, 0},   // wait 2 = patience: halve, restart
-      {0.8, 0.05, 0},    // better
-      {0.85, 0.05, 1},   //
-      {0.9, 0.025, 0},   // halve
-      {0.9, 0.025, 1},   //
-      {0.9, 0.02, 0},    // 0.0125 is below min_lr: clamp to 0.02
-      {0.9, 0.02, 1},    //
-      {0.9, 0.02, 0},    // already at min_lr: stays
+      {1.0, 0.1, 0},    // first value: an improvement over +inf
+      {0.9, 0.1, 0},    // better
+      {0.95, 0.1, 1},   // worse: wait 1
+      {0.95, 0.05, 0},  // wait 2 = patience: halve, restart
+      {0.8, 0.05, 0},   // better
+      {0.85, 0.05, 1},  //
+      {0.9, 0.025, 0},  // halve
+      {0.9, 0.025, 1},  //
+      {0.9, 0.02, 0},   // 0.0125 is below min_lr: clamp to 0.02
+      {0.9, 0.02, 1},   //
+      {0.9, 0.02, 0},   // already at min_lr: stays
   };
   for (size_t e = 0; e < epochs.size(); ++e) {
     s.on_epoch_end(epochs[e].monitored);

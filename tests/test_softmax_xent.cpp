@@ -8,9 +8,9 @@
 #include <cmath>
 #include <vector>
 
-#include "support/finite_difference.h"
 #include "core/error.h"
 #include "kernels/softmax_xent.h"
+#include "support/finite_difference.h"
 
 namespace alz::kernels {
 namespace {
@@ -45,8 +45,8 @@ TEST(SoftmaxXent, PlainMeanByHand) {
   Vec probs(6);
   EXPECT_NEAR(softmax_xent_forward_cpu(kLogits.data(), args(), probs.data()), 2.035104111700061, kHandTol);
   // p = exp(z - lse)
-  const Vec expect = {0.659001138885968, 0.24243297070471395, 0.0985658904093182,
-                      0.11611453467414115, 0.8579768106084572, 0.025908654717401523};
+  const Vec expect = {0.659001138885968,   0.24243297070471395, 0.0985658904093182,
+                      0.11611453467414115, 0.8579768106084572,  0.025908654717401523};
   EXPECT_TRUE(test::all_close(probs, expect, {1e-15, 1e-14}, "probabilities"));
 }
 
@@ -106,7 +106,9 @@ TEST_P(SoftmaxXentGradient, BackwardMatchesFiniteDifferences) {
   const double upstream = 1.3;
   Vec dz(logits.size());
   softmax_xent_backward_cpu(logits.data(), a, upstream, dz.data(), false);
-  auto f = [&](const Vec& v) { return upstream * softmax_xent_forward_cpu(v.data(), a, static_cast<double*>(nullptr)); };
+  auto f = [&](const Vec& v) {
+    return upstream * softmax_xent_forward_cpu(v.data(), a, static_cast<double*>(nullptr));
+  };
   EXPECT_TRUE(check_gradient(f, logits, dz));
   // Each row's gradient sums to 0 (softmax and targets both sum to 1).
   for (int64_t i = 0; i < c.n; ++i) {

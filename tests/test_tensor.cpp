@@ -2,8 +2,8 @@
 // errors that name both operands. Run: ctest --test-dir build -R Tensor
 #include <gtest/gtest.h>
 
-#include "support/compare.h"
 #include "core/error.h"
+#include "support/compare.h"
 #include "tensor/tensor.h"
 
 namespace alz {

@@ -7,15 +7,15 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
-#include <thread>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
 
+#include "core/error.h"
 #include "data/phantom.h"
 #include "support/compare.h"
-#include "core/error.h"
 #include "tensor/safetensors.h"
 #include "train/report.h"
 #include "train/trainer.h"
@@ -80,7 +80,8 @@ TEST(Trainer, ResumeEqualsAnUninterruptedRunBitForBit) {
   for (size_t i = 0; i < oa.tensors.size(); ++i)
     EXPECT_TRUE(test::bitwise_equal(oa.tensors[i].tensor, ob.tensors[i].tensor)) << oa.tensors[i].name;
 
-  auto ha = train::read_jsonl(root + "/straight/metrics.jsonl"), hb = train::read_jsonl(root + "/stopped/metrics.jsonl");
+  auto ha = train::read_jsonl(root + "/straight/metrics.jsonl"),
+       hb = train::read_jsonl(root + "/stopped/metrics.jsonl");
   ASSERT_EQ(ha.size(), 2u);
   ASSERT_EQ(hb.size(), 2u);
   for (size_t e = 0; e < 2; ++e)
@@ -115,9 +116,9 @@ TEST(Trainer, RunFolderHoldsCheckpointsMetricsAndReport) {
   c.epochs = 1;
   c.class_weights = "auto";
   ASSERT_EQ(train::run_training(c), 0);
-  for (const char* file : {"config.json", "metrics.jsonl", "last.safetensors", "best.safetensors", "state.json",
-                           "optimizer.safetensors", "report.html", "curves.svg", "confusion_matrix.svg",
-                           "best_predictions.json", "run_info.json", "roc_pr.svg"})
+  for (const char* file :
+       {"config.json", "metrics.jsonl", "last.safetensors", "best.safetensors", "state.json", "optimizer.safetensors",
+        "report.html", "curves.svg", "confusion_matrix.svg", "best_predictions.json", "run_info.json", "roc_pr.svg"})
     EXPECT_TRUE(fs::exists(root + "/run/" + file)) << file;
   SafetensorsFile best = load_safetensors(root + "/run/best.safetensors");
   EXPECT_EQ(best.metadata.at("model"), "resnetv2-tiny");
@@ -208,7 +209,8 @@ TEST(TrainerLearns, SmallResNetV2SeparatesMildFromSevereAtrophy) {
   c.quiet = true;
   ASSERT_EQ(train::run_training(c), 0);
   double best = 0;
-  for (const auto& epoch : train::read_jsonl(dir + "/run/metrics.jsonl")) best = std::max(best, epoch.at("val_macro_f1").get<double>());
+  for (const auto& epoch : train::read_jsonl(dir + "/run/metrics.jsonl"))
+    best = std::max(best, epoch.at("val_macro_f1").get<double>());
   EXPECT_GE(best, 0.70) << "best validation macro-F1 over 10 epochs";
 }
 

@@ -1,8 +1,8 @@
 // Evaluation over a loader (train/evaluate.h).
 #include "train/evaluate.h"
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "tensor/autograd.h"

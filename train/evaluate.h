@@ -15,10 +15,10 @@
 namespace alz::train {
 
 struct Predictions {
-  std::vector<float> probs;     // (N, K) softmax probabilities
-  std::vector<int> labels;      // (N) true labels
-  std::vector<int64_t> samples; // (N) indices into the loader's samples
-  double mean_loss = 0.0;       // mean cross-entropy -log p[label], unweighted
+  std::vector<float> probs;      // (N, K) softmax probabilities
+  std::vector<int> labels;       // (N) true labels
+  std::vector<int64_t> samples;  // (N) indices into the loader's samples
+  double mean_loss = 0.0;        // mean cross-entropy -log p[label], unweighted
   double seconds = 0.0;
 };
 

@@ -4,10 +4,10 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "models/checkpoint.h"
 #include "models/weights_file.h"
 #include "tensor/cuda_runtime.h"
-#include "core/error.h"
 
 namespace alz::train {
 
@@ -30,7 +30,7 @@ LoadedModel load_model_for_inference(const InferenceOptions& o) {
   std::string model_name = o.model.empty() ? meta("model") : o.model;
   if (model_name.empty() && is_keras_file(file)) model_name = infer_resnet_v2(file).name;  // from the weights
   ALZ_CHECK(!model_name.empty(), o.weights << ": the file has no model metadata (a bare Keras-named weights file); "
-                                             "give --model and --classes");
+                                              "give --model and --classes");
   int classes = o.classes;
   if (classes == 0 && !meta("classes").empty()) classes = std::atoi(meta("classes").c_str());
   if (classes == 0) {

@@ -16,11 +16,11 @@ namespace alz::train {
 
 struct InferenceOptions {
   std::string weights;
-  std::string model;         // overrides/supplies the metadata's model
-  int classes = 0;           // 0: from the metadata
+  std::string model;                      // overrides/supplies the metadata's model
+  int classes = 0;                        // 0: from the metadata
   int input_height = 0, input_width = 0;  // 0: from the metadata, else 224
   std::vector<std::string> class_names;   // empty: from the metadata, else "class0", ...
-  std::string resize;        // keras or area; empty: the metadata's "resize", else keras
+  std::string resize;                     // keras or area; empty: the metadata's "resize", else keras
   std::string device = "auto";
 };
 

@@ -200,9 +200,9 @@ std::string format_metrics_text(const Metrics& m) {
   double macro_p = 0, macro_r = 0, weighted_p = 0, weighted_r = 0, weighted_f = 0;
   int macro_classes = 0;
   for (const ClassMetrics& c : m.per_class) {
-    std::snprintf(line, sizeof line, "%*s  %10s %10s %10s %10lld %10s\n", w, c.name.c_str(), fixed4(c.precision).c_str(),
-                  fixed4(c.recall).c_str(), fixed4(c.f1).c_str(), static_cast<long long>(c.support),
-                  fixed4(c.roc_auc).c_str());
+    std::snprintf(line, sizeof line, "%*s  %10s %10s %10s %10lld %10s\n", w, c.name.c_str(),
+                  fixed4(c.precision).c_str(), fixed4(c.recall).c_str(), fixed4(c.f1).c_str(),
+                  static_cast<long long>(c.support), fixed4(c.roc_auc).c_str());
     out << line;
     if (c.support > 0 || c.predicted > 0) {  // the classes macro_f1 averages over
       macro_p += c.precision;
@@ -217,13 +217,15 @@ std::string format_metrics_text(const Metrics& m) {
   const double macro_div = std::max(macro_classes, 1);
   const long long count = static_cast<long long>(m.count);
   out << '\n';
-  std::snprintf(line, sizeof line, "%*s  %10s %10s %10s %10lld\n", w, "accuracy", "", "", fixed4(m.accuracy).c_str(), count);
+  std::snprintf(line, sizeof line, "%*s  %10s %10s %10s %10lld\n", w, "accuracy", "", "", fixed4(m.accuracy).c_str(),
+                count);
   out << line;
   std::snprintf(line, sizeof line, "%*s  %10s %10s %10s %10lld\n", w, "balanced acc", "", "",
                 fixed4(m.balanced_accuracy).c_str(), count);
   out << line;
-  std::snprintf(line, sizeof line, "%*s  %10s %10s %10s %10lld %10s\n", w, "macro avg", fixed4(macro_p / macro_div).c_str(),
-                fixed4(macro_r / macro_div).c_str(), fixed4(m.macro_f1).c_str(), count, fixed4(m.roc_auc_macro).c_str());
+  std::snprintf(line, sizeof line, "%*s  %10s %10s %10s %10lld %10s\n", w, "macro avg",
+                fixed4(macro_p / macro_div).c_str(), fixed4(macro_r / macro_div).c_str(), fixed4(m.macro_f1).c_str(),
+                count, fixed4(m.roc_auc_macro).c_str());
   out << line;
   std::snprintf(line, sizeof line, "%*s  %10s %10s %10s %10lld\n", w, "weighted avg", fixed4(weighted_p).c_str(),
                 fixed4(weighted_r).c_str(), fixed4(weighted_f).c_str(), count);

@@ -25,12 +25,11 @@
 //   cmake --build build --target test_metrics && build/tests/test_metrics
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace alz::train {
 
@@ -49,10 +48,10 @@ struct Metrics {
   double accuracy = 0.0;
   double balanced_accuracy = 0.0;
   double macro_f1 = 0.0;
-  double roc_auc_macro = 0.0;  // NaN when no class has both positives and negatives
-  double loss = 0.0;           // sample-weighted mean loss; NaN when no loss was given
-  std::vector<ClassMetrics> per_class;                   // (K)
-  std::vector<std::vector<int64_t>> confusion_matrix;    // (K, K): [true][predicted]
+  double roc_auc_macro = 0.0;                          // NaN when no class has both positives and negatives
+  double loss = 0.0;                                   // sample-weighted mean loss; NaN when no loss was given
+  std::vector<ClassMetrics> per_class;                 // (K)
+  std::vector<std::vector<int64_t>> confusion_matrix;  // (K, K): [true][predicted]
 
   int num_classes() const { return static_cast<int>(per_class.size()); }
 };
@@ -61,11 +60,9 @@ struct Metrics {
 // on a size mismatch, a label outside [0, K), a non-finite probability, or N = 0.
 // `loss` is stored as Metrics::loss (NaN when not given).
 Metrics compute_metrics(std::span<const float> probs, std::span<const int> labels,
-                        const std::vector<std::string>& class_names,
-                        std::optional<double> loss = std::nullopt);
+                        const std::vector<std::string>& class_names, std::optional<double> loss = std::nullopt);
 Metrics compute_metrics(std::span<const double> probs, std::span<const int> labels,
-                        const std::vector<std::string>& class_names,
-                        std::optional<double> loss = std::nullopt);
+                        const std::vector<std::string>& class_names, std::optional<double> loss = std::nullopt);
 
 // One-vs-rest ROC-AUC of `scores` (N) for the samples whose label is `positive_class` against
 // all others, by average ranks; NaN when there are no positives or no negatives. Throws
@@ -116,8 +113,7 @@ class MetricsAccumulator {
 
  private:
   template <typename T>
-  void add_batch_impl(std::span<const T> probs, std::span<const int> labels,
-                      std::optional<double> batch_mean_loss);
+  void add_batch_impl(std::span<const T> probs, std::span<const int> labels, std::optional<double> batch_mean_loss);
 
   std::vector<std::string> class_names_;
   std::vector<double> probs_;  // (N, K)

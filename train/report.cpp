@@ -84,7 +84,6 @@ table.probs td { border: none; padding: 0 6px 0 0; }
 h3 { font-size: 15px; margin: 14px 0 4px; }
 )";
 
-
 std::string last_note(const std::optional<Metrics>& last, double Metrics::*field) {
   return last ? fixed((*last).*field) : std::string();
 }
@@ -116,8 +115,10 @@ void evaluation_html(std::ostringstream& out, const ReportInputs& in) {
         << "<code>alz eval</code> reports); the small ones those of " << h(ll) << ".";
   out << "</p>\n";
 
-  out << "<h2>Per class (" << h(in.evaluation_label) << ")</h2>\n<table>\n<tr><th>class</th><th class=\"num\">precision</th>"
-         "<th class=\"num\">recall</th><th class=\"num\">F1</th><th class=\"num\">support</th><th class=\"num\">predicted</th>"
+  out << "<h2>Per class (" << h(in.evaluation_label)
+      << ")</h2>\n<table>\n<tr><th>class</th><th class=\"num\">precision</th>"
+         "<th class=\"num\">recall</th><th class=\"num\">F1</th><th class=\"num\">support</th><th "
+         "class=\"num\">predicted</th>"
          "<th class=\"num\">ROC-AUC</th>";
   if (last) out << "<th class=\"num\">F1, " << h(ll) << "</th><th class=\"num\">recall, " << h(ll) << "</th>";
   out << "</tr>\n";
@@ -140,9 +141,10 @@ void evaluation_html(std::ostringstream& out, const ReportInputs& in) {
     out << "<div class=\"figure\">\n" << render_confusion_svg(m) << "</div>\n";
     return;
   }
-  out << "<div class=\"side\">\n<div class=\"figure\">\n" << render_confusion_svg(m) << "<div class=\"caption\">"
-      << h(in.evaluation_label) << "</div></div>\n<div class=\"figure\">\n" << render_confusion_svg(*last)
-      << "<div class=\"caption\">" << h(ll) << "</div></div>\n</div>\n";
+  out << "<div class=\"side\">\n<div class=\"figure\">\n"
+      << render_confusion_svg(m) << "<div class=\"caption\">" << h(in.evaluation_label)
+      << "</div></div>\n<div class=\"figure\">\n"
+      << render_confusion_svg(*last) << "<div class=\"caption\">" << h(ll) << "</div></div>\n</div>\n";
 }
 
 std::string duration_text(double seconds) {
@@ -198,7 +200,8 @@ int best_epoch_index(const std::vector<EpochRecord>& history) {
   int best = -1;
   for (size_t i = 0; i < history.size(); ++i) {
     if (!std::isfinite(history[i].val_macro_f1)) continue;
-    if (best < 0 || history[i].val_macro_f1 > history[static_cast<size_t>(best)].val_macro_f1) best = static_cast<int>(i);
+    if (best < 0 || history[i].val_macro_f1 > history[static_cast<size_t>(best)].val_macro_f1)
+      best = static_cast<int>(i);
   }
   return best;
 }
@@ -214,7 +217,8 @@ void history_html(std::ostringstream& out, const std::vector<EpochRecord>& histo
   const int best = best_epoch_index(history);
   out << "<table>\n<tr><th class=\"num\">epoch</th><th class=\"num\">train loss</th><th class=\"num\">train acc</th>"
          "<th class=\"num\">val loss</th><th class=\"num\">val acc</th><th class=\"num\">val balanced acc</th>"
-         "<th class=\"num\">val macro-F1</th><th class=\"num\">learning rate</th><th class=\"num\">images/s</th></tr>\n";
+         "<th class=\"num\">val macro-F1</th><th class=\"num\">learning rate</th><th "
+         "class=\"num\">images/s</th></tr>\n";
   for (size_t i = 0; i < history.size(); ++i) {
     const EpochRecord& r = history[i];
     out << "<tr" << (static_cast<int>(i) == best ? " class=\"best\"" : "") << "><td class=\"num\">" << r.epoch
@@ -248,7 +252,8 @@ nlohmann::json epoch_to_json(const EpochRecord& r) {
 
 EpochRecord epoch_from_json(const nlohmann::json& record) {
   ALZ_CHECK(record.is_object() && record.contains("epoch") && record["epoch"].is_number_integer(),
-            "epoch record without an integer \"epoch\": " << record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+            "epoch record without an integer \"epoch\": " << record.dump(-1, ' ', false,
+                                                                         nlohmann::json::error_handler_t::replace));
   EpochRecord r;
   r.epoch = record["epoch"].get<int>();
   r.train_loss = number_or_nan(record, "train_loss");
@@ -314,7 +319,8 @@ std::string render_confusion_svg(const Metrics& m) {
 
 std::string render_report_html(const ReportInputs& in) {
   std::ostringstream out;
-  out << "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
+  out << "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta "
+         "charset=\"utf-8\"/>\n"
       << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n<title>" << h(in.title)
       << "</title>\n<style>" << kCss << "</style>\n</head>\n<body>\n<h1>" << h(in.title) << "</h1>\n";
   if (!in.run_dir.empty() || !in.generated_at.empty()) {
@@ -350,11 +356,14 @@ std::string render_report_html(const ReportInputs& in) {
   else
     out << "<h2>Headline metrics</h2>\n<p class=\"note\">No evaluation yet.</p>\n";
   if (in.predictions && in.predictions->count() > 0) {
-    out << "<h2>ROC and precision-recall curves (" << h(in.evaluation_label) << ")</h2>\n<p class=\"note\">One class "
+    out << "<h2>ROC and precision-recall curves (" << h(in.evaluation_label)
+        << ")</h2>\n<p class=\"note\">One class "
            "against the rest, from the probabilities of every validation image. A class with few images has a "
            "coarse, noisy curve. Precision-recall is drawn as the step function that average precision (AP) "
-           "sums; a random ranking has a precision near the class's share of the images (the class balance above).</p>\n"
-        << "<div class=\"figure\">\n" << render_roc_pr_svg(*in.predictions) << "</div>\n";
+           "sums; a random ranking has a precision near the class's share of the images (the class balance "
+           "above).</p>\n"
+        << "<div class=\"figure\">\n"
+        << render_roc_pr_svg(*in.predictions) << "</div>\n";
   }
   history_html(out, in.history);
   if (in.show_gallery) {
@@ -398,7 +407,8 @@ std::vector<std::string> report_warnings(const ReportInputs& in) {
 
 ReportPaths write_report(const std::string& run_dir, const ReportInputs& inputs) {
   std::error_code ec;
-  ALZ_CHECK(std::filesystem::is_directory(run_dir, ec), "cannot write the run report: '" << run_dir << "' is not a folder");
+  ALZ_CHECK(std::filesystem::is_directory(run_dir, ec),
+            "cannot write the run report: '" << run_dir << "' is not a folder");
   const std::filesystem::path dir(run_dir);
   ReportPaths paths;
   paths.curves_svg = (dir / "curves.svg").string();

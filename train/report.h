@@ -28,12 +28,11 @@
 // Tested in tests/test_report.cpp:
 //   cmake --build build --target test_report && build/tests/test_report
 #pragma once
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
 #include "train/metrics.h"
@@ -69,22 +68,22 @@ inline void from_json(const nlohmann::json& j, EpochRecord& record) { record = e
 
 struct ReportInputs {
   std::string title = "alz training run";
-  std::string generated_at;                                  // shown under the title when set
-  std::string run_dir;                                       // shown under the title; write_report
-                                                             // fills it when empty
-  std::vector<std::pair<std::string, std::string>> config;   // key, value (in this order)
-  std::string dataset_summary;                               // preformatted text
-  std::string leakage_warning;                               // empty: none
+  std::string generated_at;                                 // shown under the title when set
+  std::string run_dir;                                      // shown under the title; write_report
+                                                            // fills it when empty
+  std::vector<std::pair<std::string, std::string>> config;  // key, value (in this order)
+  std::string dataset_summary;                              // preformatted text
+  std::string leakage_warning;                              // empty: none
   std::vector<EpochRecord> history;
-  std::optional<Metrics> evaluation;                         // the best evaluation (the headline)
-  std::string evaluation_label = "evaluation";               // e.g. "validation, best epoch (7)"
-  std::optional<Metrics> last_evaluation;                    // the last epoch's, shown beside
-  std::string last_evaluation_label = "last epoch";          // e.g. "last epoch (8)"
-  std::optional<RunMetadata> metadata;                       // date, duration, device, version
-  std::optional<ClassBalance> class_balance;                 // images per class, train and val
-  std::optional<BestPredictions> predictions;                // behind `evaluation`: ROC and PR curves
-  std::vector<GalleryCell> gallery;                          // misclassified slices (build_gallery)
-  bool show_gallery = false;                                 // the gallery section (even when empty)
+  std::optional<Metrics> evaluation;                 // the best evaluation (the headline)
+  std::string evaluation_label = "evaluation";       // e.g. "validation, best epoch (7)"
+  std::optional<Metrics> last_evaluation;            // the last epoch's, shown beside
+  std::string last_evaluation_label = "last epoch";  // e.g. "last epoch (8)"
+  std::optional<RunMetadata> metadata;               // date, duration, device, version
+  std::optional<ClassBalance> class_balance;         // images per class, train and val
+  std::optional<BestPredictions> predictions;        // behind `evaluation`: ROC and PR curves
+  std::vector<GalleryCell> gallery;                  // misclassified slices (build_gallery)
+  bool show_gallery = false;                         // the gallery section (even when empty)
 };
 
 struct ReportPaths {
@@ -99,8 +98,8 @@ struct ReportPaths {
 // ("last epoch L"), `predictions` the best epoch's and the gallery is built from them
 // (build_gallery with `gallery`). Without them (a run folder written before they were kept),
 // the last epoch is the evaluation, labelled as such.
-void choose_evaluations(ReportInputs& inputs, std::optional<BestPredictions> best, const Metrics& last,
-                        int last_epoch, const GalleryOptions& gallery = {});
+void choose_evaluations(ReportInputs& inputs, std::optional<BestPredictions> best, const Metrics& last, int last_epoch,
+                        const GalleryOptions& gallery = {});
 
 // Writes the report files into run_dir (which must exist); throws alz::Error naming the file
 // when one cannot be written.

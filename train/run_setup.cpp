@@ -4,11 +4,11 @@
 #include <filesystem>
 #include <sstream>
 
+#include "core/error.h"
 #include "data/phantom.h"
 #include "models/checkpoint.h"
 #include "models/weights_file.h"
 #include "tensor/cuda_runtime.h"
-#include "core/error.h"
 
 #if ALZ_HAS_CUDA
 #include "kernels/conv2d.h"
@@ -37,7 +37,8 @@ Device resolve_config(TrainConfig& c) {
   ALZ_CHECK(c.optimizer == "adam" || c.optimizer == "adamw" || c.optimizer == "sgd",
             "--optimizer must be adam, adamw or sgd; got '" << c.optimizer << "'");
   if (c.learning_rate <= 0) c.learning_rate = c.optimizer == "sgd" ? 0.1 * c.batch_size / 256.0 : 1e-3;
-  ALZ_CHECK(c.precision == "fp32" || c.precision == "tf32", "--precision must be fp32 or tf32; got '" << c.precision << "'");
+  ALZ_CHECK(c.precision == "fp32" || c.precision == "tf32",
+            "--precision must be fp32 or tf32; got '" << c.precision << "'");
   data::parse_resize_method(c.resize);  // throws unless keras or area
   ALZ_CHECK(c.class_weights == "none" || c.class_weights == "auto",
             "--class-weights must be none or auto; got '" << c.class_weights << "'");

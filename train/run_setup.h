@@ -24,9 +24,9 @@ Device resolve_config(TrainConfig& config);
 void apply_precision(const TrainConfig& config, Device device);
 
 struct RunData {
-  data::DatasetIndex index;     // with "train" and "val" splits
-  std::string source;           // what was scanned
-  bool phantom = false;         // the built-in phantom set
+  data::DatasetIndex index;  // with "train" and "val" splits
+  std::string source;        // what was scanned
+  bool phantom = false;      // the built-in phantom set
 };
 
 // Scans the data (generating the phantom set first when config.data is empty) and makes a

@@ -61,7 +61,8 @@ void save_run(const std::string& run_dir, ResNetV2& model, const Optimizer& opti
   recover_interrupted_save(run_dir);  // a staging folder left by a crash is finished or dropped first
   const fs::path staging = fs::path(run_dir) / kStaging;
   fs::create_directories(staging);
-  save_checkpoint((staging / "last.safetensors").string(), model, checkpoint_metadata(class_names, config.value("resize", "keras")));
+  save_checkpoint((staging / "last.safetensors").string(), model,
+                  checkpoint_metadata(class_names, config.value("resize", "keras")));
   save_safetensors((staging / "optimizer.safetensors").string(), optimizer.state(), {{"kind", optimizer.kind()}});
   json saved = state;
   saved["config"] = config;

@@ -159,7 +159,8 @@ std::string shade_color(double t) {
   const double u = t < 0.5 ? t / 0.5 : (t - 0.5) / 0.5;
   char buf[16];
   int rgb[3];
-  for (int c = 0; c < 3; ++c) rgb[c] = static_cast<int>(std::lround(stops[seg][c] + u * (stops[seg + 1][c] - stops[seg][c])));
+  for (int c = 0; c < 3; ++c)
+    rgb[c] = static_cast<int>(std::lround(stops[seg][c] + u * (stops[seg + 1][c] - stops[seg][c])));
   std::snprintf(buf, sizeof buf, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
   return buf;
 }
@@ -280,7 +281,8 @@ std::string heat_map(const HeatMap& map) {
       if (at < map.cell_text.size())
         text(out, cx + cell / 2, sub ? mid - 2 : mid + count_font * 0.35, map.cell_text[at], count_font, "middle",
              fill + " font-weight=\"bold\"");
-      if (sub) text(out, cx + cell / 2, mid + count_font * 0.85, map.cell_subtext[at], count_font * 0.7, "middle", fill);
+      if (sub)
+        text(out, cx + cell / 2, mid + count_font * 0.85, map.cell_subtext[at], count_font * 0.7, "middle", fill);
     }
   }
   out << "<rect x=\"" << px(x0) << "\" y=\"" << px(top) << "\" width=\"" << px(grid_w) << "\" height=\"" << px(grid_h)

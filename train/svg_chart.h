@@ -29,23 +29,23 @@ std::string escape_xml(std::string_view text);
 std::string format_number(double value, int digits = 4);
 
 struct Ticks {
-  double lo = 0.0, hi = 1.0;    // the axis range (covers the data, ends on ticks)
-  std::vector<double> values;   // ascending, inside [lo, hi]
+  double lo = 0.0, hi = 1.0;   // the axis range (covers the data, ends on ticks)
+  std::vector<double> values;  // ascending, inside [lo, hi]
 };
 Ticks nice_ticks(double lo, double hi, int target_count = 5, bool integers_only = false);
 
 struct Series {
   std::string name;
-  std::string color;           // any SVG colour, e.g. "#1f77b4"
-  std::vector<double> x, y;    // equal sizes; NaN y leaves a gap
+  std::string color;         // any SVG colour, e.g. "#1f77b4"
+  std::vector<double> x, y;  // equal sizes; NaN y leaves a gap
   bool dashed = false;
 };
 
 struct Panel {
   std::string title, x_label, y_label;
   std::vector<Series> series;
-  bool x_integers = false;          // integer ticks (epochs)
-  double y_floor = -1e300;          // the y range is clamped to [y_floor, y_ceiling]
+  bool x_integers = false;  // integer ticks (epochs)
+  double y_floor = -1e300;  // the y range is clamped to [y_floor, y_ceiling]
   double y_ceiling = 1e300;
 };
 
@@ -58,7 +58,7 @@ std::string line_chart(const std::vector<Panel>& panels, int panel_width = 480, 
 // axis titles, a chart title and a colour bar. The cell vectors are row-major (rows, cols).
 struct HeatMap {
   std::string title, row_title, col_title;
-  std::string scale_title;                // beside the colour bar (0 to 1)
+  std::string scale_title;  // beside the colour bar (0 to 1)
   std::vector<std::string> row_labels, col_labels;
   std::vector<std::string> cell_text;     // (rows, cols)
   std::vector<std::string> cell_subtext;  // (rows, cols), smaller second line; may be empty

@@ -48,42 +48,42 @@
 namespace alz::train {
 
 struct TrainConfig {
-  std::string data;                  // dataset folder or manifest CSV; empty: the phantom set
-  std::string phantom_dir = "phantom";  // where the phantom set is generated when data is empty
-  std::string model = "auto";        // auto: resnet152v2 on a GPU, resnetv2-small on the CPU
-  int epochs = 0;                    // 0: auto (GPU 20, CPU 8)
-  int batch_size = 0;                // 0: auto (GPU 64, CPU 32)
-  std::string optimizer = "adam";    // adam, adamw (the same rule as adam: decay is decoupled), sgd
-  double learning_rate = 0.0;        // 0: auto (adam 1e-3, sgd 0.1 * batch / 256)
-  double momentum = 0.9;             // sgd
-  bool nesterov = false;             // sgd
-  double weight_decay = 0.0;         // decoupled, as Keras: w -= lr * wd * w before each update
-  double l2 = 0.0;                   // coupled L2: g += l2 * w (optim/optimizer.h)
-  std::string schedule = "cosine";   // constant, step, cosine, plateau
-  int warmup_epochs = 0;             // cosine: linear warm-up over the first N epochs
-  int step_epochs = 10;              // step schedule: decay every N epochs
-  double step_gamma = 0.1;           // step schedule: the decay factor
-  double clip_norm = 0.0;            // 0: no clipping
-  int input_height = 0, input_width = 0;  // 0: auto (GPU 224, CPU 80)
-  std::string resize = "keras";      // keras (tf.image.resize bilinear) or area (data/resize.h)
-  std::string device = "auto";       // auto, cpu, cuda
-  std::string precision = "tf32";    // fp32 (strict), tf32
-  uint64_t seed = 1;                 // weights, sample order, augmentation and splits
-  std::string init_from;             // weights to start from (name and shape must match)
-  bool freeze_backbone = false;      // train only the head (frozen BatchNorms in inference mode)
-  std::string run_dir;               // default runs/<model>-seed<seed>
-  std::string resume;                // a run folder to continue
-  std::string class_weights = "none";  // none, auto (inverse frequency)
-  double label_smoothing = 0.0;      // in [0, 1)
+  std::string data;                           // dataset folder or manifest CSV; empty: the phantom set
+  std::string phantom_dir = "phantom";        // where the phantom set is generated when data is empty
+  std::string model = "auto";                 // auto: resnet152v2 on a GPU, resnetv2-small on the CPU
+  int epochs = 0;                             // 0: auto (GPU 20, CPU 8)
+  int batch_size = 0;                         // 0: auto (GPU 64, CPU 32)
+  std::string optimizer = "adam";             // adam, adamw (the same rule as adam: decay is decoupled), sgd
+  double learning_rate = 0.0;                 // 0: auto (adam 1e-3, sgd 0.1 * batch / 256)
+  double momentum = 0.9;                      // sgd
+  bool nesterov = false;                      // sgd
+  double weight_decay = 0.0;                  // decoupled, as Keras: w -= lr * wd * w before each update
+  double l2 = 0.0;                            // coupled L2: g += l2 * w (optim/optimizer.h)
+  std::string schedule = "cosine";            // constant, step, cosine, plateau
+  int warmup_epochs = 0;                      // cosine: linear warm-up over the first N epochs
+  int step_epochs = 10;                       // step schedule: decay every N epochs
+  double step_gamma = 0.1;                    // step schedule: the decay factor
+  double clip_norm = 0.0;                     // 0: no clipping
+  int input_height = 0, input_width = 0;      // 0: auto (GPU 224, CPU 80)
+  std::string resize = "keras";               // keras (tf.image.resize bilinear) or area (data/resize.h)
+  std::string device = "auto";                // auto, cpu, cuda
+  std::string precision = "tf32";             // fp32 (strict), tf32
+  uint64_t seed = 1;                          // weights, sample order, augmentation and splits
+  std::string init_from;                      // weights to start from (name and shape must match)
+  bool freeze_backbone = false;               // train only the head (frozen BatchNorms in inference mode)
+  std::string run_dir;                        // default runs/<model>-seed<seed>
+  std::string resume;                         // a run folder to continue
+  std::string class_weights = "none";         // none, auto (inverse frequency)
+  double label_smoothing = 0.0;               // in [0, 1)
   bool allow_weights_with_smoothing = false;  // both together only when asked
-  int early_stopping = 0;            // patience in epochs; 0: off
-  double val_fraction = 0.2;         // when the data has no validation split
-  bool augment = true;               // random training augmentation
-  int workers = 0;                   // loader threads; 0: all cores
-  bool cache = false;                // cache decoded images in memory
-  int64_t max_steps = 0;             // stop after this many steps in all (0: no limit); for benchmarks
-  int64_t stop_after_steps = 0;      // simulate an interruption after N steps of this process (tests)
-  bool quiet = false;                // print only errors
+  int early_stopping = 0;                     // patience in epochs; 0: off
+  double val_fraction = 0.2;                  // when the data has no validation split
+  bool augment = true;                        // random training augmentation
+  int workers = 0;                            // loader threads; 0: all cores
+  bool cache = false;                         // cache decoded images in memory
+  int64_t max_steps = 0;                      // stop after this many steps in all (0: no limit); for benchmarks
+  int64_t stop_after_steps = 0;               // simulate an interruption after N steps of this process (tests)
+  bool quiet = false;                         // print only errors
 
   bool operator==(const TrainConfig&) const = default;
 };
@@ -94,8 +94,8 @@ struct TrainConfig {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, phantom_dir, model, epochs, batch_size, optimizer,
                                                 learning_rate, momentum, nesterov, weight_decay, l2, schedule,
                                                 warmup_epochs, step_epochs, step_gamma, clip_norm, input_height,
-                                                input_width, resize, device, precision, seed, init_from, freeze_backbone,
-                                                run_dir, resume, class_weights, label_smoothing,
+                                                input_width, resize, device, precision, seed, init_from,
+                                                freeze_backbone, run_dir, resume, class_weights, label_smoothing,
                                                 allow_weights_with_smoothing, early_stopping, val_fraction, augment,
                                                 workers, cache, max_steps, stop_after_steps, quiet)
 
@@ -113,8 +113,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, phantom_dir, 
 //   - init_from stays in the record but is not loaded again: the weights come from the run's
 //     own last.safetensors.
 // Throws nlohmann::json::exception when a saved value has the wrong type.
-inline constexpr const char* kResumeFromCommandLine[] = {"resume", "run_dir", "quiet", "workers", "max_steps",
-                                                         "stop_after_steps"};
+inline constexpr const char* kResumeFromCommandLine[] = {"resume",  "run_dir",   "quiet",
+                                                         "workers", "max_steps", "stop_after_steps"};
 TrainConfig config_for_resume(const nlohmann::json& saved, const TrainConfig& command_line,
                               std::vector<std::string>* ignored = nullptr);
 
@@ -159,18 +159,18 @@ class Trainer {
   bool resuming_ = false;
   nlohmann::json config_json_;  // config_ as saved in config.json and state.json
   Device device_;
-  data::DatasetIndex data_;     // the "train" and "val" splits
+  data::DatasetIndex data_;  // the "train" and "val" splits
   std::unique_ptr<data::Loader> train_loader_, val_loader_;
   std::unique_ptr<ResNetV2> model_;
-  Tensor class_weights_;        // (classes) or undefined
+  Tensor class_weights_;  // (classes) or undefined
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<LearningRateSchedule> schedule_;
-  RunState state_;              // where the run is; saved for a resume
+  RunState state_;  // where the run is; saved for a resume
   Progress progress_;
   SteadyStateClock steady_state_;
   int64_t steps_this_process_ = 0;
-  RunMetadata run_info_;        // run_info.json: the report's metadata
-  double elapsed_before_ = 0.0; // training time of the processes before this one (resumes)
+  RunMetadata run_info_;         // run_info.json: the report's metadata
+  double elapsed_before_ = 0.0;  // training time of the processes before this one (resumes)
   std::chrono::steady_clock::time_point process_start_ = std::chrono::steady_clock::now();
 };
 

@@ -28,26 +28,26 @@ const char* cublas_status_string(cublasStatus_t status);
 
 }  // namespace alz::cuda
 
-#define ALZ_CUDA_CHECK(call)                                                                        \
-  do {                                                                                              \
-    cudaError_t alz_status_ = (call);                                                               \
-    if (alz_status_ != cudaSuccess)                                                                 \
+#define ALZ_CUDA_CHECK(call)                                                                                \
+  do {                                                                                                      \
+    cudaError_t alz_status_ = (call);                                                                       \
+    if (alz_status_ != cudaSuccess)                                                                         \
       ::alz::cuda::throw_library_error("CUDA", #call, cudaGetErrorString(alz_status_), __FILE__, __LINE__); \
   } while (0)
 
 #define ALZ_CUDA_CHECK_LAUNCH() ALZ_CUDA_CHECK(cudaGetLastError())
 
-#define ALZ_CUBLAS_CHECK(call)                                                                      \
-  do {                                                                                              \
-    cublasStatus_t alz_status_ = (call);                                                            \
-    if (alz_status_ != CUBLAS_STATUS_SUCCESS)                                                       \
-      ::alz::cuda::throw_library_error("cuBLAS", #call, ::alz::cuda::cublas_status_string(alz_status_), \
-                                       __FILE__, __LINE__);                                         \
+#define ALZ_CUBLAS_CHECK(call)                                                                                    \
+  do {                                                                                                            \
+    cublasStatus_t alz_status_ = (call);                                                                          \
+    if (alz_status_ != CUBLAS_STATUS_SUCCESS)                                                                     \
+      ::alz::cuda::throw_library_error("cuBLAS", #call, ::alz::cuda::cublas_status_string(alz_status_), __FILE__, \
+                                       __LINE__);                                                                 \
   } while (0)
 
-#define ALZ_CUDNN_CHECK(call)                                                                       \
-  do {                                                                                              \
-    cudnnStatus_t alz_status_ = (call);                                                             \
-    if (alz_status_ != CUDNN_STATUS_SUCCESS)                                                        \
+#define ALZ_CUDNN_CHECK(call)                                                                                 \
+  do {                                                                                                        \
+    cudnnStatus_t alz_status_ = (call);                                                                       \
+    if (alz_status_ != CUDNN_STATUS_SUCCESS)                                                                  \
       ::alz::cuda::throw_library_error("cuDNN", #call, cudnnGetErrorString(alz_status_), __FILE__, __LINE__); \
   } while (0)

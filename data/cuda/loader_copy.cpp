@@ -18,10 +18,10 @@
 #include <algorithm>
 #include <vector>
 
-#include "data/loader.h"
 #include "core/cuda/check.h"
-#include "tensor/cuda/context.h"
 #include "core/error.h"
+#include "data/loader.h"
+#include "tensor/cuda/context.h"
 
 namespace alz::data::detail {
 namespace {

@@ -2,8 +2,8 @@
 // asking the loader for a CUDA target fails with a clear message. See data/cuda/loader_copy.cpp.
 //
 // Tested in tests/test_loader.cpp (CPU targets) when built with -DALZ_CUDA=OFF.
-#include "data/loader.h"
 #include "core/error.h"
+#include "data/loader.h"
 
 namespace alz::data::detail {
 

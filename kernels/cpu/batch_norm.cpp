@@ -2,10 +2,11 @@
 // Layout: NHWC viewed as (rows = N*H*W, C), C fastest. Sums run in double whatever T is, two
 // passes for the variance (centred sum of squares), so this is as accurate as the data allow.
 // Tested by tests/test_batch_norm.cpp:  ctest --test-dir build -R "^BatchNorm\."
+#include "kernels/batch_norm.h"
+
 #include <cmath>
 #include <vector>
 
-#include "kernels/batch_norm.h"
 #include "core/error.h"
 
 namespace alz::kernels {
@@ -65,8 +66,7 @@ template <typename T> void batch_norm_forward_inference_cpu(const BatchNormForwa
   const double epsilon = a.epsilon;
   check_shape("batch_norm_forward_inference_cpu", rows, channels);
   std::vector<double> invstd(channels);
-  for (int64_t c = 0; c < channels; ++c)
-    invstd[c] = 1.0 / std::sqrt(static_cast<double>(moving_variance[c]) + epsilon);
+  for (int64_t c = 0; c < channels; ++c) invstd[c] = 1.0 / std::sqrt(static_cast<double>(moving_variance[c]) + epsilon);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < channels; ++c) {
       double xhat = (static_cast<double>(x[r * channels + c]) - static_cast<double>(moving_mean[c])) * invstd[c];

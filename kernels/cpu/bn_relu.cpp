@@ -7,11 +7,12 @@
 // The forward normalises with the saved statistics rounded to T, so the backward recomputes
 // exactly the same pre-activation and therefore the same ReLU mask.
 // Tested by tests/test_bn_relu.cpp:  ctest --test-dir build -R "^BnRelu\."
+#include "kernels/bn_relu.h"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include "kernels/bn_relu.h"
 #include "core/error.h"
 
 namespace alz::kernels {
@@ -32,8 +33,7 @@ inline double pre_activation(double x, double mean, double invstd, double gamma,
 
 // Per-channel mean and biased variance of x (rows, channels), two passes, double sums.
 template <typename T>
-void channel_moments(const T* x, int64_t rows, int64_t channels, std::vector<double>& mean,
-                     std::vector<double>& var) {
+void channel_moments(const T* x, int64_t rows, int64_t channels, std::vector<double>& mean, std::vector<double>& var) {
   const int64_t blocks = (channels + kChannelBlock - 1) / kChannelBlock;
 #pragma omp parallel for schedule(static) if (rows * channels >= kParallelMinElements)
   for (int64_t block = 0; block < blocks; ++block) {
@@ -66,9 +66,9 @@ void apply(const T* x, T* y, int64_t rows, int64_t channels, const T* gamma, con
 #pragma omp parallel for schedule(static) if (rows * channels >= kParallelMinElements)
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < channels; ++c) {
-      double pre = pre_activation(static_cast<double>(x[r * channels + c]), static_cast<double>(mean[c]),
-                                  static_cast<double>(invstd[c]), static_cast<double>(gamma[c]),
-                                  static_cast<double>(beta[c]));
+      double pre =
+          pre_activation(static_cast<double>(x[r * channels + c]), static_cast<double>(mean[c]),
+                         static_cast<double>(invstd[c]), static_cast<double>(gamma[c]), static_cast<double>(beta[c]));
       y[r * channels + c] = static_cast<T>(relu && !(pre > 0.0) ? 0.0 : pre);
     }
   }
@@ -111,8 +111,7 @@ template <typename T> void bn_relu_forward_inference_cpu(const BnReluForwardArgs
   const bool relu = a.relu;
   check_args("bn_relu_forward_inference_cpu", rows, channels);
   std::vector<double> invstd(channels);
-  for (int64_t c = 0; c < channels; ++c)
-    invstd[c] = 1.0 / std::sqrt(static_cast<double>(moving_variance[c]) + epsilon);
+  for (int64_t c = 0; c < channels; ++c) invstd[c] = 1.0 / std::sqrt(static_cast<double>(moving_variance[c]) + epsilon);
   apply(x, y, rows, channels, gamma, beta, moving_mean, invstd.data(), relu);
 }
 
@@ -131,8 +130,7 @@ template <typename T> void bn_relu_backward_cpu(const BnReluBackwardArgs<T>& a) 
     const double v = static_cast<double>(x[r * channels + c]);
     xhat = (v - m) * s;
     g = static_cast<double>(dy[r * channels + c]);
-    if (relu && !(pre_activation(v, m, s, static_cast<double>(gamma[c]), static_cast<double>(beta[c])) > 0.0))
-      g = 0.0;
+    if (relu && !(pre_activation(v, m, s, static_cast<double>(gamma[c]), static_cast<double>(beta[c])) > 0.0)) g = 0.0;
   };
   std::vector<double> sum_g(channels, 0.0), sum_g_xhat(channels, 0.0);
   const int64_t blocks = (channels + kChannelBlock - 1) / kChannelBlock;

@@ -22,15 +22,15 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/bn_relu.h"
 #include "core/error.h"
+#include "kernels/bn_relu.h"
 
 namespace alz::kernels {
 namespace {
 
-constexpr int64_t kChunks = 64;                   // at most; fixed by the shape, not the thread count
-constexpr int64_t kSubBlockElements = 8192;       // 32 KB of f32: a sub-block stays in L1/L2
-constexpr int64_t kParallelMinElements = 1 << 15; // below this, threads cost more than they save
+constexpr int64_t kChunks = 64;                    // at most; fixed by the shape, not the thread count
+constexpr int64_t kSubBlockElements = 8192;        // 32 KB of f32: a sub-block stays in L1/L2
+constexpr int64_t kParallelMinElements = 1 << 15;  // below this, threads cost more than they save
 
 void check_args(const char* op, int64_t rows, int64_t channels) {
   ALZ_CHECK(rows > 0 && channels > 0,

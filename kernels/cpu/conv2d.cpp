@@ -15,6 +15,8 @@
 //
 // Layout NHWC (C fastest), filters KRSC. Tests: build/tests/test_conv2d.
 // Bench: build/bench/bench_conv_cpu.
+#include "kernels/conv2d.h"
+
 #include <cblas.h>
 
 #include <algorithm>
@@ -22,9 +24,8 @@
 #include <sstream>
 #include <vector>
 
-#include "kernels/conv2d.h"
-#include "kernels/cpu_threads.h"
 #include "core/error.h"
+#include "kernels/cpu_threads.h"
 
 namespace alz {
 
@@ -38,9 +39,8 @@ Conv2dParams Conv2dParams::make(int n, int h, int w, int c, int k, int kernel, i
 
 std::string Conv2dParams::str() const {
   std::ostringstream out;
-  out << "N" << N << " " << H << "x" << W << "x" << C << " -> K" << K << " " << R << "x" << S << " s" << stride_h
-      << "x" << stride_w << " pad(t" << pad_top << ",b" << pad_bottom << ",l" << pad_left << ",r" << pad_right
-      << ")";
+  out << "N" << N << " " << H << "x" << W << "x" << C << " -> K" << K << " " << R << "x" << S << " s" << stride_h << "x"
+      << stride_w << " pad(t" << pad_top << ",b" << pad_bottom << ",l" << pad_left << ",r" << pad_right << ")";
   if (stride_h > 0 && stride_w > 0 && H + pad_top + pad_bottom >= R && W + pad_left + pad_right >= S)
     out << " -> " << P() << "x" << Q();
   return out.str();
@@ -65,20 +65,19 @@ constexpr int64_t kBiasChunks = 64;                // fixed row chunks of the bi
 inline CBLAS_TRANSPOSE trans(bool t) { return t ? CblasTrans : CblasNoTrans; }
 
 // Row-major C (m x n) = alpha * op(A) * op(B) + beta * C.
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float beta, const float* a, int64_t lda,
-          const float* b, int64_t ldb, float* c, int64_t ldc) {
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float beta, const float* a, int64_t lda, const float* b,
+          int64_t ldb, float* c, int64_t ldc) {
   cblas_sgemm(CblasRowMajor, trans(ta), trans(tb), int(m), int(n), int(k), 1.0f, a, int(lda), b, int(ldb), beta, c,
               int(ldc));
 }
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double beta, const double* a, int64_t lda,
-          const double* b, int64_t ldb, double* c, int64_t ldc) {
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double beta, const double* a, int64_t lda, const double* b,
+          int64_t ldb, double* c, int64_t ldc) {
   cblas_dgemm(CblasRowMajor, trans(ta), trans(tb), int(m), int(n), int(k), 1.0, a, int(lda), b, int(ldb), beta, c,
               int(ldc));
 }
 
 // A per-thread scratch that grows to the largest request and is kept for the next call.
-template <typename T>
-T* scratch(int64_t count) {
+template <typename T> T* scratch(int64_t count) {
   thread_local std::vector<T> buffer;
   if (int64_t(buffer.size()) < count) buffer.resize(size_t(count));
   return buffer.data();
@@ -94,8 +93,7 @@ int chunk_images(const Conv2dParams& p) {
 }
 
 // col (images*P*Q, R*S*C) for images [n0, n0 + images).
-template <typename T>
-void im2col(const Conv2dParams& p, const T* x, int n0, int images, T* col) {
+template <typename T> void im2col(const Conv2dParams& p, const T* x, int n0, int images, T* col) {
   const int P = p.P(), Q = p.Q(), C = p.C;
   const int64_t row = int64_t(p.R) * p.S * C;
   const bool parallel = kernels::blas_shares_openmp_threads() && int64_t(images) * P * Q * row >= kParallelMinElements;
@@ -122,8 +120,7 @@ void im2col(const Conv2dParams& p, const T* x, int n0, int images, T* col) {
 
 // dx[n,h,w,:] = sum of the col entries that im2col copied from (n,h,w): a gather, so rows of
 // dx are independent and no two threads write the same element.
-template <typename T>
-void col2im(const Conv2dParams& p, const T* col, int n0, int images, T* dx) {
+template <typename T> void col2im(const Conv2dParams& p, const T* col, int n0, int images, T* dx) {
   const int P = p.P(), Q = p.Q(), C = p.C;
   const int64_t row = int64_t(p.R) * p.S * C;
   const bool parallel =
@@ -158,8 +155,7 @@ void set_conv2d_cpu_column_budget(int64_t elements) {
 }
 int64_t conv2d_cpu_column_budget() { return g_column_budget.load(); }
 
-template <typename T>
-void conv2d_forward_cpu(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
+template <typename T> void conv2d_forward_cpu(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
   p.validate("conv2d_forward_cpu");
   const int64_t pq = int64_t(p.P()) * p.Q(), rsc = int64_t(p.R) * p.S * p.C;
   if (plain_gemm(p)) {
@@ -183,8 +179,7 @@ void conv2d_forward_cpu(const Conv2dParams& p, const T* x, const T* w, const T* 
   }
 }
 
-template <typename T>
-void conv2d_backward_data_cpu(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+template <typename T> void conv2d_backward_data_cpu(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   p.validate("conv2d_backward_data_cpu");
   const int64_t pq = int64_t(p.P()) * p.Q(), rsc = int64_t(p.R) * p.S * p.C;
   if (plain_gemm(p)) {
@@ -218,8 +213,7 @@ void conv2d_backward_filter_cpu(const Conv2dParams& p, const T* x, const T* dy, 
   }
 }
 
-template <typename T>
-void conv2d_backward_bias_cpu(const Conv2dParams& p, const T* dy, T* db, bool accumulate) {
+template <typename T> void conv2d_backward_bias_cpu(const Conv2dParams& p, const T* dy, T* db, bool accumulate) {
   p.validate("conv2d_backward_bias_cpu");
   const int64_t rows = int64_t(p.N) * p.P() * p.Q();
   // Double sums (f32 sums over ~1e6 pixels would lose digits) per fixed chunk of rows, then
@@ -243,10 +237,10 @@ void conv2d_backward_bias_cpu(const Conv2dParams& p, const T* dy, T* db, bool ac
   }
 }
 
-#define ALZ_CONV2D_CPU_INSTANTIATE(T)                                                                     \
-  template void conv2d_forward_cpu<T>(const Conv2dParams&, const T*, const T*, const T*, T*);              \
-  template void conv2d_backward_data_cpu<T>(const Conv2dParams&, const T*, const T*, T*);                  \
-  template void conv2d_backward_filter_cpu<T>(const Conv2dParams&, const T*, const T*, T*, bool);          \
+#define ALZ_CONV2D_CPU_INSTANTIATE(T)                                                             \
+  template void conv2d_forward_cpu<T>(const Conv2dParams&, const T*, const T*, const T*, T*);     \
+  template void conv2d_backward_data_cpu<T>(const Conv2dParams&, const T*, const T*, T*);         \
+  template void conv2d_backward_filter_cpu<T>(const Conv2dParams&, const T*, const T*, T*, bool); \
   template void conv2d_backward_bias_cpu<T>(const Conv2dParams&, const T*, T*, bool);
 ALZ_CONV2D_CPU_INSTANTIATE(float)
 ALZ_CONV2D_CPU_INSTANTIATE(double)

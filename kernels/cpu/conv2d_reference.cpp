@@ -17,8 +17,7 @@ namespace alz {
 namespace {
 
 // x[n, h, w, c] or 0 in the padding.
-template <typename T>
-double input_at(const Conv2dParams& p, const T* x, int n, int h, int w, int c) {
+template <typename T> double input_at(const Conv2dParams& p, const T* x, int n, int h, int w, int c) {
   if (h < 0 || h >= p.H || w < 0 || w >= p.W) return 0.0;
   return double(x[((int64_t(n) * p.H + h) * p.W + w) * p.C + c]);
 }
@@ -43,8 +42,7 @@ void conv2d_forward_reference(const Conv2dParams& p, const T* x, const T* w, con
         }
 }
 
-template <typename T>
-void conv2d_backward_data_reference(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+template <typename T> void conv2d_backward_data_reference(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   p.validate("conv2d_backward_data_reference");
   const int P = p.P(), Q = p.Q();
   std::vector<double> acc(size_t(p.x_count()), 0.0);
@@ -84,8 +82,7 @@ void conv2d_backward_filter_reference(const Conv2dParams& p, const T* x, const T
         }
 }
 
-template <typename T>
-void conv2d_backward_bias_reference(const Conv2dParams& p, const T* dy, T* db, bool accumulate) {
+template <typename T> void conv2d_backward_bias_reference(const Conv2dParams& p, const T* dy, T* db, bool accumulate) {
   p.validate("conv2d_backward_bias_reference");
   const int64_t rows = int64_t(p.N) * p.P() * p.Q();
   for (int k = 0; k < p.K; ++k) {
@@ -95,10 +92,10 @@ void conv2d_backward_bias_reference(const Conv2dParams& p, const T* dy, T* db, b
   }
 }
 
-#define ALZ_CONV2D_REFERENCE_INSTANTIATE(T)                                                               \
-  template void conv2d_forward_reference<T>(const Conv2dParams&, const T*, const T*, const T*, T*);        \
-  template void conv2d_backward_data_reference<T>(const Conv2dParams&, const T*, const T*, T*);            \
-  template void conv2d_backward_filter_reference<T>(const Conv2dParams&, const T*, const T*, T*, bool);    \
+#define ALZ_CONV2D_REFERENCE_INSTANTIATE(T)                                                             \
+  template void conv2d_forward_reference<T>(const Conv2dParams&, const T*, const T*, const T*, T*);     \
+  template void conv2d_backward_data_reference<T>(const Conv2dParams&, const T*, const T*, T*);         \
+  template void conv2d_backward_filter_reference<T>(const Conv2dParams&, const T*, const T*, T*, bool); \
   template void conv2d_backward_bias_reference<T>(const Conv2dParams&, const T*, T*, bool);
 ALZ_CONV2D_REFERENCE_INSTANTIATE(float)
 ALZ_CONV2D_REFERENCE_INSTANTIATE(double)

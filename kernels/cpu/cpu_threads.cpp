@@ -21,8 +21,7 @@ std::string cpu_threading_summary() {
   out << "CPU: " << openblas_get_config() << " (" << build << ", " << openblas_get_corename() << " kernels), "
       << openblas_get_num_threads() << " BLAS threads; OpenMP " << omp_get_max_threads() << " threads";
   if (parallel == 1) out << " (install libopenblas-openmp-dev and rebuild for a faster CPU path)";
-  if (const char* forced = std::getenv("OPENBLAS_CORETYPE"))
-    out << "; kernels forced by OPENBLAS_CORETYPE=" << forced;
+  if (const char* forced = std::getenv("OPENBLAS_CORETYPE")) out << "; kernels forced by OPENBLAS_CORETYPE=" << forced;
   return out.str();
 }
 

@@ -44,8 +44,7 @@ void mul_backward_cpu(const T* dy, const T* a, const T* b, T* da, T* db, int64_t
   }
 }
 
-template <typename T>
-void bias_add_forward_cpu(const T* x, const T* bias, T* y, int64_t rows, int64_t channels) {
+template <typename T> void bias_add_forward_cpu(const T* x, const T* bias, T* y, int64_t rows, int64_t channels) {
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < channels; ++c) y[r * channels + c] = x[r * channels + c] + bias[c];
   }

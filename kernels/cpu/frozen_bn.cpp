@@ -1,8 +1,8 @@
 // CPU reference of the inference-mode BatchNorm(+ReLU) backward (kernels/frozen_bn.h).
+#include "kernels/frozen_bn.h"
+
 #include <cmath>
 #include <vector>
-
-#include "kernels/frozen_bn.h"
 
 namespace alz::kernels {
 

@@ -2,17 +2,17 @@
 // calling the shared element update (OpenMP over elements), for float and double; the global-norm partial sum; and the
 // host-side chunk table of the fused CUDA kernels.
 // Tested by tests/test_optimizer.cpp:  ctest --test-dir build -R Optimizer
+#include "kernels/optimizer.h"
+
 #include <limits>
 
-#include "kernels/optimizer.h"
 #include "core/error.h"
 
 namespace alz::kernels {
 
 constexpr int64_t kParallelMinElements = 1 << 15;  // elementwise: any split gives the same result
 
-template <typename T>
-void sgd_step_cpu(T* param, const T* grad, T* velocity, int64_t count, const SgdScalars<T>& s) {
+template <typename T> void sgd_step_cpu(T* param, const T* grad, T* velocity, int64_t count, const SgdScalars<T>& s) {
   if (velocity == nullptr) {
 #pragma omp parallel for schedule(static) if (count >= kParallelMinElements)
     for (int64_t i = 0; i < count; ++i) {
@@ -25,8 +25,7 @@ void sgd_step_cpu(T* param, const T* grad, T* velocity, int64_t count, const Sgd
   for (int64_t i = 0; i < count; ++i) sgd_update(param[i], grad[i], velocity[i], s);
 }
 
-template <typename T>
-void adam_step_cpu(T* param, const T* grad, T* m, T* v, int64_t count, const AdamScalars<T>& s) {
+template <typename T> void adam_step_cpu(T* param, const T* grad, T* m, T* v, int64_t count, const AdamScalars<T>& s) {
 #pragma omp parallel for schedule(static) if (count >= kParallelMinElements)
   for (int64_t i = 0; i < count; ++i) adam_update(param[i], grad[i], m[i], v[i], s);
 }

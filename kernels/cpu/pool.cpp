@@ -2,10 +2,11 @@
 // (value 0, not -inf) then valid pooling; backward to the first arg-max in row-major window
 // order, nowhere when the arg-max is a padding zero.
 // Tested by tests/test_pool.cpp:  ctest --test-dir build -R test_pool
+#include "kernels/pool.h"
+
 #include <algorithm>
 #include <vector>
 
-#include "kernels/pool.h"
 #include "core/error.h"
 
 namespace alz::kernels {

@@ -69,30 +69,28 @@ void channel_mean_backward_cpu(const T* dout, T* dx, int64_t rows, int64_t chann
   }
 }
 
-template <typename T>
-void global_avg_pool_forward_cpu(const T* x, T* y, int64_t n, int64_t spatial, int64_t channels) {
+template <typename T> void global_avg_pool_forward_cpu(const T* x, T* y, int64_t n, int64_t spatial, int64_t channels) {
   ALZ_CHECK(spatial > 0, "global average pooling: the image has no pixels");
   for (int64_t b = 0; b < n; ++b) channel_mean_cpu(x + b * spatial * channels, y + b * channels, spatial, channels);
 }
 
 template <typename T>
-void global_avg_pool_backward_cpu(const T* dy, T* dx, int64_t n, int64_t spatial, int64_t channels,
-                                  bool accumulate) {
+void global_avg_pool_backward_cpu(const T* dy, T* dx, int64_t n, int64_t spatial, int64_t channels, bool accumulate) {
   for (int64_t b = 0; b < n; ++b) {
     channel_mean_backward_cpu(dy + b * channels, dx + b * spatial * channels, spatial, channels, accumulate);
   }
 }
 
-#define ALZ_INSTANTIATE_REDUCE(T)                                                           \
-  template T sum_cpu<T>(const T*, int64_t);                                                 \
-  template T mean_cpu<T>(const T*, int64_t);                                                \
-  template void sum_backward_cpu<T>(T, T*, int64_t, bool);                                  \
-  template void mean_backward_cpu<T>(T, T*, int64_t, bool);                                 \
-  template void channel_sum_cpu<T>(const T*, T*, int64_t, int64_t);                         \
-  template void channel_mean_cpu<T>(const T*, T*, int64_t, int64_t);                        \
-  template void channel_sum_backward_cpu<T>(const T*, T*, int64_t, int64_t, bool);          \
-  template void channel_mean_backward_cpu<T>(const T*, T*, int64_t, int64_t, bool);         \
-  template void global_avg_pool_forward_cpu<T>(const T*, T*, int64_t, int64_t, int64_t);    \
+#define ALZ_INSTANTIATE_REDUCE(T)                                                        \
+  template T sum_cpu<T>(const T*, int64_t);                                              \
+  template T mean_cpu<T>(const T*, int64_t);                                             \
+  template void sum_backward_cpu<T>(T, T*, int64_t, bool);                               \
+  template void mean_backward_cpu<T>(T, T*, int64_t, bool);                              \
+  template void channel_sum_cpu<T>(const T*, T*, int64_t, int64_t);                      \
+  template void channel_mean_cpu<T>(const T*, T*, int64_t, int64_t);                     \
+  template void channel_sum_backward_cpu<T>(const T*, T*, int64_t, int64_t, bool);       \
+  template void channel_mean_backward_cpu<T>(const T*, T*, int64_t, int64_t, bool);      \
+  template void global_avg_pool_forward_cpu<T>(const T*, T*, int64_t, int64_t, int64_t); \
   template void global_avg_pool_backward_cpu<T>(const T*, T*, int64_t, int64_t, int64_t, bool);
 
 ALZ_INSTANTIATE_REDUCE(float)

@@ -95,7 +95,6 @@ void softmax_xent_backward_cpu(const T* logits, const SoftmaxXentArgs<T>& a, T d
 template float softmax_xent_forward_cpu<float>(const float*, const SoftmaxXentArgs<float>&, float*);
 template double softmax_xent_forward_cpu<double>(const double*, const SoftmaxXentArgs<double>&, double*);
 template void softmax_xent_backward_cpu<float>(const float*, const SoftmaxXentArgs<float>&, float, float*, bool);
-template void softmax_xent_backward_cpu<double>(const double*, const SoftmaxXentArgs<double>&, double, double*,
-                                                bool);
+template void softmax_xent_backward_cpu<double>(const double*, const SoftmaxXentArgs<double>&, double, double*, bool);
 
 }  // namespace alz::kernels

@@ -13,14 +13,14 @@
 // Tested by tests/gpu/test_bn_relu_gpu.cpp:  ctest --test-dir build -R BatchNormGpu
 #include <algorithm>
 
-#include "kernels/batch_norm.h"
 #include "core/cuda/check.h"
+#include "kernels/batch_norm.h"
 
 namespace alz::kernels {
 namespace {
 
-constexpr int kColumns = 32;    // channels per column-sum block
-constexpr int kRowLanes = 8;    // row lanes per column-sum block
+constexpr int kColumns = 32;     // channels per column-sum block
+constexpr int kRowLanes = 8;     // row lanes per column-sum block
 constexpr int kMaxSplits = 256;  // row slices of the column sums
 constexpr int kMinRowsPerSplit = 64;
 constexpr int kElementThreads = 256;
@@ -46,8 +46,8 @@ Workspace carve(void* workspace, int64_t rows, int64_t channels) {
 
 // mode 0: sum x;  mode 1: sum (x - center)^2;  mode 2: sum dy (into a) and dy * xhat (into b).
 __global__ void column_partial_sums_kernel(const float* x, const float* dy, int64_t rows, int64_t channels,
-                                           int64_t rows_per_split, int mode, const float* center,
-                                           const float* invstd, double* partial_a, double* partial_b) {
+                                           int64_t rows_per_split, int mode, const float* center, const float* invstd,
+                                           double* partial_a, double* partial_b) {
   __shared__ double shared_a[kRowLanes][kColumns];
   __shared__ double shared_b[kRowLanes][kColumns];
   const int64_t c = static_cast<int64_t>(blockIdx.x) * kColumns + threadIdx.x;
@@ -150,8 +150,7 @@ void check_args(const char* op, int64_t rows, int64_t channels, size_t workspace
             op << ": needs rows > 0 and channels > 0, got rows " << rows << ", channels " << channels);
   ALZ_CHECK(workspace_bytes >= batch_norm_workspace_bytes(rows, channels),
             op << ": workspace of " << workspace_bytes << " bytes is smaller than the "
-               << batch_norm_workspace_bytes(rows, channels) << " that (" << rows << ", " << channels
-               << ") needs");
+               << batch_norm_workspace_bytes(rows, channels) << " that (" << rows << ", " << channels << ") needs");
 }
 
 dim3 column_grid(int64_t rows, int64_t channels) {
@@ -188,15 +187,13 @@ void batch_norm_forward_training_cuda(const BatchNormForwardArgs<float>& a, void
   column_partial_sums_kernel<<<column_grid(rows, channels), block, 0, stream>>>(
       x, nullptr, rows, channels, rows_per_split, 0, nullptr, nullptr, ws.partial_a, ws.partial_b);
   ALZ_CUDA_CHECK_LAUNCH();
-  finalize_mean_kernel<<<channel_blocks(channels), 128, 0, stream>>>(ws.partial_a, splits, rows, channels,
-                                                                      save_mean);
+  finalize_mean_kernel<<<channel_blocks(channels), 128, 0, stream>>>(ws.partial_a, splits, rows, channels, save_mean);
   ALZ_CUDA_CHECK_LAUNCH();
   column_partial_sums_kernel<<<column_grid(rows, channels), block, 0, stream>>>(
       x, nullptr, rows, channels, rows_per_split, 1, save_mean, nullptr, ws.partial_a, ws.partial_b);
   ALZ_CUDA_CHECK_LAUNCH();
   finalize_variance_kernel<<<channel_blocks(channels), 128, 0, stream>>>(
-      ws.partial_a, splits, rows, channels, save_mean, save_invstd, moving_mean, moving_variance, momentum,
-      epsilon);
+      ws.partial_a, splits, rows, channels, save_mean, save_invstd, moving_mean, moving_variance, momentum, epsilon);
   ALZ_CUDA_CHECK_LAUNCH();
   normalize_kernel<<<element_blocks(rows * channels), kElementThreads, 0, stream>>>(
       x, y, rows * channels, channels, save_mean, save_invstd, false, epsilon, gamma, beta);
@@ -219,8 +216,8 @@ void batch_norm_backward_cuda(const BatchNormBackwardArgs<float>& a, void* works
   column_partial_sums_kernel<<<column_grid(rows, channels), dim3(kColumns, kRowLanes), 0, stream>>>(
       x, dy, rows, channels, rows_per_split, 2, save_mean, save_invstd, ws.partial_a, ws.partial_b);
   ALZ_CUDA_CHECK_LAUNCH();
-  finalize_backward_kernel<<<channel_blocks(channels), 128, 0, stream>>>(
-      ws.partial_a, ws.partial_b, splits, rows, channels, dgamma, dbeta, ws.coef_a, ws.coef_b);
+  finalize_backward_kernel<<<channel_blocks(channels), 128, 0, stream>>>(ws.partial_a, ws.partial_b, splits, rows,
+                                                                         channels, dgamma, dbeta, ws.coef_a, ws.coef_b);
   ALZ_CUDA_CHECK_LAUNCH();
   backward_dx_kernel<<<element_blocks(rows * channels), kElementThreads, 0, stream>>>(
       x, dy, dx, rows * channels, channels, gamma, save_mean, save_invstd, ws.coef_a, ws.coef_b);

@@ -9,7 +9,8 @@
 // each row (8 lanes of vectors, 32 scalar floats), one full cache line per row; the width can
 // be changed for tuning (bn_relu_set_tile_bytes). Narrow tiles mean more tiles, so fewer row
 // splits per tile and more row lanes per block: the last block's merge of the partials (the
-// serial tail of the reductions) gets short, which is what small shapes are bound by. Row lane ty walks rows begin+ty, begin+ty+row_lanes,
+// serial tail of the reductions) gets short, which is what small shapes are bound by. Row lane ty walks rows begin+ty,
+// begin+ty+row_lanes,
 // ... of its block's row split s = blockIdx.y, U rows per step with all U loads issued first.
 // The grid is about kBlocksPerSm resident blocks per SM, so every kernel is a single wave.
 //
@@ -28,8 +29,8 @@
 #include <initializer_list>
 #include <type_traits>
 
-#include "kernels/bn_relu.h"
 #include "core/cuda/check.h"
+#include "kernels/bn_relu.h"
 #include "kernels/cuda/element_access.h"
 
 namespace alz::kernels {
@@ -44,8 +45,7 @@ constexpr int64_t kMaxRowSplits = 512;
 constexpr int64_t kMinRowsPerSplit = 16;
 constexpr size_t kAlignment = 256;
 
-template <typename T>
-constexpr int kVectorWidth = static_cast<int>(16 / sizeof(T));  // 4 floats, 8 bf16
+template <typename T> constexpr int kVectorWidth = static_cast<int>(16 / sizeof(T));  // 4 floats, 8 bf16
 
 // Rows in flight per thread, per kernel: 128 bytes of loads per thread in every kernel and
 // dtype (8 rows of one tensor, or 4 rows of two), enough to cover memory latency at two blocks
@@ -65,17 +65,10 @@ size_t round_up(size_t bytes) { return (bytes + kAlignment - 1) / kAlignment * k
 // What one lane loads from one row, as it is in memory: a 16-byte vector, or one scalar on the
 // scalar path. Loads are issued for several rows first and unpacked to floats one row at a
 // time, so a bf16 row in flight holds 4 registers, not 8.
-template <typename T, int VW>
-struct Packed {
-  uint4 bits;
-};
-template <typename T>
-struct Packed<T, 1> {
-  T value;
-};
+template <typename T, int VW> struct Packed { uint4 bits; };
+template <typename T> struct Packed<T, 1> { T value; };
 
-template <int VW, typename T>
-__device__ __forceinline__ Packed<T, VW> load_packed(const T* p) {
+template <int VW, typename T> __device__ __forceinline__ Packed<T, VW> load_packed(const T* p) {
   if constexpr (VW == 1) {
     return Packed<T, 1>{*p};
   } else {
@@ -110,8 +103,7 @@ __device__ __forceinline__ void load_row_pairs(const T* a, const T* b, int chann
   }
 }
 
-template <int VW, typename T>
-__device__ __forceinline__ void unpack(const Packed<T, VW>& q, float (&v)[VW]) {
+template <int VW, typename T> __device__ __forceinline__ void unpack(const Packed<T, VW>& q, float (&v)[VW]) {
   if constexpr (VW == 1) {
     v[0] = load(&q.value, 0);
   } else {
@@ -128,8 +120,7 @@ __device__ __forceinline__ void unpack(const Packed<T, VW>& q, float (&v)[VW]) {
   }
 }
 
-template <int VW, typename T>
-__device__ __forceinline__ void store_vector(T* p, const float (&v)[VW]) {
+template <int VW, typename T> __device__ __forceinline__ void store_vector(T* p, const float (&v)[VW]) {
   if constexpr (VW == 1) {
     store(p, 0, v[0]);
   } else if constexpr (std::is_same_v<T, float>) {
@@ -143,8 +134,7 @@ __device__ __forceinline__ void store_vector(T* p, const float (&v)[VW]) {
 }
 
 // Partials written by other blocks: read through L2 (.cg), never a stale L1 line.
-template <int VW>
-__device__ __forceinline__ void load_partial(const float* p, float (&v)[VW]) {
+template <int VW> __device__ __forceinline__ void load_partial(const float* p, float (&v)[VW]) {
   if constexpr (VW == 1) {
     v[0] = __ldcg(p);
   } else {
@@ -164,8 +154,7 @@ __device__ __forceinline__ float pre_activation(float xhat, float gamma, float b
 }
 
 // ---------------------------------------------------------------- block-level merges
-template <int VW>
-struct Moments {  // count, mean and sum of squared deviations (Welford / Chan)
+template <int VW> struct Moments {  // count, mean and sum of squared deviations (Welford / Chan)
   float n = 0.0f;
   float mean[VW] = {};
   float m2[VW] = {};
@@ -185,8 +174,7 @@ __device__ __forceinline__ void merge(Moments<VW>& a, float nb, const float (&me
   a.n = n;
 }
 
-template <int VW>
-struct Sums {  // sum of g and of g * xhat
+template <int VW> struct Sums {  // sum of g and of g * xhat
   float g[VW] = {};
   float gx[VW] = {};
 };
@@ -194,8 +182,7 @@ struct Sums {  // sum of g and of g * xhat
 __device__ __forceinline__ int pow2_ceil(int n) { return n <= 1 ? 1 : 1 << (32 - __clz(n - 1)); }
 
 // Shared memory is component-major: component k of slot t at smem[k * kThreads + t].
-template <int VW>
-__device__ void store_shared(float* smem, int slot, const Moments<VW>& a) {
+template <int VW> __device__ void store_shared(float* smem, int slot, const Moments<VW>& a) {
   smem[slot] = a.n;
 #pragma unroll
   for (int j = 0; j < VW; ++j) {
@@ -203,8 +190,7 @@ __device__ void store_shared(float* smem, int slot, const Moments<VW>& a) {
     smem[(1 + VW + j) * kThreads + slot] = a.m2[j];
   }
 }
-template <int VW>
-__device__ void combine_shared(Moments<VW>& a, const float* smem, int slot) {
+template <int VW> __device__ void combine_shared(Moments<VW>& a, const float* smem, int slot) {
   float mean_b[VW], m2_b[VW];
 #pragma unroll
   for (int j = 0; j < VW; ++j) {
@@ -213,16 +199,14 @@ __device__ void combine_shared(Moments<VW>& a, const float* smem, int slot) {
   }
   merge(a, smem[slot], mean_b, m2_b);
 }
-template <int VW>
-__device__ void store_shared(float* smem, int slot, const Sums<VW>& a) {
+template <int VW> __device__ void store_shared(float* smem, int slot, const Sums<VW>& a) {
 #pragma unroll
   for (int j = 0; j < VW; ++j) {
     smem[j * kThreads + slot] = a.g[j];
     smem[(VW + j) * kThreads + slot] = a.gx[j];
   }
 }
-template <int VW>
-__device__ void combine_shared(Sums<VW>& a, const float* smem, int slot) {
+template <int VW> __device__ void combine_shared(Sums<VW>& a, const float* smem, int slot) {
 #pragma unroll
   for (int j = 0; j < VW; ++j) {
     a.g[j] += smem[j * kThreads + slot];
@@ -232,8 +216,7 @@ __device__ void combine_shared(Sums<VW>& a, const float* smem, int slot) {
 
 // Merges the accumulators of the row lanes of each channel lane into row lane 0, in a fixed
 // tree (lane ty takes lane ty + step). Every thread of the block must call it.
-template <typename Acc>
-__device__ void merge_row_lanes(Acc& acc, float* smem) {
+template <typename Acc> __device__ void merge_row_lanes(Acc& acc, float* smem) {
   const int slot = threadIdx.y * blockDim.x + threadIdx.x;
   store_shared(smem, slot, acc);
   __syncthreads();
@@ -266,9 +249,9 @@ struct Split {  // the rows of split s: [begin, end)
 // ---------------------------------------------------------------- kernels
 template <typename T, int VW, int U>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
-    bn_stats_kernel(const T* __restrict__ x, int64_t rows, int channels, int64_t rows_per_split,
-                    float* partial_mean, float* partial_m2, unsigned* counters, float* save_mean,
-                    float* save_invstd, float* moving_mean, float* moving_variance, float momentum, float epsilon) {
+    bn_stats_kernel(const T* __restrict__ x, int64_t rows, int channels, int64_t rows_per_split, float* partial_mean,
+                    float* partial_m2, unsigned* counters, float* save_mean, float* save_invstd, float* moving_mean,
+                    float* moving_variance, float momentum, float epsilon) {
   __shared__ float smem[(2 * VW + 1) * kThreads];
   const int v = blockIdx.x * blockDim.x + threadIdx.x;
   const bool active = v < channels / VW;
@@ -407,8 +390,8 @@ template <typename T, int VW, int U>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     bn_backward_reduce_kernel(const T* __restrict__ x, const T* __restrict__ dy, int64_t rows, int channels,
                               int64_t rows_per_split, const float* gamma, const float* beta, const float* mean,
-                              const float* invstd, bool relu, float* partial_g, float* partial_gx,
-                              unsigned* counters, float* dgamma, float* dbeta, float* coef_a, float* coef_b) {
+                              const float* invstd, bool relu, float* partial_g, float* partial_gx, unsigned* counters,
+                              float* dgamma, float* dbeta, float* coef_a, float* coef_b) {
   __shared__ float smem[2 * VW * kThreads];
   const int v = blockIdx.x * blockDim.x + threadIdx.x;
   const bool active = v < channels / VW;
@@ -566,8 +549,7 @@ int tile_lanes(int vector_bytes) {
   return std::clamp(wanted, 1, kMaxLanes);
 }
 
-template <typename T>
-Plan make_plan(int64_t rows, int64_t channels, int vector_width) {
+template <typename T> Plan make_plan(int64_t rows, int64_t channels, int vector_width) {
   const int64_t vectors = channels / vector_width;
   const int lanes = static_cast<int>(std::min<int64_t>(vectors, tile_lanes(vector_width * sizeof(T))));
   const int64_t tiles = ceil_div(vectors, lanes);
@@ -622,14 +604,13 @@ void zero_params(float* dgamma, float* dbeta, int64_t channels, cudaStream_t str
 
 void check_workspace(const char* op, int64_t rows, int64_t channels, const void* workspace, size_t bytes) {
   const size_t needed = bn_relu_workspace_bytes(rows, channels);
-  ALZ_CHECK(workspace != nullptr && bytes >= needed,
-            op << ": workspace of " << bytes << " bytes is smaller than the " << needed << " that (rows " << rows
-               << ", channels " << channels << ") needs (bn_relu_workspace_bytes)");
+  ALZ_CHECK(workspace != nullptr && bytes >= needed, op << ": workspace of " << bytes << " bytes is smaller than the "
+                                                        << needed << " that (rows " << rows << ", channels " << channels
+                                                        << ") needs (bn_relu_workspace_bytes)");
   ALZ_CHECK(reinterpret_cast<uintptr_t>(workspace) % 16 == 0, op << ": workspace must be 16-byte aligned");
 }
 
-template <typename T>
-bool use_vectors(int64_t channels, std::initializer_list<const void*> pointers) {
+template <typename T> bool use_vectors(int64_t channels, std::initializer_list<const void*> pointers) {
   if (channels % kVectorWidth<T> != 0) return false;
   for (const void* p : pointers)
     if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
@@ -642,9 +623,9 @@ void launch_forward_training(const T* x, T* y, int64_t rows, int64_t channels, c
                              float epsilon, bool relu, const Workspace& w, cudaStream_t stream) {
   const Plan p = make_plan<T>(rows, channels, VW);
   const int c = static_cast<int>(channels);
-  bn_stats_kernel<T, VW, kStatsUnroll<VW>><<<p.grid, p.block, 0, stream>>>(
-      x, rows, c, p.rows_per_split, w.partial_a, w.partial_b, w.counters, saved.mean, saved.invstd, moving_mean,
-      moving_variance, momentum, epsilon);
+  bn_stats_kernel<T, VW, kStatsUnroll<VW>>
+      <<<p.grid, p.block, 0, stream>>>(x, rows, c, p.rows_per_split, w.partial_a, w.partial_b, w.counters, saved.mean,
+                                       saved.invstd, moving_mean, moving_variance, momentum, epsilon);
   ALZ_CUDA_CHECK_LAUNCH();
   bn_apply_kernel<T, VW, kApplyUnroll<VW>><<<p.grid, p.block, 0, stream>>>(
       x, y, rows, c, p.rows_per_split, saved.mean, saved.invstd, false, epsilon, gamma, beta, relu, true);
@@ -670,8 +651,8 @@ void forward_training(const BnReluForwardArgs<T>& a, void* workspace, size_t wor
             op << ": moving_mean and moving_variance must both be given or both be null");
   const Workspace w = carve(workspace, rows, channels);
   if (use_vectors<T>(channels, {x, y}))
-    launch_forward_training<T, kVectorWidth<T>>(x, y, rows, channels, gamma, beta, moving_mean, moving_variance,
-                                                saved, momentum, epsilon, relu, w, stream);
+    launch_forward_training<T, kVectorWidth<T>>(x, y, rows, channels, gamma, beta, moving_mean, moving_variance, saved,
+                                                momentum, epsilon, relu, w, stream);
   else
     launch_forward_training<T, 1>(x, y, rows, channels, gamma, beta, moving_mean, moving_variance, saved, momentum,
                                   epsilon, relu, w, stream);
@@ -708,9 +689,9 @@ void launch_backward(const T* x, const T* dy, T* dx, int64_t rows, int64_t chann
                      const Workspace& w, cudaStream_t stream) {
   const Plan p = make_plan<T>(rows, channels, VW);
   const int c = static_cast<int>(channels);
-  bn_backward_reduce_kernel<T, VW, kReduceUnroll<VW>><<<p.grid, p.block, 0, stream>>>(
-      x, dy, rows, c, p.rows_per_split, gamma, beta, saved.mean, saved.invstd, relu, w.partial_a, w.partial_b,
-      w.counters, dgamma, dbeta, w.coef_a, w.coef_b);
+  bn_backward_reduce_kernel<T, VW, kReduceUnroll<VW>>
+      <<<p.grid, p.block, 0, stream>>>(x, dy, rows, c, p.rows_per_split, gamma, beta, saved.mean, saved.invstd, relu,
+                                       w.partial_a, w.partial_b, w.counters, dgamma, dbeta, w.coef_a, w.coef_b);
   ALZ_CUDA_CHECK_LAUNCH();
   bn_backward_dx_kernel<T, VW, kDxUnroll<VW>><<<p.grid, p.block, 0, stream>>>(
       x, dy, dx, rows, c, p.rows_per_split, gamma, beta, saved.mean, saved.invstd, w.coef_a, w.coef_b, relu);
@@ -735,8 +716,7 @@ void backward(const BnReluBackwardArgs<T>& a, void* workspace, size_t workspace_
   // The kernels add the sums into dgamma and dbeta; overwriting them means zeroing them first.
   if (!a.accumulate_params) zero_params(dgamma, dbeta, channels, stream);
   if (use_vectors<T>(channels, {x, dy, dx}))
-    launch_backward<T, kVectorWidth<T>>(x, dy, dx, rows, channels, gamma, beta, saved, relu, dgamma, dbeta, w,
-                                        stream);
+    launch_backward<T, kVectorWidth<T>>(x, dy, dx, rows, channels, gamma, beta, saved, relu, dgamma, dbeta, w, stream);
   else
     launch_backward<T, 1>(x, dy, dx, rows, channels, gamma, beta, saved, relu, dgamma, dbeta, w, stream);
 }
@@ -744,9 +724,10 @@ void backward(const BnReluBackwardArgs<T>& a, void* workspace, size_t workspace_
 }  // namespace
 
 void bn_relu_set_tile_bytes(int bytes) {
-  ALZ_CHECK(bytes == 0 || (bytes >= 4 && bytes <= 1024 && (bytes & (bytes - 1)) == 0),
-            "bn_relu_set_tile_bytes: the tile width must be 0 (the default) or a power of two from 4 to 1024 bytes, got "
-                << bytes);
+  ALZ_CHECK(
+      bytes == 0 || (bytes >= 4 && bytes <= 1024 && (bytes & (bytes - 1)) == 0),
+      "bn_relu_set_tile_bytes: the tile width must be 0 (the default) or a power of two from 4 to 1024 bytes, got "
+          << bytes);
   g_tile_bytes.store(bytes == 0 ? kDefaultTileBytes : bytes, std::memory_order_relaxed);
 }
 

@@ -43,9 +43,24 @@ struct Key {
 
 struct KeyHash {
   size_t operator()(const Key& k) const {
-    const int64_t fields[] = {k.device, k.p.N, k.p.H, k.p.W, k.p.C, k.p.K, k.p.R, k.p.S, k.p.stride_h,
-                              k.p.stride_w, k.p.pad_top, k.p.pad_bottom, k.p.pad_left, k.p.pad_right,
-                              int64_t(k.dtype), int64_t(k.direction), int64_t(k.mode), k.allow_tf32,
+    const int64_t fields[] = {k.device,
+                              k.p.N,
+                              k.p.H,
+                              k.p.W,
+                              k.p.C,
+                              k.p.K,
+                              k.p.R,
+                              k.p.S,
+                              k.p.stride_h,
+                              k.p.stride_w,
+                              k.p.pad_top,
+                              k.p.pad_bottom,
+                              k.p.pad_left,
+                              k.p.pad_right,
+                              int64_t(k.dtype),
+                              int64_t(k.direction),
+                              int64_t(k.mode),
+                              k.allow_tf32,
                               int64_t(k.limit)};
     size_t h = 1469598103934665603ull;
     for (int64_t f : fields) h = (h ^ size_t(f)) * 1099511628211ull;
@@ -78,11 +93,10 @@ std::unordered_map<Key, std::unique_ptr<Entry>, KeyHash> g_cache;
 uint64_t g_selections = 0, g_hits = 0;
 
 const char* algo_name(ConvDirection direction, int algo) {
-  static const char* forward[] = {"IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT",
-                                  "FFT", "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED"};
+  static const char* forward[] = {"IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT", "FFT", "FFT_TILING",
+                                  "WINOGRAD",      "WINOGRAD_NONFUSED"};
   static const char* data[] = {"ALGO_0", "ALGO_1", "FFT", "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED"};
-  static const char* filter[] = {"ALGO_0", "ALGO_1", "FFT", "ALGO_3", "WINOGRAD", "WINOGRAD_NONFUSED",
-                                 "FFT_TILING"};
+  static const char* filter[] = {"ALGO_0", "ALGO_1", "FFT", "ALGO_3", "WINOGRAD", "WINOGRAD_NONFUSED", "FFT_TILING"};
   switch (direction) {
     case ConvDirection::Forward: return algo >= 0 && algo < 8 ? forward[algo] : "UNKNOWN";
     case ConvDirection::BackwardData: return algo >= 0 && algo < 6 ? data[algo] : "UNKNOWN";
@@ -99,12 +113,11 @@ struct Candidate {
   cudnnDeterminism_t determinism;
   cudnnMathType_t math;
 };
-template <typename Perf>
-std::vector<Candidate> to_candidates(const std::vector<Perf>& perf, int count) {
+template <typename Perf> std::vector<Candidate> to_candidates(const std::vector<Perf>& perf, int count) {
   std::vector<Candidate> out;
   for (int i = 0; i < count; ++i)
-    out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status, perf[size_t(i)].time,
-                   perf[size_t(i)].determinism, perf[size_t(i)].mathType});
+    out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status, perf[size_t(i)].time, perf[size_t(i)].determinism,
+                   perf[size_t(i)].mathType});
   return out;
 }
 
@@ -131,22 +144,22 @@ std::vector<Candidate> heuristic_candidates(cudnnHandle_t handle, const Entry& e
     case ConvDirection::Forward: {
       ALZ_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle, &max_count));
       std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(max_count));
-      ALZ_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, e.x, e.w, e.conv, e.y, max_count, &returned,
-                                                             perf.data()));
+      ALZ_CUDNN_CHECK(
+          cudnnGetConvolutionForwardAlgorithm_v7(handle, e.x, e.w, e.conv, e.y, max_count, &returned, perf.data()));
       return to_candidates(perf, returned);
     }
     case ConvDirection::BackwardData: {
       ALZ_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, &max_count));
       std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(static_cast<size_t>(max_count));
-      ALZ_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, e.w, e.y, e.conv, e.x, max_count,
-                                                                  &returned, perf.data()));
+      ALZ_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, e.w, e.y, e.conv, e.x, max_count, &returned,
+                                                                  perf.data()));
       return to_candidates(perf, returned);
     }
     case ConvDirection::BackwardFilter: {
       ALZ_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, &max_count));
       std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(static_cast<size_t>(max_count));
-      ALZ_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, e.x, e.y, e.conv, e.w, max_count,
-                                                                    &returned, perf.data()));
+      ALZ_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, e.x, e.y, e.conv, e.w, max_count, &returned,
+                                                                    perf.data()));
       return to_candidates(perf, returned);
     }
   }
@@ -179,24 +192,23 @@ std::vector<Candidate> timed_candidates(cudnnHandle_t handle, const Entry& e, co
       ALZ_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle, &max_count));
       std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(max_count));
       ALZ_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(handle, e.x, x.data, e.w, w.data, e.conv, e.y, y.data,
-                                                             max_count, &returned, perf.data(), ws->data,
-                                                             ws_bytes));
+                                                             max_count, &returned, perf.data(), ws->data, ws_bytes));
       return to_candidates(perf, returned);
     }
     case ConvDirection::BackwardData: {
       ALZ_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, &max_count));
       std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(static_cast<size_t>(max_count));
-      ALZ_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(handle, e.w, w.data, e.y, y.data, e.conv, e.x,
-                                                                  x.data, max_count, &returned, perf.data(),
-                                                                  ws->data, ws_bytes));
+      ALZ_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(handle, e.w, w.data, e.y, y.data, e.conv, e.x, x.data,
+                                                                  max_count, &returned, perf.data(), ws->data,
+                                                                  ws_bytes));
       return to_candidates(perf, returned);
     }
     case ConvDirection::BackwardFilter: {
       ALZ_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, &max_count));
       std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(static_cast<size_t>(max_count));
       ALZ_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle, e.x, x.data, e.y, y.data, e.conv, e.w,
-                                                                    w.data, max_count, &returned, perf.data(),
-                                                                    ws->data, ws_bytes));
+                                                                    w.data, max_count, &returned, perf.data(), ws->data,
+                                                                    ws_bytes));
       return to_candidates(perf, returned);
     }
   }
@@ -275,8 +287,8 @@ std::unique_ptr<Entry> select(cudnnHandle_t handle, const Key& key) {
   }
   ALZ_FAIL("conv2d (cuDNN): no " << conv_direction_name(key.direction) << " algorithm for " << p.str() << " in "
                                  << dtype_name(key.dtype) << ", mode " << conv_algo_mode_name(key.mode)
-                                 << (strict_f32 ? ", strict fp32" : "") << ", fits the workspace limit of "
-                                 << key.limit << " bytes (" << candidates.size() << " candidates)");
+                                 << (strict_f32 ? ", strict fp32" : "") << ", fits the workspace limit of " << key.limit
+                                 << " bytes (" << candidates.size() << " candidates)");
 }
 
 const Entry& lookup(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, ConvDirection direction) {
@@ -298,8 +310,8 @@ const Entry& lookup(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, Co
 
 void check_workspace(const Entry& e, const Conv2dParams& p, const char* what, const void* workspace, size_t bytes) {
   ALZ_CHECK(bytes >= e.info.workspace_bytes && (workspace != nullptr || e.info.workspace_bytes == 0),
-            what << ": " << p.str() << " needs " << e.info.workspace_bytes << " bytes of workspace ("
-                 << e.info.name << "), got " << bytes << " at " << workspace);
+            what << ": " << p.str() << " needs " << e.info.workspace_bytes << " bytes of workspace (" << e.info.name
+                 << "), got " << bytes << " at " << workspace);
 }
 
 // Copies x (N, H, W, C) into the interior of the zeroed padded buffer (N, He, We, C), or back.
@@ -358,8 +370,7 @@ ConvAlgoInfo conv2d_algo_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DTyp
   return lookup(handle, p, dtype, direction).info;
 }
 
-size_t conv2d_workspace_bytes_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype,
-                                    ConvDirection direction) {
+size_t conv2d_workspace_bytes_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, ConvDirection direction) {
   return lookup(handle, p, dtype, direction).info.workspace_bytes;
 }
 
@@ -390,8 +401,8 @@ void conv2d_forward_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dty
                                           e.y, y));
 }
 
-void conv2d_backward_data_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, const void* dy,
-                                const void* w, void* dx, void* workspace, size_t workspace_bytes) {
+void conv2d_backward_data_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, const void* dy, const void* w,
+                                void* dx, void* workspace, size_t workspace_bytes) {
   const Entry& e = lookup(handle, p, dtype, ConvDirection::BackwardData);
   check_workspace(e, p, "conv2d_backward_data_cudnn", workspace, workspace_bytes);
   void* out = e.explicit_pad ? workspace : dx;  // padded dx, interior copied out below
@@ -404,8 +415,7 @@ void conv2d_backward_data_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DTy
 }
 
 void conv2d_backward_filter_cudnn(cudnnHandle_t handle, const Conv2dParams& p, DType dtype, const void* x,
-                                  const void* dy, void* dw, bool accumulate, void* workspace,
-                                  size_t workspace_bytes) {
+                                  const void* dy, void* dw, bool accumulate, void* workspace, size_t workspace_bytes) {
   const Entry& e = lookup(handle, p, dtype, ConvDirection::BackwardFilter);
   check_workspace(e, p, "conv2d_backward_filter_cudnn", workspace, workspace_bytes);
   const void* input = x;

@@ -19,7 +19,6 @@ constexpr int64_t kMaxBlocks = 8192;  // grid-stride beyond this
 
 int blocks_for(int64_t count) { return static_cast<int>(std::min((count + kThreads - 1) / kThreads, kMaxBlocks)); }
 
-
 #define ALZ_GRID_STRIDE(i, count) \
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < (count); i += int64_t{gridDim.x} * blockDim.x)
 
@@ -44,7 +43,8 @@ template <typename S> __global__ void scale_kernel(const S* x, float alpha, S* y
 }
 
 // dx[i] (+)= alpha * dy[i]
-template <typename S> __global__ void scaled_grad_kernel(const S* dy, float alpha, S* dx, int64_t count, bool accumulate) {
+template <typename S>
+__global__ void scaled_grad_kernel(const S* dy, float alpha, S* dx, int64_t count, bool accumulate) {
   ALZ_GRID_STRIDE(i, count) {
     float g = alpha * load(dy, i);
     store(dx, i, accumulate ? load(dx, i) + g : g);
@@ -77,21 +77,23 @@ template <typename S> __global__ void relu_forward_kernel(const S* x, S* y, int6
 }
 
 // dx (+)= dy * [v > 0], v the forward output or input.
-template <typename S> __global__ void relu_backward_kernel(const S* dy, const S* v, S* dx, int64_t count, bool accumulate) {
+template <typename S>
+__global__ void relu_backward_kernel(const S* dy, const S* v, S* dx, int64_t count, bool accumulate) {
   ALZ_GRID_STRIDE(i, count) {
     float g = load(v, i) > 0.0f ? load(dy, i) : 0.0f;
     store(dx, i, accumulate ? load(dx, i) + g : g);
   }
 }
 
-template <typename S, typename Op> void launch_binary(const S* a, const S* b, S* y, int64_t count, cudaStream_t stream) {
+template <typename S, typename Op>
+void launch_binary(const S* a, const S* b, S* y, int64_t count, cudaStream_t stream) {
   if (count <= 0) return;
   binary_kernel<<<blocks_for(count), kThreads, 0, stream>>>(a, b, y, count, Op{});
   ALZ_CUDA_CHECK_LAUNCH();
 }
 
-template <typename S> void launch_scaled_grad(const S* dy, float alpha, S* dx, int64_t count, bool accumulate,
-                                              cudaStream_t stream) {
+template <typename S>
+void launch_scaled_grad(const S* dy, float alpha, S* dx, int64_t count, bool accumulate, cudaStream_t stream) {
   if (dx == nullptr || count <= 0) return;
   scaled_grad_kernel<<<blocks_for(count), kThreads, 0, stream>>>(dy, alpha, dx, count, accumulate);
   ALZ_CUDA_CHECK_LAUNCH();
@@ -103,15 +105,16 @@ template <typename S> void launch_scale(const S* x, float alpha, S* y, int64_t c
   ALZ_CUDA_CHECK_LAUNCH();
 }
 
-template <typename S> void launch_mul_backward(const S* dy, const S* a, const S* b, S* da, S* db, int64_t count,
-                                               bool accumulate, cudaStream_t stream) {
+template <typename S>
+void launch_mul_backward(const S* dy, const S* a, const S* b, S* da, S* db, int64_t count, bool accumulate,
+                         cudaStream_t stream) {
   if (count <= 0 || (da == nullptr && db == nullptr)) return;
   mul_backward_kernel<<<blocks_for(count), kThreads, 0, stream>>>(dy, a, b, da, db, count, accumulate);
   ALZ_CUDA_CHECK_LAUNCH();
 }
 
-template <typename S> void launch_bias_add(const S* x, const S* bias, S* y, int64_t rows, int64_t channels,
-                                           cudaStream_t stream) {
+template <typename S>
+void launch_bias_add(const S* x, const S* bias, S* y, int64_t rows, int64_t channels, cudaStream_t stream) {
   const int64_t count = rows * channels;
   if (count <= 0) return;
   bias_add_kernel<<<blocks_for(count), kThreads, 0, stream>>>(x, bias, y, count, channels);
@@ -131,8 +134,8 @@ template <typename S> void launch_relu_forward(const S* x, S* y, int64_t count, 
   ALZ_CUDA_CHECK_LAUNCH();
 }
 
-template <typename S> void launch_relu_backward(const S* dy, const S* v, S* dx, int64_t count, bool accumulate,
-                                                cudaStream_t stream) {
+template <typename S>
+void launch_relu_backward(const S* dy, const S* v, S* dx, int64_t count, bool accumulate, cudaStream_t stream) {
   if (count <= 0) return;
   relu_backward_kernel<<<blocks_for(count), kThreads, 0, stream>>>(dy, v, dx, count, accumulate);
   ALZ_CUDA_CHECK_LAUNCH();

@@ -10,12 +10,11 @@ namespace alz::kernels {
 
 namespace {
 
-
 // The masked gradient g and xhat of element i (channel c).
 template <typename T>
 __device__ __forceinline__ void masked(const T* x, const T* dy, int64_t i, int64_t c, const float* gamma,
-                                       const float* beta, const float* mean, const float* var, float epsilon,
-                                       bool relu, float& g, float& xhat, float& invstd) {
+                                       const float* beta, const float* mean, const float* var, float epsilon, bool relu,
+                                       float& g, float& xhat, float& invstd) {
   invstd = rsqrtf(var[c] + epsilon);
   xhat = (load(x, i) - mean[c]) * invstd;
   float pre = gamma[c] * xhat + beta[c];
@@ -23,9 +22,8 @@ __device__ __forceinline__ void masked(const T* x, const T* dy, int64_t i, int64
 }
 
 template <typename T>
-__global__ void frozen_bn_dx_kernel(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels,
-                                    const float* gamma, const float* beta, const float* mean, const float* var,
-                                    float epsilon, bool relu) {
+__global__ void frozen_bn_dx_kernel(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels, const float* gamma,
+                                    const float* beta, const float* mean, const float* var, float epsilon, bool relu) {
   int64_t count = rows * channels;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count; i += int64_t{gridDim.x} * blockDim.x) {
     int64_t c = i % channels;
@@ -37,8 +35,8 @@ __global__ void frozen_bn_dx_kernel(const T* x, const T* dy, T* dx, int64_t rows
 
 template <typename T>
 __global__ void frozen_bn_param_kernel(const T* x, const T* dy, int64_t rows, int64_t channels, const float* gamma,
-                                       const float* beta, const float* mean, const float* var, float epsilon,
-                                       bool relu, float* dgamma, float* dbeta) {
+                                       const float* beta, const float* mean, const float* var, float epsilon, bool relu,
+                                       float* dgamma, float* dbeta) {
   int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
   if (c >= channels) return;
   float sum_g = 0.0f, sum_g_xhat = 0.0f;

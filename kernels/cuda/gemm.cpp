@@ -5,13 +5,14 @@
 //   Dense: y = x · W + b with W (in, out); dx = dy · Wᵀ, dW = xᵀ · dy, db = sum_rows dy.
 // The stream is the one bound to the caller's handle (cublasGetStream).
 // Compared with the CPU by tests/gpu/test_ops_gpu.cpp; benchmarked by bench/bench_gemm.cu.
+#include "kernels/gemm.h"
+
 #include <algorithm>
 #include <atomic>
 #include <climits>
 
 #include "core/cuda/check.h"
 #include "kernels/elementwise.h"
-#include "kernels/gemm.h"
 #include "kernels/reduce.h"
 
 namespace alz::kernels {
@@ -40,7 +41,8 @@ void gemm_ex(cublasHandle_t handle, const void* a, const void* b, void* c, cudaD
   const bool tf32 = g_allow_tf32.load(std::memory_order_relaxed);
   // DISALLOW_REDUCED_PRECISION_REDUCTION: split-K partial sums stay in f32 (by default cuBLAS may
   // keep them in the bf16 output type, which loses ~3 digits on long inner products).
-  const int math = (tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH) | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION;
+  const int math =
+      (tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH) | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION;
   ALZ_CUBLAS_CHECK(cublasSetMathMode(handle, static_cast<cublasMath_t>(math)));
   // An empty inner product is legal in cuBLAS (C = beta C); keep the leading dimensions >= 1.
   const int lda = static_cast<int>(std::max<int64_t>(1, trans_a ? m : k));  // row length of A as stored
@@ -101,8 +103,8 @@ int64_t linear_backward_workspace_elements(int64_t batch, int64_t out) {
   return channel_sum_workspace_elements(batch, out);
 }
 
-void linear_forward_cuda(cublasHandle_t handle, const float* x, const float* w, const float* b, float* y,
-                         int64_t batch, int64_t in, int64_t out) {
+void linear_forward_cuda(cublasHandle_t handle, const float* x, const float* w, const float* b, float* y, int64_t batch,
+                         int64_t in, int64_t out) {
   linear_forward(handle, x, w, b, y, batch, in, out);
 }
 

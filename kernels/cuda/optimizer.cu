@@ -23,8 +23,8 @@ namespace alz::kernels {
 
 namespace {
 
-constexpr int kThreads = 512;        // threads per update block
-constexpr int kIlp = 4;              // elements in flight per thread
+constexpr int kThreads = 512;         // threads per update block
+constexpr int kIlp = 4;               // elements in flight per thread
 constexpr int kPrepareThreads = 256;  // threads of the one-block prepare kernel
 
 std::atomic<uint64_t> g_update_launches{0};
@@ -66,8 +66,7 @@ __global__ void grad_sq_norm_partials_kernel(const MultiTensorEntry* entries, co
 
 // t += 1; the clip factor from the partials (if max_norm > 0); grad_norm and grad_scale.
 // Returns the factor in thread 0 (others: unspecified).
-__device__ double prepare_common(OptimizerScalars* s, const double* partials, int32_t num_partials,
-                                 double max_norm) {
+__device__ double prepare_common(OptimizerScalars* s, const double* partials, int32_t num_partials, double max_norm) {
   __shared__ double shared[kPrepareThreads];
   double scale = 1.0, norm = -1.0;
   if (max_norm > 0.0) {
@@ -84,14 +83,14 @@ __device__ double prepare_common(OptimizerScalars* s, const double* partials, in
   return scale;
 }
 
-__global__ void sgd_prepare_kernel(OptimizerScalars* s, SgdHyper hyper, const double* partials,
-                                   int32_t num_partials, double max_norm) {
+__global__ void sgd_prepare_kernel(OptimizerScalars* s, SgdHyper hyper, const double* partials, int32_t num_partials,
+                                   double max_norm) {
   const double scale = prepare_common(s, partials, num_partials, max_norm);
   if (threadIdx.x == 0) s->sgd = sgd_scalars<float>(s->lr, hyper, scale);
 }
 
-__global__ void adam_prepare_kernel(OptimizerScalars* s, AdamHyper hyper, const double* partials,
-                                    int32_t num_partials, double max_norm) {
+__global__ void adam_prepare_kernel(OptimizerScalars* s, AdamHyper hyper, const double* partials, int32_t num_partials,
+                                    double max_norm) {
   const double scale = prepare_common(s, partials, num_partials, max_norm);
   if (threadIdx.x == 0) s->adam = adam_scalars<float>(s->lr, hyper, s->step, scale);
 }
@@ -173,21 +172,21 @@ void optimizer_set_learning_rate_cuda(OptimizerScalars* scalars, double lr, cuda
   ALZ_CUDA_CHECK_LAUNCH();
 }
 
-void grad_sq_norm_partials_cuda(const MultiTensorEntry* entries, const MultiTensorChunk* chunks,
-                                int32_t num_chunks, double* partials, cudaStream_t stream) {
+void grad_sq_norm_partials_cuda(const MultiTensorEntry* entries, const MultiTensorChunk* chunks, int32_t num_chunks,
+                                double* partials, cudaStream_t stream) {
   if (num_chunks <= 0) return;
   grad_sq_norm_partials_kernel<<<num_chunks, kThreads, 0, stream>>>(entries, chunks, partials);
   ALZ_CUDA_CHECK_LAUNCH();
 }
 
-void sgd_prepare_cuda(OptimizerScalars* scalars, const SgdHyper& hyper, const double* partials,
-                      int32_t num_partials, double max_norm, cudaStream_t stream) {
+void sgd_prepare_cuda(OptimizerScalars* scalars, const SgdHyper& hyper, const double* partials, int32_t num_partials,
+                      double max_norm, cudaStream_t stream) {
   sgd_prepare_kernel<<<1, kPrepareThreads, 0, stream>>>(scalars, hyper, partials, num_partials, max_norm);
   ALZ_CUDA_CHECK_LAUNCH();
 }
 
-void adam_prepare_cuda(OptimizerScalars* scalars, const AdamHyper& hyper, const double* partials,
-                       int32_t num_partials, double max_norm, cudaStream_t stream) {
+void adam_prepare_cuda(OptimizerScalars* scalars, const AdamHyper& hyper, const double* partials, int32_t num_partials,
+                       double max_norm, cudaStream_t stream) {
   adam_prepare_kernel<<<1, kPrepareThreads, 0, stream>>>(scalars, hyper, partials, num_partials, max_norm);
   ALZ_CUDA_CHECK_LAUNCH();
 }

@@ -16,9 +16,9 @@ constexpr int kThreads = 256;
 
 int blocks_for(int64_t count) { return static_cast<int>(std::min<int64_t>((count + kThreads - 1) / kThreads, 8192)); }
 
-
 // y (N, Hp, Wp, C) from x (N, H, W, C).
-template <typename S> __global__ void zero_pad_forward_kernel(const S* x, S* y, ImageShape s, ImageShape p, Padding2d pad) {
+template <typename S>
+__global__ void zero_pad_forward_kernel(const S* x, S* y, ImageShape s, ImageShape p, Padding2d pad) {
   const int64_t count = p.numel();
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count; i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t c = i % p.c, j = (i / p.c) % p.w, r = (i / (p.c * p.w)) % p.h, n = i / (p.c * p.w * p.h);
@@ -30,7 +30,8 @@ template <typename S> __global__ void zero_pad_forward_kernel(const S* x, S* y, 
 
 // dx (N, H, W, C) (+)= the interior of dy (N, Hp, Wp, C).
 template <typename S>
-__global__ void zero_pad_backward_kernel(const S* dy, S* dx, ImageShape s, ImageShape p, Padding2d pad, bool accumulate) {
+__global__ void zero_pad_backward_kernel(const S* dy, S* dx, ImageShape s, ImageShape p, Padding2d pad,
+                                         bool accumulate) {
   const int64_t count = s.numel();
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count; i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t c = i % s.c, w = (i / s.c) % s.w, h = (i / (s.c * s.w)) % s.h, n = i / (s.c * s.w * s.h);

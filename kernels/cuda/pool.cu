@@ -25,7 +25,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kMaxBlocks = 8192;
 
-
 // The plain-value parameters a kernel needs (MaxPool2dParams plus the output shape), in 32-bit
 // integers: one image of the input and of the output holds fewer than 2^31 values (checked).
 struct PoolGeometry {
@@ -77,7 +76,8 @@ __device__ __forceinline__ int first_window(int position, int kernel, int stride
   return reach <= 0 ? 0 : (reach + stride - 1) / stride;
 }
 
-template <typename S> __global__ void max_pool_backward_kernel(const S* x, const S* dy, S* dx, PoolGeometry g, bool accumulate) {
+template <typename S>
+__global__ void max_pool_backward_kernel(const S* x, const S* dy, S* dx, PoolGeometry g, bool accumulate) {
   const int64_t pixels = int64_t{g.n} * g.in_h * g.in_w;
   const int64_t in_image = int64_t{g.in_h} * g.in_w * g.c, out_image = int64_t{g.out_h} * g.out_w * g.c;
   for (int64_t p = blockIdx.x * int64_t{blockDim.y} + threadIdx.y; p < pixels; p += int64_t{gridDim.x} * blockDim.y) {
@@ -118,11 +118,11 @@ PoolGeometry geometry(const MaxPool2dParams& p) {
   const ImageShape out = max_pool_output_shape(p);
   ALZ_CHECK(p.input.h * p.input.w * p.input.c < INT_MAX && out.h * out.w * out.c < INT_MAX && p.input.n < INT_MAX,
             "max_pool2d (CUDA): one image must hold fewer than 2^31 values, got " << p.input.h << "x" << p.input.w
-                                                                                << "x" << p.input.c);
+                                                                                  << "x" << p.input.c);
   auto i32 = [](int64_t v) { return static_cast<int>(v); };
-  return PoolGeometry{i32(p.input.n), i32(p.input.h), i32(p.input.w), i32(p.input.c),     i32(out.h),
-                      i32(out.w),     i32(p.kernel_h), i32(p.kernel_w), i32(p.stride_h), i32(p.stride_w),
-                      i32(p.pad.top), i32(p.pad.left)};
+  return PoolGeometry{i32(p.input.n),  i32(p.input.h),  i32(p.input.w),  i32(p.input.c),
+                      i32(out.h),      i32(out.w),      i32(p.kernel_h), i32(p.kernel_w),
+                      i32(p.stride_h), i32(p.stride_w), i32(p.pad.top),  i32(p.pad.left)};
 }
 
 template <typename S> void launch_forward(const S* x, S* y, const MaxPool2dParams& p, cudaStream_t stream) {
@@ -140,7 +140,7 @@ void launch_backward(const S* x, const S* dy, S* dx, const MaxPool2dParams& p, b
   const PoolGeometry g = geometry(p);
   const dim3 block = block_for(g.c);
   max_pool_backward_kernel<<<blocks_for(p.input.n * p.input.h * p.input.w, block), block, 0, stream>>>(x, dy, dx, g,
-                                                                                                      accumulate);
+                                                                                                       accumulate);
   ALZ_CUDA_CHECK_LAUNCH();
 }
 

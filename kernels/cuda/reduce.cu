@@ -15,19 +15,20 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int64_t kSumItemsPerThread = 4;  // stage-1 blocks are sized so each thread reads ~4+ items
-constexpr int64_t kSumMaxBlocks = 1024;     // = the most partials stage 2 sums
-constexpr int kChannelTile = 32;            // channels per block (one warp wide)
-constexpr int kRowLanes = 8;                // rows read in parallel per block
+constexpr int64_t kSumMaxBlocks = 1024;    // = the most partials stage 2 sums
+constexpr int kChannelTile = 32;           // channels per block (one warp wide)
+constexpr int kRowLanes = 8;               // rows read in parallel per block
 constexpr int64_t kRowsPerChunk = 128;
 constexpr int64_t kMaxChunks = 256;
-
 
 int64_t sum_blocks(int64_t count) {
   return std::clamp<int64_t>((count + kThreads * kSumItemsPerThread - 1) / (kThreads * kSumItemsPerThread), 1,
                              kSumMaxBlocks);
 }
 
-int64_t channel_chunks(int64_t rows) { return std::clamp<int64_t>((rows + kRowsPerChunk - 1) / kRowsPerChunk, 1, kMaxChunks); }
+int64_t channel_chunks(int64_t rows) {
+  return std::clamp<int64_t>((rows + kRowsPerChunk - 1) / kRowsPerChunk, 1, kMaxChunks);
+}
 
 int blocks_for(int64_t count) { return static_cast<int>(std::min<int64_t>((count + kThreads - 1) / kThreads, 8192)); }
 
@@ -49,7 +50,8 @@ __device__ float block_sum(float v) {
 // Stage 1: partials[block] = sum of the block's grid-stride share of x.
 __global__ void sum_partial_kernel(const float* x, int64_t count, float* partials) {
   float v = 0.0f;
-  for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i < count; i += int64_t{gridDim.x} * kThreads) v += x[i];
+  for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i < count; i += int64_t{gridDim.x} * kThreads)
+    v += x[i];
   v = block_sum(v);
   if (threadIdx.x == 0) partials[blockIdx.x] = v;
 }
@@ -63,7 +65,8 @@ __global__ void sum_final_kernel(const float* partials, int64_t blocks, float di
 }
 
 // dx[i] (+)= *dscalar * scale
-__global__ void broadcast_scalar_grad_kernel(const float* dscalar, float scale, float* dx, int64_t count, bool accumulate) {
+__global__ void broadcast_scalar_grad_kernel(const float* dscalar, float scale, float* dx, int64_t count,
+                                             bool accumulate) {
   const float g = *dscalar * scale;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count; i += int64_t{gridDim.x} * blockDim.x)
     dx[i] = accumulate ? dx[i] + g : g;
@@ -152,7 +155,7 @@ void launch_channel_sum(const S* x, S* out, int64_t rows, int64_t channels, floa
   const int64_t chunks = channel_chunks(rows), rows_per_chunk = std::max<int64_t>(1, (rows + chunks - 1) / chunks);
   const dim3 grid(static_cast<unsigned>((channels + kChannelTile - 1) / kChannelTile), static_cast<unsigned>(chunks));
   channel_partial_kernel<<<grid, dim3(kChannelTile, kRowLanes), 0, stream>>>(x, rows, channels, rows_per_chunk,
-                                                                              workspace);
+                                                                             workspace);
   ALZ_CUDA_CHECK_LAUNCH();
   channel_final_kernel<<<static_cast<int>((channels + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
       workspace, chunks, channels, divisor, accumulate, out);
@@ -174,8 +177,7 @@ void launch_gap_backward(const S* dy, S* dx, int64_t n, int64_t spatial, int64_t
                          cudaStream_t stream) {
   const int64_t count = n * spatial * channels;
   if (count <= 0) return;
-  global_avg_pool_backward_kernel<<<blocks_for(count), kThreads, 0, stream>>>(dy, dx, n, spatial, channels,
-                                                                               accumulate);
+  global_avg_pool_backward_kernel<<<blocks_for(count), kThreads, 0, stream>>>(dy, dx, n, spatial, channels, accumulate);
   ALZ_CUDA_CHECK_LAUNCH();
 }
 
@@ -184,7 +186,7 @@ void launch_channel_broadcast(const float* dout, float scale, float* dx, int64_t
   const int64_t count = rows * channels;
   if (count <= 0) return;
   channel_broadcast_grad_kernel<<<blocks_for(count), kThreads, 0, stream>>>(dout, scale, dx, count, channels,
-                                                                             accumulate);
+                                                                            accumulate);
   ALZ_CUDA_CHECK_LAUNCH();
 }
 

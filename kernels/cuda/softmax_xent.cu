@@ -115,8 +115,8 @@ __global__ void softmax_xent_weight_total_kernel(const int32_t* labels, const fl
 
 // dz_ij (+)= *dloss * w_i / *total * (p_ij - t_ij).
 __global__ void softmax_xent_backward_kernel(const float* logits, const int32_t* labels, const float* class_weights,
-                                             float eps, int64_t n, int64_t k, const float* dloss,
-                                             const float* total, float* dlogits, bool accumulate) {
+                                             float eps, int64_t n, int64_t k, const float* dloss, const float* total,
+                                             float* dlogits, bool accumulate) {
   const int lane = threadIdx.x % 32;
   const int64_t row = blockIdx.x * int64_t{kRowsPerBlock} + threadIdx.x / 32;
   if (row >= n) return;
@@ -153,9 +153,8 @@ void softmax_xent_forward_cuda(const float* logits, const SoftmaxXentArgs<float>
   check_args(a);
   float* weighted = workspace;
   float* weights = workspace + a.n;
-  softmax_xent_rows_kernel<<<row_blocks(a.n), kThreads, 0, stream>>>(logits, a.labels, a.class_weights,
-                                                                     a.label_smoothing, a.n, a.k, weighted,
-                                                                     weights, probs);
+  softmax_xent_rows_kernel<<<row_blocks(a.n), kThreads, 0, stream>>>(
+      logits, a.labels, a.class_weights, a.label_smoothing, a.n, a.k, weighted, weights, probs);
   ALZ_CUDA_CHECK_LAUNCH();
   softmax_xent_total_kernel<<<1, kThreads, 0, stream>>>(weighted, weights, a.n, loss);
   ALZ_CUDA_CHECK_LAUNCH();
@@ -167,9 +166,8 @@ void softmax_xent_backward_cuda(const float* logits, const SoftmaxXentArgs<float
   // The denominator sum_i w[y_i] (N without class weights; NaN when a label is out of range).
   softmax_xent_weight_total_kernel<<<1, kThreads, 0, stream>>>(a.labels, a.class_weights, a.n, a.k, workspace);
   ALZ_CUDA_CHECK_LAUNCH();
-  softmax_xent_backward_kernel<<<row_blocks(a.n), kThreads, 0, stream>>>(logits, a.labels, a.class_weights,
-                                                                         a.label_smoothing, a.n, a.k, dloss,
-                                                                         workspace, dlogits, accumulate);
+  softmax_xent_backward_kernel<<<row_blocks(a.n), kThreads, 0, stream>>>(
+      logits, a.labels, a.class_weights, a.label_smoothing, a.n, a.k, dloss, workspace, dlogits, accumulate);
   ALZ_CUDA_CHECK_LAUNCH();
 }
 

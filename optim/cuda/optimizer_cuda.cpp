@@ -83,8 +83,8 @@ struct Optimizer::CudaState {
     if (has_table && same(entries, uploaded)) return;
     const std::vector<kernels::MultiTensorChunk> chunks = kernels::multi_tensor_chunks(entries);
     const size_t bytes = chunk_offset + chunks.size() * sizeof(kernels::MultiTensorChunk);
-    ALZ_CHECK(bytes <= table_bytes, "optimizer: the gradient table outgrew its buffer (" << bytes << " > "
-                                                                                        << table_bytes << " bytes)");
+    ALZ_CHECK(bytes <= table_bytes,
+              "optimizer: the gradient table outgrew its buffer (" << bytes << " > " << table_bytes << " bytes)");
     const int s = next_slot;
     next_slot = (next_slot + 1) % kStagingSlots;
     if (pending[s]) ALZ_CUDA_CHECK(cudaEventSynchronize(copied[s]));  // its copy was queued 4 uploads ago
@@ -118,15 +118,16 @@ void Optimizer::step_cuda() {
                                         cuda_->partials, cuda_->stream);
     partials = cuda_->partials;
   }
-  update_cuda(DeviceStep{cuda_->device_entries(), cuda_->device_chunks(), cuda_->num_chunks, partials,
-                         cuda_->scalars, cuda_->stream});
+  update_cuda(DeviceStep{cuda_->device_entries(), cuda_->device_chunks(), cuda_->num_chunks, partials, cuda_->scalars,
+                         cuda_->stream});
   ++step_;
 }
 
 void Optimizer::make_cuda_state() {
   size_t max_chunks = 0;
   for (const Slot& slot : slots_)
-    max_chunks += static_cast<size_t>((slot.param->numel() + kernels::kMultiTensorChunk - 1) / kernels::kMultiTensorChunk);
+    max_chunks +=
+        static_cast<size_t>((slot.param->numel() + kernels::kMultiTensorChunk - 1) / kernels::kMultiTensorChunk);
   cuda_.reset(new CudaState(device_.index, slots_.size(), max_chunks));
   upload_scalars_cuda(/*with_step=*/true);
 }

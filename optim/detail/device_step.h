@@ -14,7 +14,7 @@ struct DeviceStep {
   const kernels::MultiTensorEntry* entries;  // (param, grad, state0, state1, count) per tensor
   const kernels::MultiTensorChunk* chunks;   // (tensor, chunk) per block of the fused launch
   int32_t num_chunks;
-  const double* partials;             // per-chunk sums of squares, or nullptr without clipping
+  const double* partials;              // per-chunk sums of squares, or nullptr without clipping
   kernels::OptimizerScalars* scalars;  // learning rate, t, the step's scalars
   cudaStream_t stream;
 };

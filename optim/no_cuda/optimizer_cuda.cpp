@@ -7,7 +7,9 @@ namespace alz {
 
 struct Optimizer::CudaState {};
 
-void Optimizer::make_cuda_state() { ALZ_FAIL(kind_ << " optimizer: parameters on " << device_.str() << " in a build without CUDA"); }
+void Optimizer::make_cuda_state() {
+  ALZ_FAIL(kind_ << " optimizer: parameters on " << device_.str() << " in a build without CUDA");
+}
 void Optimizer::step_cuda() { make_cuda_state(); }
 void Optimizer::upload_scalars_cuda(bool) {}
 double Optimizer::last_grad_norm() const { return last_norm_; }

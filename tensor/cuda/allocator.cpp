@@ -60,9 +60,10 @@ class CachingAllocator {
         pointer = raw_allocate(size, device);
       }
       if (pointer == nullptr) {
-        ALZ_FAIL((device >= 0 ? "CUDA out of memory on device " + std::to_string(device) : std::string("out of pinned host memory"))
-                 << ": asked for " << bytes << " bytes; allocated " << pool.stats.allocated_bytes
-                 << ", reserved " << pool.stats.reserved_bytes << " bytes");
+        ALZ_FAIL((device >= 0 ? "CUDA out of memory on device " + std::to_string(device)
+                              : std::string("out of pinned host memory"))
+                 << ": asked for " << bytes << " bytes; allocated " << pool.stats.allocated_bytes << ", reserved "
+                 << pool.stats.reserved_bytes << " bytes");
       }
       ++pool.stats.cuda_malloc_calls;
       pool.stats.reserved_bytes += size;
@@ -128,8 +129,10 @@ class CachingAllocator {
         cudaDeviceSynchronize();
       }
       for (auto& [size, pointer] : pool.free_blocks) {
-        if (device >= 0) cudaFree(pointer);
-        else cudaFreeHost(pointer);
+        if (device >= 0)
+          cudaFree(pointer);
+        else
+          cudaFreeHost(pointer);
         pool.stats.reserved_bytes -= size;
       }
       pool.free_blocks.clear();

@@ -78,8 +78,8 @@ std::string library_versions() {
   cublasGetProperty(PATCH_LEVEL, &cublas_patch);
   char text[256];
   std::snprintf(text, sizeof text, "CUDA runtime %s, driver %s, cuDNN %zu.%zu.%zu, cuBLAS %d.%d.%d",
-                dotted(runtime).c_str(), driver ? dotted(driver).c_str() : "none", cudnn / 10000,
-                (cudnn % 10000) / 100, cudnn % 100, cublas, cublas_minor, cublas_patch);
+                dotted(runtime).c_str(), driver ? dotted(driver).c_str() : "none", cudnn / 10000, (cudnn % 10000) / 100,
+                cudnn % 100, cublas, cublas_minor, cublas_patch);
   return text;
 }
 

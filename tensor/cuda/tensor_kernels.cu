@@ -23,17 +23,25 @@ int blocks_for(int64_t count) {
 }
 
 __device__ __forceinline__ void store_float(void* data, DType dtype, int64_t i, float value) {
-  if (dtype == DType::F32) static_cast<float*>(data)[i] = value;
-  else if (dtype == DType::F64) static_cast<double*>(data)[i] = value;
-  else if (dtype == DType::I32) static_cast<int32_t*>(data)[i] = static_cast<int32_t>(value);
-  else static_cast<bf16*>(data)[i] = float_to_bf16(value);
+  if (dtype == DType::F32)
+    static_cast<float*>(data)[i] = value;
+  else if (dtype == DType::F64)
+    static_cast<double*>(data)[i] = value;
+  else if (dtype == DType::I32)
+    static_cast<int32_t*>(data)[i] = static_cast<int32_t>(value);
+  else
+    static_cast<bf16*>(data)[i] = float_to_bf16(value);
 }
 
 __device__ __forceinline__ void store_double(void* data, DType dtype, int64_t i, double value) {
-  if (dtype == DType::F32) static_cast<float*>(data)[i] = static_cast<float>(value);
-  else if (dtype == DType::F64) static_cast<double*>(data)[i] = value;
-  else if (dtype == DType::I32) static_cast<int32_t*>(data)[i] = static_cast<int32_t>(value);
-  else static_cast<bf16*>(data)[i] = float_to_bf16(static_cast<float>(value));
+  if (dtype == DType::F32)
+    static_cast<float*>(data)[i] = static_cast<float>(value);
+  else if (dtype == DType::F64)
+    static_cast<double*>(data)[i] = value;
+  else if (dtype == DType::I32)
+    static_cast<int32_t*>(data)[i] = static_cast<int32_t>(value);
+  else
+    static_cast<bf16*>(data)[i] = float_to_bf16(static_cast<float>(value));
 }
 
 __device__ __forceinline__ double load_double(const void* data, DType dtype, int64_t i) {
@@ -69,8 +77,10 @@ __global__ void normal_kernel(void* data, DType dtype, int64_t count, uint64_t s
 __global__ void convert_kernel(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t count) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count; i += int64_t{gridDim.x} * blockDim.x) {
     double value = load_double(src, src_dtype, i);
-    if (dst_dtype == DType::BF16) store_float(dst, dst_dtype, i, static_cast<float>(value));
-    else store_double(dst, dst_dtype, i, value);
+    if (dst_dtype == DType::BF16)
+      store_float(dst, dst_dtype, i, static_cast<float>(value));
+    else
+      store_double(dst, dst_dtype, i, value);
   }
 }
 
@@ -92,7 +102,7 @@ void uniform_device(void* data, DType dtype, int64_t count, uint64_t seed, uint6
                     int device) {
   if (count == 0) return;
   uniform_kernel<<<blocks_for(count), kThreads, 0, context(device).compute_stream>>>(data, dtype, count, seed, offset,
-                                                                                    low, high);
+                                                                                     low, high);
   ALZ_CUDA_CHECK_LAUNCH();
 }
 
@@ -100,14 +110,14 @@ void normal_device(void* data, DType dtype, int64_t count, uint64_t seed, uint64
                    int device) {
   if (count == 0) return;
   normal_kernel<<<blocks_for(count), kThreads, 0, context(device).compute_stream>>>(data, dtype, count, seed, offset,
-                                                                                   mean, stddev);
+                                                                                    mean, stddev);
   ALZ_CUDA_CHECK_LAUNCH();
 }
 
 void convert_device(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t count, int device) {
   if (count == 0) return;
   convert_kernel<<<blocks_for(count), kThreads, 0, context(device).compute_stream>>>(src, src_dtype, dst, dst_dtype,
-                                                                                    count);
+                                                                                     count);
   ALZ_CUDA_CHECK_LAUNCH();
 }
 

@@ -1,8 +1,8 @@
 // The CUDA runtime of a build without the CUDA toolkit (configured with -DALZ_CUDA=OFF or on
 // a machine without nvcc): no devices, and every device operation says so. Compiled only in
 // such builds; see tensor/cuda_runtime.h for the interface.
-#include "tensor/cuda_runtime.h"
 #include "core/error.h"
+#include "tensor/cuda_runtime.h"
 
 namespace alz::cuda {
 
@@ -32,7 +32,9 @@ void copy_async(void*, const void*, size_t, Stream) { no_cuda("asynchronous copy
 void synchronize(int) { no_cuda("synchronize"); }
 void fill_device(void*, DType, int64_t, double, int) { no_cuda("fill on a CUDA device"); }
 void arange_device(void*, DType, int64_t, int) { no_cuda("arange on a CUDA device"); }
-void uniform_device(void*, DType, int64_t, uint64_t, uint64_t, float, float, int) { no_cuda("uniform on a CUDA device"); }
+void uniform_device(void*, DType, int64_t, uint64_t, uint64_t, float, float, int) {
+  no_cuda("uniform on a CUDA device");
+}
 void normal_device(void*, DType, int64_t, uint64_t, uint64_t, float, float, int) { no_cuda("normal on a CUDA device"); }
 void convert_device(const void*, DType, void*, DType, int64_t, int) { no_cuda("convert on a CUDA device"); }
 

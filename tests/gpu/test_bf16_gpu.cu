@@ -34,13 +34,30 @@ float from_bits(uint32_t bits) {
 }
 
 std::vector<float> test_values() {
-  std::vector<float> v = {0.0f, -0.0f, 1.0f, -1.0f, 1.00390625f, 1.01171875f,  // ties to even, both ways
-                          from_bits(0x3F808000u), from_bits(0x3F818000u), from_bits(0x3F808001u),
-                          from_bits(0x00000001u), from_bits(0x80008000u), from_bits(0x007FFFFFu),  // subnormals
-                          std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(),  // round to Inf
-                          from_bits(0x7F7F7FFFu), from_bits(0x7F7F8000u),  // largest finite bf16, and past it
-                          std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
-                          std::numeric_limits<float>::min(), 3.14159265f, -2.71828182f, 65504.0f, 1e-30f, -1e30f};
+  std::vector<float> v = {0.0f,
+                          -0.0f,
+                          1.0f,
+                          -1.0f,
+                          1.00390625f,
+                          1.01171875f,  // ties to even, both ways
+                          from_bits(0x3F808000u),
+                          from_bits(0x3F818000u),
+                          from_bits(0x3F808001u),
+                          from_bits(0x00000001u),
+                          from_bits(0x80008000u),
+                          from_bits(0x007FFFFFu),  // subnormals
+                          std::numeric_limits<float>::max(),
+                          -std::numeric_limits<float>::max(),  // round to Inf
+                          from_bits(0x7F7F7FFFu),
+                          from_bits(0x7F7F8000u),  // largest finite bf16, and past it
+                          std::numeric_limits<float>::infinity(),
+                          -std::numeric_limits<float>::infinity(),
+                          std::numeric_limits<float>::min(),
+                          3.14159265f,
+                          -2.71828182f,
+                          65504.0f,
+                          1e-30f,
+                          -1e30f};
   std::mt19937 rng(5);
   std::uniform_int_distribution<uint32_t> bits;
   while (v.size() < 100000) {
@@ -79,8 +96,8 @@ TEST(Bf16Gpu, DeviceConversionsMatchTheHostBitForBit) {
       ADD_FAILURE() << "float_to_bf16 on the device: value " << values[i] << " gave 0x" << std::hex << scalar_host[i]
                     << ", the host 0x" << expected;
     if (from_pack != expected && ++packed_mismatches <= 5)
-      ADD_FAILURE() << "pack_bf16x2: value " << values[i] << " (" << (i % 2 == 0 ? "low" : "high")
-                    << " half) gave 0x" << std::hex << from_pack << ", the host 0x" << expected;
+      ADD_FAILURE() << "pack_bf16x2: value " << values[i] << " (" << (i % 2 == 0 ? "low" : "high") << " half) gave 0x"
+                    << std::hex << from_pack << ", the host 0x" << expected;
   }
   EXPECT_EQ(scalar_mismatches, 0);
   EXPECT_EQ(packed_mismatches, 0);

@@ -32,8 +32,7 @@ using test::Tolerance;
 
 // Device memory of `count` elements of T, optionally starting `offset` elements into the
 // allocation (offset 1 breaks the 16-byte alignment and forces the scalar path).
-template <typename T>
-class DeviceArray {
+template <typename T> class DeviceArray {
  public:
   explicit DeviceArray(size_t count, size_t offset = 0) : count_(count) {
     ALZ_CUDA_CHECK(cudaMalloc(&base_, (count + offset) * sizeof(T) + 16));
@@ -65,8 +64,7 @@ template <typename S> S from_float(float v);
 template <> float from_float<float>(float v) { return v; }
 template <> bf16 from_float<bf16>(float v) { return float_to_bf16(v); }
 
-template <typename S>
-std::vector<double> as_double(const std::vector<S>& v) {
+template <typename S> std::vector<double> as_double(const std::vector<S>& v) {
   std::vector<double> out(v.size());
   for (size_t i = 0; i < v.size(); ++i) out[i] = to_float(v[i]);
   return out;
@@ -92,8 +90,7 @@ struct Case {
 };
 
 // Host inputs in the storage type S plus the float parameters; x = offset_c + spread * N(0, 1).
-template <typename S>
-struct Inputs {
+template <typename S> struct Inputs {
   std::vector<S> x, dy;
   std::vector<float> gamma, beta, moving_mean, moving_var;
 };
@@ -125,14 +122,17 @@ struct Outputs {  // everything a training step produces, as double
 
 // f64 CPU reference on the exact input values. dy is zeroed (in `in` too) where a
 // pre-activation lies within 1e-3 of the ReLU kink, where f32 and f64 could disagree on the mask.
-template <typename S>
-Outputs reference(Inputs<S>& in, int64_t rows, int64_t channels, bool relu) {
+template <typename S> Outputs reference(Inputs<S>& in, int64_t rows, int64_t channels, bool relu) {
   const int64_t n = rows * channels;
   std::vector<double> x = as_double(in.x), g(in.gamma.begin(), in.gamma.end()), b(in.beta.begin(), in.beta.end());
-  Outputs out{std::vector<double>(n), std::vector<double>(channels), std::vector<double>(channels),
+  Outputs out{std::vector<double>(n),
+              std::vector<double>(channels),
+              std::vector<double>(channels),
               std::vector<double>(in.moving_mean.begin(), in.moving_mean.end()),
-              std::vector<double>(in.moving_var.begin(), in.moving_var.end()), std::vector<double>(n),
-              std::vector<double>(channels, 0.5), std::vector<double>(channels, -0.25)};
+              std::vector<double>(in.moving_var.begin(), in.moving_var.end()),
+              std::vector<double>(n),
+              std::vector<double>(channels, 0.5),
+              std::vector<double>(channels, -0.25)};
   bn_relu_forward_training_cpu(BnReluForwardArgs<double>{.x = x.data(),
                                                          .y = out.y.data(),
                                                          .rows = rows,
@@ -205,20 +205,19 @@ Outputs run_cuda(const Inputs<S>& in, int64_t rows, int64_t channels, bool relu,
   size_t nonzero = 0;
   for (size_t i = 0; i < counter_bytes; ++i) nonzero += ws[i] != 0;
   EXPECT_EQ(nonzero, 0u) << "the last-block counters were not reset to zero";
-  return Outputs{as_double(y.download()),  as_double(mean.download()),   as_double(invstd.download()),
-                 as_double(mm.download()), as_double(mv.download()),     as_double(dx.download()),
+  return Outputs{as_double(y.download()),      as_double(mean.download()), as_double(invstd.download()),
+                 as_double(mm.download()),     as_double(mv.download()),   as_double(dx.download()),
                  as_double(dgamma.download()), as_double(dbeta.download())};
 }
 
 // Tolerances: f32 statistics and sums against f64. Sums of `rows` O(1) terms in f32 carry
 // up to ~rows * 1e-7 of error; bf16 outputs are rounded to 8 significant bits (relative 2^-8).
-template <typename S>
-void expect_close(const Outputs& gpu, const Outputs& cpu, int64_t rows) {
+template <typename S> void expect_close(const Outputs& gpu, const Outputs& cpu, int64_t rows) {
   const bool is_bf16 = sizeof(S) == 2;
-  const Tolerance stats{1e-5, 1e-5};                         // f32 Welford over the batch
+  const Tolerance stats{1e-5, 1e-5};                                    // f32 Welford over the batch
   const Tolerance sums{2e-6 * static_cast<double>(rows) + 1e-5, 1e-4};  // f32 sums of g and g * xhat
-  const Tolerance values = is_bf16 ? Tolerance{1e-3, 8e-3}    // rounded to bf16
-                                   : Tolerance{1e-4, 1e-4};   // f32 arithmetic, |xhat| < 8
+  const Tolerance values = is_bf16 ? Tolerance{1e-3, 8e-3}              // rounded to bf16
+                                   : Tolerance{1e-4, 1e-4};             // f32 arithmetic, |xhat| < 8
   ALZ_EXPECT_CLOSE(gpu.mean, cpu.mean, stats);
   ALZ_EXPECT_CLOSE(gpu.invstd, cpu.invstd, stats);
   ALZ_EXPECT_CLOSE(gpu.moving_mean, cpu.moving_mean, stats);
@@ -229,8 +228,7 @@ void expect_close(const Outputs& gpu, const Outputs& cpu, int64_t rows) {
   ALZ_EXPECT_CLOSE(gpu.dbeta, cpu.dbeta, sums);
 }
 
-template <typename S>
-void check_training(const Case& c, uint64_t seed, size_t misalign = 0) {
+template <typename S> void check_training(const Case& c, uint64_t seed, size_t misalign = 0) {
   Inputs<S> in = make_inputs<S>(c.rows, c.channels, seed);
   const Outputs cpu = reference(in, c.rows, c.channels, c.relu);
   expect_close<S>(run_cuda(in, c.rows, c.channels, c.relu, misalign), cpu, c.rows);
@@ -285,8 +283,7 @@ TEST(BnReluGpuPaths, LargeOffsetKeepsVarianceAccurate) {
   ALZ_EXPECT_CLOSE(gpu.y, cpu.y, Tolerance({5e-3, 5e-3}));           // xhat inherits that error
 }
 
-template <typename S>
-void check_inference(int64_t rows, int64_t channels, bool relu, bool in_place) {
+template <typename S> void check_inference(int64_t rows, int64_t channels, bool relu, bool in_place) {
   SCOPED_TRACE("rows " + std::to_string(rows) + ", channels " + std::to_string(channels) +
                (in_place ? ", in place" : ""));
   Inputs<S> in = make_inputs<S>(rows, channels, 41 + rows);
@@ -330,8 +327,7 @@ TEST(BnReluGpuPaths, InferenceMatchesCpu) {
   }
 }
 
-template <typename S>
-void check_deterministic(int64_t rows, int64_t channels) {
+template <typename S> void check_deterministic(int64_t rows, int64_t channels) {
   SCOPED_TRACE("rows " + std::to_string(rows) + ", channels " + std::to_string(channels));
   Inputs<S> in = make_inputs<S>(rows, channels, 51);
   const Outputs a = run_cuda(in, rows, channels, true), b = run_cuda(in, rows, channels, true);
@@ -365,7 +361,7 @@ TEST(BnReluGpuPaths, EveryTileWidthMatchesTheCpu) {
     check_training<bf16>({392, 256, true}, 62);
     check_training<bf16>({6272, 64, false}, 63);
     check_training<float>({98, 2048, true}, 64);
-    check_training<bf16>({1568, 100, true}, 65);  // scalar path
+    check_training<bf16>({1568, 100, true}, 65);    // scalar path
     check_training<float>({333, 24, true}, 66, 1);  // misaligned: scalar path
     check_deterministic<bf16>(1568, 512);
   }

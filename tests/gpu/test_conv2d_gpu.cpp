@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "core/bf16.h"
-#include "kernels/conv2d.h"
 #include "core/cuda/check.h"
+#include "kernels/conv2d.h"
 #include "support/compare.h"
 #include "support/conv_shapes.h"
 
@@ -185,13 +185,14 @@ TEST_P(Conv2dCudnn, MatchesReferenceOnOddShapes) {
   for (const Conv2dParams& p : odd_shapes()) check_shape(p, dtype, dtype == DType::BF16 ? kBf16 : kStrictF32);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Modes, Conv2dCudnn,
-    ::testing::Combine(::testing::Values(ConvAlgoMode::Heuristic, ConvAlgoMode::Benchmark, ConvAlgoMode::Deterministic),
-                       ::testing::Values(DType::F32, DType::BF16)),
-    [](const ::testing::TestParamInfo<std::tuple<ConvAlgoMode, DType>>& info) {
-      return std::string(conv_algo_mode_name(std::get<0>(info.param))) + "_" + dtype_name(std::get<1>(info.param));
-    });
+INSTANTIATE_TEST_SUITE_P(Modes, Conv2dCudnn,
+                         ::testing::Combine(::testing::Values(ConvAlgoMode::Heuristic, ConvAlgoMode::Benchmark,
+                                                              ConvAlgoMode::Deterministic),
+                                            ::testing::Values(DType::F32, DType::BF16)),
+                         [](const ::testing::TestParamInfo<std::tuple<ConvAlgoMode, DType>>& info) {
+                           return std::string(conv_algo_mode_name(std::get<0>(info.param))) + "_" +
+                                  dtype_name(std::get<1>(info.param));
+                         });
 
 TEST_F(Conv2dCudnn, Tf32MatchesReferenceOnOddShapes) {
   ALZ_REQUIRE_GPU();
@@ -208,7 +209,8 @@ TEST_F(Conv2dCudnn, ZeroWorkspaceCapStillFindsAlgorithms) {
   set_conv_workspace_limit(0);
   const Conv2dParams p = Conv2dParams::make(2, 9, 9, 5, 7, 3, 2, 1);
   for (ConvDirection direction : {ConvDirection::Forward, ConvDirection::BackwardData, ConvDirection::BackwardFilter})
-    EXPECT_EQ(conv2d_algo_cudnn(handle(), p, DType::F32, direction).algo_workspace, 0u) << conv_direction_name(direction);
+    EXPECT_EQ(conv2d_algo_cudnn(handle(), p, DType::F32, direction).algo_workspace, 0u)
+        << conv_direction_name(direction);
   check_shape(p, DType::F32, kStrictF32);
 }
 
@@ -259,7 +261,8 @@ TEST_F(Conv2dCudnn, DeterministicModeIsBitIdentical) {
     auto w = upload(random_values(p.w_count(), 22, dtype), dtype);
     auto dy = upload(random_values(p.y_count(), 23, dtype), dtype);
     size_t bytes = 0;
-    for (ConvDirection direction : {ConvDirection::Forward, ConvDirection::BackwardData, ConvDirection::BackwardFilter}) {
+    for (ConvDirection direction :
+         {ConvDirection::Forward, ConvDirection::BackwardData, ConvDirection::BackwardFilter}) {
       const ConvAlgoInfo info = conv2d_algo_cudnn(handle(), p, dtype, direction);
       EXPECT_TRUE(info.deterministic) << conv_direction_name(direction) << " chose " << info.name;
       bytes = std::max(bytes, info.workspace_bytes);

@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/error.h"
 #include "support/compare.h"
 #include "tensor/cuda/context.h"
 #include "tensor/cuda_runtime.h"
-#include "core/error.h"
 #include "tensor/tensor.h"
 
 namespace alz {
@@ -45,7 +45,8 @@ TEST(CudaRuntimeGpu, FreedBlockIsReusedWithoutCudaMalloc) {
     Tensor a = Tensor::empty({64, 56, 56, 7}, DType::F32, Device::cuda());
     Tensor b = Tensor::empty({33}, DType::BF16, Device::cuda());
   }
-  EXPECT_EQ(cuda::allocator_stats(0).cuda_malloc_calls, warm_stats.cuda_malloc_calls + 1);  // the 33-element class, once
+  EXPECT_EQ(cuda::allocator_stats(0).cuda_malloc_calls,
+            warm_stats.cuda_malloc_calls + 1);  // the 33-element class, once
 }
 
 TEST(CudaRuntimeGpu, StatisticsTrackAllocatedReservedPeak) {

@@ -22,7 +22,6 @@
 #include <utility>
 #include <vector>
 
-#include "support/finite_difference.h"
 #include "core/cuda/check.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
@@ -31,6 +30,7 @@
 #include "kernels/reduce.h"
 #include "kernels/softmax_xent.h"
 #include "support/compare.h"
+#include "support/finite_difference.h"
 #include "support/pool_pad_shapes.h"
 
 namespace alz::kernels {
@@ -65,7 +65,10 @@ Gpu& gpu() {
 float to_f(float v) { return v; }
 float to_f(bf16 v) { return bf16_to_float(v); }
 template <typename S> S from_f(float v) {
-  if constexpr (std::is_same_v<S, float>) return v; else return float_to_bf16(v);
+  if constexpr (std::is_same_v<S, float>)
+    return v;
+  else
+    return float_to_bf16(v);
 }
 
 // Host values as storage S can hold them (bf16 rounds to nearest even).
@@ -167,7 +170,8 @@ template <typename S> void scale_and_relu() {
 }
 
 template <typename S> void bias_add() {
-  for (auto [rows, channels] : std::vector<std::pair<int64_t, int64_t>>{{kRows, kChannels}, {1, 3}, {4099, 67}, {2, 2049}}) {
+  for (auto [rows, channels] :
+       std::vector<std::pair<int64_t, int64_t>>{{kRows, kChannels}, {1, 3}, {4099, 67}, {2, 2049}}) {
     const int64_t n = rows * channels;
     const Host x = random<S>(n, 8), bias = random<S>(channels, 9), g = random<S>(n, 10),
                prior_b = random<S>(channels, 11);
@@ -217,7 +221,8 @@ void sums_and_means() {
 }
 
 template <typename S> void channel_reductions() {
-  for (auto [rows, channels] : std::vector<std::pair<int64_t, int64_t>>{{kRows, kChannels}, {1, 1}, {20001, 5}, {3, 2049}}) {
+  for (auto [rows, channels] :
+       std::vector<std::pair<int64_t, int64_t>>{{kRows, kChannels}, {1, 1}, {20001, 5}, {3, 2049}}) {
     const Host x = random<S>(rows * channels, 14), g = random<float>(channels, 15);
     Dev<S> dx_in(x), out(channels);
     Dev<float> workspace(channel_sum_workspace_elements(rows, channels));
@@ -345,7 +350,7 @@ template <typename S> void max_pool() {
   // The odd shapes of tests/test_pool.cpp (tests/support/pool_pad_shapes.h), and two too large
   // for finite differences.
   std::vector<test::PoolShape> cases = test::max_pool_odd_shapes();
-  cases.push_back({{2, 12, 11, 70}, 3, 2, {1, 1, 1, 1}, -1.0, 1.0});    // C > a warp of lanes
+  cases.push_back({{2, 12, 11, 70}, 3, 2, {1, 1, 1, 1}, -1.0, 1.0});     // C > a warp of lanes
   cases.push_back({{1, 1450, 1450, 1}, 3, 2, {1, 1, 1, 1}, -1.0, 1.0});  // grid-stride loop
   for (const test::PoolShape& c : cases) {
     MaxPool2dParams p;

@@ -18,10 +18,10 @@
 
 #include "core/cuda/check.h"
 #include "kernels/optimizer.h"
+#include "optim/optimizer.h"
 #include "support/compare.h"
 #include "tensor/autograd.h"
 #include "tensor/cuda/context.h"
-#include "optim/optimizer.h"
 
 namespace alz {
 namespace {
@@ -115,8 +115,8 @@ template <typename Options> MakeOptimizer adam(Options o) {
 TEST(OptimizerGpu, SgdMatchesCpu) {
   ALZ_REQUIRE_GPU();
   compare_with_cpu(sgd(SgdOptions{.learning_rate = 0.01}), 1.0, "sgd");
-  compare_with_cpu(sgd(SgdOptions{.learning_rate = 0.01, .momentum = 0.9, .nesterov = true, .weight_decay = 0.1}),
-                   1.0, "sgd nesterov decoupled wd");
+  compare_with_cpu(sgd(SgdOptions{.learning_rate = 0.01, .momentum = 0.9, .nesterov = true, .weight_decay = 0.1}), 1.0,
+                   "sgd nesterov decoupled wd");
   compare_with_cpu(sgd(SgdOptions{.learning_rate = 0.01, .weight_decay = 0.1}), 1.0, "sgd decoupled wd");
   compare_with_cpu(sgd(SgdOptions{.learning_rate = 0.01, .momentum = 0.9, .weight_decay = 0.05, .l2 = 1e-3}), 1.0,
                    "sgd momentum wd + l2");
@@ -129,8 +129,7 @@ TEST(OptimizerGpu, AdamMatchesCpu) {
   ALZ_REQUIRE_GPU();
   compare_with_cpu(adam(AdamOptions{.learning_rate = 0.01}), 1.0, "adam");
   compare_with_cpu(adam(AdamOptions{.learning_rate = 0.01, .weight_decay = 0.05}), 1.0, "adamw (decoupled wd)");
-  compare_with_cpu(adam(AdamOptions{.learning_rate = 0.01, .l2 = 1e-3, .clip_global_norm = 50.0}), 1.0,
-                   "adam l2 clip");
+  compare_with_cpu(adam(AdamOptions{.learning_rate = 0.01, .l2 = 1e-3, .clip_global_norm = 50.0}), 1.0, "adam l2 clip");
   compare_with_cpu(adam(AdamOptions{.learning_rate = 0.01, .weight_decay = 0.05, .l2 = 1e-3, .clip_global_norm = 50.0}),
                    1.0, "adam wd + l2 clip");
   compare_with_cpu(adam(AdamOptions{.learning_rate = 0.01, .epsilon = 1e-3, .clip_global_norm = 50.0}), 1e-3,
@@ -193,7 +192,8 @@ TEST(OptimizerGpu, ClippedRunsAreBitwiseRepeatable) {
     norms.push_back(opt.last_grad_norm());
   }
   EXPECT_EQ(norms[0], norms[1]);
-  for (size_t i = 0; i < runs[0].tensors.size(); ++i) EXPECT_TRUE(test::bitwise_equal(runs[0].tensors[i], runs[1].tensors[i]));
+  for (size_t i = 0; i < runs[0].tensors.size(); ++i)
+    EXPECT_TRUE(test::bitwise_equal(runs[0].tensors[i], runs[1].tensors[i]));
 }
 
 TEST(OptimizerGpu, SaveLoadResumesBitExactly) {

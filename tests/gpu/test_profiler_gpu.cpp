@@ -5,9 +5,9 @@
 
 #include <map>
 
+#include "core/generator.h"
 #include "support/compare.h"
 #include "tensor/autograd.h"
-#include "core/generator.h"
 #include "tensor/ops.h"
 #include "tensor/profiler.h"
 

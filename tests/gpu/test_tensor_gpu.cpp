@@ -3,10 +3,10 @@
 // Labelled `gpu`; skips with a reason without a device. Run: ctest --test-dir build -L gpu
 #include <gtest/gtest.h>
 
+#include "core/error.h"
 #include "support/compare.h"
 #include "tensor/cuda/context.h"
 #include "tensor/cuda_runtime.h"
-#include "core/error.h"
 #include "tensor/tensor.h"
 
 namespace alz {

@@ -1,19 +1,19 @@
 // Implementation of the shared comparison helper (tests/support/compare.h).
 #include "support/compare.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
 
-#include <unistd.h>
-
 #include "core/error.h"
 
 namespace alz::test {
 
-::testing::AssertionResult all_close(const double* actual, const double* expected, int64_t count,
-                                     Tolerance tol, const std::string& what) {
+::testing::AssertionResult all_close(const double* actual, const double* expected, int64_t count, Tolerance tol,
+                                     const std::string& what) {
   int64_t failures = 0, worst_index = -1;
   double worst_excess = -1.0;
   for (int64_t i = 0; i < count; ++i) {
@@ -35,10 +35,9 @@ namespace alz::test {
   double a = actual[worst_index], e = expected[worst_index];
   std::ostringstream message;
   message.precision(9);
-  message << (what.empty() ? "values" : what) << ": " << failures << " of " << count
-          << " elements outside atol " << tol.atol << " + rtol " << tol.rtol << " * |expected|; worst at index "
-          << worst_index << ": actual " << a << ", expected " << e << ", error " << std::fabs(a - e)
-          << ", bound " << tol.atol + tol.rtol * std::fabs(e);
+  message << (what.empty() ? "values" : what) << ": " << failures << " of " << count << " elements outside atol "
+          << tol.atol << " + rtol " << tol.rtol << " * |expected|; worst at index " << worst_index << ": actual " << a
+          << ", expected " << e << ", error " << std::fabs(a - e) << ", bound " << tol.atol + tol.rtol * std::fabs(e);
   return ::testing::AssertionFailure() << message.str();
 }
 
@@ -78,7 +77,8 @@ namespace alz::test {
 
 std::string fresh_temp_dir(const std::string& name) {
   const char* root = std::getenv("ALZ_TEST_TMP");
-  std::filesystem::path base = root ? std::filesystem::path(root) : std::filesystem::temp_directory_path() / "alz_tests";
+  std::filesystem::path base =
+      root ? std::filesystem::path(root) : std::filesystem::temp_directory_path() / "alz_tests";
   // One folder per process: CTest runs the tests of one program in parallel processes.
   std::filesystem::path dir = base / (name + "-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);

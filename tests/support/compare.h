@@ -23,8 +23,8 @@
 namespace alz::test {
 
 // Fills a result, so tests can also assert on the text.
-::testing::AssertionResult all_close(const double* actual, const double* expected, int64_t count,
-                                     Tolerance tol, const std::string& what = "");
+::testing::AssertionResult all_close(const double* actual, const double* expected, int64_t count, Tolerance tol,
+                                     const std::string& what = "");
 ::testing::AssertionResult all_close(const std::vector<double>& actual, const std::vector<double>& expected,
                                      Tolerance tol, const std::string& what = "");
 ::testing::AssertionResult all_close(const std::vector<float>& actual, const std::vector<float>& expected,
@@ -49,8 +49,7 @@ std::string error_message(const std::function<void()>& body);
 #define ALZ_EXPECT_CLOSE(actual, expected, tol) EXPECT_TRUE(::alz::test::all_close(actual, expected, tol, #actual))
 #define ALZ_ASSERT_CLOSE(actual, expected, tol) ASSERT_TRUE(::alz::test::all_close(actual, expected, tol, #actual))
 
-#define ALZ_REQUIRE_GPU()                                                        \
-  do {                                                                           \
-    if (!::alz::cuda::available())                                               \
-      GTEST_SKIP() << "no usable CUDA device: " << ::alz::cuda::unavailable_reason(); \
+#define ALZ_REQUIRE_GPU()                                                                                          \
+  do {                                                                                                             \
+    if (!::alz::cuda::available()) GTEST_SKIP() << "no usable CUDA device: " << ::alz::cuda::unavailable_reason(); \
   } while (0)

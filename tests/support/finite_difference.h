@@ -41,11 +41,10 @@ constexpr Tolerance kGradTolerance{1e-7, 1e-6};
 
 inline ::testing::AssertionResult check_gradient(const ScalarFunction& f, std::vector<double> x,
                                                  const std::vector<double>& analytic, double eps = 1e-6,
-                                                 Tolerance tol = kGradTolerance,
-                                                 const std::string& what = "gradient") {
+                                                 Tolerance tol = kGradTolerance, const std::string& what = "gradient") {
   if (analytic.size() != x.size()) {
-    return ::testing::AssertionFailure() << what << ": analytic gradient has " << analytic.size()
-                                         << " elements, x has " << x.size();
+    return ::testing::AssertionFailure() << what << ": analytic gradient has " << analytic.size() << " elements, x has "
+                                         << x.size();
   }
   std::vector<double> numeric(x.size());
   for (size_t i = 0; i < x.size(); ++i) {
