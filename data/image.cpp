@@ -315,14 +315,21 @@ void write_jpeg(const std::string& path, const Image& image, int quality) {
   write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
-void write_png(const std::string& path, const Image& image) {
-  check_writable(image, path, 4);
+static std::vector<uint8_t> encode_png_bytes(const Image& image, const std::string& name_for_errors) {
+  check_writable(image, name_for_errors, 4);
   std::vector<uint8_t> bytes;
   if (!stbi_write_png_to_func(append_bytes, &bytes, image.width, image.height, image.channels, image.pixels.data(),
                               image.width * image.channels))
-    ALZ_FAIL(path << ": PNG encoding failed");
+    ALZ_FAIL(name_for_errors << ": PNG encoding failed");
+  return bytes;
+}
+
+void write_png(const std::string& path, const Image& image) {
+  const std::vector<uint8_t> bytes = encode_png_bytes(image, path);
   write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
+
+std::vector<uint8_t> encode_png(const Image& image) { return encode_png_bytes(image, "PNG image in memory"); }
 
 int64_t default_max_image_pixels() {
   constexpr int64_t kDefault = 64LL * 1024 * 1024;

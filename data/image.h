@@ -79,5 +79,8 @@ Image to_grey(const Image& image);
 // the test images stay byte for byte what they were, and nothing needs them to match Keras.
 void write_jpeg(const std::string& path, const Image& image, int quality = 92);
 void write_png(const std::string& path, const Image& image);
+// The bytes write_png would write (channels 1, 3 or 4), for embedding (the run report's
+// thumbnails). Throws alz::Error when the image is empty or has another channel count.
+std::vector<uint8_t> encode_png(const Image& image);
 
 }  // namespace alz::data

@@ -158,6 +158,53 @@ TEST(RocAuc, HandComputedWithTies) {
   EXPECT_THROW(roc_auc(std::vector<double>{0.1, kNaN}, std::vector<int>{1, 0}, 1), Error);
 }
 
+// Eight samples, three positives (class 1), a tie at 0.8 between a positive and a negative:
+//   score  0.9 0.8 0.8 0.6 0.5 0.3 0.2 0.1
+//   label   +   +   -   -   +   -   -   -        P = 3, Q = 5
+// cumulative (FP, TP) at each distinct score: 0.9 (0,1), 0.8 (1,2), 0.6 (2,2), 0.5 (2,3),
+// 0.3 (3,3), 0.2 (4,3), 0.1 (5,3). ROC keeps the corners: (3,3) and (4,3) lie on the line
+// from (2,3) to (5,3). Precision TP/(TP+FP): 1, 2/3, 1/2, 3/5, 1/2, 3/7, 3/8.
+// AP = 1/3 * 1 + 1/3 * 2/3 + 1/3 * 3/5 = 0.7555...
+struct CurveExample {
+  std::vector<double> scores{0.9, 0.8, 0.8, 0.6, 0.5, 0.3, 0.2, 0.1};
+  std::vector<int> labels{1, 1, 0, 0, 1, 2, 0, 3};  // classes other than 1 are all negatives
+};
+
+TEST(Curves, RocPointsByHand) {
+  CurveExample ex;
+  const RocCurve roc = roc_curve(ex.scores, ex.labels, 1);
+  ALZ_EXPECT_CLOSE(roc.fpr, (std::vector<double>{0, 0, 1.0 / 5, 2.0 / 5, 2.0 / 5, 1}), kExact);
+  ALZ_EXPECT_CLOSE(roc.tpr, (std::vector<double>{0, 1.0 / 3, 2.0 / 3, 2.0 / 3, 1, 1}), kExact);
+  ASSERT_EQ(roc.thresholds.size(), 6u);
+  EXPECT_TRUE(std::isinf(roc.thresholds[0]));
+  EXPECT_EQ(std::vector<double>(roc.thresholds.begin() + 1, roc.thresholds.end()),
+            (std::vector<double>{0.9, 0.8, 0.6, 0.5, 0.1}));
+  // The area under the drawn curve (trapezoids) is the rank statistic: 12.5 of 15 pairs.
+  double area = 0.0;
+  for (size_t i = 1; i < roc.fpr.size(); ++i) area += (roc.fpr[i] - roc.fpr[i - 1]) * (roc.tpr[i] + roc.tpr[i - 1]) / 2;
+  ALZ_EXPECT_CLOSE(std::vector<double>{area}, std::vector<double>{roc_auc(ex.scores, ex.labels, 1)}, kExact);
+  ALZ_EXPECT_CLOSE(std::vector<double>{area}, std::vector<double>{12.5 / 15.0}, kExact);
+  // Without positives or negatives there is no curve.
+  EXPECT_TRUE(roc_curve(ex.scores, ex.labels, 7).fpr.empty());
+  EXPECT_TRUE(roc_curve(std::vector<double>{0.2, 0.4}, std::vector<int>{1, 1}, 1).fpr.empty());
+  EXPECT_THROW(roc_curve(std::vector<double>{0.2, kNaN}, std::vector<int>{1, 0}, 1), Error);
+  EXPECT_THROW(roc_curve(std::vector<double>{0.2}, std::vector<int>{1, 0}, 1), Error);
+}
+
+TEST(Curves, PrecisionRecallPointsByHand) {
+  CurveExample ex;
+  const PrecisionRecallCurve pr = precision_recall_curve(ex.scores, ex.labels, 1);
+  ALZ_EXPECT_CLOSE(pr.recall, (std::vector<double>{0, 1.0 / 3, 2.0 / 3, 2.0 / 3, 1, 1, 1, 1}), kExact);
+  ALZ_EXPECT_CLOSE(pr.precision, (std::vector<double>{1, 1, 2.0 / 3, 1.0 / 2, 3.0 / 5, 1.0 / 2, 3.0 / 7, 3.0 / 8}),
+                   kExact);
+  ALZ_EXPECT_CLOSE(std::vector<double>{pr.average_precision}, std::vector<double>{1.0 / 3 + 2.0 / 9 + 1.0 / 5}, kExact);
+  EXPECT_EQ(pr.thresholds.size(), pr.recall.size());
+  // A class without positives has no curve; its average precision is undefined.
+  const PrecisionRecallCurve none = precision_recall_curve(ex.scores, ex.labels, 7);
+  EXPECT_TRUE(none.recall.empty());
+  EXPECT_TRUE(std::isnan(none.average_precision));
+}
+
 TEST(RocAuc, MatchesPairwiseDefinitionOnRandomTiedScores) {
   std::mt19937 rng(20240611);
   std::uniform_int_distribution<int> level(0, 9), label(0, 2);

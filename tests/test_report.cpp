@@ -1,7 +1,11 @@
 // Tests of train/report.h and train/svg_chart.h: the report files are written atomically into
 // the run folder, the SVGs and the HTML are well-formed XML (checked by a small checker below,
 // itself tested on broken inputs), the HTML inlines both pictures and shows the leakage warning
-// first, text is escaped, the JSON-lines helpers round-trip, and ticks are "nice".
+// first, text is escaped, the JSON-lines helpers round-trip, and ticks are "nice". The honest
+// report: the headline from the best epoch with the last beside it, run metadata and resolved
+// settings, small-support and one-class warnings, the gallery grouped by confusion cell with
+// embedded thumbnails (and the overlay hook), ROC and PR curves, best_predictions.json, and a
+// page without any external reference. (The curve points are checked in tests/test_metrics.cpp.)
 //
 //   cmake --build build --target test_report && ./build/tests/test_report
 #include <gtest/gtest.h>
@@ -10,9 +14,11 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <sstream>
 
 #include "core/error.h"
+#include "data/image.h"
 #include "support/compare.h"
 #include "train/report.h"
 #include "train/svg_chart.h"
@@ -229,7 +235,8 @@ TEST(Report, WritesWellFormedFilesIntoTheRunFolder) {
   // The HTML: self-contained, both pictures inlined verbatim, the warning first.
   EXPECT_NE(html.find(render_curves_svg(in.history)), std::string::npos);
   EXPECT_NE(html.find(render_confusion_svg(*in.evaluation)), std::string::npos);
-  EXPECT_EQ(count_of(html, "<svg "), 2u);
+  EXPECT_NE(html.find(render_learning_rate_svg(in.history)), std::string::npos);
+  EXPECT_EQ(count_of(html, "<svg "), 3u);
   for (const char* banned : {"<script", "<link", "src=", "href=", "url(", "@import"})
     EXPECT_EQ(html.find(banned), std::string::npos) << banned;
   const size_t warning = html.find("validation scores overstate what the model does on new subjects");
@@ -358,6 +365,263 @@ TEST(SvgChart, NiceTicksCoverTheRangeWithRoundSteps) {
   EXPECT_EQ(svg::format_number(0.30000000000000004), "0.3");
   EXPECT_EQ(svg::format_number(-0.0), "0");
   EXPECT_EQ(svg::format_number(2.5e-5), "2.5e-05");
+}
+
+// ---------------------------------------------------------------- the honest report
+
+std::string four_decimals(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", v);
+  return buf;
+}
+
+// Three classes, nine validation images (files written into `dir`, the last one missing):
+//   A: A A B B C     B: B A     C: C C
+// mistakes by cell: (A,B) two (p[B] 0.7 then 0.6), (A,C) one, (B,A) one (its file missing).
+BestPredictions small_predictions(const std::string& dir) {
+  BestPredictions p;
+  p.epoch = 6;
+  p.class_names = {"A", "B", "C"};
+  p.labels = {0, 0, 0, 0, 0, 1, 1, 2, 2};
+  p.probs = {0.8f, 0.1f, 0.1f, 0.7f, 0.2f, 0.1f, 0.3f, 0.6f, 0.1f, 0.2f, 0.7f, 0.1f, 0.2f, 0.2f,
+             0.6f, 0.1f, 0.8f, 0.1f, 0.5f, 0.4f, 0.1f, 0.1f, 0.1f, 0.8f, 0.2f, 0.1f, 0.7f};
+  for (int i = 0; i < 9; ++i) {
+    const std::string path = (fs::path(dir) / ("slice" + std::to_string(i) + ".png")).string();
+    p.paths.push_back(path);
+    if (i == 6) continue;  // never written: its thumbnail fails
+    data::Image image(40, 30, 3);
+    for (size_t j = 0; j < image.pixels.size(); ++j) image.pixels[j] = static_cast<uint8_t>((j / 3 * 7 + i * 13) % 256);
+    data::write_png(path, image);
+  }
+  return p;
+}
+
+// The last epoch: everything predicted A, worse than the best epoch.
+Metrics collapsed_last_epoch() {
+  std::vector<double> probs;
+  for (int i = 0; i < 9; ++i) probs.insert(probs.end(), {0.9, 0.05, 0.05});
+  return compute_metrics(probs, std::vector<int>{0, 0, 0, 0, 0, 1, 1, 2, 2}, {"A", "B", "C"}, 1.5);
+}
+
+TEST(HonestReport, HeadlineIsTheBestEpochWhenTheLastIsWorse) {
+  const std::string dir = test::fresh_temp_dir("report_best_last");
+  const BestPredictions best = small_predictions(dir);
+  const Metrics last = collapsed_last_epoch();
+  ASSERT_GT(best.metrics().macro_f1, last.macro_f1);
+  ReportInputs in;
+  choose_evaluations(in, best, last, 8);
+  ASSERT_TRUE(in.evaluation && in.last_evaluation && in.predictions);
+  EXPECT_EQ(in.evaluation->macro_f1, best.metrics().macro_f1);
+  EXPECT_EQ(in.evaluation->confusion_matrix, (std::vector<std::vector<int64_t>>{{2, 2, 1}, {1, 1, 0}, {0, 0, 2}}));
+  EXPECT_EQ(in.evaluation_label, "validation, best epoch 6");
+  EXPECT_EQ(in.last_evaluation_label, "last epoch 8");
+  const std::string html = render_report_html(in);
+  EXPECT_TRUE(well_formed_xml(html));
+  // The first (headline) card is the best epoch's macro-F1; the last epoch's is beside it.
+  const std::string card_start = "<div class=\"label\">Macro-F1</div><div class=\"value\">";
+  const size_t card = html.find(card_start);
+  ASSERT_NE(card, std::string::npos);
+  EXPECT_EQ(html.substr(card + card_start.size(), 7), four_decimals(best.metrics().macro_f1) + "<");
+  EXPECT_NE(html.find("last epoch 8: " + four_decimals(last.macro_f1), card), std::string::npos);
+  EXPECT_NE(html.find("<h2>Headline metrics (validation, best epoch 6)</h2>"), std::string::npos);
+  EXPECT_EQ(count_of(html, "Confusion matrix</text>"), 2u);  // best and last side by side
+
+  // Without the best epoch's predictions (an older run folder) the last epoch is shown as such.
+  ReportInputs old;
+  choose_evaluations(old, std::nullopt, last, 8);
+  EXPECT_EQ(old.evaluation->macro_f1, last.macro_f1);
+  EXPECT_EQ(old.evaluation_label, "validation, epoch 8");
+  EXPECT_FALSE(old.last_evaluation || old.predictions || old.show_gallery);
+}
+
+TEST(HonestReport, MetadataIsPresentAndSettingsAreResolved) {
+  const RunMetadata m = new_run_metadata("cpu");
+  EXPECT_EQ(m.device, "cpu");
+  EXPECT_FALSE(m.device_name.empty());
+  EXPECT_FALSE(m.alz_version.empty());
+  EXPECT_FALSE(m.alz_commit.empty());
+  EXPECT_EQ(m.alz_version, alz_version());
+  EXPECT_EQ(m.started_at.size(), std::string("2026-11-29 19:51:04 UTC").size());
+  const std::string dir = test::fresh_temp_dir("report_metadata");
+  EXPECT_FALSE(read_run_metadata(dir));
+  RunMetadata written = m;
+  written.elapsed_seconds = 3725.0;
+  written.processes = 2;
+  write_run_metadata(dir, written);
+  ASSERT_TRUE(read_run_metadata(dir));
+  EXPECT_EQ(*read_run_metadata(dir), written);
+
+  const nlohmann::json config = {
+      {"data", ""}, {"device", "auto"}, {"precision", "tf32"}, {"model", "resnetv2-small"}, {"class_weights", "auto"}};
+  const auto rows = resolved_settings(config, "cpu", "phantom/manifest.csv");
+  std::map<std::string, std::string> by_key(rows.begin(), rows.end());
+  EXPECT_EQ(by_key["device"], "cpu (asked: auto)");
+  EXPECT_EQ(by_key["precision"].rfind("fp32", 0), 0u);
+  EXPECT_EQ(by_key["data"].rfind("phantom/manifest.csv", 0), 0u);
+  EXPECT_EQ(by_key["model"], "resnetv2-small");
+  EXPECT_EQ(by_key["class_weights"], "auto: inverse class frequency");
+  const auto gpu_rows = resolved_settings(config, "cuda:0", "phantom/manifest.csv");
+  using Settings = std::map<std::string, std::string>;
+  EXPECT_EQ(Settings(gpu_rows.begin(), gpu_rows.end())["precision"], "tf32");
+
+  ReportInputs in;
+  in.metadata = written;
+  in.config = rows;
+  const std::string html = render_report_html(in);
+  EXPECT_TRUE(well_formed_xml(html));
+  for (const std::string& needle : {std::string("<h2>Run</h2>"), m.alz_version, svg::escape_xml(m.alz_commit),
+                                    std::string("1 h 02 min 05 s over 2 processes"), m.started_at})
+    EXPECT_NE(html.find(needle), std::string::npos) << needle;
+  EXPECT_EQ(html.find("<td>auto</td>"), std::string::npos);
+  EXPECT_EQ(html.find("<td>tf32</td>"), std::string::npos);
+  EXPECT_EQ(html.find("<td></td>"), std::string::npos);  // no empty setting
+}
+
+TEST(HonestReport, WarnsAboutSmallClassesAndOneClassPredictions) {
+  // The demo's phantom split: ModerateDemented has 11 training and 4 validation images.
+  const ClassBalance balance{
+      {"MildDemented", "ModerateDemented", "NonDemented", "VeryMildDemented"}, {166, 11, 598, 420}, {44, 4, 152, 105}};
+  const std::vector<std::string> small = small_support_warnings(balance);
+  ASSERT_EQ(small.size(), 1u);
+  EXPECT_NE(small[0].find("ModerateDemented has only 11 training and 4 validation images"), std::string::npos);
+  EXPECT_NE(small[0].find("25 points"), std::string::npos);                         // one image of four
+  EXPECT_TRUE(small_support_warnings({{"a", "b"}, {500, 500}, {20, 20}}).empty());  // the thresholds are "below"
+
+  // 19 of 20 predictions are class 0 (95 %): a warning; 18 of 20 (90 %) is not more than 90 %.
+  auto predicting_zero = [](int zeros) {
+    std::vector<double> probs;
+    std::vector<int> labels;
+    for (int i = 0; i < 20; ++i) {
+      probs.insert(probs.end(),
+                   i < zeros ? std::initializer_list<double>{0.8, 0.2} : std::initializer_list<double>{0.3, 0.7});
+      labels.push_back(i % 2);
+    }
+    return compute_metrics(probs, labels, {"Non", "Mild"});
+  };
+  const std::optional<std::string> dominant = dominant_class_warning(predicting_zero(19), "best epoch 3");
+  ASSERT_TRUE(dominant);
+  EXPECT_NE(dominant->find("At best epoch 3 the model predicts Non for 19 of 20 validation images (95 %)"),
+            std::string::npos);
+  EXPECT_FALSE(dominant_class_warning(predicting_zero(18), "x"));
+
+  // On the page: one box with every warning, the last epoch's collapse included.
+  const std::string dir = test::fresh_temp_dir("report_warnings");
+  ReportInputs in;
+  in.class_balance = balance;
+  choose_evaluations(in, small_predictions(dir), collapsed_last_epoch(), 8, GalleryOptions{8, 32, false});
+  const std::vector<std::string> all = report_warnings(in);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_NE(all[1].find("At last epoch 8 the model predicts A for 9 of 9"), std::string::npos);
+  const std::string html = render_report_html(in);
+  EXPECT_EQ(count_of(html, "class=\"cautions\""), 1u);
+  EXPECT_NE(html.find(svg::escape_xml(all[0])), std::string::npos);
+  EXPECT_NE(html.find(svg::escape_xml(all[1])), std::string::npos);
+  EXPECT_NE(html.find("&#9888; small support"), std::string::npos);  // in the class balance table
+}
+
+TEST(HonestReport, GalleryGroupsMistakesByConfusionCell) {
+  const std::string dir = test::fresh_temp_dir("report_gallery");
+  const BestPredictions p = small_predictions(dir);
+  const std::vector<GalleryCell> cells = build_gallery(p, GalleryOptions{8, 24, true});
+  ASSERT_EQ(cells.size(), 3u);
+  EXPECT_EQ((std::vector<int>{cells[0].true_class, cells[0].predicted_class, cells[1].true_class,
+                              cells[1].predicted_class, cells[2].true_class, cells[2].predicted_class}),
+            (std::vector<int>{0, 1, 0, 2, 1, 0}));
+  EXPECT_EQ((std::vector<int64_t>{cells[0].count, cells[1].count, cells[2].count}), (std::vector<int64_t>{2, 1, 1}));
+  ASSERT_EQ(cells[0].entries.size(), 2u);
+  EXPECT_EQ(cells[0].entries[0].path, p.paths[3]);  // p[B] 0.7: the more confident mistake first
+  EXPECT_EQ(cells[0].entries[1].path, p.paths[2]);
+  EXPECT_EQ(cells[0].entries[0].probs, (std::vector<float>{0.2f, 0.7f, 0.1f}));
+  // Thumbnails: PNG, the longer side 24 (40x30 -> 24x18); the missing file says why.
+  const std::vector<uint8_t>& png = cells[0].entries[0].thumbnail_png;
+  ASSERT_GT(png.size(), 8u);
+  const data::Image thumb = data::decode_image_memory(png.data(), png.size(), "thumbnail");
+  EXPECT_EQ(thumb.height, 24);
+  EXPECT_EQ(thumb.width, 18);
+  EXPECT_TRUE(cells[2].entries[0].thumbnail_png.empty());
+  EXPECT_NE(cells[2].entries[0].thumbnail_error.find("slice6.png"), std::string::npos);
+
+  // At most max_per_cell entries; the count stays.
+  const std::vector<GalleryCell> one = build_gallery(p, GalleryOptions{1, 24, false});
+  EXPECT_EQ(one[0].entries.size(), 1u);
+  EXPECT_EQ(one[0].count, 2);
+  EXPECT_TRUE(one[0].entries[0].thumbnail_png.empty());
+  const std::string html = render_gallery_html(one, p.class_names);
+  EXPECT_NE(html.find("true A &#8594; predicted B (2 images, showing 1)"), std::string::npos);
+
+  // The overlay hook: a picture beside the thumbnail when given, nothing otherwise.
+  std::vector<GalleryCell> with_overlay = cells;
+  const std::string plain = render_gallery_html(with_overlay, p.class_names);
+  with_overlay[0].entries[0].overlay_png = png;
+  with_overlay[0].entries[0].overlay_caption = "Grad-CAM, B";
+  const std::string overlaid = render_gallery_html(with_overlay, p.class_names);
+  EXPECT_EQ(count_of(overlaid, "<img "), count_of(plain, "<img ") + 1);
+  EXPECT_EQ(count_of(plain, "<img "), 3u);  // three thumbnails decoded, one missing
+  EXPECT_NE(overlaid.find("<div class=\"caption\">Grad-CAM, B</div>"), std::string::npos);
+  EXPECT_EQ(plain.find("class=\"overlay\""), std::string::npos);
+}
+
+TEST(HonestReport, Base64MatchesTheRfcExamples) {
+  auto b64 = [](const std::string& text) {
+    return base64_encode(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  };
+  EXPECT_EQ(b64(""), "");
+  EXPECT_EQ(b64("f"), "Zg==");
+  EXPECT_EQ(b64("fo"), "Zm8=");
+  EXPECT_EQ(b64("foo"), "Zm9v");
+  EXPECT_EQ(b64("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64_encode(std::vector<uint8_t>{0xfb, 0xff}), "+/8=");
+}
+
+TEST(HonestReport, BestPredictionsRoundTripAndDamageIsNamed) {
+  const std::string dir = test::fresh_temp_dir("report_predictions");
+  EXPECT_FALSE(read_best_predictions(dir));
+  const BestPredictions p = small_predictions(dir);
+  write_best_predictions(dir, p);
+  const std::optional<BestPredictions> back = read_best_predictions(dir);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->epoch, 6);
+  EXPECT_EQ(back->paths, p.paths);
+  EXPECT_EQ(back->labels, p.labels);
+  EXPECT_EQ(back->probs, p.probs);  // floats round-trip through JSON exactly
+  EXPECT_EQ(back->metrics().macro_f1, p.metrics().macro_f1);
+  const std::string path = (fs::path(dir) / kBestPredictionsFile).string();
+  {
+    std::ofstream(path)
+        << R"({"epoch": 2, "class_names": ["a", "b"], "samples": [{"path": "x", "label": 5, "probs": [0.5, 0.5]}]})";
+  }
+  EXPECT_NE(test::error_message([&] { read_best_predictions(dir); }).find(path), std::string::npos);
+  { std::ofstream(path) << "{\"epoch\": 2, \"class"; }
+  EXPECT_NE(test::error_message([&] { read_best_predictions(dir); }).find("not valid JSON"), std::string::npos);
+}
+
+TEST(HonestReport, FullPageIsSelfContained) {
+  const std::string dir = test::fresh_temp_dir("report_self_contained");
+  ReportInputs in = synthetic_inputs();
+  in.metadata = new_run_metadata("cpu");
+  in.class_balance = ClassBalance{{"A", "B", "C"}, {100, 60, 80}, {5, 2, 2}};
+  choose_evaluations(in, small_predictions(dir), collapsed_last_epoch(), 30, GalleryOptions{8, 48, true});
+  in.gallery[0].entries[0].overlay_png = in.gallery[0].entries[0].thumbnail_png;
+  const ReportPaths paths = write_report(dir, in);
+  EXPECT_EQ(paths.roc_pr_svg, (fs::path(dir) / "roc_pr.svg").string());
+  const std::string html = read_text(paths.html), roc_pr = read_text(paths.roc_pr_svg);
+  EXPECT_TRUE(well_formed_xml(html));
+  EXPECT_TRUE(well_formed_xml(roc_pr));
+  for (const char* needle :
+       {"ROC (one-vs-rest)", "Precision-recall (one-vs-rest)", "false positive rate", "chance", "A (AUC ", "C (AP "})
+    EXPECT_NE(roc_pr.find(needle), std::string::npos) << needle;
+  EXPECT_NE(html.find(render_roc_pr_svg(*in.predictions)), std::string::npos);
+  // Every src is an embedded picture; nothing is fetched from elsewhere.
+  EXPECT_EQ(count_of(html, "src=\""), count_of(html, "src=\"data:image/png;base64,"));
+  EXPECT_EQ(count_of(html, "<img "), 4u);  // three thumbnails and one overlay
+  for (const char* banned : {"<script", "<link", "href=", "url(", "@import", "<iframe", "<object", "<embed"})
+    EXPECT_EQ(html.find(banned), std::string::npos) << banned;
+  const size_t headline = html.find("<h2>Headline metrics"), curves = html.find("<h2>ROC and precision-recall");
+  const size_t gallery = html.find("<h2>Misclassified validation slices");
+  ASSERT_NE(curves, std::string::npos);
+  ASSERT_NE(gallery, std::string::npos);
+  EXPECT_LT(headline, curves);
+  EXPECT_LT(curves, gallery);
 }
 
 }  // namespace

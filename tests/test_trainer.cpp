@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "core/error.h"
@@ -86,6 +87,27 @@ TEST(Trainer, ResumeEqualsAnUninterruptedRunBitForBit) {
   for (size_t e = 0; e < 2; ++e)
     for (const char* key : {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1"})
       EXPECT_EQ(ha[e].at(key), hb[e].at(key)) << "epoch " << e + 1 << " " << key;
+
+  // The report after the resume shows the best epoch's numbers: best_predictions.json is the
+  // same as the uninterrupted run's, and its metrics are the saved best.
+  auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  EXPECT_EQ(read(root + "/stopped/best_predictions.json"), read(root + "/straight/best_predictions.json"));
+  const train::SavedRun saved = train::read_saved_run(root + "/stopped");
+  const std::optional<train::BestPredictions> best = train::read_best_predictions(root + "/stopped");
+  ASSERT_TRUE(best);
+  EXPECT_EQ(best->epoch, saved.state.best_epoch);
+  EXPECT_EQ(best->metrics().macro_f1, saved.state.best_macro_f1);
+  const std::string html = read(root + "/stopped/report.html");
+  EXPECT_NE(html.find("Headline metrics (validation, best epoch " + std::to_string(saved.state.best_epoch) + ")"),
+            std::string::npos);
+  const std::optional<train::RunMetadata> info = train::read_run_metadata(root + "/stopped");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->processes, 2);  // begun, then resumed
+  EXPECT_EQ(info->device, "cpu");
+  EXPECT_GT(info->elapsed_seconds, 0.0);
 }
 
 TEST(Trainer, RunFolderHoldsCheckpointsMetricsAndReport) {
@@ -94,8 +116,9 @@ TEST(Trainer, RunFolderHoldsCheckpointsMetricsAndReport) {
   c.epochs = 1;
   c.class_weights = "auto";
   ASSERT_EQ(train::run_training(c), 0);
-  for (const char* file : {"config.json", "metrics.jsonl", "last.safetensors", "best.safetensors", "state.json",
-                           "optimizer.safetensors", "report.html", "curves.svg", "confusion_matrix.svg"})
+  for (const char* file :
+       {"config.json", "metrics.jsonl", "last.safetensors", "best.safetensors", "state.json", "optimizer.safetensors",
+        "report.html", "curves.svg", "confusion_matrix.svg", "best_predictions.json", "run_info.json", "roc_pr.svg"})
     EXPECT_TRUE(fs::exists(root + "/run/" + file)) << file;
   SafetensorsFile best = load_safetensors(root + "/run/best.safetensors");
   EXPECT_EQ(best.metadata.at("model"), "resnetv2-tiny");
@@ -104,6 +127,11 @@ TEST(Trainer, RunFolderHoldsCheckpointsMetricsAndReport) {
   std::string text((std::istreambuf_iterator<char>(html)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("<svg"), std::string::npos);
   EXPECT_NE(text.find("macro"), std::string::npos);
+  // Resolved settings and metadata: the device used, not "auto"; the thumbnails embedded.
+  EXPECT_NE(text.find("<td>device</td><td>cpu</td>"), std::string::npos);
+  EXPECT_NE(text.find("<td>alz commit</td>"), std::string::npos);
+  EXPECT_EQ(text.find("<td>auto</td>"), std::string::npos);
+  EXPECT_NE(text.find("<h2>Misclassified validation slices"), std::string::npos);
   for (const auto& name : fs::directory_iterator(root + "/run"))
     EXPECT_EQ(name.path().string().find(".tmp."), std::string::npos) << "temp file left: " << name.path();
 }

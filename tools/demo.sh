@@ -20,4 +20,4 @@ echo
 echo "== the best checkpoint on the validation subjects"
 "$build_dir/alz" eval --weights "$run_dir/best.safetensors" --data phantom/manifest.csv --split val
 echo
-echo "report: $run_dir/report.html (curves, confusion matrix, per-class metrics, configuration)"
+echo "report: $run_dir/report.html (the best epoch's metrics beside the last, ROC and PR curves, misclassified slices, run metadata)"

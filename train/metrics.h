@@ -69,6 +69,29 @@ Metrics compute_metrics(std::span<const double> probs, std::span<const int> labe
 // alz::Error when the sizes differ or a score is not finite.
 double roc_auc(std::span<const double> scores, std::span<const int> labels, int positive_class);
 
+// The points of one-vs-rest curves (train/metrics_curves.cpp), for the report's pictures.
+// With the scores sorted in decreasing order and one point per distinct score t (the
+// threshold: "predicted positive" means score >= t), TP(t) and FP(t) count the positives and
+// negatives scoring at least t; P and Q are the numbers of positives and negatives.
+//   ROC: (FPR, TPR) = (FP / Q, TP / P), starting at (0, 0) (threshold +inf) and ending at
+//        (1, 1). Points on the straight segment between their neighbours are left out (the
+//        curve drawn is the same). Empty when there are no positives or no negatives.
+//   PR:  (recall, precision) = (TP / P, TP / (TP + FP)), starting at (0, 1) (threshold +inf),
+//        the convention of scikit-learn's precision_recall_curve. Empty without positives.
+//        average_precision = sum over the points of (R_i - R_{i-1}) P_i (a step function, no
+//        interpolation), as scikit-learn's average_precision_score.
+// Throws alz::Error when the sizes differ or a score is not finite.
+struct RocCurve {
+  std::vector<double> fpr, tpr, thresholds;  // equal sizes; thresholds[0] = +inf
+};
+struct PrecisionRecallCurve {
+  std::vector<double> recall, precision, thresholds;  // equal sizes; thresholds[0] = +inf
+  double average_precision = 0.0;                     // NaN when the curve is empty
+};
+RocCurve roc_curve(std::span<const double> scores, std::span<const int> labels, int positive_class);
+PrecisionRecallCurve precision_recall_curve(std::span<const double> scores, std::span<const int> labels,
+                                            int positive_class);
+
 // Streams over batches; compute() equals compute_metrics on the concatenation. Keeps every
 // score (N * K doubles), which ROC-AUC needs exactly.
 class MetricsAccumulator {

@@ -1,5 +1,5 @@
-// The run report: curves.svg, confusion_matrix.svg and a self-contained report.html, written
-// atomically; metrics.jsonl appends. See train/report.h. Tested by tests/test_report.cpp.
+// The run report: curves.svg, confusion_matrix.svg, roc_pr.svg and a self-contained report.html,
+// written atomically; metrics.jsonl appends. See train/report.h. Tested by tests/test_report.cpp.
 #include "train/report.h"
 
 #include <cerrno>
@@ -65,37 +65,134 @@ pre { background: #f6f8fa; border: 1px solid #e1e4e8; border-radius: 4px; paddin
 .card.primary { border: 2px solid #1f77b4; background: #f1f7fc; }
 .note { color: #555; font-size: 13px; }
 .figure svg { max-width: 100%; height: auto; }
+.cautions { background: #fff8e1; border: 2px solid #f0a500; border-radius: 6px; padding: 8px 16px; margin: 16px 0; }
+.cautions strong { color: #8a5a00; font-size: 17px; }
+.cautions ul { margin: 6px 0 0; padding-left: 20px; }
+.card .last { font-size: 12px; color: #666; }
+.side { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.side .figure { flex: 1 1 460px; }
+.side .caption { font-size: 13px; color: #555; text-align: center; }
+.gallery { display: flex; flex-wrap: wrap; gap: 10px; margin: 6px 0 14px; }
+.slice { border: 1px solid #d0d7de; border-radius: 4px; padding: 6px; font-size: 12px; }
+.slice .pictures { display: flex; gap: 4px; }
+.slice img { height: 112px; image-rendering: pixelated; }
+.slice .caption { font-size: 11px; color: #555; max-width: 112px; }
+.slice .file { font-family: monospace; font-size: 11px; max-width: 230px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.slice .missing { width: 112px; height: 112px; background: #eee; color: #a00; font-size: 11px; overflow: hidden; }
+table.probs { font-size: 11px; margin: 2px 0 0; }
+table.probs td { border: none; padding: 0 6px 0 0; }
+h3 { font-size: 15px; margin: 14px 0 4px; }
 )";
 
-void card(std::ostringstream& out, const std::string& label, const std::string& value, bool primary) {
-  out << "<div class=\"card" << (primary ? " primary" : "") << "\"><div class=\"label\">" << h(label)
-      << "</div><div class=\"value\">" << h(value) << "</div></div>\n";
+std::string last_note(const std::optional<Metrics>& last, double Metrics::*field) {
+  return last ? fixed((*last).*field) : std::string();
 }
 
-void evaluation_html(std::ostringstream& out, const Metrics& m, const std::string& label) {
-  out << "<h2>Headline metrics (" << h(label) << ")</h2>\n<div class=\"cards\">\n";
-  card(out, "Macro-F1", fixed(m.macro_f1), true);
-  card(out, "Balanced accuracy", fixed(m.balanced_accuracy), true);
-  card(out, "Accuracy", fixed(m.accuracy), false);
-  card(out, "ROC-AUC (macro)", fixed(m.roc_auc_macro), false);
-  if (std::isfinite(m.loss)) card(out, "Loss", fixed(m.loss), false);
+void card(std::ostringstream& out, const std::string& label, const std::string& value, bool primary,
+          const std::string& last_label = "", const std::string& last_value = "") {
+  out << "<div class=\"card" << (primary ? " primary" : "") << "\"><div class=\"label\">" << h(label)
+      << "</div><div class=\"value\">" << h(value) << "</div>";
+  if (!last_value.empty()) out << "<div class=\"last\">" << h(last_label) << ": " << h(last_value) << "</div>";
+  out << "</div>\n";
+}
+
+void evaluation_html(std::ostringstream& out, const ReportInputs& in) {
+  const Metrics& m = *in.evaluation;
+  const std::optional<Metrics>& last = in.last_evaluation;
+  const std::string& ll = in.last_evaluation_label;
+  out << "<h2>Headline metrics (" << h(in.evaluation_label) << ")</h2>\n<div class=\"cards\">\n";
+  card(out, "Macro-F1", fixed(m.macro_f1), true, ll, last_note(last, &Metrics::macro_f1));
+  card(out, "Balanced accuracy", fixed(m.balanced_accuracy), true, ll, last_note(last, &Metrics::balanced_accuracy));
+  card(out, "Accuracy", fixed(m.accuracy), false, ll, last_note(last, &Metrics::accuracy));
+  card(out, "ROC-AUC (macro)", fixed(m.roc_auc_macro), false, ll, last_note(last, &Metrics::roc_auc_macro));
+  if (std::isfinite(m.loss)) card(out, "Loss", fixed(m.loss), false, ll, last_note(last, &Metrics::loss));
   card(out, "Samples", std::to_string(m.count), false);
   out << "</div>\n<p class=\"note\">Macro-F1 and balanced accuracy weigh every class equally; accuracy is "
          "dominated by the largest classes and can look good for a model that ignores the small ones. "
-         "ROC-AUC is one-vs-rest per class, averaged over the classes with both positives and negatives.</p>\n";
+         "ROC-AUC is one-vs-rest per class, averaged over the classes with both positives and negatives.";
+  if (last)
+    out << " The large numbers are those of " << h(in.evaluation_label) << " (best.safetensors, what "
+        << "<code>alz eval</code> reports); the small ones those of " << h(ll) << ".";
+  out << "</p>\n";
 
-  out << "<h2>Per class</h2>\n<table>\n<tr><th>class</th><th class=\"num\">precision</th><th class=\"num\">recall</th>"
-         "<th class=\"num\">F1</th><th class=\"num\">support</th><th class=\"num\">predicted</th>"
-         "<th class=\"num\">ROC-AUC</th></tr>\n";
-  for (const ClassMetrics& c : m.per_class) {
+  out << "<h2>Per class (" << h(in.evaluation_label)
+      << ")</h2>\n<table>\n<tr><th>class</th><th class=\"num\">precision</th>"
+         "<th class=\"num\">recall</th><th class=\"num\">F1</th><th class=\"num\">support</th><th "
+         "class=\"num\">predicted</th>"
+         "<th class=\"num\">ROC-AUC</th>";
+  if (last) out << "<th class=\"num\">F1, " << h(ll) << "</th><th class=\"num\">recall, " << h(ll) << "</th>";
+  out << "</tr>\n";
+  for (size_t i = 0; i < m.per_class.size(); ++i) {
+    const ClassMetrics& c = m.per_class[i];
     out << "<tr><td>" << h(c.name) << "</td><td class=\"num\">" << fixed(c.precision) << "</td><td class=\"num\">"
         << fixed(c.recall) << "</td><td class=\"num\">" << fixed(c.f1) << "</td><td class=\"num\">" << c.support
-        << "</td><td class=\"num\">" << c.predicted << "</td><td class=\"num\">" << fixed(c.roc_auc) << "</td></tr>\n";
+        << "</td><td class=\"num\">" << c.predicted << "</td><td class=\"num\">" << fixed(c.roc_auc) << "</td>";
+    if (last) {
+      const bool has = i < last->per_class.size();
+      out << "<td class=\"num\">" << (has ? fixed(last->per_class[i].f1) : "-") << "</td><td class=\"num\">"
+          << (has ? fixed(last->per_class[i].recall) : "-") << "</td>";
+    }
+    out << "</tr>\n";
   }
   out << "</table>\n";
   out << "<h2>Confusion matrix</h2>\n<p class=\"note\">Rows are true classes, columns predicted classes; each cell "
-         "shows the count and its share of the row, and its colour is that share.</p>\n<div class=\"figure\">\n"
-      << render_confusion_svg(m) << "</div>\n";
+         "shows the count and its share of the row, and its colour is that share.</p>\n";
+  if (!last) {
+    out << "<div class=\"figure\">\n" << render_confusion_svg(m) << "</div>\n";
+    return;
+  }
+  out << "<div class=\"side\">\n<div class=\"figure\">\n"
+      << render_confusion_svg(m) << "<div class=\"caption\">" << h(in.evaluation_label)
+      << "</div></div>\n<div class=\"figure\">\n"
+      << render_confusion_svg(*last) << "<div class=\"caption\">" << h(ll) << "</div></div>\n</div>\n";
+}
+
+std::string duration_text(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "-";
+  const long total = std::lround(seconds);
+  char buf[64];
+  if (total >= 3600)
+    std::snprintf(buf, sizeof buf, "%ld h %02ld min %02ld s", total / 3600, total / 60 % 60, total % 60);
+  else if (total >= 60)
+    std::snprintf(buf, sizeof buf, "%ld min %02ld s", total / 60, total % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f s", seconds);
+  return buf;
+}
+
+void metadata_html(std::ostringstream& out, const RunMetadata& m) {
+  out << "<h2>Run</h2>\n<table class=\"config\">\n";
+  auto row = [&](const char* key, const std::string& value) {
+    out << "<tr><td>" << key << "</td><td>" << h(value.empty() ? "-" : value) << "</td></tr>\n";
+  };
+  row("started", m.started_at);
+  row("report written", m.updated_at);
+  row("training time", duration_text(m.elapsed_seconds) +
+                           (m.processes > 1 ? " over " + std::to_string(m.processes) + " processes (resumed)" : ""));
+  row("device", m.device);
+  row(m.device.rfind("cuda", 0) == 0 ? "GPU" : "CPU", m.device_name);
+  row("alz version", m.alz_version);
+  row("alz commit", m.alz_commit);
+  row("host", m.host);
+  out << "</table>\n";
+}
+
+void balance_html(std::ostringstream& out, const ClassBalance& b) {
+  int64_t train_total = 0, val_total = 0;
+  for (int64_t v : b.train) train_total += v;
+  for (int64_t v : b.val) val_total += v;
+  auto share = [](int64_t v, int64_t total) { return total > 0 ? fixed(100.0 * v / total, 1) + "%" : "-"; };
+  out << "<h3>Class balance</h3>\n<table>\n<tr><th>class</th><th class=\"num\">train</th><th class=\"num\">share</th>"
+         "<th class=\"num\">validation</th><th class=\"num\">share</th><th></th></tr>\n";
+  for (size_t k = 0; k < b.class_names.size(); ++k) {
+    const int64_t t = k < b.train.size() ? b.train[k] : 0, v = k < b.val.size() ? b.val[k] : 0;
+    const bool small = v < kSmallValidationSupport || t < kSmallTrainingSupport;
+    out << "<tr><td>" << h(b.class_names[k]) << "</td><td class=\"num\">" << t << "</td><td class=\"num\">"
+        << share(t, train_total) << "</td><td class=\"num\">" << v << "</td><td class=\"num\">" << share(v, val_total)
+        << "</td><td>" << (small ? "&#9888; small support" : "") << "</td></tr>\n";
+  }
+  out << "<tr><td>total</td><td class=\"num\">" << train_total << "</td><td></td><td class=\"num\">" << val_total
+      << "</td><td></td><td></td></tr>\n</table>\n";
 }
 
 // The epoch whose validation macro-F1 is highest (first of equals); -1 when none is finite.
@@ -111,6 +208,7 @@ int best_epoch_index(const std::vector<EpochRecord>& history) {
 
 void history_html(std::ostringstream& out, const std::vector<EpochRecord>& history) {
   out << "<h2>Training curves</h2>\n<div class=\"figure\">\n" << render_curves_svg(history) << "</div>\n";
+  out << "<h3>Learning rate</h3>\n<div class=\"figure\">\n" << render_learning_rate_svg(history) << "</div>\n";
   out << "<h2>Per epoch</h2>\n";
   if (history.empty()) {
     out << "<p class=\"note\">No epoch has finished yet.</p>\n";
@@ -234,6 +332,13 @@ std::string render_report_html(const ReportInputs& in) {
   if (!in.leakage_warning.empty())
     out << "<div class=\"warning\"><strong>&#9888; Leakage warning: these scores may be too optimistic</strong>\n<p>"
         << h(in.leakage_warning) << "</p></div>\n";
+  const std::vector<std::string> warnings = report_warnings(in);
+  if (!warnings.empty()) {
+    out << "<div class=\"cautions\"><strong>&#9888; Read the numbers with care</strong>\n<ul>\n";
+    for (const std::string& w : warnings) out << "<li>" << h(w) << "</li>\n";
+    out << "</ul></div>\n";
+  }
+  if (in.metadata) metadata_html(out, *in.metadata);
 
   out << "<h2>Configuration</h2>\n";
   if (in.config.empty()) {
@@ -244,14 +349,60 @@ std::string render_report_html(const ReportInputs& in) {
     out << "</table>\n";
   }
   out << "<h2>Dataset</h2>\n<pre>" << h(in.dataset_summary.empty() ? "(no summary)" : in.dataset_summary) << "</pre>\n";
+  if (in.class_balance) balance_html(out, *in.class_balance);
 
   if (in.evaluation)
-    evaluation_html(out, *in.evaluation, in.evaluation_label);
+    evaluation_html(out, in);
   else
     out << "<h2>Headline metrics</h2>\n<p class=\"note\">No evaluation yet.</p>\n";
+  if (in.predictions && in.predictions->count() > 0) {
+    out << "<h2>ROC and precision-recall curves (" << h(in.evaluation_label)
+        << ")</h2>\n<p class=\"note\">One class "
+           "against the rest, from the probabilities of every validation image. A class with few images has a "
+           "coarse, noisy curve. Precision-recall is drawn as the step function that average precision (AP) "
+           "sums; a random ranking has a precision near the class's share of the images (the class balance "
+           "above).</p>\n"
+        << "<div class=\"figure\">\n"
+        << render_roc_pr_svg(*in.predictions) << "</div>\n";
+  }
   history_html(out, in.history);
+  if (in.show_gallery) {
+    std::vector<std::string> names;
+    if (in.predictions)
+      names = in.predictions->class_names;
+    else if (in.evaluation)
+      for (const ClassMetrics& c : in.evaluation->per_class) names.push_back(c.name);
+    out << render_gallery_html(in.gallery, names);
+  }
   out << "</body>\n</html>\n";
   return out.str();
+}
+
+void choose_evaluations(ReportInputs& in, std::optional<BestPredictions> best, const Metrics& last, int last_epoch,
+                        const GalleryOptions& gallery) {
+  if (!best) {
+    in.evaluation = last;
+    in.evaluation_label = "validation, epoch " + std::to_string(last_epoch);
+    in.last_evaluation.reset();
+    return;
+  }
+  in.evaluation = best->metrics();
+  in.evaluation_label = "validation, best epoch " + std::to_string(best->epoch);
+  in.last_evaluation = last;
+  in.last_evaluation_label = "last epoch " + std::to_string(last_epoch);
+  in.gallery = build_gallery(*best, gallery);
+  in.show_gallery = true;
+  in.predictions = std::move(best);
+}
+
+std::vector<std::string> report_warnings(const ReportInputs& in) {
+  std::vector<std::string> warnings;
+  if (in.class_balance) warnings = small_support_warnings(*in.class_balance);
+  if (in.evaluation)
+    if (auto w = dominant_class_warning(*in.evaluation, in.evaluation_label)) warnings.push_back(*w);
+  if (in.last_evaluation)
+    if (auto w = dominant_class_warning(*in.last_evaluation, in.last_evaluation_label)) warnings.push_back(*w);
+  return warnings;
 }
 
 ReportPaths write_report(const std::string& run_dir, const ReportInputs& inputs) {
@@ -265,6 +416,10 @@ ReportPaths write_report(const std::string& run_dir, const ReportInputs& inputs)
   if (inputs.evaluation) {
     paths.confusion_svg = (dir / "confusion_matrix.svg").string();
     write_file_atomic(paths.confusion_svg, svg::kSvgXmlDeclaration + render_confusion_svg(*inputs.evaluation));
+  }
+  if (inputs.predictions && inputs.predictions->count() > 0) {
+    paths.roc_pr_svg = (dir / "roc_pr.svg").string();
+    write_file_atomic(paths.roc_pr_svg, svg::kSvgXmlDeclaration + render_roc_pr_svg(*inputs.predictions));
   }
   paths.html = (dir / "report.html").string();
   if (inputs.run_dir.empty()) {

@@ -5,11 +5,22 @@
 //   curves.svg            loss (train/val) per epoch | accuracy, balanced accuracy, macro-F1
 //   confusion_matrix.svg  counts per (true, predicted) cell, colour = count / row total
 //                         (only when inputs.evaluation is set)
-//   report.html           one self-contained file: title, the leakage warning in a red box,
-//                         headline metrics (macro-F1 and balanced accuracy first), per-class
-//                         table, the two pictures inlined, configuration, dataset summary and
-//                         the per-epoch table. No scripts, no external assets.
+//   roc_pr.svg            per-class ROC and precision-recall curves, one-vs-rest, from the
+//                         per-sample probabilities (only when inputs.predictions is set)
+//   report.html           one self-contained file: title, run metadata, the warnings (leakage;
+//                         classes with small support; one class taking more than 90 % of the
+//                         predictions), configuration as resolved, dataset and class balance,
+//                         headline metrics (macro-F1 and balanced accuracy first) and per-class
+//                         table of `evaluation` (the best epoch) with `last_evaluation` (the last
+//                         epoch) beside them, both confusion matrices, ROC and PR curves, the
+//                         training and learning-rate curves, the per-epoch table and the gallery
+//                         of misclassified slices (train/report_gallery.h; thumbnails embedded as
+//                         data URIs). No scripts, no external assets.
 // The SVGs and the HTML are well-formed XML (the HTML is XHTML-compatible).
+//
+// Which numbers: the trainer passes the best epoch's (highest validation macro-F1) metrics as
+// `evaluation`, computed from best_predictions.json (train/report_run.h), so the headline
+// equals what `alz eval` says of best.safetensors; the last epoch's are shown beside, smaller.
 //
 // metrics.jsonl: append_jsonl(path, record) appends one JSON line and flushes (one record per
 // epoch, epoch_to_json); read_jsonl reads them back, ignoring a torn last line.
@@ -25,6 +36,8 @@
 
 #include "core/atomic_file.h"
 #include "train/metrics.h"
+#include "train/report_gallery.h"
+#include "train/report_run.h"
 
 namespace alz::train {
 
@@ -62,15 +75,31 @@ struct ReportInputs {
   std::string dataset_summary;                              // preformatted text
   std::string leakage_warning;                              // empty: none
   std::vector<EpochRecord> history;
-  std::optional<Metrics> evaluation;            // the final or best evaluation
-  std::string evaluation_label = "evaluation";  // e.g. "validation, best epoch (7)"
+  std::optional<Metrics> evaluation;                 // the best evaluation (the headline)
+  std::string evaluation_label = "evaluation";       // e.g. "validation, best epoch (7)"
+  std::optional<Metrics> last_evaluation;            // the last epoch's, shown beside
+  std::string last_evaluation_label = "last epoch";  // e.g. "last epoch (8)"
+  std::optional<RunMetadata> metadata;               // date, duration, device, version
+  std::optional<ClassBalance> class_balance;         // images per class, train and val
+  std::optional<BestPredictions> predictions;        // behind `evaluation`: ROC and PR curves
+  std::vector<GalleryCell> gallery;                  // misclassified slices (build_gallery)
+  bool show_gallery = false;                         // the gallery section (even when empty)
 };
 
 struct ReportPaths {
   std::string curves_svg;
   std::string confusion_svg;  // empty when there was no evaluation
+  std::string roc_pr_svg;     // empty without predictions
   std::string html;
 };
+
+// What the trainer shows after each epoch: with the best epoch's predictions, `evaluation`
+// becomes their metrics ("validation, best epoch B"), `last_evaluation` the last epoch's
+// ("last epoch L"), `predictions` the best epoch's and the gallery is built from them
+// (build_gallery with `gallery`). Without them (a run folder written before they were kept),
+// the last epoch is the evaluation, labelled as such.
+void choose_evaluations(ReportInputs& inputs, std::optional<BestPredictions> best, const Metrics& last, int last_epoch,
+                        const GalleryOptions& gallery = {});
 
 // Writes the report files into run_dir (which must exist); throws alz::Error naming the file
 // when one cannot be written.
@@ -80,6 +109,14 @@ ReportPaths write_report(const std::string& run_dir, const ReportInputs& inputs)
 std::string render_curves_svg(const std::vector<EpochRecord>& history);
 std::string render_confusion_svg(const Metrics& metrics);
 std::string render_report_html(const ReportInputs& inputs);
+// Two panels: per class one-vs-rest ROC (legend with the AUC, a dashed chance diagonal) and
+// precision-recall as the step function of average precision (legend with the AP).
+// train/report_curves.cpp.
+std::string render_roc_pr_svg(const BestPredictions& predictions);
+std::string render_learning_rate_svg(const std::vector<EpochRecord>& history);
+// Every warning of the page's warning box, in order: small support, then one class dominating
+// the predictions of `evaluation` and of `last_evaluation`. (The leakage warning has its own box.)
+std::vector<std::string> report_warnings(const ReportInputs& inputs);
 
 // Appends record.dump() and a newline to `path` (created if missing) and flushes it to disk
 // (append_line_durable, core/atomic_file.h). Whole files go through write_file_atomic.

@@ -33,13 +33,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-std::vector<std::pair<std::string, std::string>> config_rows(const nlohmann::json& j) {
-  std::vector<std::pair<std::string, std::string>> rows;
-  for (auto it = j.begin(); it != j.end(); ++it)
-    rows.emplace_back(it.key(), it->is_string() ? it->get<std::string>() : it->dump());
-  return rows;
-}
-
 // The configuration of a resumed run (the rule is in train/trainer.h) and its saved state; a
 // note on stderr names the command-line settings that the saved ones replace. A complete run
 // given a larger --epochs takes it: `extended_from` is then the run's saved number of epochs.
@@ -102,10 +95,12 @@ int Trainer::run() {
     if (end == EpochEnd::NonFiniteLoss) return 3;  // last.safetensors stays the last good checkpoint
 
     // Validation: honest metrics on held-out data.
-    Metrics val = evaluate(*model_, *val_loader_, class_names());
+    Predictions predictions = predict_loader(*model_, *val_loader_);
+    Metrics val = compute_metrics(std::span<const float>(predictions.probs), std::span<const int>(predictions.labels),
+                                  class_names(), predictions.mean_loss);
     EpochRecord record = record_epoch(train_loss, val);
     schedule_->on_epoch_end(val.macro_f1);
-    keep_if_best(val, record.epoch);
+    keep_if_best(val, predictions, record.epoch);
     save_end_of_epoch();
     write_run_report(val, record.epoch);
     if (early_stopping_reached() || (config_.max_steps > 0 && state_.global_step >= config_.max_steps)) break;
@@ -191,6 +186,9 @@ void Trainer::save_interrupted_run(const EpochTotals& totals, double seconds) {
   state_.train_seconds = seconds;
   state_.schedule = schedule_->state();
   save_run(config_.run_dir, *model_, *optimizer_, state_, config_json_, class_names(), provenance_);
+  run_info_.updated_at = utc_now();  // the time trained so far counts after a resume
+  run_info_.elapsed_seconds = elapsed_before_ + seconds_since(process_start_);
+  write_run_metadata(config_.run_dir, run_info_);
   if (!config_.quiet)
     std::printf("interrupted: state saved; continue with  alz train --resume %s\n", config_.run_dir.c_str());
 }
@@ -218,8 +216,9 @@ EpochRecord Trainer::record_epoch(double train_loss, const Metrics& val) {
   return record;
 }
 
-// best.safetensors holds the epoch with the highest validation macro-F1 so far.
-void Trainer::keep_if_best(const Metrics& val, int epoch) {
+// best.safetensors holds the epoch with the highest validation macro-F1 so far, and
+// best_predictions.json that epoch's validation probabilities (the report's numbers).
+void Trainer::keep_if_best(const Metrics& val, const Predictions& predictions, int epoch) {
   bool improved = val.macro_f1 > state_.best_macro_f1;
   if (!improved) {
     ++state_.epochs_without_improvement;
@@ -230,6 +229,14 @@ void Trainer::keep_if_best(const Metrics& val, int epoch) {
   state_.best_evaluation = metrics_to_json(val);
   state_.epochs_without_improvement = 0;
   save_best(config_.run_dir, *model_, class_names(), config_.resize, provenance_);
+  BestPredictions best;
+  best.epoch = epoch;
+  best.class_names = class_names();
+  best.labels = predictions.labels;
+  best.probs = predictions.probs;
+  const std::vector<data::Sample>& val_samples = data_.find_split("val")->samples;
+  for (int64_t index : predictions.samples) best.paths.push_back(val_samples[static_cast<size_t>(index)].path);
+  write_best_predictions(config_.run_dir, best);
 }
 
 // The state after a finished epoch, saved as the start of the next one (batch 0, empty sums).
@@ -244,16 +251,23 @@ void Trainer::save_end_of_epoch() {
   save_run(config_.run_dir, *model_, *optimizer_, next, config_json_, class_names(), provenance_);
 }
 
-// report.html, curves.svg and confusion_matrix.svg, rewritten after every epoch.
+// report.html and its pictures, rewritten after every epoch: the headline from the best epoch
+// (best_predictions.json, also after a resume), the last epoch beside it, run_info.json updated.
 void Trainer::write_run_report(const Metrics& val, int epoch) {
+  run_info_.updated_at = utc_now();
+  run_info_.elapsed_seconds = elapsed_before_ + seconds_since(process_start_);
+  write_run_metadata(config_.run_dir, run_info_);
+
   ReportInputs report;
   report.title = "alz training run: " + config_.model;
-  report.config = config_rows(config_json_);
+  report.metadata = run_info_;
+  report.config = resolved_settings(config_json_, device_.str(), data_.root);
   report.dataset_summary = data_.describe();
   report.leakage_warning = data_.known_leaky ? data_.leak_warning : "";
+  report.class_balance = ClassBalance{class_names(), data_.class_counts(*data_.find_split("train")),
+                                      data_.class_counts(*data_.find_split("val"))};
   report.history = state_.history;
-  report.evaluation = val;
-  report.evaluation_label = "validation, epoch " + std::to_string(epoch);
+  choose_evaluations(report, read_best_predictions(config_.run_dir), val, epoch);
   write_report(config_.run_dir, report);
 }
 
@@ -333,13 +347,21 @@ Trainer::Trainer(TrainConfig config)
   apply_precision(config_, device_);
   if (!resuming_) check_run_folder();
   std::filesystem::create_directories(config_.run_dir);
+  run_info_ = new_run_metadata(device_.str());
+  if (std::optional<RunMetadata> before = resuming_ ? read_run_metadata(config_.run_dir) : std::nullopt) {
+    run_info_.started_at = before->started_at;  // the run began then; this process continues it
+    run_info_.processes = before->processes + 1;
+    elapsed_before_ = before->elapsed_seconds;
+  }
   config_json_ = config_;
   if (!resuming_) {  // a fresh run in an old folder starts a fresh history
     write_file_atomic(config_.run_dir + "/config.json", config_json_.dump(2) + "\n");
     std::filesystem::remove(config_.run_dir + "/metrics.jsonl");
+    std::filesystem::remove(config_.run_dir + "/" + kBestPredictionsFile);
   } else if (extended_from_ > 0) {  // the run's settings now say the new number of epochs
     write_file_atomic(config_.run_dir + "/config.json", config_json_.dump(2) + "\n");
   }
+  write_run_metadata(config_.run_dir, run_info_);
 
   RunData run_data = prepare_data(config_);
   data_ = std::move(run_data.index);

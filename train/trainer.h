@@ -13,9 +13,11 @@
 //   train/evaluate.h, train/report.h   validation metrics; metrics.jsonl and report.html
 //
 // The run folder holds: config.json, metrics.jsonl (one line per epoch), last.safetensors and
-// best.safetensors (by validation macro-F1; Keras names, metadata with class names), state.json
+// best.safetensors (by validation macro-F1; Keras names, metadata with class names) with
+// best_predictions.json (that epoch's validation probabilities, for the report), state.json
 // + optimizer.safetensors (what a resume needs: optimizer state, epoch and batch, generator
-// state, schedule state, history), report.html with curves.svg and confusion_matrix.svg.
+// state, schedule state, history), run_info.json (date, duration, device, version: the
+// report's metadata), report.html with curves.svg, confusion_matrix.svg and roc_pr.svg.
 // Every file is written atomically (temp + rename).
 //
 // A run folder is never overwritten by accident. A fresh run (no --resume) in a folder that
@@ -36,6 +38,7 @@
 // Ctrl-C (SIGINT/SIGTERM) finishes the current step, writes a resumable state and returns 130.
 // A NaN or Inf loss stops the run with a message; the last good checkpoint stays.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -47,6 +50,7 @@
 #include "models/resnet_v2.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
+#include "train/evaluate.h"
 #include "train/metrics.h"
 #include "train/progress.h"
 #include "train/report.h"
@@ -168,7 +172,7 @@ class Trainer {
   EpochEnd train_epoch(double& train_loss);
   void save_interrupted_run(const EpochTotals& totals, double seconds);
   EpochRecord record_epoch(double train_loss, const Metrics& val);
-  void keep_if_best(const Metrics& val, int epoch);
+  void keep_if_best(const Metrics& val, const Predictions& predictions, int epoch);
   void save_end_of_epoch();
   void write_run_report(const Metrics& val, int epoch);
   bool early_stopping_reached() const;  // prints why when it is
@@ -193,6 +197,9 @@ class Trainer {
   Progress progress_;
   SteadyStateClock steady_state_;
   int64_t steps_this_process_ = 0;
+  RunMetadata run_info_;         // run_info.json: the report's metadata
+  double elapsed_before_ = 0.0;  // training time of the processes before this one (resumes)
+  std::chrono::steady_clock::time_point process_start_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace alz::train
