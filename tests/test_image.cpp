@@ -381,6 +381,15 @@ TEST_F(ImageTest, HugeImagesAreRefusedFromTheHeader) {
   EXPECT_NO_THROW(decode_image_file(path("small.png"), limits));
 }
 
+// Found by fuzz/image_fuzz.cpp: a 158-byte PNG whose IDAT chunk claims 1.29 GB made stb_image
+// allocate that much before reading it. Chunks are now checked against the file size first.
+TEST_F(ImageTest, APngChunkLongerThanTheFileIsRefusedBeforeAllocating) {
+  const std::string path = "../fuzz/regressions/image/stb-png-huge-idat-allocation.png";
+  const std::string message = error_message([&] { decode_image_file(path); });
+  EXPECT_NE(message.find(path + ": corrupt PNG: chunk 'IDAT' at byte 33 claims 1291845733 bytes"), std::string::npos)
+      << message;
+}
+
 TEST_F(ImageTest, ThePixelCapComesFromTheEnvironment) {
   write_png(path("small.png"), random_image(10, 10, 3, 9));
   ::setenv("ALZ_MAX_IMAGE_PIXELS", "99", 1);

@@ -23,6 +23,7 @@
 #include "train/evaluate.h"
 #include "train/interrupt.h"
 #include "train/report.h"
+#include "train/report_overlays.h"
 #include "train/run_setup.h"
 
 namespace alz::train {
@@ -268,6 +269,9 @@ void Trainer::write_run_report(const Metrics& val, int epoch) {
                                       data_.class_counts(*data_.find_split("val"))};
   report.history = state_.history;
   choose_evaluations(report, read_best_predictions(config_.run_dir), val, epoch);
+  if (!report.gallery.empty() && std::filesystem::exists(config_.run_dir + "/best.safetensors"))
+    add_gradcam_overlays(report.gallery, config_.run_dir + "/best.safetensors", model_->config(), device_,
+                         data::parse_resize_method(config_.resize), class_names());
   write_report(config_.run_dir, report);
 }
 
