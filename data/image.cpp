@@ -196,10 +196,14 @@ ImageInfo probe_bytes(const uint8_t* bytes, size_t size, const std::string& name
   info.format = sniff_format(bytes, size, name);
   ALZ_CHECK(size <= size_t(INT32_MAX), name << ": file too large (" << size << " bytes)");
   int64_t declared_w = 0, declared_h = 0;
-  if (declared_size(bytes, size, info.format, declared_w, declared_h))
-    ALZ_CHECK(declared_w * declared_h <= limits.max_pixels,
-              name << ": image too large: " << declared_w << "x" << declared_h << " = " << declared_w * declared_h
-                   << " pixels, the limit is " << limits.max_pixels << " (ALZ_MAX_IMAGE_PIXELS)");
+  if (declared_size(bytes, size, info.format, declared_w, declared_h)) {
+    // Both sizes are below 2^32, so their product fits in 64 unsigned bits (a PNG may claim
+    // 4294967295 x 4294967295: found by fuzz/image_fuzz.cpp as a signed overflow).
+    const uint64_t declared = uint64_t(declared_w) * uint64_t(declared_h);
+    ALZ_CHECK(declared <= uint64_t(limits.max_pixels), name << ": image too large: " << declared_w << "x" << declared_h
+                                                            << " = " << declared << " pixels, the limit is "
+                                                            << limits.max_pixels << " (ALZ_MAX_IMAGE_PIXELS)");
+  }
   int w = 0, h = 0, comp = 0;
   if (info.format == "jpeg") {
     detail::JpegHeader header = detail::read_jpeg_header(bytes, size, name);

@@ -390,6 +390,16 @@ TEST_F(ImageTest, APngChunkLongerThanTheFileIsRefusedBeforeAllocating) {
       << message;
 }
 
+// Found by fuzz/image_fuzz.cpp: a PNG header claiming 4294967295 x 4294967295 overflowed the
+// signed product of the sizes before the limit check.
+TEST_F(ImageTest, TheLargestSizesAPngCanClaimAreRefusedWithoutOverflow) {
+  const std::string path = "../fuzz/regressions/image/png-size-product-overflow.png";
+  const std::string message = error_message([&] { decode_image_file(path); });
+  EXPECT_NE(message.find(path + ": image too large: 4294967295x4294967295 = 18446744065119617025 pixels"),
+            std::string::npos)
+      << message;
+}
+
 TEST_F(ImageTest, ThePixelCapComesFromTheEnvironment) {
   write_png(path("small.png"), random_image(10, 10, 3, 9));
   ::setenv("ALZ_MAX_IMAGE_PIXELS", "99", 1);

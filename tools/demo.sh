@@ -15,7 +15,7 @@ cmake -S . -B "$build_dir" -G Ninja > /dev/null
 cmake --build "$build_dir" --target alz_cli -j "$(nproc)"
 
 "$build_dir/alz" info
-"$build_dir/alz" train --class-weights auto --run-dir "$run_dir" "$@"
+"$build_dir/alz" train --class-weights auto --run-dir "$run_dir" --overwrite "$@"  # the demo replaces its own run
 echo
 echo "== the best checkpoint on the validation subjects"
 "$build_dir/alz" eval --weights "$run_dir/best.safetensors" --data phantom/manifest.csv --split val

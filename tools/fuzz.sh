@@ -40,7 +40,7 @@ run_target() {
      > "$log" 2>&1)
   rc=$?
   set -e
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$' || echo "?")
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
   crashes=$(ls "$out/$target" | grep -cE '^(crash|leak|oom|timeout)-' || true)
   echo "$target: ${seconds}s, $runs executions, coverage $cov edges, exit $rc, $crashes crash/leak/oom/timeout inputs" \
