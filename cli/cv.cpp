@@ -8,8 +8,8 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.h"
-#include "cli/usage.h"
 #include "cli/recipe.h"
+#include "cli/usage.h"
 #include "train/cross_validation.h"
 
 namespace alz::cli {

@@ -106,8 +106,8 @@ int eval(int argc, char** argv) {
                                            classes, bootstrap);
   }
   auto provenance = loaded.metadata.find("training_data");
-  train::OverlapCheck overlap = train::check_training_overlap(
-      provenance == loaded.metadata.end() ? std::string() : provenance->second, usable);
+  train::OverlapCheck overlap =
+      train::check_training_overlap(provenance == loaded.metadata.end() ? std::string() : provenance->second, usable);
   if (format == "json") {
     nlohmann::json out = train::metrics_to_json(metrics);
     out["split"] = chosen->name;

@@ -91,13 +91,13 @@ struct TrainConfig {
   double val_fraction = 0.2;                  // when the data has no validation split
   int cv_folds = 0;                           // alz cv: validate on fold cv_fold of cv_folds (data/folds.h); 0: off
   int cv_fold = 0;
-  bool augment = true;                        // random training augmentation
-  int workers = 0;                            // loader threads; 0: all cores
-  bool cache = false;                         // cache decoded images in memory
-  int64_t max_steps = 0;                      // stop after this many steps in all (0: no limit); for benchmarks
-  int64_t stop_after_steps = 0;               // simulate an interruption after N steps of this process (tests)
-  bool quiet = false;                         // print only errors
-  bool overwrite = false;                     // a fresh run may replace the run in run_dir (see above)
+  bool augment = true;           // random training augmentation
+  int workers = 0;               // loader threads; 0: all cores
+  bool cache = false;            // cache decoded images in memory
+  int64_t max_steps = 0;         // stop after this many steps in all (0: no limit); for benchmarks
+  int64_t stop_after_steps = 0;  // simulate an interruption after N steps of this process (tests)
+  bool quiet = false;            // print only errors
+  bool overwrite = false;        // a fresh run may replace the run in run_dir (see above)
 
   bool operator==(const TrainConfig&) const = default;
 };
@@ -110,9 +110,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, phantom_dir, 
                                                 warmup_epochs, step_epochs, step_gamma, clip_norm, input_height,
                                                 input_width, resize, device, precision, seed, init_from,
                                                 freeze_backbone, run_dir, resume, class_weights, label_smoothing,
-                                                allow_weights_with_smoothing, early_stopping, val_fraction, cv_folds, cv_fold,
-                                                augment,
-                                                workers, cache, max_steps, stop_after_steps, quiet, overwrite)
+                                                allow_weights_with_smoothing, early_stopping, val_fraction, cv_folds,
+                                                cv_fold, augment, workers, cache, max_steps, stop_after_steps, quiet,
+                                                overwrite)
 
 // Resuming: which settings a resumed run takes from where.
 //   - From the new command line: the fields that say how this process runs, not what the run
