@@ -16,6 +16,7 @@
 #include "data/dataset.h"
 #include "data/phantom.h"
 #include "support/compare.h"
+#include "support/run_cli.h"
 #include "tensor/safetensors.h"
 #include "train/cross_validation.h"
 
@@ -25,23 +26,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-Result alz(std::vector<std::string> args) {
-  args.insert(args.begin(), "alz");
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  testing::internal::CaptureStdout();
-  testing::internal::CaptureStderr();
-  Result r;
-  r.code = cli::run(static_cast<int>(argv.size()), argv.data());
-  r.out = testing::internal::GetCapturedStdout();
-  r.err = testing::internal::GetCapturedStderr();
-  return r;
-}
+using Result = test::CliResult;
+Result alz(std::vector<std::string> args) { return test::run_cli(std::move(args)); }
 
 const std::vector<std::string> kRecipe = {"--model", "resnetv2-tiny", "--device", "cpu",       "--batch",
                                           "8",       "--input-size",  "32",       "--workers", "2"};

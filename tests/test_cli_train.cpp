@@ -18,6 +18,7 @@
 #include "data/phantom.h"
 #include "models/checkpoint.h"
 #include "support/compare.h"
+#include "support/run_cli.h"
 #include "tensor/cuda_runtime.h"
 #include "train/report.h"
 
@@ -26,23 +27,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-Result alz(std::vector<std::string> args) {
-  args.insert(args.begin(), "alz");
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  testing::internal::CaptureStdout();
-  testing::internal::CaptureStderr();
-  Result r;
-  r.code = cli::run(static_cast<int>(argv.size()), argv.data());
-  r.out = testing::internal::GetCapturedStdout();
-  r.err = testing::internal::GetCapturedStderr();
-  return r;
-}
+using Result = test::CliResult;
+Result alz(std::vector<std::string> args) { return test::run_cli(std::move(args)); }
 
 class CliTrain : public ::testing::Test {
  protected:

@@ -14,29 +14,15 @@
 #include "models/weights_file.h"
 #include "support/compare.h"
 #include "support/keras_fixtures.h"
+#include "support/run_cli.h"
 
 namespace alz {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-Result alz(std::vector<std::string> args) {
-  args.insert(args.begin(), "alz");
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  testing::internal::CaptureStdout();
-  testing::internal::CaptureStderr();
-  Result r;
-  r.code = cli::run(static_cast<int>(argv.size()), argv.data());
-  r.out = testing::internal::GetCapturedStdout();
-  r.err = testing::internal::GetCapturedStderr();
-  return r;
-}
+using Result = test::CliResult;
+Result alz(std::vector<std::string> args) { return test::run_cli(std::move(args)); }
 
 #define EXPECT_HAS(text, part) EXPECT_NE((text).find(part), std::string::npos) << (text)
 
