@@ -78,7 +78,7 @@ struct TrainConfig {
   int input_height = 0, input_width = 0;      // 0: auto (GPU 224, CPU 80)
   std::string resize = "keras";               // keras (tf.image.resize bilinear) or area (data/resize.h)
   std::string device = "auto";                // auto, cpu, cuda
-  std::string precision = "tf32";             // fp32 (strict), tf32
+  std::string precision = "tf32";             // fp32 (strict), tf32, bf16 (train/precision.h)
   uint64_t seed = 1;                          // weights, sample order, augmentation and splits
   std::string init_from;                      // weights to start from (name and shape must match)
   bool freeze_backbone = false;               // train only the head (frozen BatchNorms in inference mode)
