@@ -128,7 +128,9 @@ int main(int argc, char** argv) {
     model.set_training(!inference);
     alz::train::apply_precision(precision, device, model, /*inference_only=*/inference);
     std::unique_ptr<alz::Optimizer> optimizer;
-    if (optimizer_name == "sgd") {
+    if (inference) {
+      // no optimizer: the weights may be stored in bf16 (apply_precision above)
+    } else if (optimizer_name == "sgd") {
       alz::SgdOptions o;
       o.momentum = 0.9;
       optimizer = std::make_unique<alz::SGD>(model.trainable_parameters(), o);
