@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "tensor/autograd.h"
 #include "tensor/ops.h"
+#include "train/distributed.h"
 #include "train/evaluate.h"
 #include "train/interrupt.h"
 #include "train/report.h"
@@ -42,8 +43,13 @@ std::vector<std::pair<std::string, std::string>> config_rows(const nlohmann::jso
 
 // The configuration of a resumed run (the rule is in train/trainer.h) and its saved state; a
 // note on stderr names the command-line settings that the saved ones replace.
-TrainConfig read_saved_run_settings(const TrainConfig& command_line, RunState& state) {
+TrainConfig read_saved_run_settings(const TrainConfig& command_line, RunState& state, int world_size) {
   SavedRun saved = read_saved_run(command_line.resume);
+  const int saved_world = saved.config.value("world_size", 1);  // saved only by a data-parallel run
+  ALZ_CHECK(saved_world == world_size, command_line.resume
+                                           << " was trained by " << saved_world << " process(es) and this run has "
+                                           << world_size << "; resume it with the same number (mpirun -np "
+                                           << saved_world << ")");
   std::vector<std::string> ignored;
   TrainConfig config;
   try {
@@ -65,19 +71,41 @@ TrainConfig read_saved_run_settings(const TrainConfig& command_line, RunState& s
 
 int run_training(TrainConfig config) {
   InterruptScope ctrl_c;  // Ctrl-C finishes the step, saves the run and returns 130
-  Trainer trainer(std::move(config));
-  return trainer.run();
+  dist::Communicator& comm = dist::world();
+  if (!comm.distributed()) {
+    Trainer trainer(std::move(config));
+    return trainer.run();
+  }
+  // One rank of several: rank 0 alone prints; an error on any rank ends them all (MPI_Abort)
+  // rather than leaving the others waiting in the next all-reduce.
+  if (!comm.is_root()) config.quiet = true;
+  try {
+    Trainer trainer(std::move(config));
+    int code = trainer.run();
+    comm.barrier();
+    return code;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "alz train: %s: %s; stopping every rank\n", comm.describe().c_str(), error.what());
+    comm.abort(1);
+  }
+  return 1;  // not reached: abort() ends the process
 }
 
 // ---------------------------------------------------------------- the step and the loops
 
 Trainer::StepResult Trainer::train_step(const data::Batch& batch) {
-  Tensor logits = model_->forward(batch.images);  // (n, classes); the tape records every op
-  Tensor loss = ops::softmax_cross_entropy(logits, batch.labels, class_weights_, config_.label_smoothing);  // ()
-  backward(loss);           // d loss / d parameter for every trainable parameter, the tape walked back
+  StepResult result;
+  const auto n = static_cast<int64_t>(batch.samples.size());  // 0 only for an empty share of a tiny last batch
+  if (n > 0) {
+    result.logits = model_->forward(batch.images);  // (n, classes); the tape records every op
+    result.loss = ops::softmax_cross_entropy(result.logits, batch.labels, class_weights_, config_.label_smoothing);
+    backward(result.loss);  // d loss / d parameter for every trainable parameter, the tape walked back
+  }
+  if (grad_sync_)           // data-parallel: the gradient averaged over ranks, weighted by their samples
+    grad_sync_->synchronize(static_cast<double>(n) / static_cast<double>(batch.global_size));
   optimizer_->step();       // each parameter moves against its gradient (Adam or SGD)
   optimizer_->zero_grad();  // the gradients start from zero at the next step
-  return {loss, logits};
+  return result;
 }
 
 int Trainer::run() {
@@ -88,7 +116,7 @@ int Trainer::run() {
     if (end == EpochEnd::NonFiniteLoss) return 3;  // last.safetensors stays the last good checkpoint
 
     // Validation: honest metrics on held-out data.
-    Metrics val = evaluate(*model_, *val_loader_, class_names());
+    Metrics val = evaluate_across_ranks(*model_, *val_loader_, class_names(), comm_, val_first_sample_);
     EpochRecord record = record_epoch(train_loss, val);
     schedule_->on_epoch_end(val.macro_f1);
     keep_if_best(val, record.epoch);
@@ -111,13 +139,15 @@ Trainer::EpochEnd Trainer::train_epoch(double& train_loss) {
   const double seconds_before = state_.train_seconds;  // a resumed epoch's time before the stop
   const int64_t seen_before = state_.seen;
   const int64_t batches = train_loader_->batches_per_epoch();
-  EpochTotals totals(state_.loss_sum, train_loader_->size(), static_cast<int64_t>(class_names().size()), device_);
+  // The saved partial sums are over all ranks: rank 0 carries them, the others start from zero.
+  EpochTotals totals(comm_.is_root() ? state_.loss_sum : 0.0, train_loader_->size(),
+                     static_cast<int64_t>(class_names().size()), device_);
   steady_state_.loop_starts();
   while (std::optional<data::Batch> batch = train_loader_->next()) {
     optimizer_->set_learning_rate(schedule_->learning_rate(state_.global_step, state_.epoch));
     StepResult step = train_step(*batch);
-    totals.add(step.loss, step.logits, *batch);
-    state_.seen += batch->images.dim(0);
+    if (step.loss.defined()) totals.add(step.loss, step.logits, *batch);
+    state_.seen += batch->global_size;  // over all ranks
     state_.batch = batch->index + 1;
     ++state_.global_step;
     ++steps_this_process_;
@@ -130,8 +160,13 @@ Trainer::EpochEnd Trainer::train_epoch(double& train_loss) {
     // The loss is read back (a wait for the device) for the progress line, and every 50 steps
     // to stop soon after it stops being finite.
     bool show = progress_.due();
-    if (show || stop_now || last_step || state_.global_step % 50 == 0) {
-      double running_loss = totals.loss_sum() / std::max<int64_t>(state_.seen, 1);
+    bool read_loss = show || stop_now || last_step || state_.global_step % 50 == 0;
+    if (comm_.distributed()) {  // every rank takes the same decisions (collectives follow)
+      stop_now = comm_.any(stop_now);
+      read_loss = comm_.any(read_loss);
+    }
+    if (read_loss) {
+      double running_loss = sum_across_ranks(totals.loss_sum(), comm_) / std::max<int64_t>(state_.seen, 1);
       if (!std::isfinite(running_loss)) {
         progress_.end_line();
         std::fprintf(stderr,
@@ -152,8 +187,8 @@ Trainer::EpochEnd Trainer::train_epoch(double& train_loss) {
     if (last_step) break;
   }
   progress_.end_line();
-  train_loss = totals.loss_sum() / std::max<int64_t>(state_.seen, 1);
-  state_.correct += totals.count_correct();
+  train_loss = sum_across_ranks(totals.loss_sum(), comm_) / std::max<int64_t>(state_.seen, 1);
+  state_.correct += sum_across_ranks(totals.count_correct(), comm_);
   state_.train_seconds = seconds_before + seconds_since(epoch_start);
   steady_state_.loop_ends(steps_this_process_, config_.batch_size, config_.quiet);  // the device is idle
   if (!std::isfinite(train_loss)) {
@@ -172,11 +207,11 @@ Trainer::EpochEnd Trainer::train_epoch(double& train_loss) {
 // sums, so that the resumed run finishes the epoch as if it had never stopped.
 void Trainer::save_interrupted_run(const EpochTotals& totals, double seconds) {
   progress_.end_line();
-  state_.loss_sum = totals.loss_sum();
-  state_.correct += totals.count_correct();
+  state_.loss_sum = sum_across_ranks(totals.loss_sum(), comm_);
+  state_.correct += sum_across_ranks(totals.count_correct(), comm_);
   state_.train_seconds = seconds;
   state_.schedule = schedule_->state();
-  save_run(config_.run_dir, *model_, *optimizer_, state_, config_json_, class_names());
+  if (comm_.is_root()) save_run(config_.run_dir, *model_, *optimizer_, state_, config_json_, class_names());
   if (!config_.quiet)
     std::printf("interrupted: state saved; continue with  alz train --resume %s\n", config_.run_dir.c_str());
 }
@@ -194,7 +229,7 @@ EpochRecord Trainer::record_epoch(double train_loss, const Metrics& val) {
   record.learning_rate = optimizer_->learning_rate();
   record.images_per_second = state_.seen / std::max(state_.train_seconds, 1e-9);
   state_.history.push_back(record);
-  append_jsonl(config_.run_dir + "/metrics.jsonl", epoch_to_json(record));
+  if (comm_.is_root()) append_jsonl(config_.run_dir + "/metrics.jsonl", epoch_to_json(record));
   if (!config_.quiet)
     std::printf(
         "epoch %d/%d  train loss %.4f acc %.3f | val loss %.4f acc %.3f balanced acc %.3f macro-F1 %.3f | "
@@ -215,7 +250,7 @@ void Trainer::keep_if_best(const Metrics& val, int epoch) {
   state_.best_epoch = epoch;
   state_.best_evaluation = metrics_to_json(val);
   state_.epochs_without_improvement = 0;
-  save_best(config_.run_dir, *model_, class_names(), config_.resize);
+  if (comm_.is_root()) save_best(config_.run_dir, *model_, class_names(), config_.resize);
 }
 
 // The state after a finished epoch, saved as the start of the next one (batch 0, empty sums).
@@ -227,11 +262,12 @@ void Trainer::save_end_of_epoch() {
   state_.schedule = schedule_->state();
   RunState next = state_;
   ++next.epoch;
-  save_run(config_.run_dir, *model_, *optimizer_, next, config_json_, class_names());
+  if (comm_.is_root()) save_run(config_.run_dir, *model_, *optimizer_, next, config_json_, class_names());
 }
 
 // report.html, curves.svg and confusion_matrix.svg, rewritten after every epoch.
 void Trainer::write_run_report(const Metrics& val, int epoch) {
+  if (!comm_.is_root()) return;
   ReportInputs report;
   report.title = "alz training run: " + config_.model;
   report.config = config_rows(config_json_);
@@ -253,25 +289,30 @@ bool Trainer::early_stopping_reached() const {
 
 // ---------------------------------------------------------------- the set-up
 
-Trainer::Trainer(TrainConfig config)
+Trainer::Trainer(TrainConfig config, dist::Communicator& comm)
     : config_(std::move(config)),
       resuming_(!config_.resume.empty()),
       progress_(config_.quiet),
-      steady_state_(config_.max_steps > 0) {
-  if (resuming_) config_ = read_saved_run_settings(config_, state_);
-  device_ = resolve_config(config_);
+      steady_state_(config_.max_steps > 0),
+      comm_(comm) {
+  if (resuming_) config_ = read_saved_run_settings(config_, state_, comm_.size());
+  device_ = device_for_rank(resolve_config(config_), comm_);
   apply_precision(config_, device_);
   std::filesystem::create_directories(config_.run_dir);
   config_json_ = config_;
-  if (!resuming_) {  // a fresh run in an old folder starts a fresh history
+  if (comm_.distributed()) config_json_["world_size"] = comm_.size();  // a resume must use as many ranks
+  if (!resuming_ && comm_.is_root()) {  // a fresh run in an old folder starts a fresh history
     write_file_atomic(config_.run_dir + "/config.json", config_json_.dump(2) + "\n");
     std::filesystem::remove(config_.run_dir + "/metrics.jsonl");
   }
 
+  if (!comm_.is_root()) comm_.barrier();  // rank 0 generates the phantom set, if needed, first
   data_ = prepare_data(config_).index;
+  if (comm_.is_root()) comm_.barrier();
   if (!config_.quiet) std::printf("%s", data_.describe().c_str());
-  train_loader_ = make_loader(data_, "train", config_, device_, /*training=*/true);
-  val_loader_ = make_loader(data_, "val", config_, device_, /*training=*/false);
+  train_loader_ = make_loader(data_, "train", config_, device_, /*training=*/true, comm_.rank(), comm_.size());
+  val_loader_ = make_loader(validation_shard(data_, comm_, val_first_sample_), "val", config_, device_,
+                            /*training=*/false);  // this rank's share of the validation samples
   TrainConfig model_config = config_;
   if (resuming_) model_config.init_from.clear();  // the weights come from the run's own checkpoint
   std::string model_log;
@@ -289,12 +330,20 @@ Trainer::Trainer(TrainConfig config)
 
   if (resuming_) {
     restore_run(config_.run_dir, state_, *model_, *optimizer_, *schedule_);
-    rewrite_metrics_log(config_.run_dir, state_.history);  // epochs logged after the last save go
+    if (comm_.is_root()) rewrite_metrics_log(config_.run_dir, state_.history);  // epochs logged after the last save go
     if (!config_.quiet)
       std::printf("resuming %s at epoch %d, batch %lld\n", config_.run_dir.c_str(), state_.epoch + 1,
                   static_cast<long long>(state_.batch));
   }
   train_loader_->set_position(state_.epoch, state_.batch);
+  if (comm_.distributed()) {
+    dist::broadcast_parameters(comm_, model_->parameters());  // every replica starts from rank 0's weights
+    std::vector<ParamRef> averaged = config_.sync_bn ? std::vector<ParamRef>{} : dist::trained_buffers(model_->parameters());
+    grad_sync_ = dist::make_gradient_sync(comm_, model_->trainable_parameters(), std::move(averaged), device_);
+    if (!config_.quiet)
+      std::printf("data-parallel: %d ranks, batch %d per rank (%d in all), gradients all-reduced by %s\n",
+                  comm_.size(), config_.batch_size, config_.batch_size * comm_.size(), grad_sync_->name());
+  }
 }
 
 }  // namespace alz::train
