@@ -61,6 +61,8 @@ int train(int argc, char** argv) {
   app.add_option("--max-steps", c.max_steps, "stop after this many steps in all (benchmarks)");
   app.add_option("--stop-after-steps", c.stop_after_steps, "save a resumable state after N steps and exit 130");
   app.add_flag("--quiet", c.quiet, "print only errors");
+  app.add_flag("--sync-bn", c.sync_bn,
+               "under mpirun: BatchNorm statistics over the batches of every rank (default: each rank's own)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

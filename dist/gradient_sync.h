@@ -8,9 +8,9 @@
 //   sync->synchronize(local_samples / double(global_samples));       // all-reduce, averaged once
 //   optimizer.step();
 //
-// The gradient of parameter p becomes  g_p = sum_r w_r * g_p,r  with w_r = n_r / N, the share of
-// the global batch that rank r held (1/world when the shares are equal; a smaller last batch is
-// still the mean over its samples, as one process with the whole batch computes it). A
+// The gradient of parameter p becomes  g_p = sum_r w_r * g_p,r; the trainer passes w_r = 1/world
+// and weights each rank's loss by its share of the global batch (train/trainer.cpp), so a smaller
+// last batch is still the mean over its samples, as one process with the whole batch computes it. A
 // parameter that has no gradient on a rank counts as zeros there and gets one.
 // BatchNorm's moving statistics, normalised with each replica's own batch statistics (as Keras's
 // MirroredStrategy), are averaged over the ranks in the same all-reduce (the mean Keras reads
@@ -34,7 +34,7 @@ namespace alz::dist {
 class GradientSync {
  public:
   virtual ~GradientSync() = default;
-  // weight: this rank's share n_r / N of the global batch (see above). Collective.
+  // weight: w_r above (1/world). Collective.
   virtual void synchronize(double weight) = 0;
   virtual const char* name() const = 0;  // "mpi" or "nccl"
 };

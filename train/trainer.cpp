@@ -19,6 +19,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "tensor/autograd.h"
+#include "tensor/cross_replica_bn.h"
 #include "tensor/ops.h"
 #include "train/distributed.h"
 #include "train/evaluate.h"
@@ -96,13 +97,21 @@ int run_training(TrainConfig config) {
 Trainer::StepResult Trainer::train_step(const data::Batch& batch) {
   StepResult result;
   const auto n = static_cast<int64_t>(batch.samples.size());  // 0 only for an empty share of a tiny last batch
+  std::optional<ops::CrossReplicaBatchNorm> sync_bn;  // --sync-bn: statistics over every rank's batch
+  if (config_.sync_bn && comm_.distributed())
+    sync_bn.emplace([this](double* values, int64_t count) { comm_.all_reduce_sum(values, count); });
   if (n > 0) {
     result.logits = model_->forward(batch.images);  // (n, classes); the tape records every op
     result.loss = ops::softmax_cross_entropy(result.logits, batch.labels, class_weights_, config_.label_smoothing);
-    backward(result.loss);  // d loss / d parameter for every trainable parameter, the tape walked back
+    // Data-parallel: the rank's mean loss weighted by its share of the global batch, times the
+    // world (1 when the shares are equal), so that the average over ranks below is the gradient
+    // of the global batch's mean loss, also through --sync-bn's statistics.
+    const double share = static_cast<double>(n) * comm_.size() / static_cast<double>(batch.global_size);
+    Tensor objective = result.loss;
+    if (share != 1.0) objective = ops::mul(result.loss, Tensor::full({}, share, result.loss.dtype(), device_));
+    backward(objective);  // d loss / d parameter for every trainable parameter, the tape walked back
   }
-  if (grad_sync_)           // data-parallel: the gradient averaged over ranks, weighted by their samples
-    grad_sync_->synchronize(static_cast<double>(n) / static_cast<double>(batch.global_size));
+  if (grad_sync_) grad_sync_->synchronize(1.0 / comm_.size());  // data-parallel: averaged over ranks
   optimizer_->step();       // each parameter moves against its gradient (Adam or SGD)
   optimizer_->zero_grad();  // the gradients start from zero at the next step
   return result;
@@ -212,6 +221,7 @@ void Trainer::save_interrupted_run(const EpochTotals& totals, double seconds) {
   state_.train_seconds = seconds;
   state_.schedule = schedule_->state();
   if (comm_.is_root()) save_run(config_.run_dir, *model_, *optimizer_, state_, config_json_, class_names());
+  comm_.barrier();  // the state is on disk before any rank returns (a resume may follow at once)
   if (!config_.quiet)
     std::printf("interrupted: state saved; continue with  alz train --resume %s\n", config_.run_dir.c_str());
 }
@@ -338,6 +348,14 @@ Trainer::Trainer(TrainConfig config, dist::Communicator& comm)
   train_loader_->set_position(state_.epoch, state_.batch);
   if (comm_.distributed()) {
     dist::broadcast_parameters(comm_, model_->parameters());  // every replica starts from rank 0's weights
+    if (config_.sync_bn) {  // every rank must run every BatchNorm (its sums are collective)
+      const int64_t samples = train_loader_->size(), global = int64_t{config_.batch_size} * comm_.size();
+      ALZ_CHECK(samples % global == 0 || samples % global >= comm_.size(),
+                "--sync-bn: the last batch of " << samples << " training samples holds " << samples % global
+                                                << ", fewer than the " << comm_.size()
+                                                << " ranks, and a rank without samples cannot take part; "
+                                                   "choose another batch size");
+    }
     std::vector<ParamRef> averaged = config_.sync_bn ? std::vector<ParamRef>{} : dist::trained_buffers(model_->parameters());
     grad_sync_ = dist::make_gradient_sync(comm_, model_->trainable_parameters(), std::move(averaged), device_);
     if (!config_.quiet)
