@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <random>
@@ -28,9 +29,8 @@ std::vector<Sample> make_samples(const std::string& dir, int count) {
   for (int i = 0; i < count; ++i) {
     Image image(6 + i % 3, 5 + i % 2, 3);
     for (auto& v : image.pixels) v = static_cast<uint8_t>(rng() & 0xFF);
-    std::string name = std::to_string(i);  // s<i>.png
-    name.insert(0, "s");
-    name += ".png";
+    char name[32];
+    std::snprintf(name, sizeof name, "s%d.png", i);
     std::string path = (fs::path(dir) / name).string();
     write_png(path, image);
     samples.push_back({path, i % 4, ""});
