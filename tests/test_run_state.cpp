@@ -74,6 +74,7 @@ TrainConfig every_field_changed() {
   c.max_steps = int64_t{1} << 40;
   c.stop_after_steps = 2;
   c.quiet = true;
+  c.sync_bn = true;
   return c;
 }
 
@@ -148,7 +149,7 @@ TEST(ResumeRule, KeysAnOlderRunFolderLacksComeFromTheCommandLine) {
   // The configuration as saved before phantom_dir, workers and the flags below were saved.
   json old = json(every_field_changed());
   for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "run_dir", "resume", "max_steps",
-                            "stop_after_steps", "quiet"})
+                            "stop_after_steps", "quiet", "sync_bn"})
     old.erase(newer);
   ASSERT_EQ(old.size(), 27u);
 
