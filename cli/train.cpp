@@ -33,6 +33,8 @@ int train(int argc, char** argv) {
   app.add_flag("--overwrite", c.overwrite, "start a new run in a run folder that holds one, replacing its files")
       ->excludes(resume);
   app.add_option("--stop-after-steps", c.stop_after_steps, "save a resumable state after N steps and exit 130");
+  app.add_flag("--sync-bn", c.sync_bn,
+               "under mpirun: BatchNorm statistics over the batches of every rank (default: each rank's own)");
   app.footer(
       "Run folder: a new run never replaces the run in --run-dir (a folder with state.json or a checkpoint) "
       "unless --overwrite is given; without it alz train stops with exit code 1 and changes nothing. "

@@ -33,7 +33,8 @@ struct Loader::Pending {
   Tensor images, labels;         // host
   int64_t remaining = 0;
   bool ready = false;
-  std::string error;  // first failure, if any
+  std::string error;        // first failure, if any
+  int64_t global_size = 0;  // samples of the batch over all ranks
 };
 
 Loader::Loader(std::vector<Sample> samples, LoaderOptions options) : samples_(std::move(samples)), options_(options) {
@@ -46,10 +47,12 @@ Loader::Loader(std::vector<Sample> samples, LoaderOptions options) : samples_(st
             "loader: images must be f32 or bf16, not " << dtype_name(options_.dtype));
   ALZ_CHECK(options_.prefetch_batches >= 1, "loader: prefetch_batches must be at least 1");
   for (const Sample& s : samples_) ALZ_CHECK(s.label >= 0, "loader: " << s.path << " has no label (" << s.label << ")");
-  batches_per_epoch_ =
-      options_.drop_last ? count / options_.batch_size : (count + options_.batch_size - 1) / options_.batch_size;
-  ALZ_CHECK(batches_per_epoch_ > 0, "loader: " << count << " samples with batch size " << options_.batch_size
-                                               << " and drop_last give no batch");
+  ALZ_CHECK(options_.world >= 1 && options_.rank >= 0 && options_.rank < options_.world,
+            "loader: rank " << options_.rank << " of " << options_.world);
+  const int64_t global = global_batch_size();
+  batches_per_epoch_ = options_.drop_last ? count / global : (count + global - 1) / global;
+  ALZ_CHECK(batches_per_epoch_ > 0,
+            "loader: " << count << " samples with batch size " << global << " and drop_last give no batch");
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   workers_ = options_.workers > 0 ? options_.workers : static_cast<int>(cores);
   if (options_.cache) cache_.resize(samples_.size());
@@ -62,7 +65,11 @@ Loader::~Loader() { stop_workers(); }
 
 int64_t Loader::batch_samples(int64_t batch) const {
   const auto count = static_cast<int64_t>(samples_.size());
-  return std::min<int64_t>(options_.batch_size, count - batch * options_.batch_size);
+  return std::min<int64_t>(global_batch_size(), count - batch * global_batch_size());
+}
+
+int64_t Loader::shard_begin(int64_t batch) const {
+  return batch * global_batch_size() + batch_samples(batch) * options_.rank / options_.world;
 }
 
 std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
@@ -130,8 +137,10 @@ std::shared_ptr<Loader::Pending> Loader::make_pending(int64_t global_batch) {
   pending->batch = global_batch % batches_per_epoch_;
   auto order = orders_.find(pending->epoch);
   if (order == orders_.end()) order = orders_.emplace(pending->epoch, epoch_order(pending->epoch)).first;
-  const int64_t n = batch_samples(pending->batch);
-  const int64_t begin = pending->batch * options_.batch_size;
+  const int64_t begin = shard_begin(pending->batch);  // this rank's share of the global batch
+  const int64_t m = batch_samples(pending->batch);
+  const int64_t n = pending->batch * global_batch_size() + m * (options_.rank + 1) / options_.world - begin;
+  pending->global_size = m;
   pending->samples.assign(order->second.begin() + begin, order->second.begin() + begin + n);
   // Forget orders of epochs no batch in flight can need.
   while (!orders_.empty() && orders_.begin()->first < consumed_ / batches_per_epoch_) orders_.erase(orders_.begin());
@@ -139,6 +148,7 @@ std::shared_ptr<Loader::Pending> Loader::make_pending(int64_t global_batch) {
   pending->images = Tensor::empty({n, options_.height, options_.width, 3}, options_.dtype, Device::cpu(), pinned);
   pending->labels = Tensor::empty({n}, DType::I32, Device::cpu(), pinned);
   pending->remaining = n;
+  pending->ready = n == 0;  // a rank's share of a last batch smaller than the world is empty
   return pending;
 }
 
@@ -178,6 +188,12 @@ void Loader::worker_loop() {
         continue;
       }
       pending_[global] = pending;
+      if (pending->samples.empty()) {  // an empty share: ready as it is
+        ++next_batch_;
+        next_slot_ = 0;
+        done_cv_.notify_all();
+        continue;
+      }
     }
     if (++next_slot_ == static_cast<int64_t>(pending->samples.size())) {
       ++next_batch_;
@@ -282,6 +298,7 @@ std::optional<Batch> Loader::next() {
   batch.epoch = epoch_;
   batch.index = batch_;
   batch.samples = pending->samples;
+  batch.global_size = pending->global_size;
   batch.host_images = pending->images;
   const auto* labels = static_cast<const int32_t*>(pending->labels.raw_data());
   batch.labels_int.assign(labels, labels + batch.samples.size());
@@ -313,8 +330,9 @@ LoaderStats Loader::stats() const {
 std::string Loader::describe() const {
   LoaderStats s = stats();
   std::ostringstream out;
-  out << "loader: " << size() << " samples, " << batches_per_epoch_ << " batches of " << options_.batch_size
-      << (options_.drop_last ? " (last partial dropped)" : "") << ", " << options_.height << "x" << options_.width
+  out << "loader: " << size() << " samples, " << batches_per_epoch_ << " batches of " << options_.batch_size;
+  if (options_.world > 1) out << " per rank (rank " << options_.rank << " of " << options_.world << ")";
+  out << (options_.drop_last ? " (last partial dropped)" : "") << ", " << options_.height << "x" << options_.width
       << " " << dtype_name(options_.dtype) << " (resize " << resize_method_name(options_.resize) << "), " << workers_
       << " workers, " << (options_.shuffle ? "shuffled" : "in order") << ", augmentation "
       << (options_.augment ? options_.augment_options.describe() : "off") << (options_.cache ? ", cached" : "");

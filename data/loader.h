@@ -68,6 +68,13 @@ struct LoaderOptions {
   Device device = Device::cpu();        // CUDA: pinned host batches copied asynchronously
   int device_buffers = 2;               // ring size of device batches (CUDA target)
   DecodeLimits limits;
+  // Data parallelism: this loader is rank `rank` of `world`. Global batch b of an epoch is the
+  // positions [b*G, b*G + m) of the epoch's order (G = batch_size * world, the order the same as
+  // one process's); rank r takes [b*G + floor(r*m/W), b*G + floor((r+1)*m/W)) of it, so each
+  // sample is seen once per epoch by one rank, and a full batch gives every rank batch_size.
+  // A last batch of fewer samples than ranks leaves some ranks an empty batch (n = 0).
+  int rank = 0;
+  int world = 1;
 };
 
 struct Batch {
@@ -77,6 +84,7 @@ struct Batch {
   Tensor labels;                    // (n) i32 class indices on options.device
   std::vector<int32_t> labels_int;  // (n) the same, host int32
   std::vector<int64_t> samples;     // (n) indices into the loader's sample list
+  int64_t global_size = 0;          // samples of this batch over all ranks (n with one rank)
   Tensor host_images;               // (n, H, W, 3) the host batch (== images on a CPU target)
 };
 
@@ -147,7 +155,9 @@ class Loader {
   void start_workers();
   void stop_workers();
   void worker_loop();
-  int64_t batch_samples(int64_t batch) const;                                // samples in batch `batch` of an epoch
+  int64_t batch_samples(int64_t batch) const;  // samples in global batch `batch` of an epoch, all ranks
+  int64_t shard_begin(int64_t batch) const;    // this rank's first position in the epoch's order
+  int64_t global_batch_size() const { return int64_t{options_.batch_size} * options_.world; }
   std::shared_ptr<const FloatImage> cached_or_load(int64_t sample);          // resized, not augmented
   std::shared_ptr<const FloatImage> prepare(int64_t sample, int64_t epoch);  // + augmentation
   std::shared_ptr<Pending> make_pending(int64_t global_batch);               // under mutex_

@@ -10,6 +10,7 @@
 #include "kernels/batch_norm.h"
 #include "kernels/bn_relu.h"
 #include "kernels/frozen_bn.h"
+#include "tensor/cross_replica_bn.h"
 #include "tensor/ops.h"
 #include "tensor/ops_common.h"
 #include "tensor/profiler.h"
@@ -186,6 +187,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   }
   profiler::Range range(o.relu ? "batch_norm_relu" : "batch_norm", x);
   check_bn_arguments(x, gamma, beta, moving_mean, moving_variance);
+  if (o.training && active_replica_sum() != nullptr)  // --sync-bn (tensor/cross_replica_bn.h)
+    return cross_replica_batch_norm(x, gamma, beta, moving_mean, moving_variance, o, *active_replica_sum());
   int64_t channels = x.dim(-1), rows = x.numel() / channels;
   if (o.training && !o.fused) return unfused_training(x, gamma, beta, moving_mean, moving_variance, o, rows, channels);
 

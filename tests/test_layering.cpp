@@ -4,7 +4,7 @@
 // CUDA types or kernel structs. CMake builds one library per layer (CMakeLists.txt), so the
 // table here and the link lines there say the same thing.
 //
-//   core <- kernels <- tensor <- nn (layers/ + models/) ; data ; optim ; train ; cli
+//   core <- kernels <- tensor <- nn (layers/ + models/) ; data ; optim ; dist ; train ; cli
 //
 // A failure names the file, the line and the include. Run: ctest --test-dir build -R Layering
 #include <gtest/gtest.h>
@@ -27,8 +27,8 @@ namespace fs = std::filesystem;
 
 // Folder of the source tree -> its layer.
 const std::map<std::string, std::string> kLayerOfFolder = {
-    {"core", "core"}, {"kernels", "kernels"}, {"tensor", "tensor"}, {"layers", "nn"}, {"models", "nn"},
-    {"data", "data"}, {"optim", "optim"},     {"train", "train"},   {"cli", "cli"},
+    {"core", "core"}, {"kernels", "kernels"}, {"tensor", "tensor"}, {"layers", "nn"},   {"models", "nn"},
+    {"data", "data"}, {"optim", "optim"},     {"dist", "dist"},     {"train", "train"}, {"cli", "cli"},
 };
 
 // Layer -> the layers it may include (itself always).
@@ -39,8 +39,9 @@ const std::map<std::string, std::set<std::string>> kAllowed = {
     {"nn", {"core", "kernels", "tensor"}},
     {"data", {"core", "tensor"}},
     {"optim", {"core", "kernels", "tensor", "nn"}},
-    {"train", {"core", "kernels", "tensor", "nn", "data", "optim"}},
-    {"cli", {"core", "kernels", "tensor", "nn", "data", "optim", "train"}},
+    {"dist", {"core", "kernels", "tensor", "nn"}},
+    {"train", {"core", "kernels", "tensor", "nn", "data", "optim", "dist"}},
+    {"cli", {"core", "kernels", "tensor", "nn", "data", "optim", "dist", "train"}},
 };
 
 // Third-party headers (a prefix of the <...> include) -> the only layers that may include them.
@@ -54,6 +55,8 @@ const std::vector<std::pair<std::string, std::set<std::string>>> kOwnedHeaders =
     {"onnx/", {"nn"}},
     {"google/protobuf", {"nn"}},
     {"cblas", {"kernels"}},                    // CPU GEMM
+    {"mpi.h", {"dist"}},                       // MPI: the data-parallel communicator
+    {"nccl", {"dist"}},                        // NCCL: the GPU all-reduce
     {"cudnn", {"core", "kernels", "tensor"}},  // cuDNN: the kernels and the per-device context
 };
 

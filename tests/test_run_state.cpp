@@ -79,6 +79,7 @@ TrainConfig every_field_changed() {
   c.stop_after_steps = 2;
   c.quiet = true;
   c.overwrite = true;
+  c.sync_bn = true;
   return c;
 }
 
@@ -153,8 +154,9 @@ TEST(ResumeRule, SavedSettingsWinExceptHowThisProcessRuns) {
 TEST(ResumeRule, KeysAnOlderRunFolderLacksComeFromTheCommandLine) {
   // The configuration as saved before phantom_dir, workers and the flags below were saved.
   json old = json(every_field_changed());
-  for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir",
-                            "resume", "max_steps", "stop_after_steps", "quiet", "overwrite", "cv_folds", "cv_fold"})
+  for (const char* newer :
+       {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir", "resume", "max_steps",
+        "stop_after_steps", "quiet", "overwrite", "cv_folds", "cv_fold", "sync_bn"})
     old.erase(newer);
   ASSERT_EQ(old.size(), 27u);
 

@@ -15,6 +15,7 @@ packages=(
   libonnx-dev libprotobuf-dev        # ONNX export (the ONNX message classes and checker, protobuf)
   libhdf5-dev                        # Keras's .h5 / .weights.h5 files (models/ only)
   libzip-dev                         # Keras's .keras archives (models/ only)
+  libopenmpi-dev openmpi-bin         # data-parallel training under mpirun (dist/ only)
   libgtest-dev                       # GoogleTest
   libbenchmark-dev                   # Google Benchmark
 )

@@ -76,7 +76,8 @@ RunData prepare_data(const TrainConfig& config) {
 }
 
 std::unique_ptr<data::Loader> make_loader(const data::DatasetIndex& index, const std::string& split,
-                                          const TrainConfig& config, Device device, bool training) {
+                                          const TrainConfig& config, Device device, bool training, int rank,
+                                          int world) {
   data::LoaderOptions options;
   options.batch_size = config.batch_size;
   options.height = config.input_height;
@@ -89,6 +90,8 @@ std::unique_ptr<data::Loader> make_loader(const data::DatasetIndex& index, const
   options.workers = config.workers;
   options.cache = config.cache;
   options.device = device;
+  options.rank = rank;
+  options.world = world;
   return std::make_unique<data::Loader>(index.find_split(split)->samples, options);
 }
 

@@ -32,8 +32,10 @@ struct RunData {
 // with config.cv_folds, fold cv_fold is the validation split (train/provenance.h).
 RunData prepare_data(const TrainConfig& config);
 
+// rank, world: this process's shard of each batch in a data-parallel run (data/loader.h).
 std::unique_ptr<data::Loader> make_loader(const data::DatasetIndex& index, const std::string& split,
-                                          const TrainConfig& config, Device device, bool training);
+                                          const TrainConfig& config, Device device, bool training, int rank = 0,
+                                          int world = 1);
 
 // Builds the model for the data's classes; loads `init_from` (any weights file, models/weights_file.h:
 // what matches by name and shape; the rest is counted in one line), freezes the backbone when

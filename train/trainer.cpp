@@ -19,7 +19,9 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "tensor/autograd.h"
+#include "tensor/cross_replica_bn.h"
 #include "tensor/ops.h"
+#include "train/distributed.h"
 #include "train/evaluate.h"
 #include "train/interrupt.h"
 #include "train/precision.h"
@@ -38,8 +40,14 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 // The configuration of a resumed run (the rule is in train/trainer.h) and its saved state; a
 // note on stderr names the command-line settings that the saved ones replace. A complete run
 // given a larger --epochs takes it: `extended_from` is then the run's saved number of epochs.
-TrainConfig read_saved_run_settings(const TrainConfig& command_line, RunState& state, int& extended_from) {
+// A data-parallel run resumes only with as many ranks as it was trained with.
+TrainConfig read_saved_run_settings(const TrainConfig& command_line, RunState& state, int& extended_from,
+                                    int world_size) {
   SavedRun saved = read_saved_run(command_line.resume);
+  const int saved_world = saved.config.value("world_size", 1);  // saved only by a data-parallel run
+  ALZ_CHECK(saved_world == world_size,
+            command_line.resume << " was trained by " << saved_world << " process(es) and this run has " << world_size
+                                << "; resume it with the same number (mpirun -np " << saved_world << ")");
   std::vector<std::string> ignored;
   TrainConfig config;
   try {
@@ -70,19 +78,49 @@ TrainConfig read_saved_run_settings(const TrainConfig& command_line, RunState& s
 
 int run_training(TrainConfig config) {
   InterruptScope ctrl_c;  // Ctrl-C finishes the step, saves the run and returns 130
-  Trainer trainer(std::move(config));
-  return trainer.run();
+  dist::Communicator& comm = dist::world();
+  if (!comm.distributed()) {
+    Trainer trainer(std::move(config));
+    return trainer.run();
+  }
+  // One rank of several: rank 0 alone prints; an error on any rank ends them all (MPI_Abort)
+  // rather than leaving the others waiting in the next all-reduce.
+  if (!comm.is_root()) config.quiet = true;
+  try {
+    Trainer trainer(std::move(config));
+    int code = trainer.run();
+    comm.barrier();
+    return code;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "alz train: %s: %s; stopping every rank\n", comm.describe().c_str(), error.what());
+    comm.abort(1);
+  }
+  return 1;  // not reached: abort() ends the process
 }
 
 // ---------------------------------------------------------------- the step and the loops
 
 Trainer::StepResult Trainer::train_step(const data::Batch& batch) {
-  Tensor logits = model_->forward(batch.images);  // (n, classes); the tape records every op
-  Tensor loss = ops::softmax_cross_entropy(logits, batch.labels, class_weights_, config_.label_smoothing);  // ()
-  backward(loss);           // d loss / d parameter for every trainable parameter, the tape walked back
+  StepResult result;
+  const auto n = static_cast<int64_t>(batch.samples.size());  // 0 only for an empty share of a tiny last batch
+  std::optional<ops::CrossReplicaBatchNorm> sync_bn;          // --sync-bn: statistics over every rank's batch
+  if (config_.sync_bn && comm_.distributed())
+    sync_bn.emplace([this](double* values, int64_t count) { comm_.all_reduce_sum(values, count); });
+  if (n > 0) {
+    result.logits = model_->forward(batch.images);  // (n, classes); the tape records every op
+    result.loss = ops::softmax_cross_entropy(result.logits, batch.labels, class_weights_, config_.label_smoothing);
+    // Data-parallel: the rank's mean loss weighted by its share of the global batch, times the
+    // world (1 when the shares are equal), so that the average over ranks below is the gradient
+    // of the global batch's mean loss, also through --sync-bn's statistics.
+    const double share = static_cast<double>(n) * comm_.size() / static_cast<double>(batch.global_size);
+    Tensor objective = result.loss;
+    if (share != 1.0) objective = ops::mul(result.loss, Tensor::full({}, share, result.loss.dtype(), device_));
+    backward(objective);  // d loss / d parameter for every trainable parameter, the tape walked back
+  }
+  if (grad_sync_) grad_sync_->synchronize(1.0 / comm_.size());  // data-parallel: averaged over ranks
   optimizer_->step();       // each parameter moves against its gradient (Adam or SGD)
   optimizer_->zero_grad();  // the gradients start from zero at the next step
-  return {loss, logits};
+  return result;
 }
 
 int Trainer::run() {
@@ -97,7 +135,8 @@ int Trainer::run() {
     if (end == EpochEnd::NonFiniteLoss) return 3;  // last.safetensors stays the last good checkpoint
 
     // Validation: honest metrics on held-out data.
-    Predictions predictions = predict_loader(*model_, *val_loader_);
+    Predictions predictions = predict_across_ranks(*model_, *val_loader_, static_cast<int64_t>(class_names().size()),
+                                                   comm_, val_first_sample_);  // every rank: the same predictions
     Metrics val = compute_metrics(std::span<const float>(predictions.probs), std::span<const int>(predictions.labels),
                                   class_names(), predictions.mean_loss);
     EpochRecord record = record_epoch(train_loss, val);
@@ -122,13 +161,15 @@ Trainer::EpochEnd Trainer::train_epoch(double& train_loss) {
   const double seconds_before = state_.train_seconds;  // a resumed epoch's time before the stop
   const int64_t seen_before = state_.seen;
   const int64_t batches = train_loader_->batches_per_epoch();
-  EpochTotals totals(state_.loss_sum, train_loader_->size(), static_cast<int64_t>(class_names().size()), device_);
+  // The saved partial sums are over all ranks: rank 0 carries them, the others start from zero.
+  EpochTotals totals(comm_.is_root() ? state_.loss_sum : 0.0, train_loader_->size(),
+                     static_cast<int64_t>(class_names().size()), device_);
   steady_state_.loop_starts();
   while (std::optional<data::Batch> batch = train_loader_->next()) {
     optimizer_->set_learning_rate(schedule_->learning_rate(state_.global_step, state_.epoch));
     StepResult step = train_step(*batch);
-    totals.add(step.loss, step.logits, *batch);
-    state_.seen += batch->images.dim(0);
+    if (step.loss.defined()) totals.add(step.loss, step.logits, *batch);
+    state_.seen += batch->global_size;  // over all ranks
     state_.batch = batch->index + 1;
     ++state_.global_step;
     ++steps_this_process_;
@@ -141,8 +182,13 @@ Trainer::EpochEnd Trainer::train_epoch(double& train_loss) {
     // The loss is read back (a wait for the device) for the progress line, and every 50 steps
     // to stop soon after it stops being finite.
     bool show = progress_.due();
-    if (show || stop_now || last_step || state_.global_step % 50 == 0) {
-      double running_loss = totals.loss_sum() / std::max<int64_t>(state_.seen, 1);
+    bool read_loss = show || stop_now || last_step || state_.global_step % 50 == 0;
+    if (comm_.distributed()) {  // every rank takes the same decisions (collectives follow)
+      stop_now = comm_.any(stop_now);
+      read_loss = comm_.any(read_loss);
+    }
+    if (read_loss) {
+      double running_loss = sum_across_ranks(totals.loss_sum(), comm_) / std::max<int64_t>(state_.seen, 1);
       if (!std::isfinite(running_loss)) {
         progress_.end_line();
         std::fprintf(stderr,
@@ -163,8 +209,8 @@ Trainer::EpochEnd Trainer::train_epoch(double& train_loss) {
     if (last_step) break;
   }
   progress_.end_line();
-  train_loss = totals.loss_sum() / std::max<int64_t>(state_.seen, 1);
-  state_.correct += totals.count_correct();
+  train_loss = sum_across_ranks(totals.loss_sum(), comm_) / std::max<int64_t>(state_.seen, 1);
+  state_.correct += sum_across_ranks(totals.count_correct(), comm_);
   state_.train_seconds = seconds_before + seconds_since(epoch_start);
   steady_state_.loop_ends(steps_this_process_, config_.batch_size, config_.quiet);  // the device is idle
   if (!std::isfinite(train_loss)) {
@@ -183,14 +229,17 @@ Trainer::EpochEnd Trainer::train_epoch(double& train_loss) {
 // sums, so that the resumed run finishes the epoch as if it had never stopped.
 void Trainer::save_interrupted_run(const EpochTotals& totals, double seconds) {
   progress_.end_line();
-  state_.loss_sum = totals.loss_sum();
-  state_.correct += totals.count_correct();
+  state_.loss_sum = sum_across_ranks(totals.loss_sum(), comm_);
+  state_.correct += sum_across_ranks(totals.count_correct(), comm_);
   state_.train_seconds = seconds;
   state_.schedule = schedule_->state();
-  save_run(config_.run_dir, *model_, *optimizer_, state_, config_json_, class_names(), provenance_);
-  run_info_.updated_at = utc_now();  // the time trained so far counts after a resume
-  run_info_.elapsed_seconds = elapsed_before_ + seconds_since(process_start_);
-  write_run_metadata(config_.run_dir, run_info_);
+  if (comm_.is_root()) {  // one writer; the other ranks hold the same weights and sums
+    save_run(config_.run_dir, *model_, *optimizer_, state_, config_json_, class_names(), provenance_);
+    run_info_.updated_at = utc_now();  // the time trained so far counts after a resume
+    run_info_.elapsed_seconds = elapsed_before_ + seconds_since(process_start_);
+    write_run_metadata(config_.run_dir, run_info_);
+  }
+  comm_.barrier();  // the state is on disk before any rank returns (a resume may follow at once)
   if (!config_.quiet)
     std::printf("interrupted: state saved; continue with  alz train --resume %s\n", config_.run_dir.c_str());
 }
@@ -208,7 +257,7 @@ EpochRecord Trainer::record_epoch(double train_loss, const Metrics& val) {
   record.learning_rate = optimizer_->learning_rate();
   record.images_per_second = state_.seen / std::max(state_.train_seconds, 1e-9);
   state_.history.push_back(record);
-  append_jsonl(config_.run_dir + "/metrics.jsonl", epoch_to_json(record));
+  if (comm_.is_root()) append_jsonl(config_.run_dir + "/metrics.jsonl", epoch_to_json(record));
   if (!config_.quiet)
     std::printf(
         "epoch %d/%d  train loss %.4f acc %.3f | val loss %.4f acc %.3f balanced acc %.3f macro-F1 %.3f | "
@@ -230,6 +279,7 @@ void Trainer::keep_if_best(const Metrics& val, const Predictions& predictions, i
   state_.best_epoch = epoch;
   state_.best_evaluation = metrics_to_json(val);
   state_.epochs_without_improvement = 0;
+  if (!comm_.is_root()) return;  // one writer
   save_best(config_.run_dir, *model_, class_names(), config_.resize, provenance_);
   BestPredictions best;
   best.epoch = epoch;
@@ -250,12 +300,13 @@ void Trainer::save_end_of_epoch() {
   state_.schedule = schedule_->state();
   RunState next = state_;
   ++next.epoch;
-  save_run(config_.run_dir, *model_, *optimizer_, next, config_json_, class_names(), provenance_);
+  if (comm_.is_root()) save_run(config_.run_dir, *model_, *optimizer_, next, config_json_, class_names(), provenance_);
 }
 
 // report.html and its pictures, rewritten after every epoch: the headline from the best epoch
 // (best_predictions.json, also after a resume), the last epoch beside it, run_info.json updated.
 void Trainer::write_run_report(const Metrics& val, int epoch) {
+  if (!comm_.is_root()) return;  // one writer
   run_info_.updated_at = utc_now();
   run_info_.elapsed_seconds = elapsed_before_ + seconds_since(process_start_);
   write_run_metadata(config_.run_dir, run_info_);
@@ -337,19 +388,21 @@ void Trainer::check_run_folder() {
 
 // ---------------------------------------------------------------- the set-up
 
-Trainer::Trainer(TrainConfig config)
+Trainer::Trainer(TrainConfig config, dist::Communicator& comm)
     : config_(std::move(config)),
       resuming_(!config_.resume.empty()),
       progress_(config_.quiet),
-      steady_state_(config_.max_steps > 0) {
+      steady_state_(config_.max_steps > 0),
+      comm_(comm) {
   ALZ_CHECK(!(resuming_ && config_.overwrite),
             "--overwrite starts a new run and --resume continues one: give one of them");
   if (resuming_) {
-    config_ = read_saved_run_settings(config_, state_, extended_from_);
+    config_ = read_saved_run_settings(config_, state_, extended_from_, comm_.size());
     if (complete()) return;  // run() says so; nothing to set up
   }
-  device_ = resolve_config(config_);
-  if (!resuming_) check_run_folder();
+  device_ = device_for_rank(resolve_config(config_), comm_);
+  if (!resuming_ && comm_.is_root()) check_run_folder();  // rank 0 alone may clear it (--overwrite)
+  comm_.barrier();                                        // the folder is checked before anyone writes
   std::filesystem::create_directories(config_.run_dir);
   run_info_ = new_run_metadata(device_.str());
   if (std::optional<RunMetadata> before = resuming_ ? read_run_metadata(config_.run_dir) : std::nullopt) {
@@ -358,24 +411,28 @@ Trainer::Trainer(TrainConfig config)
     elapsed_before_ = before->elapsed_seconds;
   }
   config_json_ = config_;
-  if (!resuming_) {  // a fresh run in an old folder starts a fresh history
+  if (comm_.distributed()) config_json_["world_size"] = comm_.size();  // a resume must use as many ranks
+  if (!resuming_ && comm_.is_root()) {  // a fresh run in an old folder starts a fresh history
     write_file_atomic(config_.run_dir + "/config.json", config_json_.dump(2) + "\n");
     std::filesystem::remove(config_.run_dir + "/metrics.jsonl");
     std::filesystem::remove(config_.run_dir + "/" + kBestPredictionsFile);
-  } else if (extended_from_ > 0) {  // the run's settings now say the new number of epochs
+  } else if (extended_from_ > 0 && comm_.is_root()) {  // the run's settings now say the new number of epochs
     write_file_atomic(config_.run_dir + "/config.json", config_json_.dump(2) + "\n");
   }
-  write_run_metadata(config_.run_dir, run_info_);
+  if (comm_.is_root()) write_run_metadata(config_.run_dir, run_info_);
 
+  if (!comm_.is_root()) comm_.barrier();  // rank 0 generates the phantom set, if needed, first
   RunData run_data = prepare_data(config_);
+  if (comm_.is_root()) comm_.barrier();
   data_ = std::move(run_data.index);
   provenance_ = std::move(run_data.provenance);
   if (!config_.quiet) {
     std::printf("%s", data_.describe().c_str());
     for (const std::string& warning : data_warnings(config_, data_)) std::printf("  WARNING: %s\n", warning.c_str());
   }
-  train_loader_ = make_loader(data_, "train", config_, device_, /*training=*/true);
-  val_loader_ = make_loader(data_, "val", config_, device_, /*training=*/false);
+  train_loader_ = make_loader(data_, "train", config_, device_, /*training=*/true, comm_.rank(), comm_.size());
+  val_loader_ = make_loader(validation_shard(data_, comm_, val_first_sample_), "val", config_, device_,
+                            /*training=*/false);  // this rank's share of the validation samples
   TrainConfig model_config = config_;
   if (resuming_) model_config.init_from.clear();  // the weights come from the run's own checkpoint
   std::string model_log;
@@ -397,7 +454,7 @@ Trainer::Trainer(TrainConfig config)
     if (extended_from_ > 0 && state_.schedule.count("total_steps"))
       state_.schedule["total_steps"] = schedule_->state().at("total_steps");
     restore_run(config_.run_dir, state_, *model_, *optimizer_, *schedule_);
-    rewrite_metrics_log(config_.run_dir, state_.history);  // epochs logged after the last save go
+    if (comm_.is_root()) rewrite_metrics_log(config_.run_dir, state_.history);  // epochs logged after the last save go
     if (!config_.quiet)
       std::printf("resuming %s at epoch %d, batch %lld\n", config_.run_dir.c_str(), state_.epoch + 1,
                   static_cast<long long>(state_.batch));
@@ -409,6 +466,23 @@ Trainer::Trainer(TrainConfig config)
                       : "");
   }
   train_loader_->set_position(state_.epoch, state_.batch);
+  if (comm_.distributed()) {
+    dist::broadcast_parameters(comm_, model_->parameters());  // every replica starts from rank 0's weights
+    if (config_.sync_bn) {  // every rank must run every BatchNorm (its sums are collective)
+      const int64_t samples = train_loader_->size(), global = int64_t{config_.batch_size} * comm_.size();
+      ALZ_CHECK(samples % global == 0 || samples % global >= comm_.size(),
+                "--sync-bn: the last batch of " << samples << " training samples holds " << samples % global
+                                                << ", fewer than the " << comm_.size()
+                                                << " ranks, and a rank without samples cannot take part; "
+                                                   "choose another batch size");
+    }
+    std::vector<ParamRef> averaged =
+        config_.sync_bn ? std::vector<ParamRef>{} : dist::trained_buffers(model_->parameters());
+    grad_sync_ = dist::make_gradient_sync(comm_, model_->trainable_parameters(), std::move(averaged), device_);
+    if (!config_.quiet)
+      std::printf("data-parallel: %d ranks, batch %d per rank (%d in all), gradients all-reduced by %s\n", comm_.size(),
+                  config_.batch_size, config_.batch_size * comm_.size(), grad_sync_->name());
+  }
 }
 
 }  // namespace alz::train

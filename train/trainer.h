@@ -36,6 +36,9 @@
 // early) trains nothing and says so; a complete run goes on with a larger --epochs (see
 // config_for_resume below).
 // Ctrl-C (SIGINT/SIGTERM) finishes the current step, writes a resumable state and returns 130.
+// Data-parallel (`mpirun -np N alz train`, dist/): each rank trains on its shard of every batch,
+// gradients are averaged after backward (dist/gradient_sync.h), rank 0 alone prints and
+// writes; a stop on any rank stops all of them; an error on one rank ends every rank.
 // A NaN or Inf loss stops the run with a message; the last good checkpoint stays.
 #pragma once
 #include <chrono>
@@ -47,6 +50,8 @@
 
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "dist/communicator.h"
+#include "dist/gradient_sync.h"
 #include "models/resnet_v2.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
@@ -98,6 +103,7 @@ struct TrainConfig {
   int64_t stop_after_steps = 0;  // simulate an interruption after N steps of this process (tests)
   bool quiet = false;            // print only errors
   bool overwrite = false;        // a fresh run may replace the run in run_dir (see above)
+  bool sync_bn = false;          // data-parallel: BatchNorm statistics over all ranks (train/distributed.h)
 
   bool operator==(const TrainConfig&) const = default;
 };
@@ -112,7 +118,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, phantom_dir, 
                                                 freeze_backbone, run_dir, resume, class_weights, label_smoothing,
                                                 allow_weights_with_smoothing, early_stopping, val_fraction, cv_folds,
                                                 cv_fold, augment, workers, cache, max_steps, stop_after_steps, quiet,
-                                                overwrite)
+                                                overwrite, sync_bn)
 
 // Resuming: which settings a resumed run takes from where.
 //   - From the new command line: the fields that say how this process runs, not what the run
@@ -153,7 +159,8 @@ class Trainer {
   // and schedule, and on a resume restores the weights, the optimizer state and the loader
   // position. Throws alz::Error on bad settings. A resumed run that is complete stops after
   // reading its state (run() then says so).
-  explicit Trainer(TrainConfig config);
+  // comm: the ranks of a data-parallel run (dist/communicator.h); tests pass a world of one.
+  explicit Trainer(TrainConfig config, dist::Communicator& comm = dist::world());
 
   // The epoch loop: train, validate, keep the best checkpoint, save the state, write the report.
   // Returns the exit code of run_training.
@@ -166,6 +173,8 @@ class Trainer {
   };
   // One training step on a batch: forward, loss, backward, optimizer update.
   StepResult train_step(const data::Batch& batch);
+
+  ResNetV2& model() { return *model_; }  // the replica's weights (tests compare ranks)
 
  private:
   enum class EpochEnd { Finished, Interrupted, NonFiniteLoss };
@@ -200,6 +209,10 @@ class Trainer {
   RunMetadata run_info_;         // run_info.json: the report's metadata
   double elapsed_before_ = 0.0;  // training time of the processes before this one (resumes)
   std::chrono::steady_clock::time_point process_start_ = std::chrono::steady_clock::now();
+  // Data parallelism (a world of one: no sync, every rank is the root).
+  dist::Communicator& comm_;
+  std::unique_ptr<dist::GradientSync> grad_sync_;  // null with one rank
+  int64_t val_first_sample_ = 0;                   // this rank's first validation sample
 };
 
 }  // namespace alz::train
