@@ -35,6 +35,9 @@ int train(int argc, char** argv) {
   app.add_option("--stop-after-steps", c.stop_after_steps, "save a resumable state after N steps and exit 130");
   app.add_flag("--sync-bn", c.sync_bn,
                "under mpirun: BatchNorm statistics over the batches of every rank (default: each rank's own)");
+  app.add_option("--bucket-mb", c.bucket_mb,
+                 "under mpirun: gradients are all-reduced in buckets of this many MiB while backward runs")
+      ->check(CLI::Range(1, 4096));
   app.footer(
       "Run folder: a new run never replaces the run in --run-dir (a folder with state.json or a checkpoint) "
       "unless --overwrite is given; without it alz train stops with exit code 1 and changes nothing. "

@@ -1,4 +1,5 @@
 // The host all-reduce of gradients and the initial broadcast (dist/gradient_sync.h).
+// Buckets (BucketPlan): in backward order, launched in order as their gradients complete.
 // Per bucket: copy each gradient (zeros where a parameter has none) into one f32 host buffer,
 // scaled by this rank's share w_r; MPI_Allreduce sums the buffer over ranks in place; copy back.
 // The sum of a float over ranks is the same on every rank (MPI's reduction of the same
@@ -7,38 +8,90 @@
 #include "dist/gradient_sync.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "core/error.h"
 #include "tensor/autograd.h"
 
 namespace alz::dist {
 
+BackwardOverlap::BackwardOverlap(GradientSync* sync) {
+  if (sync) scope_.emplace([sync](const AutogradMeta& leaf) { sync->gradient_ready(leaf); });
+}
+
+BucketPlan::BucketPlan(const std::vector<ParamRef>& params, int64_t bucket_bytes) {
+  const int64_t bucket_elements = std::max<int64_t>(bucket_bytes / static_cast<int64_t>(sizeof(float)), 1);
+  bucket_of_.resize(params.size());
+  for (size_t k = params.size(); k-- > 0;) {  // backward order: the last layer's gradients come first
+    const int64_t n = params[k].tensor->numel();
+    if (buckets_.empty() || (!buckets_.back().params.empty() && buckets_.back().elements + n > bucket_elements))
+      buckets_.emplace_back();
+    buckets_.back().params.push_back(k);
+    buckets_.back().elements += n;
+    bucket_of_[k] = buckets_.size() - 1;
+    const std::shared_ptr<AutogradMeta>& meta = params[k].tensor->autograd_meta();
+    ALZ_CHECK(meta != nullptr, "gradient sync: " << params[k].name << " does not require a gradient");
+    param_of_[meta.get()] = k;
+    names_.push_back(params[k].name);
+  }
+  std::reverse(names_.begin(), names_.end());
+  reset();
+}
+
+void BucketPlan::reset() {
+  ready_.assign(bucket_of_.size(), false);
+  missing_.clear();
+  for (const Bucket& b : buckets_) missing_.push_back(b.params.size());
+  next_launch_ = 0;
+}
+
+std::vector<size_t> BucketPlan::mark_ready(const AutogradMeta& leaf) {
+  auto it = param_of_.find(&leaf);
+  if (it == param_of_.end()) return {};
+  const size_t k = it->second;
+  ALZ_CHECK(!ready_[k], "gradient sync: " << names_[k]
+                                          << " received a second gradient in one step after its bucket was complete; "
+                                             "overlapped synchronisation needs each parameter used once per step");
+  ready_[k] = true;
+  --missing_[bucket_of_[k]];
+  std::vector<size_t> launch;
+  while (next_launch_ < buckets_.size() && missing_[next_launch_] == 0) launch.push_back(next_launch_++);
+  return launch;
+}
+
+std::vector<size_t> BucketPlan::launch_rest() {
+  std::vector<size_t> launch;
+  while (next_launch_ < buckets_.size()) launch.push_back(next_launch_++);
+  return launch;
+}
+
 HostGradientSync::HostGradientSync(Communicator& comm, std::vector<ParamRef> params, std::vector<ParamRef> buffers,
                                    int64_t bucket_bytes)
-    : comm_(comm), params_(std::move(params)), buffers_(std::move(buffers)) {
-  std::erase_if(params_, [](const ParamRef& p) { return !p.trainable; });
-  bucket_elements_ = std::max<int64_t>(bucket_bytes / static_cast<int64_t>(sizeof(float)), 1);
+    : comm_(comm),
+      params_([&] {
+        std::erase_if(params, [](const ParamRef& p) { return !p.trainable; });
+        return std::move(params);
+      }()),
+      buffers_(std::move(buffers)),
+      plan_(params_, bucket_bytes) {
   for (const ParamRef& p : params_)
     ALZ_CHECK(p.tensor->dtype() == DType::F32,
               "data-parallel training needs f32 parameters; " << p.name << " is " << p.tensor->summary());
 }
 
-void HostGradientSync::synchronize(double weight) {
+void HostGradientSync::begin_step(double weight) {
   weight_ = weight;
-  // Buckets: consecutive parameters up to bucket_elements_ (a larger parameter is a bucket alone).
-  size_t first = 0;
-  int64_t elements = 0;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    int64_t n = params_[i].tensor->numel();
-    if (i > first && elements + n > bucket_elements_) {
-      reduce_bucket(first, i);
-      first = i;
-      elements = 0;
-    }
-    elements += n;
-  }
-  if (first < params_.size()) reduce_bucket(first, params_.size());
+  plan_.reset();
+}
+
+void HostGradientSync::gradient_ready(const AutogradMeta& leaf) {
+  for (size_t bucket : plan_.mark_ready(leaf)) reduce_bucket(bucket);
+}
+
+void HostGradientSync::finish_step() {
+  for (size_t bucket : plan_.launch_rest()) reduce_bucket(bucket);
   if (!buffers_.empty()) average_buffers();
 }
 
@@ -76,13 +129,14 @@ std::vector<ParamRef> trained_buffers(const std::vector<ParamRef>& all) {
   return out;
 }
 
-void HostGradientSync::reduce_bucket(size_t first, size_t last) {
+void HostGradientSync::reduce_bucket(size_t bucket) {
+  const std::vector<size_t>& members = plan_.buckets()[bucket].params;
   int64_t total = 0;
-  for (size_t i = first; i < last; ++i) total += params_[i].tensor->numel();
+  for (size_t i : members) total += params_[i].tensor->numel();
   buffer_.resize(static_cast<size_t>(total));
   const float w = static_cast<float>(weight_);
   int64_t offset = 0;
-  for (size_t i = first; i < last; ++i) {  // pack: w_r * g (zeros without a gradient)
+  for (size_t i : members) {  // pack: w_r * g (zeros without a gradient)
     Tensor grad = params_[i].tensor->grad();
     int64_t n = params_[i].tensor->numel();
     float* out = buffer_.data() + offset;
@@ -97,7 +151,7 @@ void HostGradientSync::reduce_bucket(size_t first, size_t last) {
   }
   comm_.all_reduce_sum(buffer_.data(), total);  // sum over ranks of w_r * g_r
   offset = 0;
-  for (size_t i = first; i < last; ++i) {  // unpack into each parameter's gradient
+  for (size_t i : members) {  // unpack into each parameter's gradient
     Tensor& param = *params_[i].tensor;
     int64_t n = param.numel();
     Tensor host = Tensor::empty(param.shape(), DType::F32, Device::cpu());
@@ -114,9 +168,14 @@ void HostGradientSync::reduce_bucket(size_t first, size_t last) {
 }
 
 std::unique_ptr<GradientSync> make_gradient_sync(Communicator& comm, std::vector<ParamRef> params,
-                                                 std::vector<ParamRef> buffers, Device device, int64_t bucket_bytes) {
-  if (!comm.distributed()) return nullptr;
-  (void)device;  // the NCCL path (dist/nccl/) takes CUDA devices when built with it
+                                                 std::vector<ParamRef> buffers, Device device, int64_t bucket_bytes,
+                                                 bool force) {
+  if (!comm.distributed() && !force) return nullptr;
+  const char* backend = std::getenv("ALZ_DIST_BACKEND");
+  const bool host_forced = backend != nullptr && std::string(backend) == "mpi";
+  if (device.is_cuda() && !host_forced)
+    if (std::unique_ptr<GradientSync> nccl = make_nccl_gradient_sync(comm, params, buffers, device, bucket_bytes))
+      return nccl;
   return std::make_unique<HostGradientSync>(comm, std::move(params), std::move(buffers), bucket_bytes);
 }
 

@@ -57,6 +57,15 @@ Tensor& Tensor::set_requires_grad(bool flag) {
 
 Tensor Tensor::grad() const { return autograd_ ? autograd_->grad : Tensor(); }
 
+namespace {
+thread_local LeafGradientHook t_leaf_hook;
+}
+
+LeafGradientHookScope::LeafGradientHookScope(LeafGradientHook hook) : previous_(std::move(t_leaf_hook)) {
+  t_leaf_hook = std::move(hook);
+}
+LeafGradientHookScope::~LeafGradientHookScope() { t_leaf_hook = std::move(previous_); }
+
 bool needs_record(std::initializer_list<const Tensor*> inputs) {
   if (!t_grad_enabled) return false;
   for (const Tensor* input : inputs)
@@ -137,6 +146,7 @@ void backward(const Tensor& root, const Tensor& grad) {
         add_gradient(input->grad_fn->grad_output, std::move(input_grads[i]));
       } else if (input->requires_grad) {
         add_gradient(input->grad, std::move(input_grads[i]));
+        if (t_leaf_hook) t_leaf_hook(*input);
       }
     }
     node->backward = nullptr;

@@ -96,6 +96,21 @@ void record(const std::string& name, Tensor& output, std::initializer_list<const
 void backward(const Tensor& root);
 void backward(const Tensor& root, const Tensor& grad);
 
+// Called during backward (this thread) each time a leaf's .grad has received a contribution,
+// with the leaf's meta: data-parallel training starts reducing a parameter's gradient as soon as
+// backward has produced it (dist/gradient_sync.h). Installed for a scope; scopes nest.
+using LeafGradientHook = std::function<void(const AutogradMeta& leaf)>;
+class LeafGradientHookScope {
+ public:
+  explicit LeafGradientHookScope(LeafGradientHook hook);
+  ~LeafGradientHookScope();
+  LeafGradientHookScope(const LeafGradientHookScope&) = delete;
+  LeafGradientHookScope& operator=(const LeafGradientHookScope&) = delete;
+
+ private:
+  LeafGradientHook previous_;
+};
+
 // Nodes on this thread's tape that are still alive (tests: the tape is released after backward).
 size_t tape_size();
 

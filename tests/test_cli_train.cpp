@@ -289,7 +289,7 @@ TEST_F(CliTrain, ARunFolderOfAnOlderVersionResumes) {
   nlohmann::json state = read_json(run + "/state.json");
   for (const char* newer :
        {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir", "resume", "max_steps",
-        "stop_after_steps", "quiet", "overwrite", "cv_folds", "cv_fold", "sync_bn"})
+        "stop_after_steps", "quiet", "overwrite", "cv_folds", "cv_fold", "sync_bn", "bucket_mb"})
     state["config"].erase(newer);
   ASSERT_EQ(state["config"].size(), 27u);
   write_file_atomic(run + "/state.json", state.dump(2));

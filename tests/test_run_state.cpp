@@ -80,6 +80,7 @@ TrainConfig every_field_changed() {
   c.quiet = true;
   c.overwrite = true;
   c.sync_bn = true;
+  c.bucket_mb = 7;
   return c;
 }
 
@@ -147,6 +148,7 @@ TEST(ResumeRule, SavedSettingsWinExceptHowThisProcessRuns) {
   expected.max_steps = 9;
   expected.stop_after_steps = 0;
   expected.overwrite = false;
+  expected.bucket_mb = TrainConfig{}.bucket_mb;  // how gradients travel, from the command line
   EXPECT_TRUE(resumed == expected) << json(resumed).dump(2);
   EXPECT_EQ(ignored, std::vector<std::string>{"epochs=20"});
 }
@@ -156,7 +158,7 @@ TEST(ResumeRule, KeysAnOlderRunFolderLacksComeFromTheCommandLine) {
   json old = json(every_field_changed());
   for (const char* newer :
        {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir", "resume", "max_steps",
-        "stop_after_steps", "quiet", "overwrite", "cv_folds", "cv_fold", "sync_bn"})
+        "stop_after_steps", "quiet", "overwrite", "cv_folds", "cv_fold", "sync_bn", "bucket_mb"})
     old.erase(newer);
   ASSERT_EQ(old.size(), 27u);
 

@@ -20,8 +20,8 @@
 #   8. summary.txt, whose last line is the row for tests/GPU_RUNS.md.
 # Stages run in order of importance; once ALZ_DEVICE_BUDGET_S seconds (default 540) have passed,
 # the remaining ones are skipped and the summary says so. ALZ_DEVICE_STAGES picks stages for a
-# short rerun (default: all): any of tests, targets, precision_runs, train_gap, train_step, bn,
-# demo, ncu, memcheck, train, benches, cpu_tests; ALZ_BN_FILTER narrows bench_bn_relu (a --benchmark_filter regex).
+# short rerun (default: all): any of tests, targets, precision_runs, train_gap, dist, train_step,
+# bn, demo, ncu, memcheck, train, benches, cpu_tests; ALZ_BN_FILTER narrows bench_bn_relu (a --benchmark_filter regex).
 # Usage: bash tools/device-check.sh OUTDIR [--prebuilt DIR]      (ALZ_COMMIT names the commit)
 set -uo pipefail
 out=${1:?usage: tools/device-check.sh OUTDIR [--prebuilt DIR]}
@@ -38,7 +38,7 @@ summary="$out/summary.txt"
 note() { echo "$*" | tee -a "$summary"; }
 elapsed() { echo $(( $(date +%s) - start )); }
 time_left() { [ "$(elapsed)" -lt "$budget" ] || { note "skipped (budget of ${budget}s spent): $1"; return 1; }; }
-stages=" ${ALZ_DEVICE_STAGES:-tests targets precision_runs train_gap train_step bn demo ncu memcheck train benches cpu_tests} "
+stages=" ${ALZ_DEVICE_STAGES:-tests targets precision_runs train_gap dist train_step bn demo ncu memcheck train benches cpu_tests} "
 want() { case "$stages" in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 export ALZ_TEST_TMP=${ALZ_TEST_TMP:-/tmp/alz_device_tests}
 export ALZ_ANCHORS=${ALZ_ANCHORS:-$root/../shared/anchors}
@@ -178,6 +178,15 @@ if want train_gap && time_left "train gap"; then
       --run-dir "/tmp/alz_gap_$precision" --overwrite > "$out/train_gap_$precision.txt" 2>&1
     note "  alz train sgd $precision 200 steps: rc $? ($(elapsed) s): $(grep -h 'steady state' "$out/train_gap_$precision.txt" | tail -1)"
   done
+fi
+
+# ---- 3d. data parallelism on this GPU: one rank's NCCL gradient synchronisation of ResNet152V2
+# (233 MB: pack, all-reduce, unpack), the cost a step pays before the optimizer; the one-rank
+# NCCL test runs with the GPU tests (test_nccl_gpu).
+if want dist && [ -x "$bin/bench/bench_allreduce" ] && time_left "bench_allreduce"; then
+  timeout 90 "$bin/bench/bench_allreduce" --device cuda --json "$out/allreduce.json" > "$out/allreduce.txt" 2>&1 ||
+    note "bench_allreduce: rc $?"
+  note "bench_allreduce: $(grep -h '^sync:' "$out/allreduce.txt") ($(grep -ho ', [a-z]* on cuda:[0-9]' "$out/allreduce.txt"))"
 fi
 
 # ---- 4. benchmarks of the fused BatchNorm+ReLU, with PyTorch's in the same call

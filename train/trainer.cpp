@@ -115,11 +115,15 @@ Trainer::StepResult Trainer::train_step(const data::Batch& batch) {
     const double share = static_cast<double>(n) * comm_.size() / static_cast<double>(batch.global_size);
     Tensor objective = result.loss;
     if (share != 1.0) objective = ops::mul(result.loss, Tensor::full({}, share, result.loss.dtype(), device_));
+    if (grad_sync_) grad_sync_->begin_step(1.0 / comm_.size());  // data-parallel: averaged over ranks
+    dist::BackwardOverlap overlap(grad_sync_.get());             // buckets are all-reduced as backward completes them
     backward(objective);  // d loss / d parameter for every trainable parameter, the tape walked back
+  } else if (grad_sync_) {
+    grad_sync_->begin_step(1.0 / comm_.size());  // no samples here: zeros, in the same collectives
   }
-  if (grad_sync_) grad_sync_->synchronize(1.0 / comm_.size());  // data-parallel: averaged over ranks
-  optimizer_->step();       // each parameter moves against its gradient (Adam or SGD)
-  optimizer_->zero_grad();  // the gradients start from zero at the next step
+  if (grad_sync_) grad_sync_->finish_step();  // the rest of the buckets; every gradient averaged
+  optimizer_->step();                         // each parameter moves against its gradient (Adam or SGD)
+  optimizer_->zero_grad();                    // the gradients start from zero at the next step
   return result;
 }
 
@@ -478,10 +482,12 @@ Trainer::Trainer(TrainConfig config, dist::Communicator& comm)
     }
     std::vector<ParamRef> averaged =
         config_.sync_bn ? std::vector<ParamRef>{} : dist::trained_buffers(model_->parameters());
-    grad_sync_ = dist::make_gradient_sync(comm_, model_->trainable_parameters(), std::move(averaged), device_);
+    grad_sync_ = dist::make_gradient_sync(comm_, model_->trainable_parameters(), std::move(averaged), device_,
+                                          int64_t{config_.bucket_mb} << 20);
     if (!config_.quiet)
-      std::printf("data-parallel: %d ranks, batch %d per rank (%d in all), gradients all-reduced by %s\n", comm_.size(),
-                  config_.batch_size, config_.batch_size * comm_.size(), grad_sync_->name());
+      std::printf(
+          "data-parallel: %d ranks, batch %d per rank (%d in all), gradients all-reduced by %s in buckets of %d MiB\n",
+          comm_.size(), config_.batch_size, config_.batch_size * comm_.size(), grad_sync_->name(), config_.bucket_mb);
   }
 }
 

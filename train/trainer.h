@@ -104,6 +104,7 @@ struct TrainConfig {
   bool quiet = false;            // print only errors
   bool overwrite = false;        // a fresh run may replace the run in run_dir (see above)
   bool sync_bn = false;          // data-parallel: BatchNorm statistics over all ranks (train/distributed.h)
+  int bucket_mb = 25;            // data-parallel: gradients all-reduced in buckets of this size (dist/gradient_sync.h)
 
   bool operator==(const TrainConfig&) const = default;
 };
@@ -118,13 +119,14 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, phantom_dir, 
                                                 freeze_backbone, run_dir, resume, class_weights, label_smoothing,
                                                 allow_weights_with_smoothing, early_stopping, val_fraction, cv_folds,
                                                 cv_fold, augment, workers, cache, max_steps, stop_after_steps, quiet,
-                                                overwrite, sync_bn)
+                                                overwrite, sync_bn, bucket_mb)
 
 // Resuming: which settings a resumed run takes from where.
 //   - From the new command line: the fields that say how this process runs, not what the run
 //     computes: resume, run_dir (always the resumed folder), quiet, workers (results do not
 //     depend on the thread count, and the right count is the machine's), max_steps,
-//     stop_after_steps and overwrite. These are kResumeFromCommandLine.
+//     stop_after_steps, overwrite and bucket_mb (how gradients travel between ranks, not their
+//     sums). These are kResumeFromCommandLine.
 //   - From the saved run (the "config" of RUN_DIR/state.json): every other field, so the run
 //     goes on exactly as it began. A different value given on the command line (say --epochs
 //     20) is ignored, and named in `ignored` ("epochs=20") for a note to the user.
@@ -139,8 +141,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, phantom_dir, 
 //   - init_from stays in the record but is not loaded again: the weights come from the run's
 //     own last.safetensors.
 // Throws nlohmann::json::exception when a saved value has the wrong type.
-inline constexpr const char* kResumeFromCommandLine[] = {"resume",    "run_dir",          "quiet",    "workers",
-                                                         "max_steps", "stop_after_steps", "overwrite"};
+inline constexpr const char* kResumeFromCommandLine[] = {"resume",    "run_dir",   "quiet",     "workers",
+                                                         "max_steps", "overwrite", "bucket_mb", "stop_after_steps"};
 TrainConfig config_for_resume(const nlohmann::json& saved, const TrainConfig& command_line,
                               std::vector<std::string>* ignored = nullptr);
 
