@@ -37,6 +37,9 @@ std::unique_ptr<Context> create_context(int device) {
   ALZ_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx->copy_stream, cudaStreamNonBlocking));
   ALZ_CUBLAS_CHECK(cublasCreate(&ctx->cublas));
   ALZ_CUBLAS_CHECK(cublasSetStream(ctx->cublas, ctx->compute_stream));
+  // After cublasSetStream, which resets the workspace to cuBLAS's own pool.
+  ctx->cublas_workspace_ = device_allocate(Context::kCublasWorkspaceBytes, device);
+  ALZ_CUBLAS_CHECK(cublasSetWorkspace(ctx->cublas, ctx->cublas_workspace_, Context::kCublasWorkspaceBytes));
   ALZ_CUDNN_CHECK(cudnnCreate(&ctx->cudnn));
   ALZ_CUDNN_CHECK(cudnnSetStream(ctx->cudnn, ctx->compute_stream));
   return ctx;
