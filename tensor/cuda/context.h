@@ -19,6 +19,7 @@
 #include <cudnn.h>
 
 #include <cstddef>
+#include <vector>
 
 #include "core/dtype.h"
 
@@ -44,11 +45,19 @@ struct Context {
   // so a few larger layers do not reallocate one after another.
   void* bn_relu_workspace(size_t bytes, size_t& capacity);
 
+  // CUDA graphs (tensor/cuda_graph.h) record the workspaces' addresses. While a graph holds
+  // them, a workspace that grows keeps its old block (retired, freed when no graph holds any).
+  void hold_workspaces();
+  void release_workspaces();
+
   void* cublas_workspace_ = nullptr;  // kCublasWorkspaceBytes, handed to cuBLAS at creation
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   void* bn_relu_workspace_ = nullptr;
   size_t bn_relu_workspace_bytes_ = 0;
+  int workspace_holders_ = 0;        // live graphs that recorded the workspaces
+  std::vector<void*> retired_;       // old workspaces kept for them
+  void retire(void* workspace);      // device_free now, or when no graph holds the workspaces
 };
 
 Context& context(int device = 0);  // throws alz::Error without a device

@@ -4,10 +4,12 @@
 // Capture, step by step:
 //   1. cudaStreamBeginCapture(compute_stream, cudaStreamCaptureModeThreadLocal);
 //   2. this thread's allocations switch to the graph's pool (graph_pool_begin);
-//   3. fn() queues its work, which is recorded, not run; an exception is kept for step 5;
+//   3. fn() queues its work, which is recorded, not run; an exception is kept for step 6;
 //   4. the pool switch ends and cudaStreamEndCapture returns the graph (or the reason the
 //      capture was invalidated), which cudaGraphInstantiate turns into an executable graph;
-//   5. on any failure: the capture is ended in every case, the partial graph and the pool are
+//   5. on success the graph holds the context's workspaces (a workspace that grows later keeps
+//      its old block until the graph is gone: the graph's nodes use its address);
+//   6. on any failure: the capture is ended in every case, the partial graph and the pool are
 //      destroyed, the context's workspaces that fn grew (recorded, never run: the fused
 //      BatchNorm workspace would hold counters never zeroed) are dropped so that the next
 //      eager call makes them again, and alz::Error names what failed.
@@ -80,6 +82,10 @@ CudaGraph::~CudaGraph() {
     }
     if (impl_->exec) cudaGraphExecDestroy(impl_->exec);
     if (impl_->graph) cudaGraphDestroy(impl_->graph);
+    try {
+      context(impl_->device).release_workspaces();
+    } catch (...) {
+    }
   }
   impl_->kept.clear();                               // device blocks among them go back to the pool first...
   if (impl_->pool) graph_pool_destroy(impl_->pool);  // ...and the whole pool to the general cache
@@ -150,6 +156,7 @@ void CudaGraph::capture(const std::function<void()>& fn) {
   }
   impl.graph = graph;
   impl.exec = exec;
+  ctx.hold_workspaces();  // the nodes use the workspaces' present addresses
   ALZ_CUDA_CHECK(cudaGraphGetNodes(graph, nullptr, &impl.nodes));
   // A fused BatchNorm workspace made during the capture is zeroed by the graph's first replay;
   // zero it now too, in case eager work uses it before that replay.
