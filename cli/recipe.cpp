@@ -32,6 +32,14 @@ void add_recipe_options(CLI::App& app, train::TrainConfig& c, RecipeOptions& rec
       ->check(CLI::IsMember({"keras", "area"}));
   app.add_option("--device", c.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--precision", c.precision, "fp32 (strict) or tf32")->check(CLI::IsMember({"fp32", "tf32"}));
+  app.add_option("--cuda-graph", c.cuda_graph,
+                 "on: after 2 eager warm-up steps, replay the whole training step as one CUDA graph (GPU; on the CPU "
+                 "the step runs eagerly); off: always eager")
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--last-batch", c.last_batch,
+                 "the last, partial batch of an epoch: eager (trained, as an eager step beside the graph) or drop "
+                 "(left out of training)")
+      ->check(CLI::IsMember({"eager", "drop"}));
   app.add_option("--seed", c.seed, "seed of weights, order, augmentation and splits");
   app.add_option("--init-from", c.init_from,
                  "start from these weights, matching names and shapes: a checkpoint or a Keras .h5 / .weights.h5 / "

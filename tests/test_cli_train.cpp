@@ -281,14 +281,16 @@ TEST_F(CliTrain, AStoppedRunResumesWithEverySettingItWasStartedWith) {
 
 TEST_F(CliTrain, ARunFolderOfAnOlderVersionResumes) {
   // state.json as older versions wrote it: a configuration without phantom_dir, workers, l2,
-  // allow_weights_with_smoothing and the per-process settings (overwrite among them).
+  // allow_weights_with_smoothing, cuda_graph, last_batch and the per-process settings (overwrite
+  // among them).
   std::string run = root_ + "/older";
   Result first = alz(stopped_run(run, {"--data", root_ + "/phantom/manifest.csv", "--class-weights", "auto",
                                        "--label-smoothing", "0.1", "--allow-weights-with-smoothing"}));
   ASSERT_EQ(first.code, 130) << first.err;
   nlohmann::json state = read_json(run + "/state.json");
   for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir",
-                            "resume", "max_steps", "stop_after_steps", "quiet", "overwrite", "cv_folds", "cv_fold"})
+                            "resume", "max_steps", "stop_after_steps", "quiet", "overwrite", "cv_folds", "cv_fold",
+                            "cuda_graph", "last_batch"})
     state["config"].erase(newer);
   ASSERT_EQ(state["config"].size(), 27u);
   write_file_atomic(run + "/state.json", state.dump(2));

@@ -46,6 +46,7 @@ struct RunMetadata {
   std::string device_name;       // the GPU's name, or the CPU threading summary
   std::string alz_version, alz_commit;
   std::string host;  // the machine's host name
+  std::string cuda_graph;  // how the last process ran the training step (train/step_graph.h status)
 
   bool operator==(const RunMetadata&) const = default;
 };
