@@ -133,28 +133,23 @@ class CachingAllocator {
     live_.erase(found);
     Pool& pool = pools_[block.device];
     pool.stats.allocated_bytes -= block.size;
-    // Inside a capture every freed device block may be read by the graph: it becomes the graph's.
-    // Outside, a block goes back where it came from (the general cache once its pool is gone).
-    GraphPool* target = capturing_pool(block.device);
-    uint64_t target_id = target ? t_graph_pool : 0;
-    if (!target && block.pool != 0) {
-      auto owner = graph_pools_.find(block.pool);
-      if (owner != graph_pools_.end()) {
-        target = &owner->second;
-        target_id = block.pool;
-      }
+    // A block of a live graph's pool goes back to that pool (reserved for the graph either way).
+    // Any other block freed inside a capture may be read by the graph being captured: it becomes
+    // that graph's. Otherwise the block returns to the general cache.
+    GraphPool* target = nullptr;
+    uint64_t target_id = 0;
+    if (auto owner = graph_pools_.find(block.pool); block.pool != 0 && owner != graph_pools_.end()) {
+      target = &owner->second;
+      target_id = block.pool;
+    } else if ((target = capturing_pool(block.device)) != nullptr) {
+      target_id = t_graph_pool;
     }
     if (!target) {
       pool.free_blocks.emplace(block.size, pointer);
       return;
     }
-    if (block.pool != target_id) {  // changes hands: from the general cache or another graph
-      auto previous = graph_pools_.find(block.pool);
-      if (block.pool != 0 && previous != graph_pools_.end()) {
-        previous->second.bytes -= block.size;
-      } else {
-        pool.stats.graph_pool_bytes += block.size;
-      }
+    if (block.pool != target_id) {  // from the general cache (or a pool gone) to the capturing graph
+      pool.stats.graph_pool_bytes += block.size;
       target->bytes += block.size;
     }
     target->free_blocks.emplace(block.size, pointer);

@@ -4,8 +4,9 @@
 //   - between graph_pool_begin(pool) and graph_pool_end() on a thread, that thread's device
 //     allocations on the pool's device are served from the pool (its own free blocks first,
 //     then blocks moved over from the device's general cache, then cudaMalloc) and its frees of
-//     device blocks go to the pool's free list, whichever pool the block came from;
-//   - outside a capture, a block of a live pool freed by anyone goes back to that pool;
+//     device blocks from the general cache (or from a pool already destroyed) go to the pool's
+//     free list: the captured work may read them;
+//   - a block of a live pool, freed by anyone at any time, goes back to that pool;
 //   - graph_pool_destroy hands the pool's free blocks to the general cache, and its blocks still
 //     in use join the general cache when they are freed.
 #pragma once
