@@ -10,6 +10,9 @@
 //   train/run_state.h   what a resume needs (RunState) and the run folder's state files
 //   train/progress.h    the epoch's running loss and accuracy, the progress line, timing
 //   train/interrupt.h   Ctrl-C: finish the step, save, exit 130
+//   train/step_graph.h  on a GPU, the step replayed as one CUDA graph after two eager warm-up
+//                       steps (--cuda-graph on, the default); the last, partial batch of an epoch
+//                       runs eagerly (--last-batch eager, the default) or is dropped (drop)
 //   train/evaluate.h, train/report.h   validation metrics; metrics.jsonl and report.html
 //
 // The run folder holds: config.json, metrics.jsonl (one line per epoch), last.safetensors and
