@@ -6,14 +6,19 @@
 // also reports what a warm step should never do: cudaMalloc calls, allocator cache flushes
 // (the working set nearly filling the device) and new cuDNN algorithm selections on the GPU,
 // large blocks taken from the system on the CPU (tensor/host_allocator.h).
-// On a GPU the timed steps replay the whole step as one CUDA graph (--cuda-graph on, the
-// default; tensor/cuda_graph.h), captured after the warm-up (at least 2 eager steps), as
-// `alz train` does; --cuda-graph off times the eager step. --profile is eager by nature (the
+// On a GPU the timed steps replay the whole step (with --inference, the forward pass) as one
+// CUDA graph (--cuda-graph on, the default; tensor/cuda_graph.h), captured after the warm-up
+// (at least 2 eager steps), as `alz train` does; --cuda-graph off times the eager step. --profile is eager by nature (the
 // profiler times each op): with it the whole run is eager, and the output says so.
 //
 //   build/bench/bench_train_step --model resnet152v2 --batch 64 --size 224 --device cuda --profile
 //   build/bench/bench_train_step --model resnet50v2 --batch 32 --size 64 --device cpu
 //     beside ../shared anchors: torch_resnetv2.py bench (GPU), torch_cpu.py (CPU)
+//   build/bench/bench_train_step --precision bf16 --size 208x176 --batch 32 --optimizer adam
+//   build/bench/bench_train_step --inference --batch 128 --precision bf16    (forward only, eval mode)
+//   --precision fp32|tf32|bf16 as `alz train` (train/precision.h); --inference times the
+//   forward pass of a model in eval mode with no tape (bf16: weights stored in bf16, as `alz
+//   predict --precision bf16` runs).
 //   --json FILE writes the figures for tools/device-check.sh and bench/RESULTS.md.
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -36,6 +41,8 @@
 #include "tensor/host_allocator.h"
 #include "tensor/ops.h"
 #include "tensor/profiler.h"
+#include "train/inference.h"
+#include "train/precision.h"
 
 namespace {
 
@@ -85,16 +92,18 @@ double gib(size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 
 int main(int argc, char** argv) {
   CLI::App app{"Times one training step of a ResNetV2 (see the header of bench/bench_train_step.cpp)"};
   std::string model_name = "resnet152v2", device_name = "auto", precision = "tf32", optimizer_name = "sgd", json_path;
-  std::string cuda_graph = "on";
-  int batch = 64, size = 224, classes = 4, warmup = 3, steps = 10;
-  bool profile = false;
+  std::string size_text = "224", cuda_graph = "on";
+  int batch = 64, classes = 4, warmup = 3, steps = 10;
+  bool profile = false, inference = false;
   int64_t column_budget = alz::conv2d_cpu_column_budget();
   app.add_option("--model", model_name, "resnet50v2, resnet101v2, resnet152v2, resnetv2-small, resnetv2-tiny");
   app.add_option("--batch", batch, "images per step")->check(CLI::PositiveNumber);
-  app.add_option("--size", size, "input height and width")->check(CLI::Range(32, 1024));
+  app.add_option("--size", size_text, "input size: N (square) or HxW, e.g. 208x176");
   app.add_option("--classes", classes, "output classes")->check(CLI::PositiveNumber);
   app.add_option("--device", device_name, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  app.add_option("--precision", precision, "GPU math: tf32 or fp32")->check(CLI::IsMember({"tf32", "fp32"}));
+  app.add_option("--precision", precision, "fp32 (strict), tf32 or bf16 (mixed precision; train/precision.h)")
+      ->check(CLI::IsMember({"tf32", "fp32", "bf16"}));
+  app.add_flag("--inference", inference, "time the forward pass in eval mode, no tape (no loss, backward, optimizer)");
   app.add_option("--optimizer", optimizer_name, "sgd (momentum 0.9) or adam")->check(CLI::IsMember({"sgd", "adam"}));
   app.add_option("--warmup", warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
   app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber);
@@ -105,6 +114,11 @@ int main(int argc, char** argv) {
   app.add_option("--cpu-column-budget", column_budget, "CPU convolution: im2col chunk size in elements")
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
+  int height = 0, width = 0;
+  if (!alz::train::parse_size(size_text, height, width) || height < 32 || width < 32) {
+    std::fprintf(stderr, "bench_train_step: --size: expected N or HxW of at least 32, got '%s'\n", size_text.c_str());
+    return 2;
+  }
 
   try {
     Device device = Device::cpu();
@@ -115,19 +129,15 @@ int main(int argc, char** argv) {
       }
       device = Device::cuda(0);
     }
-#if ALZ_HAS_CUDA
-    if (device.is_cuda()) {
-      alz::set_conv_allow_tf32(precision == "tf32");
-      alz::kernels::set_gemm_allow_tf32(precision == "tf32");
-      alz::set_conv_algo_mode(alz::ConvAlgoMode::Heuristic);
-    }
-#endif
     alz::set_conv2d_cpu_column_budget(column_budget);
-    alz::ResNetV2 model(alz::resnet_v2_config(model_name, classes, size, size), /*seed=*/1);
+    alz::ResNetV2 model(alz::resnet_v2_config(model_name, classes, height, width), /*seed=*/1);
     model.to(device);
-    model.set_training(true);
+    model.set_training(!inference);
+    alz::train::apply_precision(precision, device, model, /*inference_only=*/inference);
     std::unique_ptr<alz::Optimizer> optimizer;
-    if (optimizer_name == "sgd") {
+    if (inference) {
+      // no optimizer: the weights may be stored in bf16 (apply_precision above)
+    } else if (optimizer_name == "sgd") {
       alz::SgdOptions o;
       o.momentum = 0.9;
       optimizer = std::make_unique<alz::SGD>(model.trainable_parameters(), o);
@@ -135,19 +145,30 @@ int main(int argc, char** argv) {
       optimizer = std::make_unique<alz::Adam>(model.trainable_parameters(), alz::AdamOptions{});
     }
     alz::Generator gen(7);
-    Tensor images = Tensor::uniform({batch, size, size, 3}, gen, -1.0, 1.0, DType::F32, device);
+    Tensor images = Tensor::uniform({batch, height, width, 3}, gen, -1.0, 1.0, DType::F32, device);
     std::vector<int32_t> label_values;
     for (int i = 0; i < batch; ++i) label_values.push_back(i % classes);
     Tensor labels = Tensor::from_vector(label_values, {batch}, device);
 
     if (device.is_cpu()) std::printf("%s\n", alz::kernels::cpu_threading_summary().c_str());
-    std::printf("bench_train_step: %s, %dx%d, batch %d, %d classes, device %s%s, %s, %s\n", model_name.c_str(), size,
-                size, batch, classes, device.str().c_str(),
-                device.is_cuda() ? (" (" + alz::cuda::devices()[0].name + ")").c_str() : "",
-                device.is_cuda() ? precision.c_str() : "f32", optimizer_name.c_str());
+    const std::string shown_precision = device.is_cuda() || precision == "bf16" ? precision : "f32";
+    std::printf("bench_train_step: %s, %s, %dx%d, batch %d, %d classes, device %s%s, %s, %s\n",
+                inference ? "inference" : "training", model_name.c_str(), height, width, batch, classes,
+                device.str().c_str(), device.is_cuda() ? (" (" + alz::cuda::devices()[0].name + ")").c_str() : "",
+                shown_precision.c_str(), inference ? "no optimizer" : optimizer_name.c_str());
 
     double forward_ms = 0, backward_ms = 0, optimizer_ms = 0;
     auto step = [&](bool phases) {
+      if (inference) {  // forward only: eval mode (moving statistics), nothing recorded
+        alz::NoGradGuard no_grad;
+        Clock::time_point t0 = Clock::now();
+        Tensor logits = model.forward(images);
+        if (phases) {
+          sync(device);
+          forward_ms = ms_since(t0);
+        }
+        return;
+      }
       Clock::time_point t0 = Clock::now();
       Tensor logits = model.forward(images);
       Tensor loss = alz::ops::softmax_cross_entropy(logits, labels);
@@ -185,14 +206,14 @@ int main(int argc, char** argv) {
         graph_status = "on (" + std::to_string(graph->num_nodes()) + " nodes)";
       } catch (const std::exception& e) {
         graph.reset();
-        optimizer->zero_grad();
+        if (optimizer) optimizer->zero_grad();
         graph_status = std::string("off (capture failed: ") + e.what() + ")";
       }
     }
     auto timed_step = [&] {
       if (graph) {
         graph->replay();
-        optimizer->count_replayed_step();
+        if (optimizer) optimizer->count_replayed_step();  // --inference has none
       } else {
         step(false);
       }
@@ -238,7 +259,9 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(after.selections - before.selections), gib(after.peak), gib(after.reserved));
 
     nlohmann::json out = {{"model", model_name},
-                          {"size", size},
+                          {"mode", inference ? "inference" : "training"},
+                          {"height", height},
+                          {"width", width},
                           {"batch", batch},
                           {"device", device.str()},
                           {"precision", precision},

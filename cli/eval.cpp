@@ -50,6 +50,8 @@ int eval(int argc, char** argv) {
       ->check(CLI::Range(0, 1000000));
   app.add_option("--bootstrap-seed", bootstrap.seed, "seed of the bootstrap draws");
   app.add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--precision", o.precision, "fp32 (strict), tf32 (GPU default) or bf16 (bf16 weights and compute)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
   app.add_option("--resize", o.resize, "keras or area (default: what the checkpoint was trained with, else keras)")
       ->check(CLI::IsMember({"keras", "area"}));
   app.add_flag("--strict", strict, "exit with status 1 when any image could not be read (they are skipped either way)");
@@ -114,6 +116,7 @@ int eval(int argc, char** argv) {
     out["weights"] = o.weights;
     out["data"] = data;
     out["resize"] = data::resize_method_name(loaded.resize);
+    out["precision"] = o.precision;
     if (intervals) out["intervals"] = train::bootstrap_to_json(*intervals, index.class_names);
     out["training_overlap"] = overlap.to_json();
     if (index.known_leaky) out["leak_warning"] = index.leak_warning;
@@ -123,7 +126,9 @@ int eval(int argc, char** argv) {
     std::cout << "split " << chosen->name << " of " << data << " (" << usable.size() << " images)";
     if (made_split)
       std::cout << ", made as alz train makes it: group-aware, fraction " << val_fraction << ", seed " << split_seed;
-    std::cout << ", resize " << data::resize_method_name(loaded.resize) << "\n";
+    std::cout << ", resize " << data::resize_method_name(loaded.resize);
+    if (o.precision == "bf16") std::cout << ", bf16";
+    std::cout << "\n";
     std::cout << overlap.describe();
     if (index.known_leaky) std::cout << "WARNING: " << index.leak_warning << "\n";
     std::cout << train::format_metrics_text(metrics);

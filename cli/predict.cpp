@@ -70,6 +70,8 @@ int predict(int argc, char** argv) {
   app.add_option("--class-names", class_names, "comma-separated class names (default: the checkpoint's)");
   app.add_option("--input-size", input_size, "N or HxW (default: the checkpoint's, else 224)");
   app.add_option("--device", o.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--precision", o.precision, "fp32 (strict), tf32 (GPU default) or bf16 (bf16 weights and compute)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
   app.add_option("--resize", o.resize, "keras or area (default: what the checkpoint was trained with, else keras)")
       ->check(CLI::IsMember({"keras", "area"}));
   app.add_option("--batch", batch, "images per forward pass")->check(CLI::Range(1, 1024));
@@ -114,6 +116,7 @@ int predict(int argc, char** argv) {
   }
   nlohmann::json out{{"weights", o.weights},
                      {"model", model.config().name},
+                     {"precision", o.precision},
                      {"predictions", results},
                      {"skipped", unreadable_json(skipped)}};
   if (timing && !results.empty()) {

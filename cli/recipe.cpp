@@ -31,7 +31,9 @@ void add_recipe_options(CLI::App& app, train::TrainConfig& c, RecipeOptions& rec
   app.add_option("--resize", c.resize, "keras (bilinear as Keras, the default) or area (box filter when shrinking)")
       ->check(CLI::IsMember({"keras", "area"}));
   app.add_option("--device", c.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  app.add_option("--precision", c.precision, "fp32 (strict) or tf32")->check(CLI::IsMember({"fp32", "tf32"}));
+  app.add_option("--precision", c.precision,
+                 "fp32 (strict), tf32 (GPU default) or bf16 (mixed: bf16 compute, f32 weights)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
   app.add_option("--cuda-graph", c.cuda_graph,
                  "on: after 2 eager warm-up steps, replay the whole training step as one CUDA graph (GPU; on the CPU "
                  "the step runs eagerly); off: always eager")

@@ -21,10 +21,30 @@ Conv2D::Conv2D(const std::string& name, int64_t in_channels, int64_t filters, in
   }
 }
 
-Tensor Conv2D::forward(const Tensor& x) { return ops::conv2d(x, kernel_, bias_, {stride_, stride_, {}}); }
+Tensor Conv2D::forward(const Tensor& x) {
+  return ops::conv2d(x, for_compute(kernel_), for_compute(bias_), {stride_, stride_, {}});
+}
 
 Tensor Conv2D::forward(const Tensor& x, const ops::Padding2d& pad) {
-  return ops::conv2d(x, kernel_, bias_, {stride_, stride_, pad});
+  return ops::conv2d(x, for_compute(kernel_), for_compute(bias_), {stride_, stride_, pad});
+}
+
+namespace {
+// Inference: a layer's weights converted to its compute dtype once (no gradient any more).
+void store_in(std::optional<DType> dtype, Tensor& weight) {
+  if (!dtype || !weight.defined() || weight.dtype() == *dtype) return;
+  weight = weight.to(*dtype);
+}
+}  // namespace
+
+void Conv2D::store_weights_in_compute_dtype() {
+  store_in(compute_dtype(), kernel_);
+  store_in(compute_dtype(), bias_);
+}
+
+void Dense::store_weights_in_compute_dtype() {
+  store_in(compute_dtype(), kernel_);
+  store_in(compute_dtype(), bias_);
 }
 
 BatchNormReLU::BatchNormReLU(const std::string& name, int64_t channels, bool relu, double momentum)
@@ -57,6 +77,6 @@ Dense::Dense(const std::string& name, int64_t in, int64_t out, Generator& gen) :
   add_weight("bias", bias_);
 }
 
-Tensor Dense::forward(const Tensor& x) { return ops::linear(x, kernel_, bias_); }
+Tensor Dense::forward(const Tensor& x) { return ops::linear(x, for_compute(kernel_), for_compute(bias_)); }
 
 }  // namespace alz

@@ -5,6 +5,8 @@
 //                  momentum 0.99; inference mode when not training or frozen
 //   Dense          kernel (in, out), bias (out)
 // Pooling, padding and the residual Add hold no weights: they are plain ops (tensor/ops.h).
+// With a compute dtype set (mixed precision, layers/module.h) Conv2D and Dense cast their f32
+// weights to it on each use; BatchNormReLU takes bf16 activations with its f32 parameters.
 // Initialisation as Keras: glorot_uniform kernels, zero biases, gamma 1, beta 0, moving mean 0,
 // moving variance 1, from a seeded generator.
 // Tested in tests/test_layers.cpp.
@@ -26,6 +28,7 @@ class Conv2D : public Module {
   int64_t filters() const { return kernel_.dim(0); }
   int kernel_size() const { return static_cast<int>(kernel_.dim(1)); }
   int stride() const { return stride_; }
+  void store_weights_in_compute_dtype() override;
 
   Tensor kernel_, bias_;
 
@@ -52,6 +55,7 @@ class Dense : public Module {
  public:
   Dense(const std::string& name, int64_t in, int64_t out, Generator& gen);
   Tensor forward(const Tensor& x);  // (B, in) -> (B, out)
+  void store_weights_in_compute_dtype() override;
 
   Tensor kernel_, bias_;
 };

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "tensor/autograd.h"
+#include "tensor/ops.h"
 
 namespace alz {
 
@@ -53,6 +54,25 @@ void Module::set_trainable(bool trainable) {
   for (Entry& e : entries_)
     if (e.kind == ParamKind::Weight) e.tensor->set_requires_grad(trainable);
   for (Module* child : children_) child->set_trainable(trainable);
+}
+
+void Module::set_compute_dtype(DType dtype) {
+  compute_dtype_ = dtype;
+  for (Module* child : children_) child->set_compute_dtype(dtype);
+}
+
+void Module::clear_compute_dtype() {
+  compute_dtype_.reset();
+  for (Module* child : children_) child->clear_compute_dtype();
+}
+
+void Module::store_weights_in_compute_dtype() {
+  for (Module* child : children_) child->store_weights_in_compute_dtype();
+}
+
+Tensor Module::for_compute(const Tensor& weight) const {
+  if (!compute_dtype_ || !weight.defined() || weight.dtype() == DType::I32) return weight;
+  return ops::cast(weight, *compute_dtype_);
 }
 
 void Module::to(Device device) {

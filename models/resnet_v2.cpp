@@ -268,7 +268,9 @@ Tensor ResNetV2::features(const Tensor& images) {
             config_.name << ": expects images (N, H, W, 3); got " << images.summary());
   ALZ_CHECK(images.dim(1) >= 32 && images.dim(2) >= 32,
             config_.name << ": images must be at least 32x32; got " << images.summary());
-  Tensor x = conv1_->forward(images, {3, 3, 3, 3});    // conv1_pad + conv1_conv
+  // Mixed precision (layers/module.h): the images enter in the compute dtype.
+  Tensor x = compute_dtype() ? ops::cast(images, *compute_dtype()) : images;
+  x = conv1_->forward(x, {3, 3, 3, 3});                // conv1_pad + conv1_conv
   x = ops::max_pool2d(x, {3, 3, 2, 2, {1, 1, 1, 1}});  // pool1_pad + pool1_pool
   for (auto& block : blocks_) x = block->forward(x);   // conv2 .. conv5
   return post_bn_->forward(x);                         // post_bn + post_relu
@@ -276,7 +278,9 @@ Tensor ResNetV2::features(const Tensor& images) {
 
 Tensor ResNetV2::classify(const Tensor& features) {
   Tensor x = ops::global_avg_pool(features);  // avg_pool
-  return predictions_->forward(x);            // predictions (logits)
+  Tensor logits = predictions_->forward(x);   // predictions (logits)
+  // Mixed precision: the logits leave in f32, so the softmax and the loss run in f32.
+  return logits.dtype() == DType::BF16 ? ops::cast(logits, DType::F32) : logits;
 }
 
 void ResNetV2::freeze_backbone(bool frozen) {

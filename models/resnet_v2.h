@@ -14,6 +14,8 @@
 //
 //   ResNetV2 model(resnet_v2_config("resnet152v2", 4), /*seed=*/1);
 //   Tensor logits = model.forward(images);   // (N, H, W, 3) in [-1, 1] -> (N, 4)
+//   model.set_compute_dtype(DType::BF16);     // mixed precision: f32 weights, bf16 compute,
+//                                             // f32 logits (layers/module.h)
 //
 // Tested in tests/test_resnet_v2.cpp (parameter counts, shapes, gradients) and
 // tests/gpu/test_resnet_v2_gpu.cpp (GPU equals CPU).

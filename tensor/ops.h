@@ -1,6 +1,13 @@
 // The op API: functions on Tensors that dispatch on device and dtype to the kernels/ layer and
 // record their backward on the autograd tape (tensor/autograd.h) when an input needs a
-// gradient. CPU: f32 and f64 (the reference); CUDA: f32, and bf16 where the kernel has it.
+// gradient. CPU: f32 and f64 (the reference kernels), and bf16 through f32 (below); CUDA: f32,
+// and bf16 where the kernel has it.
+// bf16 on the CPU: the CPU kernels are f32 and f64 only, so a CPU op given bf16 tensors runs as
+// the f32 op on the same values (bf16 -> f32 is exact) and rounds its result to bf16 once; on
+// the tape it is cast(op(cast(x, F32)), BF16), so its gradients are rounded where the GPU's bf16
+// kernels round them: each output and each input gradient once. The CPU suite thereby checks
+// bf16 numerics (tests/test_ops.cpp, OpTable/CpuBf16MatchesF32) and the GPU's bf16 is compared
+// with the CPU's (tests/gpu/test_autograd_ops_gpu.cpp, OpTable/GpuBf16MatchesCpuBf16).
 // Images are NHWC (N, H, W, C); conv filters KRSC (K, R, S, C); Dense weights (in, out).
 //
 //   Tensor y = ops::conv2d(x, w, b, {.stride_h = 2, .stride_w = 2, .pad = {1, 1, 1, 1}});
@@ -63,10 +70,16 @@ struct BatchNormOptions {
   double momentum = 0.99;     // Keras: moving = momentum * moving + (1 - momentum) * batch
   double epsilon = 1.001e-5;  // Keras ResNetV2
 };
-// x (..., C). gamma, beta, moving_mean, moving_variance (C): the dtype of x on the CPU, f32 on
-// the GPU (also for bf16 x). In training mode the moving statistics are updated in place.
+// x (..., C). gamma, beta, moving_mean, moving_variance (C): the dtype of x for f32 and f64 on
+// the CPU, f32 on the GPU and for bf16 x anywhere. In training mode the moving statistics are updated in place.
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& moving_mean,
                   Tensor& moving_variance, const BatchNormOptions& options = {});
+
+// ---- dtype ----
+// x converted to `dtype` (round to nearest even into bf16); the gradient is converted back to
+// x's dtype. Mixed precision: f32 master weights cast to bf16 for each step, bf16 logits cast
+// to f32 for the loss. Returns x itself when it already has the dtype.
+Tensor cast(const Tensor& x, DType dtype);
 
 // ---- shape ----
 Tensor reshape(const Tensor& x, const Shape& shape);  // a view; gradient reshaped back
@@ -75,6 +88,8 @@ Tensor flatten(const Tensor& x);                      // (N, ...) -> (N, rest)
 // ---- loss ----
 // logits (N, K), labels (N) I32 on the same device; class_weights (K) or undefined;
 // label_smoothing in [0, 1). Mean reduction (weighted by the true class's weight). 0-d result.
+// bf16 logits are cast to f32 first: the loss and its softmax are always computed in f32 (f64
+// for f64 logits), and the result is f32 then.
 Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, const Tensor& class_weights = Tensor(),
                              double label_smoothing = 0.0);
 // Row-wise softmax of logits (N, K), no gradient (for predictions and metrics).

@@ -24,7 +24,7 @@ void check_bn_arguments(const Tensor& x, const Tensor& gamma, const Tensor& beta
                         const Tensor& moving_variance) {
   ALZ_CHECK(x.defined() && x.ndim() >= 1 && x.numel() > 0, "batch_norm: input " << x.summary());
   int64_t channels = x.dim(-1);
-  DType param_dtype = x.device().is_cpu() ? x.dtype() : DType::F32;
+  DType param_dtype = x.device().is_cpu() && x.dtype() != DType::BF16 ? x.dtype() : DType::F32;
   for (const Tensor* t : {&gamma, &beta, &moving_mean, &moving_variance}) {
     ALZ_CHECK(t->defined() && t->ndim() == 1 && t->dim(0) == channels && t->dtype() == param_dtype &&
                   t->device() == x.device(),
@@ -180,6 +180,10 @@ Tensor unfused_training(const Tensor& x, const Tensor& gamma, const Tensor& beta
 
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& moving_mean,
                   Tensor& moving_variance, const BatchNormOptions& o) {
+  if (cpu_bf16(x)) {
+    check_bn_arguments(x, gamma, beta, moving_mean, moving_variance);
+    return to_bf16(batch_norm(as_f32(x), gamma, beta, moving_mean, moving_variance, o));
+  }
   profiler::Range range(o.relu ? "batch_norm_relu" : "batch_norm", x);
   check_bn_arguments(x, gamma, beta, moving_mean, moving_variance);
   int64_t channels = x.dim(-1), rows = x.numel() / channels;

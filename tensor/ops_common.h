@@ -74,7 +74,7 @@ void dispatch(const Tensor& t, const char* op, CpuBody&& on_cpu, CudaBody&& on_c
     switch (t.dtype()) {
       case DType::F32: on_cpu(float{}); return;
       case DType::F64: on_cpu(double{}); return;
-      default: ALZ_FAIL(op << ": " << t.summary() << ": the CPU path takes f32 or f64");
+      default: ALZ_FAIL(op << ": " << t.summary() << ": the CPU path takes f32 or f64 (bf16 only where the op has it)");
     }
   }
 #if ALZ_HAS_CUDA
@@ -101,6 +101,13 @@ void dispatch(const Tensor& t, const char* op, CpuBody&& on_cpu, CudaBody&& on_c
 inline Tensor scratch_floats(int64_t count, const Tensor& like) {
   return Tensor::empty({count < 1 ? 1 : count}, DType::F32, like.device());
 }
+
+// bf16 on the CPU (the rule is in tensor/ops.h): is `t` a CPU bf16 tensor, which the op runs
+// through f32? Each op starts with
+//   if (cpu_bf16(x)) return to_bf16(op(as_f32(x), ...));
+inline bool cpu_bf16(const Tensor& t) { return t.defined() && t.device().is_cpu() && t.dtype() == DType::BF16; }
+Tensor as_f32(const Tensor& t);   // cast(t, F32) for a bf16 tensor, else t itself
+Tensor to_bf16(const Tensor& t);  // cast(t, BF16)
 
 inline void check_binary(const Tensor& a, const Tensor& b, const char* op) {
   ALZ_CHECK(a.defined() && b.defined(), op << ": undefined operand");

@@ -38,6 +38,11 @@ const char* conv_label(int64_t r, int64_t s, int stride) {
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& options) {
+  if (cpu_bf16(x)) {
+    check_same_dtype(x, w, "conv2d");
+    if (bias.defined()) check_same_dtype(x, bias, "conv2d");
+    return to_bf16(conv2d(as_f32(x), as_f32(w), as_f32(bias), options));
+  }
   const char* label = w.defined() && w.ndim() == 4 ? conv_label(w.dim(1), w.dim(2), options.stride_h) : "conv2d";
   profiler::Range range(label, x);
   check_image(x, "conv2d");
@@ -125,6 +130,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
 }
 
 Tensor max_pool2d(const Tensor& x, const MaxPoolOptions& options) {
+  if (cpu_bf16(x)) return to_bf16(max_pool2d(as_f32(x), options));
   profiler::Range range("max_pool2d", x);
   check_image(x, "max_pool2d");
   kernels::MaxPool2dParams params;
@@ -167,6 +173,7 @@ Tensor max_pool2d(const Tensor& x, const MaxPoolOptions& options) {
 }
 
 Tensor zero_pad2d(const Tensor& x, const Padding2d& pad) {
+  if (cpu_bf16(x)) return to_bf16(zero_pad2d(as_f32(x), pad));
   profiler::Range range("zero_pad2d", x);
   check_image(x, "zero_pad2d");
   kernels::ImageShape in = image_shape(x), out = kernels::padded_shape(in, pad);

@@ -11,6 +11,7 @@ namespace alz::ops {
 using namespace detail;
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (cpu_bf16(a)) return check_same_dtype(a, b, "matmul"), to_bf16(matmul(as_f32(a), as_f32(b)));
   profiler::Range range("matmul", a);
   ALZ_CHECK(a.defined() && b.defined() && a.ndim() == 2 && b.ndim() == 2 && a.dim(1) == b.dim(0),
             "matmul: needs (M, K) x (K, N); got " << a.summary() << " and " << b.summary());
@@ -52,6 +53,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  if (cpu_bf16(x)) {
+    check_same_dtype(x, w, "linear");
+    if (bias.defined()) check_same_dtype(x, bias, "linear");
+    return to_bf16(linear(as_f32(x), as_f32(w), as_f32(bias)));
+  }
   profiler::Range range("linear", x);
   ALZ_CHECK(x.defined() && w.defined() && x.ndim() == 2 && w.ndim() == 2 && x.dim(1) == w.dim(0),
             "linear: needs x (B, in) and W (in, out); got " << x.summary() << " and " << w.summary());

@@ -14,6 +14,12 @@ using namespace ops::detail;
 void accumulate_into(Tensor& dst, const Tensor& src) {
   profiler::Range range("accumulate_grad", dst);
   check_binary(dst, src, "accumulate gradient");
+  if (cpu_bf16(dst)) {  // summed in f32, rounded to bf16 once per addition, as the GPU's bf16 add
+    bf16* d = dst.data<bf16>();
+    const bf16* s = src.data<bf16>();
+    for (int64_t i = 0; i < dst.numel(); ++i) d[i] = float_to_bf16(bf16_to_float(d[i]) + bf16_to_float(s[i]));
+    return;
+  }
   dispatch(
       dst, "accumulate",
       [&](auto tag) {
@@ -27,6 +33,23 @@ void accumulate_into(Tensor& dst, const Tensor& src) {
 }
 
 namespace ops {
+
+Tensor cast(const Tensor& x, DType dtype) {
+  ALZ_CHECK(x.defined(), "cast: undefined operand");
+  if (x.dtype() == dtype) return x;
+  profiler::Range range("cast", x);
+  Tensor y = x.to(dtype);
+  if (needs_record({&x})) {
+    const DType from = x.dtype();
+    record("cast", y, {&x}, [from](const Tensor& g) { return std::vector<Tensor>{g.to(from)}; });
+  }
+  return y;
+}
+
+namespace detail {
+Tensor as_f32(const Tensor& t) { return t.defined() && t.dtype() == DType::BF16 ? cast(t, DType::F32) : t; }
+Tensor to_bf16(const Tensor& t) { return cast(t, DType::BF16); }
+}  // namespace detail
 
 namespace {
 
@@ -73,6 +96,7 @@ Tensor scaled(const Tensor& dy, double alpha) {
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
+  if (cpu_bf16(a)) return check_binary(a, b, "add"), to_bf16(add(as_f32(a), as_f32(b)));
   profiler::Range range("add", a);
   Tensor y = binary_forward(a, b, Binary::Add, "add");
   if (needs_record({&a, &b}))
@@ -81,6 +105,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+  if (cpu_bf16(a)) return check_binary(a, b, "sub"), to_bf16(sub(as_f32(a), as_f32(b)));
   profiler::Range range("sub", a);
   Tensor y = binary_forward(a, b, Binary::Sub, "sub");
   if (needs_record({&a, &b}))
@@ -89,6 +114,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  if (cpu_bf16(a)) return check_binary(a, b, "mul"), to_bf16(mul(as_f32(a), as_f32(b)));
   profiler::Range range("mul", a);
   Tensor y = binary_forward(a, b, Binary::Mul, "mul");
   if (needs_record({&a, &b})) {
@@ -115,6 +141,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor scale(const Tensor& x, double alpha) {
+  if (cpu_bf16(x)) return to_bf16(scale(as_f32(x), alpha));
   profiler::Range range("scale", x);
   ALZ_CHECK(x.defined(), "scale: undefined operand");
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
@@ -134,6 +161,7 @@ Tensor scale(const Tensor& x, double alpha) {
 }
 
 Tensor relu(const Tensor& x) {
+  if (cpu_bf16(x)) return to_bf16(relu(as_f32(x)));
   profiler::Range range("relu", x);
   ALZ_CHECK(x.defined(), "relu: undefined operand");
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
@@ -168,6 +196,7 @@ Tensor relu(const Tensor& x) {
 }
 
 Tensor add_channel(const Tensor& x, const Tensor& bias) {
+  if (cpu_bf16(x)) return check_same_dtype(x, bias, "add_channel"), to_bf16(add_channel(as_f32(x), as_f32(bias)));
   profiler::Range range("add_channel", x);
   ALZ_CHECK(x.defined() && bias.defined() && x.ndim() >= 1 && bias.ndim() == 1 && bias.dim(0) == x.dim(-1),
             "add_channel: bias must be (C) for x (..., C); got " << x.summary() << " and " << bias.summary());

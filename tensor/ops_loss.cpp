@@ -56,6 +56,8 @@ kernels::SoftmaxXentArgs<T> make_args(const Tensor& logits, const Tensor& labels
 
 Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, const Tensor& class_weights,
                              double label_smoothing) {
+  if (logits.defined() && logits.dtype() == DType::BF16)  // the loss is computed in f32 (tensor/ops.h)
+    return softmax_cross_entropy(cast(logits, DType::F32), labels, class_weights, label_smoothing);
   profiler::Range range("softmax_cross_entropy", logits);
   check_loss_arguments(logits, labels, class_weights, label_smoothing);
   Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());

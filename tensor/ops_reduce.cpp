@@ -116,6 +116,7 @@ Tensor channel_sum(const Tensor& x) { return reduce_channels(x, false); }
 Tensor channel_mean(const Tensor& x) { return reduce_channels(x, true); }
 
 Tensor global_avg_pool(const Tensor& x) {
+  if (cpu_bf16(x)) return to_bf16(global_avg_pool(as_f32(x)));
   profiler::Range range("global_avg_pool", x);
   check_image(x, "global_avg_pool");
   int64_t n = x.dim(0), spatial = x.dim(1) * x.dim(2), channels = x.dim(3);

@@ -288,6 +288,14 @@ Tensor Tensor::to(DType target) const {
   Tensor converted = empty(shape_, target, device());
   if (device().is_cuda()) {
     cuda::convert_device(raw_data(), dtype_, converted.raw_data(), target, numel_, device().index);
+  } else if (dtype_ == DType::F32 && target == DType::BF16) {  // the mixed-precision casts: direct loops
+    const float* from = static_cast<const float*>(raw_data());
+    bf16* to = static_cast<bf16*>(converted.raw_data());
+    for (int64_t i = 0; i < numel_; ++i) to[i] = float_to_bf16(from[i]);
+  } else if (dtype_ == DType::BF16 && target == DType::F32) {
+    const bf16* from = static_cast<const bf16*>(raw_data());
+    float* to = static_cast<float*>(converted.raw_data());
+    for (int64_t i = 0; i < numel_; ++i) to[i] = bf16_to_float(from[i]);
   } else {
     // f64 -> bf16 goes through f32, as on the GPU (double rounding is the documented behaviour).
     for (int64_t i = 0; i < numel_; ++i) {

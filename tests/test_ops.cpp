@@ -1,8 +1,10 @@
 // Every op on the tape, on the CPU, driven by the op table (tests/support/op_cases.h): each
 // case's every input gradient against central finite differences in f64
-// (OpTable/FiniteDifferences.*), and its f32 forward and gradients against f64 on the same
-// inputs (OpTable/CpuF32MatchesF64.*); one ctest entry per case. Besides the table: forward
-// values against hand computations, and the argument errors.
+// (OpTable/FiniteDifferences.*), its f32 forward and gradients against f64 on the same
+// inputs (OpTable/CpuF32MatchesF64.*), and, where the op has bf16, its bf16 run (through f32,
+// rounded where the GPU's bf16 kernels round) against f32 on the bf16-rounded inputs
+// (OpTable/CpuBf16MatchesF32.*); one ctest entry per case. Besides the table: forward values
+// against hand computations, the argument errors, and ops::cast.
 // Run: ctest --test-dir build -R "Ops|OpTable"
 #include <gtest/gtest.h>
 
@@ -53,6 +55,17 @@ INSTANTIATE_TEST_SUITE_P(OpTable, CpuF32MatchesF64,
                          ::testing::ValuesIn(test::op_case_params(Device::cpu(), {DType::F32})),
                          test::op_case_param_name);
 
+class CpuBf16MatchesF32 : public ::testing::TestWithParam<OpCaseParam> {};
+
+TEST_P(CpuBf16MatchesF32, ForwardAndEveryInputGradient) {
+  const OpCase& c = *GetParam().op;
+  EXPECT_TRUE(test::matches_reference(c, DType::BF16, Device::cpu(), DType::F32, *c.bf16));
+}
+
+INSTANTIATE_TEST_SUITE_P(OpTable, CpuBf16MatchesF32,
+                         ::testing::ValuesIn(test::op_case_params(Device::cpu(), {DType::BF16})),
+                         test::op_case_param_name);
+
 TEST(OpTable, CasesAreWellFormed) {
   std::set<std::string> names;
   for (const OpCase& c : test::op_cases()) {
@@ -72,8 +85,8 @@ TEST(OpTable, CasesAreWellFormed) {
     }
     for (const char* reason : {c.finite_difference.reason, c.cpu_f32.reason, c.cuda_f32.reason})
       EXPECT_TRUE(reason && *reason) << "a tolerance without its reason";
-    if (c.cuda_bf16) {
-      EXPECT_TRUE(c.cuda_bf16->reason && *c.cuda_bf16->reason);
+    if (c.bf16) {
+      EXPECT_TRUE(c.bf16->reason && *c.bf16->reason);
     }
     // The same inputs on every call: finite differences and the device comparison rely on it.
     std::vector<Tensor> a = test::make_inputs(c, test::OpSize::Test, DType::F64, Device::cpu());
@@ -93,6 +106,32 @@ TEST(Ops, ElementwiseForwardValues) {
   EXPECT_EQ(ops::relu(a).to_vector(), (std::vector<double>{1, 0, 3}));
   EXPECT_THROW(ops::add(a, Tensor::zeros({4}, DType::F64)), Error);
   EXPECT_THROW(ops::add(a, Tensor::zeros({3}, DType::F32)), Error);
+}
+
+// ops::cast rounds to nearest even into bf16, and its gradient comes back in the input's dtype
+// (rounded when it goes f32 -> bf16). A CPU bf16 op's result is bf16 and equals the f32 op on
+// the same values rounded once.
+TEST(Ops, CastRoundsAndItsGradientReturnsInTheInputDtype) {
+  // 1 + 2^-8 is halfway between the bf16 neighbours 1 and 1 + 2^-7: ties go to the even one, 1.
+  Tensor x = Tensor::from_vector(std::vector<float>{1.0f + 1.0f / 256, 3.0f, -2.5f}, {3}).set_requires_grad(true);
+  Tensor y = ops::cast(x, DType::BF16);
+  ASSERT_EQ(y.dtype(), DType::BF16);
+  EXPECT_EQ(y.to(DType::F32).to_vector(), (std::vector<double>{1.0, 3.0, -2.5}));
+  backward(ops::cast(ops::mul(y, y), DType::F32), Tensor::from_vector(std::vector<float>{1, 1, 1}, {3}));
+  ASSERT_TRUE(x.grad().defined());
+  EXPECT_EQ(x.grad().dtype(), DType::F32);
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{2.0, 6.0, -5.0}));  // 2 y, exact in bf16
+  EXPECT_TRUE(ops::cast(x, DType::F32).shares_storage_with(x)) << "a cast to the same dtype is the tensor itself";
+}
+
+TEST(Ops, CpuBf16OpEqualsF32OpRoundedOnce) {
+  Tensor a = random({3, 5}, 11).to(DType::F32).to(DType::BF16), b = random({5, 4}, 12).to(DType::F32).to(DType::BF16);
+  Tensor y = ops::matmul(a, b);
+  ASSERT_EQ(y.dtype(), DType::BF16);
+  Tensor expected = ops::matmul(a.to(DType::F32), b.to(DType::F32)).to(DType::BF16);
+  EXPECT_TRUE(test::bitwise_equal(y, expected));
+  EXPECT_THROW(ops::matmul(a, b.to(DType::F32)), Error);  // mixed dtypes are still refused
+  EXPECT_THROW(ops::sum(a), Error);                       // an op without a bf16 path says so
 }
 
 TEST(Ops, MeanValue) {

@@ -6,8 +6,11 @@
 #   2. every test program, the `gpu` ones included,
 #   3. the GPU test programs once more under compute-sanitizer --tool memcheck,
 #   4. the benchmarks, with PyTorch beside ours when it is installed (ALZ_ANCHORS: the folder of
-#      the PyTorch anchor scripts): first the whole training step of ResNet152V2 with its
-#      op-by-op profile (bench_train_step, eager), the same step replayed as a CUDA graph, then the fused BatchNorm+ReLU benchmark (with its
+#      the PyTorch anchor scripts): every mixed-precision target (stage targets: bf16, TF32 and
+#      fp32 training, 208x176 Adam, inference and batch-1 latency, peak memory, alz beside
+#      bench/torch_targets.py), bf16 against TF32 training on the phantoms (precision_runs),
+#      `alz train` against the step benchmark (train_gap), then the whole training step of ResNet152V2 with its
+#      op-by-op profile (bench_train_step, eager) and replayed as a CUDA graph, then the fused BatchNorm+ReLU benchmark (with its
 #      tile-width sweep) beside PyTorch's,
 #   5. the README's main command as tools/demo.sh runs it (`alz train --class-weights auto`:
 #      ResNet152V2 at 224x224 on the phantom set, then `alz eval` of the best checkpoint),
@@ -17,8 +20,8 @@
 #   8. summary.txt, whose last line is the row for tests/GPU_RUNS.md.
 # Stages run in order of importance; once ALZ_DEVICE_BUDGET_S seconds (default 540) have passed,
 # the remaining ones are skipped and the summary says so. ALZ_DEVICE_STAGES picks stages for a
-# short rerun (default: all): any of tests, train_step, bn, demo, ncu, memcheck, train, benches,
-# cpu_tests; ALZ_BN_FILTER narrows bench_bn_relu (a --benchmark_filter regex).
+# short rerun (default: all): any of tests, targets, precision_runs, train_gap, train_step, bn,
+# demo, ncu, memcheck, train, benches, cpu_tests; ALZ_BN_FILTER narrows bench_bn_relu (a --benchmark_filter regex).
 # Usage: bash tools/device-check.sh OUTDIR [--prebuilt DIR]      (ALZ_COMMIT names the commit)
 set -uo pipefail
 out=${1:?usage: tools/device-check.sh OUTDIR [--prebuilt DIR]}
@@ -35,7 +38,7 @@ summary="$out/summary.txt"
 note() { echo "$*" | tee -a "$summary"; }
 elapsed() { echo $(( $(date +%s) - start )); }
 time_left() { [ "$(elapsed)" -lt "$budget" ] || { note "skipped (budget of ${budget}s spent): $1"; return 1; }; }
-stages=" ${ALZ_DEVICE_STAGES:-tests train_step bn demo ncu memcheck train benches cpu_tests} "
+stages=" ${ALZ_DEVICE_STAGES:-tests targets precision_runs train_gap train_step bn demo ncu memcheck train benches cpu_tests} "
 want() { case "$stages" in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 export ALZ_TEST_TMP=${ALZ_TEST_TMP:-/tmp/alz_device_tests}
 export ALZ_ANCHORS=${ALZ_ANCHORS:-$root/../shared/anchors}
@@ -107,6 +110,81 @@ if want train_step && time_left "bench_train_step"; then
     timeout 90 python3 bench/torch_train_anchor.py --steps 20 > "$out/torch_train.txt" 2>&1
     note "torch train: $(tail -1 "$out/torch_train.txt")"
   fi
+fi
+
+# ---- 3b. every speed target of the mixed-precision work, alz and PyTorch in this call:
+# training 224x224 batch 64 in bf16, TF32 and strict fp32; the dataset's 208x176 at batch 32 with
+# Adam in bf16; inference at batch 128 (bf16, TF32) and batch-1 latency; peak memory. alz runs
+# with CUDA graphs where bench_train_step has them (and once without, to show what they give).
+# PyTorch: bench/torch_targets.py (channels_last, bf16 autocast, torch.compile last).
+if want targets && time_left "targets"; then
+  graph_on=""; graph_off=""
+  if "$bin/bench/bench_train_step" --help 2>&1 | grep -q -- --cuda-graph; then graph_on="--cuda-graph on"; graph_off="--cuda-graph off"; fi
+  : > "$out/targets_alz.jsonl"
+  alz_case() {  # name, then bench_train_step arguments
+    local name=$1; shift
+    time_left "alz $name" || return 0
+    timeout 120 "$bin/bench/bench_train_step" --device cuda --model resnet152v2 --warmup 5 \
+      --json "$out/t_$name.json" "$@" > "$out/t_$name.txt" 2>&1 || note "  alz $name: rc $?"
+    python3 -c "import json,sys; d=json.load(open(sys.argv[1])); d['case']=sys.argv[2]; print(json.dumps(d))" \
+      "$out/t_$name.json" "$name" >> "$out/targets_alz.jsonl" 2>/dev/null
+    note "  alz $name: $(grep -h '^step:' "$out/t_$name.txt") $(grep -ho 'peak allocated [0-9.]* GiB' "$out/t_$name.txt")"
+  }
+  alz_case train_bf16_b64 --steps 20 --precision bf16 --batch 64 --size 224 --profile $graph_on
+  alz_case train_tf32_b64 --steps 20 --precision tf32 --batch 64 --size 224 $graph_on
+  quick=0; [ "${ALZ_TARGETS:-all}" = quick ] && quick=1  # a first look: these two and the batch-1 latency
+  [ "$quick" = 1 ] && alz_case latency_bf16_b1 --inference --precision bf16 --batch 1 --size 224 --steps 50 $graph_on
+  if [ "$quick" = 0 ]; then
+  alz_case train_bf16_b32_208x176_adam --steps 20 --precision bf16 --batch 32 --size 208x176 --optimizer adam $graph_on
+  alz_case infer_bf16_b128 --steps 20 --inference --precision bf16 --batch 128 --size 224 $graph_on
+  alz_case latency_bf16_b1 --inference --precision bf16 --batch 1 --size 224 --steps 50 $graph_on
+  alz_case latency_tf32_b1 --inference --precision tf32 --batch 1 --size 224 --steps 50 $graph_on
+  alz_case train_fp32_b64 --steps 20 --precision fp32 --batch 64 --size 224 $graph_on
+  alz_case infer_tf32_b128 --steps 20 --inference --precision tf32 --batch 128 --size 224 $graph_on
+  if [ -n "$graph_off" ]; then
+    alz_case train_bf16_b64_eager --steps 20 --precision bf16 --batch 64 --size 224 $graph_off
+    alz_case train_bf16_b32_208x176_adam_eager --steps 20 --precision bf16 --batch 32 --size 208x176 --optimizer adam $graph_off
+  fi
+  fi
+  torch_cases="train:bf16:cl:64:224x224 train:tf32:cl:64:224x224 train:bf16:cl:adam:32:208x176 \
+    infer:bf16:cl:128:224x224 latency:tf32:1:224x224:graph latency:bf16:cl:1:224x224:graph train:fp32:cl:64:224x224 \
+    infer:tf32:cl:128:224x224"
+  [ "$quick" = 1 ] && torch_cases="train:bf16:cl:64:224x224 latency:bf16:cl:1:224x224:graph"
+  if [ "$have_torch" = 1 ] && time_left "torch targets"; then
+    timeout 240 python3 bench/torch_targets.py $torch_cases \
+      > "$out/targets_torch.jsonl" 2> "$out/targets_torch.err" || note "  torch targets: rc $?"
+    # torch.compile last: its compilation alone took 107 s on an H100.
+    if [ "$quick" = 0 ] && [ "${ALZ_TORCH_COMPILE:-1}" = 1 ] && time_left "torch.compile"; then
+      timeout 240 python3 bench/torch_targets.py train:bf16:cl:compile:64:224x224 \
+        >> "$out/targets_torch.jsonl" 2>> "$out/targets_torch.err" || note "  torch.compile: rc $?"
+    fi
+  fi
+  python3 tools/summarize_targets.py "$out/targets_alz.jsonl" "$out/targets_torch.jsonl" > "$out/targets.md" 2>&1
+  cat "$out/targets.md" >> "$summary"
+  note "targets done ($(elapsed) s)"
+fi
+
+# ---- 3c. bf16 against TF32 training on the phantoms (same seed and steps: macro-F1 within 0.03),
+# and `alz train` (loader included) against the step benchmark's SGD step.
+if want precision_runs && time_left "precision runs"; then
+  for precision in tf32 bf16; do
+    time_left "alz train $precision" || break
+    rm -rf "/tmp/alz_prec_$precision"
+    timeout 150 "$bin/alz" train --device cuda --precision "$precision" --epochs "${ALZ_PRECISION_EPOCHS:-12}" \
+      --class-weights auto --seed 1 --run-dir "/tmp/alz_prec_$precision" --overwrite > "$out/train_$precision.txt" 2>&1
+    note "  alz train --precision $precision: rc $? ($(elapsed) s): $(grep -h 'best validation' "$out/train_$precision.txt" | tail -1) | $(grep -h 'steady state' "$out/train_$precision.txt" | tail -1)"
+  done
+fi
+if want train_gap && time_left "train gap"; then
+  [ -f /tmp/alz_phantom_big/manifest.csv ] ||
+    "$bin/alz" synth --out /tmp/alz_phantom_big --per-class 1600 > "$out/alz_synth.txt" 2>&1
+  for precision in bf16 tf32; do
+    time_left "train gap $precision" || break
+    timeout 150 "$bin/alz" train --device cuda --model resnet152v2 --precision "$precision" --optimizer sgd --batch 64 \
+      --input-size 224 --epochs 100 --max-steps 200 --workers "$(nproc)" --data /tmp/alz_phantom_big/manifest.csv \
+      --run-dir "/tmp/alz_gap_$precision" --overwrite > "$out/train_gap_$precision.txt" 2>&1
+    note "  alz train sgd $precision 200 steps: rc $? ($(elapsed) s): $(grep -h 'steady state' "$out/train_gap_$precision.txt" | tail -1)"
+  done
 fi
 
 # ---- 4. benchmarks of the fused BatchNorm+ReLU, with PyTorch's in the same call

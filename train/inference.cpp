@@ -12,6 +12,7 @@
 #include "models/checkpoint.h"
 #include "models/weights_file.h"
 #include "tensor/cuda_runtime.h"
+#include "train/precision.h"
 
 namespace alz::train {
 
@@ -120,6 +121,7 @@ void load_model_input(const std::string& path, int height, int width, data::Resi
 }
 
 LoadedModel load_model_for_inference(const InferenceOptions& o) {
+  check_precision(o.precision);
   SafetensorsFile file = read_weights_file(o.weights);  // safetensors or any Keras format
   ALZ_CHECK(!is_optimizer_state(file),
             o.weights << ": holds an optimizer's state (the moments of a training run), not model weights; give the "
@@ -169,6 +171,7 @@ LoadedModel load_model_for_inference(const InferenceOptions& o) {
   ALZ_CHECK(!(o.device == "cuda" && !cuda::available()), "--device cuda: " << cuda::unavailable_reason());
   loaded.device = gpu ? Device::cuda(0) : Device::cpu();
   loaded.model->to(loaded.device);
+  apply_precision(o.precision, loaded.device, *loaded.model, /*inference_only=*/true);
   return loaded;
 }
 

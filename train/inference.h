@@ -24,6 +24,7 @@ struct InferenceOptions {
   std::vector<std::string> class_names;   // empty: from the metadata, else "class0", ...
   std::string resize;                     // keras or area; empty: the metadata's "resize", else keras
   std::string device = "auto";
+  std::string precision = "tf32";  // fp32, tf32 or bf16 (train/precision.h); bf16 stores the weights in bf16
 };
 
 struct LoadedModel {

@@ -167,7 +167,7 @@ std::vector<std::pair<std::string, std::string>> resolved_settings(const nlohman
     const std::string asked = it->is_string() ? it->get<std::string>() : it->dump();
     std::string shown = asked;
     if (it.key() == "device" && asked != device) shown = device + " (asked: " + asked + ")";
-    if (it.key() == "precision" && !gpu && asked != "fp32") shown = "fp32 (asked: " + asked + "; TF32 is GPU-only)";
+    if (it.key() == "precision" && !gpu && asked == "tf32") shown = "fp32 (asked: " + asked + "; TF32 is GPU-only)";
     if (it.key() == "data" && asked.empty()) shown = data_source + " (generated phantom set)";
     if (it.key() == "class_weights" && asked == "auto") shown = "auto: inverse class frequency";
     rows.emplace_back(it.key(), shown);

@@ -10,12 +10,8 @@
 #include "models/checkpoint.h"
 #include "models/weights_file.h"
 #include "tensor/cuda_runtime.h"
+#include "train/precision.h"
 #include "train/provenance.h"
-
-#if ALZ_HAS_CUDA
-#include "kernels/conv2d.h"
-#include "kernels/gemm.h"
-#endif
 
 namespace alz::train {
 
@@ -39,8 +35,7 @@ Device resolve_config(TrainConfig& c) {
   ALZ_CHECK(c.optimizer == "adam" || c.optimizer == "adamw" || c.optimizer == "sgd",
             "--optimizer must be adam, adamw or sgd; got '" << c.optimizer << "'");
   if (c.learning_rate <= 0) c.learning_rate = c.optimizer == "sgd" ? 0.1 * c.batch_size / 256.0 : 1e-3;
-  ALZ_CHECK(c.precision == "fp32" || c.precision == "tf32",
-            "--precision must be fp32 or tf32; got '" << c.precision << "'");
+  check_precision(c.precision);
   data::parse_resize_method(c.resize);  // throws unless keras or area
   ALZ_CHECK(c.cuda_graph == "on" || c.cuda_graph == "off", "--cuda-graph must be on or off; got '" << c.cuda_graph << "'");
   ALZ_CHECK(c.last_batch == "eager" || c.last_batch == "drop",
@@ -52,18 +47,6 @@ Device resolve_config(TrainConfig& c) {
             "class; pass --allow-weights-with-smoothing to combine them anyway");
   if (c.run_dir.empty()) c.run_dir = "runs/" + c.model + "-seed" + std::to_string(c.seed);
   return device;
-}
-
-void apply_precision(const TrainConfig& config, Device device) {
-  if (!device.is_cuda()) return;
-#if ALZ_HAS_CUDA
-  bool tf32 = config.precision == "tf32";
-  set_conv_allow_tf32(tf32);
-  kernels::set_gemm_allow_tf32(tf32);
-  // cuDNN's heuristic order: its own timings (benchmark mode) include per-call host overhead
-  // and were seen to prefer slower kernels for some shapes (bench/RESULTS.md).
-  set_conv_algo_mode(ConvAlgoMode::Heuristic);
-#endif
 }
 
 RunData prepare_data(const TrainConfig& config) {

@@ -20,9 +20,6 @@ namespace alz::train {
 // --init-from file holds, when there is one); returns the device.
 Device resolve_config(TrainConfig& config);
 
-// Applies the precision and convolution-algorithm settings of the run (GPU only).
-void apply_precision(const TrainConfig& config, Device device);
-
 struct RunData {
   data::DatasetIndex index;   // with "train" and "val" splits
   std::string source;         // what was scanned

@@ -23,6 +23,7 @@
 #include "tensor/ops.h"
 #include "train/evaluate.h"
 #include "train/interrupt.h"
+#include "train/precision.h"
 #include "train/report.h"
 #include "train/report_overlays.h"
 #include "train/run_setup.h"
@@ -372,7 +373,6 @@ Trainer::Trainer(TrainConfig config)
     if (complete()) return;  // run() says so; nothing to set up
   }
   device_ = resolve_config(config_);
-  apply_precision(config_, device_);
   if (!resuming_) check_run_folder();
   std::filesystem::create_directories(config_.run_dir);
   run_info_ = new_run_metadata(device_.str());
@@ -404,12 +404,13 @@ Trainer::Trainer(TrainConfig config)
   if (resuming_) model_config.init_from.clear();  // the weights come from the run's own checkpoint
   std::string model_log;
   model_ = make_model(model_config, static_cast<int>(class_names().size()), device_, model_log);
+  apply_precision(config_.precision, device_, *model_);  // TF32 on or off; bf16: the compute dtype
   if (!config_.quiet) {
     std::printf("%s", model_log.c_str());
-    std::printf("model %s, %lld trainable parameters, input %dx%d, device %s, batch %d, %s lr %g, %d epochs\n",
+    std::printf("model %s, %lld trainable parameters, input %dx%d, device %s, %s, batch %d, %s lr %g, %d epochs\n",
                 config_.model.c_str(), static_cast<long long>(model_->count_parameters(true)), config_.input_height,
-                config_.input_width, device_.str().c_str(), config_.batch_size, config_.optimizer.c_str(),
-                config_.learning_rate, config_.epochs);
+                config_.input_width, device_.str().c_str(), config_.precision.c_str(), config_.batch_size,
+                config_.optimizer.c_str(), config_.learning_rate, config_.epochs);
   }
   class_weights_ = make_class_weights(config_, data_, device_);
   optimizer_ = make_optimizer(config_, model_->trainable_parameters());

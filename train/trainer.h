@@ -82,7 +82,7 @@ struct TrainConfig {
   int input_height = 0, input_width = 0;      // 0: auto (GPU 224, CPU 80)
   std::string resize = "keras";               // keras (tf.image.resize bilinear) or area (data/resize.h)
   std::string device = "auto";                // auto, cpu, cuda
-  std::string precision = "tf32";             // fp32 (strict), tf32
+  std::string precision = "tf32";             // fp32 (strict), tf32, bf16 (train/precision.h)
   std::string cuda_graph = "on";              // on, off: replay the training step as one CUDA graph (GPU)
   std::string last_batch = "eager";           // eager: a last partial batch runs eagerly; drop: left out
   uint64_t seed = 1;                          // weights, sample order, augmentation and splits

@@ -43,7 +43,9 @@ const ReasonedTolerance kBf16BatchNorm{{2e-3, 8e-3},
 
 // ---------------------------------------------------------------- constants drawn inside a case
 // On the CPU a BatchNorm's parameters have the dtype of x; on the GPU they are f32.
-DType parameter_dtype(const Tensor& x) { return x.device().is_cpu() ? x.dtype() : DType::F32; }
+DType parameter_dtype(const Tensor& x) {
+  return x.device().is_cpu() && x.dtype() != DType::BF16 ? x.dtype() : DType::F32;
+}
 
 // A constant of the op (class weights, moving statistics), drawn on the device itself from a
 // seeded generator: the same numbers on every call, device and dtype (core/generator.h), and
@@ -99,7 +101,7 @@ OpCase conv_case(const std::string& name, Shape x, Shape w, ops::Conv2dOptions o
   c.finite_difference = kFiniteDifference;
   c.cpu_f32 = kCpuF32Gemm;
   c.cuda_f32 = kCudaF32Gemm;
-  c.cuda_bf16 = kBf16Conv;
+  c.bf16 = kBf16Conv;
   c.forward_flops = conv_flops;
   return c;
 }
@@ -115,7 +117,7 @@ OpCase batch_norm_case(const std::string& name, bool training, bool fused, bool 
   c.finite_difference = kFiniteDifference;
   c.cpu_f32 = kCpuF32BatchNorm;
   c.cuda_f32 = kCudaF32BatchNorm;
-  if (fused || !training) c.cuda_bf16 = kBf16BatchNorm;  // the unfused CUDA reference is f32 only
+  if (fused || !training) c.bf16 = kBf16BatchNorm;  // the unfused CUDA reference is f32 only
   return c;
 }
 
@@ -135,7 +137,7 @@ OpCase cross_entropy_case(const std::string& name, bool weighted, double label_s
 
 // Any other case: the default finite-difference tolerance, the others as given.
 OpCase simple_case(const std::string& name, std::vector<InputSpec> inputs, OpFunction run, ReasonedTolerance cpu_f32,
-                   ReasonedTolerance cuda_f32, std::optional<ReasonedTolerance> cuda_bf16) {
+                   ReasonedTolerance cuda_f32, std::optional<ReasonedTolerance> bf16) {
   OpCase c;
   c.name = name;
   c.inputs = std::move(inputs);
@@ -143,7 +145,7 @@ OpCase simple_case(const std::string& name, std::vector<InputSpec> inputs, OpFun
   c.finite_difference = kFiniteDifference;
   c.cpu_f32 = cpu_f32;
   c.cuda_f32 = cuda_f32;
-  c.cuda_bf16 = cuda_bf16;
+  c.bf16 = bf16;
   return c;
 }
 
@@ -297,8 +299,8 @@ uint64_t name_seed(const std::string& name) {
 }  // namespace
 
 bool OpCase::supports(Device device, DType dtype) const {
-  if (device.is_cpu()) return dtype == DType::F64 || dtype == DType::F32;
-  return dtype == DType::F32 || (dtype == DType::BF16 && cuda_bf16.has_value());
+  if (dtype == DType::BF16) return bf16.has_value();
+  return dtype == DType::F32 || (device.is_cpu() && dtype == DType::F64);
 }
 
 const std::vector<OpCase>& op_cases() {
@@ -324,7 +326,7 @@ std::vector<Tensor> make_inputs(const OpCase& c, OpSize size, DType dtype, Devic
       double* v = values.data<double>();
       for (int64_t k = 1; k < values.numel(); k += 2) v[k] = -v[k];
     }
-    const DType target = spec.parameter && device.is_cuda() ? DType::F32 : dtype;
+    const DType target = spec.parameter && (device.is_cuda() || dtype == DType::BF16) ? DType::F32 : dtype;
     inputs.push_back(values.to(target).to(device));
   }
   return inputs;

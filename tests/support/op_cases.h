@@ -6,14 +6,16 @@
 //   the function       inputs -> one output; constants (moving statistics, class weights) are
 //                      drawn inside it on the inputs' device, so the same function runs everywhere
 //   its tolerances     per dtype and mode, each with a one-line reason
-//   where it runs      CPU f64 and f32 and GPU f32 always; GPU bf16 where the op has it
+//   where it runs      CPU f64 and f32 and GPU f32 always; bf16 on both where the op has it
 //
 // The same table drives three programs:
 //   tests/test_ops.cpp                   every input gradient against central finite differences
-//                                        (CPU, f64), and CPU f32 against CPU f64
+//                                        (CPU, f64), CPU f32 against CPU f64, and CPU bf16
+//                                        against CPU f32
 //   tests/gpu/test_autograd_ops_gpu.cpp  forward and every input gradient, GPU against CPU
 //                                        (f32 with TF32 off; bf16 against the CPU on the
-//                                        bf16-rounded inputs); skips without a device
+//                                        bf16-rounded inputs, and against the CPU's bf16);
+//                                        skips without a device
 //   bench/bench_ops.cpp                  forward and forward+backward timings, CPU and GPU, at
 //                                        the test shapes and at the bench shapes
 // A new op gets its cases in support/op_cases.cpp and is then checked and timed by all three.
@@ -58,18 +60,19 @@ struct OpCase {
   OpFunction run;
 
   // Tolerances, one per mode; the reason is printed when a check fails.
-  ReasonedTolerance finite_difference;         // CPU f64 analytic gradient vs central differences
-  ReasonedTolerance cpu_f32;                   // CPU f32 vs CPU f64 on the same (f32) inputs
-  ReasonedTolerance cuda_f32;                  // GPU f32, TF32 off, vs CPU f32
-  std::optional<ReasonedTolerance> cuda_bf16;  // GPU bf16 vs CPU f32 on the bf16-rounded
-                                               // inputs; empty: the op has no bf16 path
+  ReasonedTolerance finite_difference;    // CPU f64 analytic gradient vs central differences
+  ReasonedTolerance cpu_f32;              // CPU f32 vs CPU f64 on the same (f32) inputs
+  ReasonedTolerance cuda_f32;             // GPU f32, TF32 off, vs CPU f32
+  std::optional<ReasonedTolerance> bf16;  // bf16 (GPU, or CPU through f32) vs CPU f32 on
+                                          // the bf16-rounded inputs, and GPU bf16 vs CPU
+                                          // bf16; empty: the op has no bf16 path
 
   // Floating-point operations of one forward, for the benchmark's FLOP/s (empty for ops that
   // are bound by memory traffic; the benchmark reports bytes for every op).
   std::function<double(const std::vector<Tensor>& inputs, const Tensor& output)> forward_flops;
 
-  // Does the case run in `dtype` on a device of this kind? CPU: f64, f32; GPU: f32, and bf16
-  // where cuda_bf16 is set.
+  // Does the case run in `dtype` on a device of this kind? CPU: f64, f32; GPU: f32; both: bf16
+  // where `bf16` is set.
   bool supports(Device device, DType dtype) const;
 };
 
