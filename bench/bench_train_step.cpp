@@ -8,8 +8,8 @@
 // large blocks taken from the system on the CPU (tensor/host_allocator.h).
 // On a GPU the timed steps replay the whole step (with --inference, the forward pass) as one
 // CUDA graph (--cuda-graph on, the default; tensor/cuda_graph.h), captured after the warm-up
-// (at least 2 eager steps), as `alz train` does; --cuda-graph off times the eager step. --profile is eager by nature (the
-// profiler times each op): with it the whole run is eager, and the output says so.
+// (at least 2 eager steps), as `alz train` does; --cuda-graph off times the eager step. --profile is eager by nature
+// (the profiler times each op): with it the whole run is eager, and the output says so.
 //
 //   build/bench/bench_train_step --model resnet152v2 --batch 64 --size 224 --device cuda --profile
 //   build/bench/bench_train_step --model resnet50v2 --batch 32 --size 64 --device cpu

@@ -41,7 +41,7 @@ struct AllocatorStats {
   size_t peak_allocated_bytes = 0;
   uint64_t cuda_malloc_calls = 0;
   uint64_t cache_hits = 0;
-  uint64_t cache_flushes = 0;  // times cudaMalloc failed and every cached block was freed (then retried)
+  uint64_t cache_flushes = 0;   // times cudaMalloc failed and every cached block was freed (then retried)
   size_t graph_pool_bytes = 0;  // part of reserved_bytes kept for CUDA graphs' replays (tensor/cuda_graph.h)
 };
 void* device_allocate(size_t bytes, int device);
@@ -62,7 +62,8 @@ void pinned_free(void* pointer);
 void copy_sync(void* dst, const void* src, size_t bytes);
 void copy_async(void* dst, const void* src, size_t bytes, Stream stream);
 void synchronize(int device);
-Stream compute_stream(int device);  // the device's compute stream (tensor/cuda/context.h)  // waits for the device's streams (tests and benchmarks only)
+Stream compute_stream(int device);  // the device's compute stream (tensor/cuda/context.h)  // waits for the device's
+                                    // streams (tests and benchmarks only)
 
 // ---- device-side element work used by Tensor (tensor/cuda/tensor_kernels.cu) ----
 void fill_device(void* data, DType dtype, int64_t count, double value, int device);

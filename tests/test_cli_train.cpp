@@ -288,9 +288,9 @@ TEST_F(CliTrain, ARunFolderOfAnOlderVersionResumes) {
                                        "--label-smoothing", "0.1", "--allow-weights-with-smoothing"}));
   ASSERT_EQ(first.code, 130) << first.err;
   nlohmann::json state = read_json(run + "/state.json");
-  for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir",
-                            "resume", "max_steps", "stop_after_steps", "quiet", "overwrite", "cv_folds", "cv_fold",
-                            "cuda_graph", "last_batch"})
+  for (const char* newer :
+       {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir", "resume", "max_steps",
+        "stop_after_steps", "quiet", "overwrite", "cv_folds", "cv_fold", "cuda_graph", "last_batch"})
     state["config"].erase(newer);
   ASSERT_EQ(state["config"].size(), 27u);
   write_file_atomic(run + "/state.json", state.dump(2));
@@ -309,9 +309,27 @@ TEST_F(CliTrain, ARunFolderOfAnOlderVersionResumes) {
 // recorded in run_info.json. --last-batch drop leaves the partial batch out of every epoch.
 TEST_F(CliTrain, CudaGraphOnTheCpuRunsEagerlyAndLastBatchDropLeavesThePartialBatchOut) {
   std::string run = root_ + "/graph_on_cpu";
-  Result r = alz({"train", "--data", root_ + "/phantom/manifest.csv", "--model", "resnetv2-tiny", "--device", "cpu",
-                  "--epochs", "1", "--batch", "8", "--input-size", "32", "--workers", "2", "--cuda-graph", "on",
-                  "--last-batch", "drop", "--run-dir", run});
+  Result r = alz({"train",
+                  "--data",
+                  root_ + "/phantom/manifest.csv",
+                  "--model",
+                  "resnetv2-tiny",
+                  "--device",
+                  "cpu",
+                  "--epochs",
+                  "1",
+                  "--batch",
+                  "8",
+                  "--input-size",
+                  "32",
+                  "--workers",
+                  "2",
+                  "--cuda-graph",
+                  "on",
+                  "--last-batch",
+                  "drop",
+                  "--run-dir",
+                  run});
   ASSERT_EQ(r.code, 0) << r.err;
   const std::string said = "--cuda-graph on has no effect on the CPU";
   const size_t first = r.err.find(said);

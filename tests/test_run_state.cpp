@@ -157,9 +157,9 @@ TEST(ResumeRule, SavedSettingsWinExceptHowThisProcessRuns) {
 TEST(ResumeRule, KeysAnOlderRunFolderLacksComeFromTheCommandLine) {
   // The configuration as saved before phantom_dir, workers and the flags below were saved.
   json old = json(every_field_changed());
-  for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir",
-                            "resume", "max_steps", "stop_after_steps", "quiet", "overwrite", "cv_folds", "cv_fold",
-                            "cuda_graph", "last_batch"})
+  for (const char* newer :
+       {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir", "resume", "max_steps",
+        "stop_after_steps", "quiet", "overwrite", "cv_folds", "cv_fold", "cuda_graph", "last_batch"})
     old.erase(newer);
   ASSERT_EQ(old.size(), 27u);
 

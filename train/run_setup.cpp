@@ -37,7 +37,8 @@ Device resolve_config(TrainConfig& c) {
   if (c.learning_rate <= 0) c.learning_rate = c.optimizer == "sgd" ? 0.1 * c.batch_size / 256.0 : 1e-3;
   check_precision(c.precision);
   data::parse_resize_method(c.resize);  // throws unless keras or area
-  ALZ_CHECK(c.cuda_graph == "on" || c.cuda_graph == "off", "--cuda-graph must be on or off; got '" << c.cuda_graph << "'");
+  ALZ_CHECK(c.cuda_graph == "on" || c.cuda_graph == "off",
+            "--cuda-graph must be on or off; got '" << c.cuda_graph << "'");
   ALZ_CHECK(c.last_batch == "eager" || c.last_batch == "drop",
             "--last-batch must be eager or drop; got '" << c.last_batch << "'");
   ALZ_CHECK(c.class_weights == "none" || c.class_weights == "auto",

@@ -415,7 +415,8 @@ Trainer::Trainer(TrainConfig config)
   class_weights_ = make_class_weights(config_, data_, device_);
   optimizer_ = make_optimizer(config_, model_->trainable_parameters());
   schedule_ = make_schedule(config_, train_loader_->batches_per_epoch());
-  step_graph_ = std::make_unique<StepGraph>(config_.cuda_graph, device_, config_.batch_size, *optimizer_, config_.quiet);
+  step_graph_ =
+      std::make_unique<StepGraph>(config_.cuda_graph, device_, config_.batch_size, *optimizer_, config_.quiet);
   run_info_.cuda_graph = step_graph_->status();
 
   if (resuming_) {

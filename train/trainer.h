@@ -114,12 +114,11 @@ struct TrainConfig {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, phantom_dir, model, epochs, batch_size, optimizer,
                                                 learning_rate, momentum, nesterov, weight_decay, l2, schedule,
                                                 warmup_epochs, step_epochs, step_gamma, clip_norm, input_height,
-                                                input_width, resize, device, precision, cuda_graph, last_batch,
-                                                seed, init_from,
-                                                freeze_backbone, run_dir, resume, class_weights, label_smoothing,
-                                                allow_weights_with_smoothing, early_stopping, val_fraction, cv_folds,
-                                                cv_fold, augment, workers, cache, max_steps, stop_after_steps, quiet,
-                                                overwrite)
+                                                input_width, resize, device, precision, cuda_graph, last_batch, seed,
+                                                init_from, freeze_backbone, run_dir, resume, class_weights,
+                                                label_smoothing, allow_weights_with_smoothing, early_stopping,
+                                                val_fraction, cv_folds, cv_fold, augment, workers, cache, max_steps,
+                                                stop_after_steps, quiet, overwrite)
 
 // Resuming: which settings a resumed run takes from where.
 //   - From the new command line: the fields that say how this process runs, not what the run
@@ -143,9 +142,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, phantom_dir, 
 //   - init_from stays in the record but is not loaded again: the weights come from the run's
 //     own last.safetensors.
 // Throws nlohmann::json::exception when a saved value has the wrong type.
-inline constexpr const char* kResumeFromCommandLine[] = {"resume",     "run_dir",   "quiet",
-                                                         "workers",    "cuda_graph", "max_steps",
-                                                         "stop_after_steps", "overwrite"};
+inline constexpr const char* kResumeFromCommandLine[] = {
+    "resume", "run_dir", "quiet", "workers", "cuda_graph", "max_steps", "stop_after_steps", "overwrite"};
 TrainConfig config_for_resume(const nlohmann::json& saved, const TrainConfig& command_line,
                               std::vector<std::string>* ignored = nullptr);
 
@@ -207,7 +205,7 @@ class Trainer {
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<LearningRateSchedule> schedule_;
   std::unique_ptr<StepGraph> step_graph_;  // after model_ and optimizer_: destroyed before them
-  RunState state_;  // where the run is; saved for a resume
+  RunState state_;                         // where the run is; saved for a resume
   Progress progress_;
   SteadyStateClock steady_state_;
   int64_t steps_this_process_ = 0;

@@ -133,7 +133,10 @@ struct Optimizer::CudaState {
     ALZ_CUDA_CHECK(cudaMemcpyAsync(owned->device, owned->host, bytes, cudaMemcpyHostToDevice, stream));
     return DeviceStep{reinterpret_cast<const kernels::MultiTensorEntry*>(owned->device),
                       reinterpret_cast<const kernels::MultiTensorChunk*>(owned->device + chunk_offset),
-                      static_cast<int32_t>(chunks.size()), norm_partials, scalars, stream};
+                      static_cast<int32_t>(chunks.size()),
+                      norm_partials,
+                      scalars,
+                      stream};
   }
 };
 
@@ -155,8 +158,9 @@ void Optimizer::step_cuda() {
     step = cuda_->upload_for_graph(entries, clip_ > 0.0 ? cuda_->partials : nullptr);
   } else {
     cuda_->upload(entries);
-    step = DeviceStep{cuda_->device_entries(), cuda_->device_chunks(), cuda_->num_chunks,
-                      clip_ > 0.0 ? cuda_->partials : nullptr, cuda_->scalars, cuda_->stream};
+    step = DeviceStep{cuda_->device_entries(), cuda_->device_chunks(),
+                      cuda_->num_chunks,       clip_ > 0.0 ? cuda_->partials : nullptr,
+                      cuda_->scalars,          cuda_->stream};
   }
   if (clip_ > 0.0)
     kernels::grad_sq_norm_partials_cuda(step.entries, step.chunks, step.num_chunks, cuda_->partials, cuda_->stream);

@@ -55,9 +55,9 @@ struct Context {
   size_t workspace_bytes_ = 0;
   void* bn_relu_workspace_ = nullptr;
   size_t bn_relu_workspace_bytes_ = 0;
-  int workspace_holders_ = 0;        // live graphs that recorded the workspaces
-  std::vector<void*> retired_;       // old workspaces kept for them
-  void retire(void* workspace);      // device_free now, or when no graph holds the workspaces
+  int workspace_holders_ = 0;    // live graphs that recorded the workspaces
+  std::vector<void*> retired_;   // old workspaces kept for them
+  void retire(void* workspace);  // device_free now, or when no graph holds the workspaces
 };
 
 Context& context(int device = 0);  // throws alz::Error without a device
