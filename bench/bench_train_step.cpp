@@ -6,6 +6,10 @@
 // also reports what a warm step should never do: cudaMalloc calls, allocator cache flushes
 // (the working set nearly filling the device) and new cuDNN algorithm selections on the GPU,
 // large blocks taken from the system on the CPU (tensor/host_allocator.h).
+// On a GPU the timed steps replay the whole step (with --inference, the forward pass) as one
+// CUDA graph (--cuda-graph on, the default; tensor/cuda_graph.h), captured after the warm-up
+// (at least 2 eager steps), as `alz train` does; --cuda-graph off times the eager step. --profile is eager by nature
+// (the profiler times each op): with it the whole run is eager, and the output says so.
 //
 //   build/bench/bench_train_step --model resnet152v2 --batch 64 --size 224 --device cuda --profile
 //   build/bench/bench_train_step --model resnet50v2 --batch 32 --size 64 --device cpu
@@ -32,6 +36,7 @@
 #include "models/resnet_v2.h"
 #include "optim/optimizer.h"
 #include "tensor/autograd.h"
+#include "tensor/cuda_graph.h"
 #include "tensor/cuda_runtime.h"
 #include "tensor/host_allocator.h"
 #include "tensor/ops.h"
@@ -87,7 +92,7 @@ double gib(size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 
 int main(int argc, char** argv) {
   CLI::App app{"Times one training step of a ResNetV2 (see the header of bench/bench_train_step.cpp)"};
   std::string model_name = "resnet152v2", device_name = "auto", precision = "tf32", optimizer_name = "sgd", json_path;
-  std::string size_text = "224";
+  std::string size_text = "224", cuda_graph = "on";
   int batch = 64, classes = 4, warmup = 3, steps = 10;
   bool profile = false, inference = false;
   int64_t column_budget = alz::conv2d_cpu_column_budget();
@@ -102,7 +107,9 @@ int main(int argc, char** argv) {
   app.add_option("--optimizer", optimizer_name, "sgd (momentum 0.9) or adam")->check(CLI::IsMember({"sgd", "adam"}));
   app.add_option("--warmup", warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
   app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber);
-  app.add_flag("--profile", profile, "one more step under the op-level profiler");
+  app.add_flag("--profile", profile, "one more step under the op-level profiler (the whole run is then eager)");
+  app.add_option("--cuda-graph", cuda_graph, "GPU: on replays the step as one CUDA graph, off runs it eagerly")
+      ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--json", json_path, "write the figures to this file");
   app.add_option("--cpu-column-budget", column_budget, "CPU convolution: im2col chunk size in elements")
       ->check(CLI::PositiveNumber);
@@ -184,10 +191,37 @@ int main(int argc, char** argv) {
       }
     };
 
+    // How the timed steps run: eager, or a replay of the step captured as one CUDA graph.
+    std::string graph_status = device.is_cuda() ? (cuda_graph == "on" ? "on" : "off") : "off (CPU)";
+    if (device.is_cuda() && cuda_graph == "on" && profile) graph_status = "off (--profile: profiling is eager)";
+    const bool use_graph = graph_status == "on";
     Clock::time_point warm_start = Clock::now();
-    for (int i = 0; i < warmup; ++i) step(false);
+    const int eager_warmup = use_graph ? std::max(warmup, 2) : warmup;  // algorithms and caches first
+    for (int i = 0; i < eager_warmup; ++i) step(false);
+    std::unique_ptr<alz::cuda::CudaGraph> graph;
+    if (use_graph) {
+      graph = std::make_unique<alz::cuda::CudaGraph>(device.index);
+      try {
+        graph->capture([&] { step(false); });
+        graph_status = "on (" + std::to_string(graph->num_nodes()) + " nodes)";
+      } catch (const std::exception& e) {
+        graph.reset();
+        if (optimizer) optimizer->zero_grad();
+        graph_status = std::string("off (capture failed: ") + e.what() + ")";
+      }
+    }
+    auto timed_step = [&] {
+      if (graph) {
+        graph->replay();
+        if (optimizer) optimizer->count_replayed_step();  // --inference has none
+      } else {
+        step(false);
+      }
+    };
+    if (graph) timed_step();  // the first replay, untimed like the warm-up
     sync(device);
     double warmup_ms = ms_since(warm_start);
+    std::printf("cuda graph: %s\n", graph_status.c_str());
 #if ALZ_HAS_CUDA
     if (device.is_cuda()) alz::cuda::reset_peak_stats(device.index);
 #endif
@@ -198,7 +232,7 @@ int main(int argc, char** argv) {
     Clock::time_point loop_start = Clock::now();
     for (int i = 0; i < steps; ++i) {
       Clock::time_point t0 = Clock::now();
-      step(false);
+      timed_step();
       sync(device);
       times.push_back(ms_since(t0));
     }
@@ -207,7 +241,8 @@ int main(int argc, char** argv) {
     std::vector<double> sorted = times;
     std::sort(sorted.begin(), sorted.end());
     double median = sorted[sorted.size() / 2];
-    std::printf("warm-up: %d steps in %.1f ms\n", warmup, warmup_ms);
+    std::printf("warm-up: %d steps in %.1f ms%s\n", eager_warmup + (graph ? 1 : 0), warmup_ms,
+                graph ? " (eager steps, the capture and the first replay)" : "");
     std::printf("step: median %.2f ms, min %.2f, max %.2f over %d steps -> %.1f img/s (mean %.2f ms)\n", median,
                 sorted.front(), sorted.back(), steps, batch / (median / 1000.0), loop_ms / steps);
     if (device.is_cpu())
@@ -231,6 +266,7 @@ int main(int argc, char** argv) {
                           {"device", device.str()},
                           {"precision", precision},
                           {"optimizer", optimizer_name},
+                          {"cuda_graph", graph_status},
                           {"median_ms", median},
                           {"mean_ms", loop_ms / steps},
                           {"images_per_s", batch / (median / 1000.0)},
@@ -242,6 +278,7 @@ int main(int argc, char** argv) {
       out["warm_conv_selections"] = after.selections - before.selections;
       out["peak_allocated_gib"] = gib(after.peak);
       out["reserved_gib"] = gib(after.reserved);
+      out["graph_pool_gib"] = gib(graph ? graph->pool_bytes() : 0);
     }
 
     if (profile) {

@@ -34,6 +34,14 @@ void add_recipe_options(CLI::App& app, train::TrainConfig& c, RecipeOptions& rec
   app.add_option("--precision", c.precision,
                  "fp32 (strict), tf32 (GPU default) or bf16 (mixed: bf16 compute, f32 weights)")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+  app.add_option("--cuda-graph", c.cuda_graph,
+                 "on: after 2 eager warm-up steps, replay the whole training step as one CUDA graph (GPU; on the CPU "
+                 "the step runs eagerly); off: always eager")
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--last-batch", c.last_batch,
+                 "the last, partial batch of an epoch: eager (trained, as an eager step beside the graph) or drop "
+                 "(left out of training)")
+      ->check(CLI::IsMember({"eager", "drop"}));
   app.add_option("--seed", c.seed, "seed of weights, order, augmentation and splits");
   app.add_option("--init-from", c.init_from,
                  "start from these weights, matching names and shapes: a checkpoint or a Keras .h5 / .weights.h5 / "

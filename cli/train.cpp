@@ -42,10 +42,14 @@ int train(int argc, char** argv) {
       "Run folder: a new run never replaces the run in --run-dir (a folder with state.json or a checkpoint) "
       "unless --overwrite is given; without it alz train stops with exit code 1 and changes nothing. "
       "A folder a run left before its first epoch was saved holds nothing to keep and is reused.\n"
-      "Resume: --resume DIR continues with the run's saved settings (only --workers, --quiet, --max-steps "
-      "and --stop-after-steps come from the command line). A complete run trains further with a larger "
+      "Resume: --resume DIR continues with the run's saved settings (only --workers, --cuda-graph, --quiet, "
+      "--max-steps and --stop-after-steps come from the command line). A complete run trains further with a larger "
       "--epochs; the cosine schedule then spans the new total, so the result differs from a run started with "
       "that many epochs (constant, step and plateau give the same result).\n"
+      "GPU: after two eager warm-up steps the whole training step (forward, loss, backward, optimizer) is "
+      "replayed as one CUDA graph (--cuda-graph on, the default); the last, partial batch of an epoch runs "
+      "eagerly beside it (--last-batch eager, the default) or is left out (--last-batch drop). If the capture "
+      "fails, one line says why and training goes on eagerly.\n"
       "Exit status: 0 done, 1 error, 2 usage error, 3 non-finite loss, 130 interrupted (resumable).");
   if (std::optional<int> code = parse_command_line(app, argc, argv)) return *code;
   if (run_dir->count() > 0 && resume->count() > 0 && c.run_dir != c.resume) {

@@ -37,7 +37,11 @@
 // synchronises with the host. The device table of (param, grad, state, count) is uploaded
 // only when a pointer changes (a gradient reallocated after zero_grad(), say); an upload goes
 // through a ring of pinned staging buffers and waits only for an upload four tables back.
-// Everything runs on the device's compute stream (tensor/cuda/context.h). The CUDA side (the
+// Everything runs on the device's compute stream (tensor/cuda/context.h). step() may be
+// captured in a CUDA graph (tensor/cuda_graph.h): the captured step reads a parameter table owned
+// by the graph and the learning rate and t from device memory, so set_learning_rate before a
+// replay is what that replay uses; a step() inside a capture runs nothing and does not count,
+// and the caller counts each replay with count_replayed_step(). The CUDA side (the
 // table, its staging buffers, the launches) lives in optim/cuda/optimizer_cuda.cpp; this header
 // shows no CUDA type.
 //
@@ -97,6 +101,9 @@ class Optimizer {
   void set_learning_rate(double lr);  // used by the next step()
   double learning_rate() const { return lr_; }
   int64_t step_count() const { return step_; }  // steps taken (t of the last step)
+  // A replay of a CUDA graph that captured step() ran one more update (t advanced on the
+  // device): counts it on the host too.
+  void count_replayed_step() { ++step_; }
 
   // Global gradient norm of the last step (clipping on); -1 before the first step or without
   // clipping. On CUDA this reads device memory and waits for the step: for logging only.

@@ -33,14 +33,16 @@ std::string library_versions();  // "CUDA runtime 13.0, driver 13.0, cuDNN 9.19.
 // ---- caching device allocator ----
 // Blocks are rounded up to size classes (512 B granules below 1 MiB, 2 MiB granules above)
 // and kept on free lists per device after free; a request is served from the cache when a
-// block of its class is free, so a warm training step calls cudaMalloc zero times.
+// block of its class is free, so a warm training step calls cudaMalloc zero times. A CUDA
+// graph's capture allocates from a private pool of that graph (tensor/cuda_graph.h).
 struct AllocatorStats {
   size_t allocated_bytes = 0;  // handed out now
   size_t reserved_bytes = 0;   // held from cudaMalloc (allocated + cached)
   size_t peak_allocated_bytes = 0;
   uint64_t cuda_malloc_calls = 0;
   uint64_t cache_hits = 0;
-  uint64_t cache_flushes = 0;  // times cudaMalloc failed and every cached block was freed (then retried)
+  uint64_t cache_flushes = 0;   // times cudaMalloc failed and every cached block was freed (then retried)
+  size_t graph_pool_bytes = 0;  // part of reserved_bytes kept for CUDA graphs' replays (tensor/cuda_graph.h)
 };
 void* device_allocate(size_t bytes, int device);
 void device_free(void* pointer);
@@ -55,10 +57,13 @@ void pinned_free(void* pointer);
 
 // ---- copies ----
 // kind is inferred from the pointers (unified addressing). `stream` nullptr means the
-// device's default compute stream.
+// device's default compute stream (found from the pointers; give the stream, e.g.
+// compute_stream(device), to skip that query).
 void copy_sync(void* dst, const void* src, size_t bytes);
 void copy_async(void* dst, const void* src, size_t bytes, Stream stream);
-void synchronize(int device);  // waits for the device's streams (tests and benchmarks only)
+void synchronize(int device);
+Stream compute_stream(int device);  // the device's compute stream (tensor/cuda/context.h)  // waits for the device's
+                                    // streams (tests and benchmarks only)
 
 // ---- device-side element work used by Tensor (tensor/cuda/tensor_kernels.cu) ----
 void fill_device(void* data, DType dtype, int64_t count, double value, int device);

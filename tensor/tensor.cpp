@@ -318,7 +318,8 @@ void Tensor::copy_from(const Tensor& source) {
   } else if (device() == source.device()) {
     // Device to device on one GPU: queued on its compute stream, where every later use of the
     // copy is queued too, so the host need not wait (clone() inside backward stays async).
-    cuda::copy_async(raw_data(), source.raw_data(), nbytes(), Stream{});
+    // The stream is named, so no pointer query is made (the copy may be inside a graph capture).
+    cuda::copy_async(raw_data(), source.raw_data(), nbytes(), cuda::compute_stream(device().index));
   } else {
     cuda::copy_sync(raw_data(), source.raw_data(), nbytes());
   }

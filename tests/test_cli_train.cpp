@@ -281,15 +281,16 @@ TEST_F(CliTrain, AStoppedRunResumesWithEverySettingItWasStartedWith) {
 
 TEST_F(CliTrain, ARunFolderOfAnOlderVersionResumes) {
   // state.json as older versions wrote it: a configuration without phantom_dir, workers, l2,
-  // allow_weights_with_smoothing and the per-process settings (overwrite among them).
+  // allow_weights_with_smoothing, cuda_graph, last_batch and the per-process settings (overwrite
+  // among them).
   std::string run = root_ + "/older";
   Result first = alz(stopped_run(run, {"--data", root_ + "/phantom/manifest.csv", "--class-weights", "auto",
                                        "--label-smoothing", "0.1", "--allow-weights-with-smoothing"}));
   ASSERT_EQ(first.code, 130) << first.err;
   nlohmann::json state = read_json(run + "/state.json");
-  for (const char* newer :
-       {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir", "resume", "max_steps",
-        "stop_after_steps", "quiet", "overwrite", "cv_folds", "cv_fold", "sync_bn", "bucket_mb"})
+  for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir",
+                            "resume", "max_steps", "stop_after_steps", "quiet", "overwrite", "cv_folds", "cv_fold",
+                            "sync_bn", "bucket_mb", "cuda_graph", "last_batch"})
     state["config"].erase(newer);
   ASSERT_EQ(state["config"].size(), 27u);
   write_file_atomic(run + "/state.json", state.dump(2));
@@ -302,6 +303,64 @@ TEST_F(CliTrain, ARunFolderOfAnOlderVersionResumes) {
   ASSERT_EQ(with.code, 0) << with.err;
   EXPECT_EQ(train::read_jsonl(run + "/metrics.jsonl").size(), 2u);
   EXPECT_EQ(read_json(run + "/state.json").at("config").at("allow_weights_with_smoothing"), true);
+}
+
+// --cuda-graph on (the default) on the CPU: accepted, the step runs eagerly, said once, and
+// recorded in run_info.json. --last-batch drop leaves the partial batch out of every epoch.
+TEST_F(CliTrain, CudaGraphOnTheCpuRunsEagerlyAndLastBatchDropLeavesThePartialBatchOut) {
+  std::string run = root_ + "/graph_on_cpu";
+  Result r = alz({"train",
+                  "--data",
+                  root_ + "/phantom/manifest.csv",
+                  "--model",
+                  "resnetv2-tiny",
+                  "--device",
+                  "cpu",
+                  "--epochs",
+                  "1",
+                  "--batch",
+                  "8",
+                  "--input-size",
+                  "32",
+                  "--workers",
+                  "2",
+                  "--cuda-graph",
+                  "on",
+                  "--last-batch",
+                  "drop",
+                  "--run-dir",
+                  run});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string said = "--cuda-graph on has no effect on the CPU";
+  const size_t first = r.err.find(said);
+  ASSERT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(said, first + 1), std::string::npos) << "said more than once: " << r.err;
+  const std::string status = read_json(run + "/run_info.json").at("cuda_graph");
+  EXPECT_EQ(status.rfind("off (CPU", 0), 0u) << status;
+  nlohmann::json config = read_json(run + "/config.json");
+  EXPECT_EQ(config.at("cuda_graph"), "on");
+  EXPECT_EQ(config.at("last_batch"), "drop");
+
+  // The suite's run trained every sample (the default, --last-batch eager): one step more per
+  // epoch than whole batches when the training split is not a multiple of 8.
+  SafetensorsFile checkpoint = load_safetensors(run + "/last.safetensors");
+  const int64_t images = nlohmann::json::parse(checkpoint.metadata.at("training_data")).at("train_images");
+  const int64_t eager_steps = read_json(root_ + "/run/state.json").at("global_step");
+  const int64_t drop_steps = read_json(run + "/state.json").at("global_step");
+  EXPECT_EQ(eager_steps, (images + 7) / 8);
+  EXPECT_EQ(drop_steps, images / 8);
+}
+
+TEST_F(CliTrain, GraphAndLastBatchOptionsRefuseOtherValues) {
+  Result graph = alz({"train", "--device", "cpu", "--cuda-graph", "maybe", "--run-dir", root_ + "/bad_graph"});
+  EXPECT_EQ(graph.code, 2) << graph.err;
+  EXPECT_NE(graph.err.find("--cuda-graph"), std::string::npos) << graph.err;
+  Result last = alz({"train", "--device", "cpu", "--last-batch", "pad", "--run-dir", root_ + "/bad_last"});
+  EXPECT_EQ(last.code, 2) << last.err;
+  EXPECT_NE(last.err.find("--last-batch"), std::string::npos) << last.err;
+  Result help = alz({"train", "--help"});
+  EXPECT_NE(help.out.find("--cuda-graph"), std::string::npos);
+  EXPECT_NE(help.out.find("--last-batch"), std::string::npos);
 }
 
 TEST_F(CliTrain, ResizeIsRecordedByTrainAndFollowedByEvalAndPredict) {

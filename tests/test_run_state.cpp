@@ -59,6 +59,8 @@ TrainConfig every_field_changed() {
   c.resize = "area";
   c.device = "cpu";
   c.precision = "fp32";
+  c.cuda_graph = "off";
+  c.last_batch = "drop";
   c.seed = 0xFFFFFFFFFFFFFFF1ull;
   c.init_from = "start.safetensors";
   c.freeze_backbone = true;
@@ -149,16 +151,18 @@ TEST(ResumeRule, SavedSettingsWinExceptHowThisProcessRuns) {
   expected.stop_after_steps = 0;
   expected.overwrite = false;
   expected.bucket_mb = TrainConfig{}.bucket_mb;  // how gradients travel, from the command line
+  expected.cuda_graph = "on";  // how this process runs the step: the command line's (its default here)
   EXPECT_TRUE(resumed == expected) << json(resumed).dump(2);
+  EXPECT_EQ(resumed.last_batch, "drop");  // which samples an epoch trains on: the run's
   EXPECT_EQ(ignored, std::vector<std::string>{"epochs=20"});
 }
 
 TEST(ResumeRule, KeysAnOlderRunFolderLacksComeFromTheCommandLine) {
   // The configuration as saved before phantom_dir, workers and the flags below were saved.
   json old = json(every_field_changed());
-  for (const char* newer :
-       {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir", "resume", "max_steps",
-        "stop_after_steps", "quiet", "overwrite", "cv_folds", "cv_fold", "sync_bn", "bucket_mb"})
+  for (const char* newer : {"phantom_dir", "allow_weights_with_smoothing", "workers", "l2", "resize", "run_dir",
+                            "resume", "max_steps", "stop_after_steps", "quiet", "overwrite", "cv_folds", "cv_fold",
+                            "sync_bn", "bucket_mb", "cuda_graph", "last_batch"})
     old.erase(newer);
   ASSERT_EQ(old.size(), 27u);
 
@@ -170,6 +174,7 @@ TEST(ResumeRule, KeysAnOlderRunFolderLacksComeFromTheCommandLine) {
   EXPECT_FALSE(resumed.allow_weights_with_smoothing);  // resolve_config will ask for the flag
   EXPECT_EQ(resumed.model, "resnetv2-tiny");
   EXPECT_EQ(resumed.seed, every_field_changed().seed);
+  EXPECT_EQ(resumed.last_batch, "eager");  // older runs trained the partial batch
   EXPECT_TRUE(ignored.empty());
 
   TrainConfig given = plain;  // ... --allow-weights-with-smoothing --phantom-dir p

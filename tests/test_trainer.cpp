@@ -18,6 +18,7 @@
 #include "support/compare.h"
 #include "tensor/safetensors.h"
 #include "train/report.h"
+#include "train/step_graph.h"
 #include "train/trainer.h"
 
 namespace alz {
@@ -251,6 +252,30 @@ TEST(TrainerSignals, CtrlCSavesAResumableStateAndExits130) {
   resumed.quiet = true;
   EXPECT_EQ(train::run_training(resumed), 0);
   EXPECT_EQ(train::read_jsonl(root + "/run/metrics.jsonl").size(), 3u);
+}
+
+// On the CPU StepGraph always runs the eager step, whatever the mode, and says why; a mode
+// other than on and off is refused. (The GPU side: tests/gpu/test_cuda_graph_gpu.cpp.)
+TEST(StepGraph, OnTheCpuEveryStepIsTheEagerStep) {
+  Tensor w = Tensor::full({3}, 1.0, DType::F32);
+  SGD sgd({ParamRef{"w", &w, ParamKind::Weight, KerasLayout::Same, true}}, SgdOptions{.learning_rate = 0.5});
+  int calls = 0;
+  auto step = [&](const Tensor& images, const Tensor&) {
+    ++calls;
+    return train::StepGraph::Outputs{Tensor::full({}, static_cast<double>(images.dim(0)), DType::F32), Tensor()};
+  };
+  Tensor images = Tensor::zeros({4, 2, 2, 3}, DType::F32), labels = Tensor::zeros({4}, DType::I32);
+  for (const char* mode : {"on", "off"}) {
+    train::StepGraph steps(mode, Device::cpu(), 4, sgd, /*quiet=*/true);
+    for (int s = 0; s < 5; ++s) EXPECT_EQ(steps.run(images, labels, step).loss.at({}), 4.0);
+    EXPECT_FALSE(steps.replaying());
+    EXPECT_EQ(steps.eager_steps(), 5);
+    EXPECT_EQ(steps.replays(), 0);
+    EXPECT_EQ(steps.status().rfind(std::string(mode) == "on" ? "off (CPU" : "off", 0), 0u) << steps.status();
+  }
+  EXPECT_EQ(calls, 10);
+  EXPECT_EQ(sgd.step_count(), 0);  // the step function, not StepGraph, runs the optimizer
+  EXPECT_THROW(train::StepGraph("sometimes", Device::cpu(), 4, sgd, true), Error);
 }
 
 }  // namespace

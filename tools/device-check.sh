@@ -10,7 +10,7 @@
 #      fp32 training, 208x176 Adam, inference and batch-1 latency, peak memory, alz beside
 #      bench/torch_targets.py), bf16 against TF32 training on the phantoms (precision_runs),
 #      `alz train` against the step benchmark (train_gap), then the whole training step of ResNet152V2 with its
-#      op-by-op profile (bench_train_step), then the fused BatchNorm+ReLU benchmark (with its
+#      op-by-op profile (bench_train_step, eager) and replayed as a CUDA graph, then the fused BatchNorm+ReLU benchmark (with its
 #      tile-width sweep) beside PyTorch's,
 #   5. the README's main command as tools/demo.sh runs it (`alz train --class-weights auto`:
 #      ResNet152V2 at 224x224 on the phantom set, then `alz eval` of the best checkpoint),
@@ -92,6 +92,7 @@ gpu_passed=$passed; gpu_failed=$failed
 have_torch=0
 python3 -c "import torch" 2>/dev/null && [ -f "$ALZ_ANCHORS/torch_resnetv2.py" ] && have_torch=1
 step_ms=""
+graph_ms=""
 if want train_step && time_left "bench_train_step"; then
   timeout 150 "$bin/bench/bench_train_step" --device cuda --model resnet152v2 --batch 64 --size 224 --warmup 3 \
     --steps 10 --profile --json "$out/train_step.json" > "$out/train_step.txt" 2>&1 || note "bench_train_step: rc $?"
@@ -99,6 +100,12 @@ if want train_step && time_left "bench_train_step"; then
   note "  $(grep -h '^warm steps:' "$out/train_step.txt")"
   note "  $(grep -h '^phases' "$out/train_step.txt")"
   step_ms=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['median_ms'])" "$out/train_step.json" 2>/dev/null)
+  # The same step replayed as one CUDA graph (the profiled run above is eager by nature).
+  timeout 90 "$bin/bench/bench_train_step" --device cuda --model resnet152v2 --batch 64 --size 224 --warmup 3 \
+    --steps 20 --cuda-graph on --json "$out/train_step_graph.json" > "$out/train_step_graph.txt" 2>&1 ||
+    note "bench_train_step --cuda-graph on: rc $?"
+  note "bench_train_step --cuda-graph on: $(grep -h '^cuda graph:' "$out/train_step_graph.txt") $(grep -h '^step:' "$out/train_step_graph.txt")"
+  graph_ms=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['median_ms'])" "$out/train_step_graph.json" 2>/dev/null)
   if [ "$have_torch" = 1 ]; then
     timeout 90 python3 bench/torch_train_anchor.py --steps 20 > "$out/torch_train.txt" 2>&1
     note "torch train: $(tail -1 "$out/torch_train.txt")"
@@ -252,6 +259,12 @@ if want train && time_left "alz train"; then
     --max-steps "$steps" --workers "$(nproc)" --data /tmp/alz_phantom_big/manifest.csv --run-dir /tmp/alz_run \
     > "$out/alz_train.txt" 2>&1
   note "alz train ($steps steps): rc $? ($(elapsed) s): $(grep -h 'steady state' "$out/alz_train.txt" | tail -1)"
+  note "  $(grep -h 'CUDA graph' "$out/alz_train.txt" | head -1)"
+  # alz train against the step benchmark (the goal: within 5 %): ms/step of the steady state.
+  train_ms=$(grep -h 'steady state' "$out/alz_train.txt" | tail -1 | sed -n 's/.*: \([0-9.]*\) ms\/step.*/\1/p')
+  [ -n "$train_ms" ] && [ -n "${graph_ms:-}" ] &&
+    note "  alz train ${train_ms} ms/step vs bench_train_step (graph) ${graph_ms} ms: $(python3 -c \
+      "import sys; print(f'{100 * (float(sys.argv[1]) / float(sys.argv[2]) - 1):+.1f} %')" "$train_ms" "$graph_ms")"
   cp /tmp/alz_run/report.html "$out/tests/report.html" 2>/dev/null
 fi
 

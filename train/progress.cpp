@@ -22,7 +22,7 @@ void EpochTotals::add(const Tensor& loss, const Tensor& logits, const data::Batc
   int64_t n = batch.images.dim(0);
   Tensor weighted = ops::scale(loss, static_cast<double>(n));
   accumulate_into(loss_sum_, weighted);
-  logits_.slice(rows_, rows_ + n).copy_from_async(logits, Stream{});
+  logits_.slice(rows_, rows_ + n).copy_from(logits);  // on the device: queued, no wait
   labels_.insert(labels_.end(), batch.labels_int.begin(), batch.labels_int.end());
   rows_ += n;
 }

@@ -171,6 +171,7 @@ void metadata_html(std::ostringstream& out, const RunMetadata& m) {
                            (m.processes > 1 ? " over " + std::to_string(m.processes) + " processes (resumed)" : ""));
   row("device", m.device);
   row(m.device.rfind("cuda", 0) == 0 ? "GPU" : "CPU", m.device_name);
+  if (!m.cuda_graph.empty()) row("CUDA graph step", m.cuda_graph);
   row("alz version", m.alz_version);
   row("alz commit", m.alz_commit);
   row("host", m.host);

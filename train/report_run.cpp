@@ -28,7 +28,8 @@ std::string alz_commit() { return ALZ_BUILD_COMMIT; }
 nlohmann::json run_metadata_to_json(const RunMetadata& m) {
   return {{"started_at", m.started_at},   {"updated_at", m.updated_at}, {"elapsed_seconds", m.elapsed_seconds},
           {"processes", m.processes},     {"device", m.device},         {"device_name", m.device_name},
-          {"alz_version", m.alz_version}, {"alz_commit", m.alz_commit}, {"host", m.host}};
+          {"alz_version", m.alz_version}, {"alz_commit", m.alz_commit}, {"host", m.host},
+          {"cuda_graph", m.cuda_graph}};
 }
 
 RunMetadata run_metadata_from_json(const nlohmann::json& j) {
@@ -43,6 +44,7 @@ RunMetadata run_metadata_from_json(const nlohmann::json& j) {
   text("alz_version", m.alz_version);
   text("alz_commit", m.alz_commit);
   text("host", m.host);
+  text("cuda_graph", m.cuda_graph);
   if (j.contains("elapsed_seconds") && j["elapsed_seconds"].is_number()) m.elapsed_seconds = j["elapsed_seconds"];
   if (j.contains("processes") && j["processes"].is_number_integer()) m.processes = j["processes"];
   return m;

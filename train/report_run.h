@@ -45,7 +45,8 @@ struct RunMetadata {
   std::string device;            // the device used: "cpu" or "cuda:0" (never "auto")
   std::string device_name;       // the GPU's name, or the CPU threading summary
   std::string alz_version, alz_commit;
-  std::string host;  // the machine's host name
+  std::string host;        // the machine's host name
+  std::string cuda_graph;  // how the last process ran the training step (train/step_graph.h status)
 
   bool operator==(const RunMetadata&) const = default;
 };

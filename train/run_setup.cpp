@@ -37,6 +37,10 @@ Device resolve_config(TrainConfig& c) {
   if (c.learning_rate <= 0) c.learning_rate = c.optimizer == "sgd" ? 0.1 * c.batch_size / 256.0 : 1e-3;
   check_precision(c.precision);
   data::parse_resize_method(c.resize);  // throws unless keras or area
+  ALZ_CHECK(c.cuda_graph == "on" || c.cuda_graph == "off",
+            "--cuda-graph must be on or off; got '" << c.cuda_graph << "'");
+  ALZ_CHECK(c.last_batch == "eager" || c.last_batch == "drop",
+            "--last-batch must be eager or drop; got '" << c.last_batch << "'");
   ALZ_CHECK(c.class_weights == "none" || c.class_weights == "auto",
             "--class-weights must be none or auto; got '" << c.class_weights << "'");
   ALZ_CHECK(!(c.class_weights == "auto" && c.label_smoothing > 0 && !c.allow_weights_with_smoothing),
@@ -84,7 +88,7 @@ std::unique_ptr<data::Loader> make_loader(const data::DatasetIndex& index, const
   options.width = config.input_width;
   options.resize = data::parse_resize_method(config.resize);
   options.shuffle = training;
-  options.drop_last = false;
+  options.drop_last = training && config.last_batch == "drop";  // validation sees every sample
   options.seed = config.seed;
   options.augment = training && config.augment;
   options.workers = config.workers;

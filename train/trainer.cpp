@@ -1,6 +1,7 @@
 // The training run behind `alz train` (train/trainer.h). Read it from the top:
 //   run_training          the entry point: a Trainer, with the Ctrl-C handler around it
-//   Trainer::train_step   one training step: forward, loss, backward, optimizer update
+//   Trainer::train_step   one training step: forward, loss, backward, optimizer update; on a
+//                         GPU replayed as one CUDA graph after two warm-up steps (train/step_graph.h)
 //   Trainer::run          the epoch loop: train an epoch, validate, keep the best, save, report
 //   Trainer::train_epoch  the loop over the batches: steps, running totals, progress, stops
 //   the end-of-epoch pieces, then the set-up (the constructor)
@@ -101,6 +102,23 @@ int run_training(TrainConfig config) {
 // ---------------------------------------------------------------- the step and the loops
 
 Trainer::StepResult Trainer::train_step(const data::Batch& batch) {
+  if (comm_.distributed()) return data_parallel_step(batch);
+  // The step itself. StepGraph runs it eagerly, or records it once in a CUDA graph and then
+  // replays that graph with each batch copied into the graph's input tensors.
+  auto step = [&](const Tensor& images, const Tensor& labels) {
+    Tensor logits = model_->forward(images);  // (n, classes); the tape records every op
+    Tensor loss = ops::softmax_cross_entropy(logits, labels, class_weights_, config_.label_smoothing);  // ()
+    backward(loss);           // d loss / d parameter for every trainable parameter, the tape walked back
+    optimizer_->step();       // each parameter moves against its gradient (Adam or SGD)
+    optimizer_->zero_grad();  // the gradients start from zero at the next step
+    return StepGraph::Outputs{loss, logits};
+  };
+  StepGraph::Outputs out = step_graph_->run(batch.images, batch.labels, step);
+  return {out.loss, out.logits};
+}
+
+// One rank's step of a data-parallel run (always eager: the all-reduce runs beside backward).
+Trainer::StepResult Trainer::data_parallel_step(const data::Batch& batch) {
   StepResult result;
   const auto n = static_cast<int64_t>(batch.samples.size());  // 0 only for an empty share of a tiny last batch
   std::optional<ops::CrossReplicaBatchNorm> sync_bn;          // --sync-bn: statistics over every rank's batch
@@ -159,6 +177,21 @@ int Trainer::run() {
 // One pass over the training batches (on a resume, what is left of the epoch). It stops early
 // for Ctrl-C or --stop-after-steps (saving a resumable state), --max-steps, or a loss that is
 // no longer finite. train_loss: the epoch's mean loss.
+//
+// What the host does per step, on a GPU (none of it waits for the device):
+//   1. train_loader_->next(): takes the next host batch the workers prepared (waiting only when
+//      they are behind) and queues its copy on the copy stream, which runs while the previous
+//      step computes; the compute stream waits for it by an event (data/loader.h);
+//   2. set_learning_rate: one tiny kernel writes the step's rate into device memory;
+//   3. train_step: after the warm-up, two device-to-device copies into the graph's inputs and
+//      one graph launch (train/step_graph.h); eagerly, the ~thousand launches of the step;
+//   4. totals.add: the loss summed and the logits copied into the epoch's buffer, on the device;
+//   5. the loss is read back (a wait for the device) only when the progress line is due (every
+//      0.5 s on a terminal, 10 s otherwise), at a stop and at the end of the epoch; a loss that
+//      stopped being finite is noticed then (on the CPU, where reading costs nothing, also every
+//      50 steps). The correct count is taken from the logits at the end of the epoch.
+// The host therefore runs ahead of the device by the loader's ring of device buffers, and the
+// device never idles for it except at those read-backs.
 Trainer::EpochEnd Trainer::train_epoch(double& train_loss) {
   model_->set_training(true);
   const Clock::time_point epoch_start = Clock::now();
@@ -183,10 +216,10 @@ Trainer::EpochEnd Trainer::train_epoch(double& train_loss) {
     bool stop_now =
         interrupt_requested() || (config_.stop_after_steps > 0 && steps_this_process_ >= config_.stop_after_steps);
     bool last_step = config_.max_steps > 0 && state_.global_step >= config_.max_steps;
-    // The loss is read back (a wait for the device) for the progress line, and every 50 steps
-    // to stop soon after it stops being finite.
+    // The loss is read back (a wait for the device) only for the progress line and a stop (step 5
+    // above); on the CPU, where it costs nothing, also every 50 steps.
     bool show = progress_.due();
-    bool read_loss = show || stop_now || last_step || state_.global_step % 50 == 0;
+    bool read_loss = show || stop_now || last_step || (device_.is_cpu() && state_.global_step % 50 == 0);
     if (comm_.distributed()) {  // every rank takes the same decisions (collectives follow)
       stop_now = comm_.any(stop_now);
       read_loss = comm_.any(read_loss);
@@ -240,6 +273,7 @@ void Trainer::save_interrupted_run(const EpochTotals& totals, double seconds) {
   if (comm_.is_root()) {  // one writer; the other ranks hold the same weights and sums
     save_run(config_.run_dir, *model_, *optimizer_, state_, config_json_, class_names(), provenance_);
     run_info_.updated_at = utc_now();  // the time trained so far counts after a resume
+    run_info_.cuda_graph = step_graph_->status();
     run_info_.elapsed_seconds = elapsed_before_ + seconds_since(process_start_);
     write_run_metadata(config_.run_dir, run_info_);
   }
@@ -312,6 +346,7 @@ void Trainer::save_end_of_epoch() {
 void Trainer::write_run_report(const Metrics& val, int epoch) {
   if (!comm_.is_root()) return;  // one writer
   run_info_.updated_at = utc_now();
+  run_info_.cuda_graph = step_graph_->status();
   run_info_.elapsed_seconds = elapsed_before_ + seconds_since(process_start_);
   write_run_metadata(config_.run_dir, run_info_);
 
@@ -452,6 +487,10 @@ Trainer::Trainer(TrainConfig config, dist::Communicator& comm)
   class_weights_ = make_class_weights(config_, data_, device_);
   optimizer_ = make_optimizer(config_, model_->trainable_parameters());
   schedule_ = make_schedule(config_, train_loader_->batches_per_epoch());
+  // A data-parallel run trains eagerly: its all-reduce runs beside backward, outside any graph.
+  step_graph_ = std::make_unique<StepGraph>(comm_.distributed() ? "off" : config_.cuda_graph, device_,
+                                            config_.batch_size, *optimizer_, config_.quiet);
+  run_info_.cuda_graph = step_graph_->status();
 
   if (resuming_) {
     // An extended run: the schedule's saved total follows the new number of epochs (cosine).

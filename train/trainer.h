@@ -10,6 +10,9 @@
 //   train/run_state.h   what a resume needs (RunState) and the run folder's state files
 //   train/progress.h    the epoch's running loss and accuracy, the progress line, timing
 //   train/interrupt.h   Ctrl-C: finish the step, save, exit 130
+//   train/step_graph.h  on a GPU, the step replayed as one CUDA graph after two eager warm-up
+//                       steps (--cuda-graph on, the default); the last, partial batch of an epoch
+//                       runs eagerly (--last-batch eager, the default) or is dropped (drop)
 //   train/evaluate.h, train/report.h   validation metrics; metrics.jsonl and report.html
 //
 // The run folder holds: config.json, metrics.jsonl (one line per epoch), last.safetensors and
@@ -60,6 +63,7 @@
 #include "train/progress.h"
 #include "train/report.h"
 #include "train/run_state.h"
+#include "train/step_graph.h"
 
 namespace alz::train {
 
@@ -84,6 +88,8 @@ struct TrainConfig {
   std::string resize = "keras";               // keras (tf.image.resize bilinear) or area (data/resize.h)
   std::string device = "auto";                // auto, cpu, cuda
   std::string precision = "tf32";             // fp32 (strict), tf32, bf16 (train/precision.h)
+  std::string cuda_graph = "on";              // on, off: replay the training step as one CUDA graph (GPU)
+  std::string last_batch = "eager";           // eager: a last partial batch runs eagerly; drop: left out
   uint64_t seed = 1;                          // weights, sample order, augmentation and splits
   std::string init_from;                      // weights to start from (name and shape must match)
   bool freeze_backbone = false;               // train only the head (frozen BatchNorms in inference mode)
@@ -115,18 +121,20 @@ struct TrainConfig {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, phantom_dir, model, epochs, batch_size, optimizer,
                                                 learning_rate, momentum, nesterov, weight_decay, l2, schedule,
                                                 warmup_epochs, step_epochs, step_gamma, clip_norm, input_height,
-                                                input_width, resize, device, precision, seed, init_from,
-                                                freeze_backbone, run_dir, resume, class_weights, label_smoothing,
-                                                allow_weights_with_smoothing, early_stopping, val_fraction, cv_folds,
-                                                cv_fold, augment, workers, cache, max_steps, stop_after_steps, quiet,
-                                                overwrite, sync_bn, bucket_mb)
+                                                input_width, resize, device, precision, cuda_graph, last_batch, seed,
+                                                init_from, freeze_backbone, run_dir, resume, class_weights,
+                                                label_smoothing, allow_weights_with_smoothing, early_stopping,
+                                                val_fraction, cv_folds, cv_fold, augment, workers, cache, max_steps,
+                                                stop_after_steps, quiet, overwrite, sync_bn, bucket_mb)
 
 // Resuming: which settings a resumed run takes from where.
 //   - From the new command line: the fields that say how this process runs, not what the run
 //     computes: resume, run_dir (always the resumed folder), quiet, workers (results do not
-//     depend on the thread count, and the right count is the machine's), max_steps,
-//     stop_after_steps, overwrite and bucket_mb (how gradients travel between ranks, not their
-//     sums). These are kResumeFromCommandLine.
+//     depend on the thread count, and the right count is the machine's), cuda_graph (a replayed
+//     graph runs the same kernels on the same values as the eager step, and whether a machine
+//     can capture is the machine's business), max_steps, stop_after_steps, overwrite and bucket_mb (how
+//     gradients travel between ranks, not their sums). These are kResumeFromCommandLine. (last_batch is the run's:
+//     dropping the partial batch changes which samples an epoch trains on.)
 //   - From the saved run (the "config" of RUN_DIR/state.json): every other field, so the run
 //     goes on exactly as it began. A different value given on the command line (say --epochs
 //     20) is ignored, and named in `ignored` ("epochs=20") for a note to the user.
@@ -141,8 +149,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, phantom_dir, 
 //   - init_from stays in the record but is not loaded again: the weights come from the run's
 //     own last.safetensors.
 // Throws nlohmann::json::exception when a saved value has the wrong type.
-inline constexpr const char* kResumeFromCommandLine[] = {"resume",    "run_dir",   "quiet",     "workers",
-                                                         "max_steps", "overwrite", "bucket_mb", "stop_after_steps"};
+inline constexpr const char* kResumeFromCommandLine[] = {
+    "resume", "run_dir", "quiet", "workers", "cuda_graph", "max_steps", "overwrite", "bucket_mb", "stop_after_steps"};
 TrainConfig config_for_resume(const nlohmann::json& saved, const TrainConfig& command_line,
                               std::vector<std::string>* ignored = nullptr);
 
@@ -173,13 +181,16 @@ class Trainer {
     Tensor loss;    // () the batch-mean cross-entropy
     Tensor logits;  // (n, classes)
   };
-  // One training step on a batch: forward, loss, backward, optimizer update.
+  // One training step on a batch: forward, loss, backward, optimizer update; on a GPU replayed
+  // as one CUDA graph after the warm-up (train/step_graph.h). The tensors returned are valid
+  // until the next step (a replay overwrites them).
   StepResult train_step(const data::Batch& batch);
 
   ResNetV2& model() { return *model_; }  // the replica's weights (tests compare ranks)
 
  private:
   enum class EpochEnd { Finished, Interrupted, NonFiniteLoss };
+  StepResult data_parallel_step(const data::Batch& batch);  // train_step under mpirun
   EpochEnd train_epoch(double& train_loss);
   void save_interrupted_run(const EpochTotals& totals, double seconds);
   EpochRecord record_epoch(double train_loss, const Metrics& val);
@@ -204,7 +215,8 @@ class Trainer {
   Tensor class_weights_;  // (classes) or undefined
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<LearningRateSchedule> schedule_;
-  RunState state_;  // where the run is; saved for a resume
+  std::unique_ptr<StepGraph> step_graph_;  // after model_ and optimizer_: destroyed before them
+  RunState state_;                         // where the run is; saved for a resume
   Progress progress_;
   SteadyStateClock steady_state_;
   int64_t steps_this_process_ = 0;

@@ -3,6 +3,11 @@
 // pointer changes; the learning rate and t in device memory; per step [norm partials], the
 // rule's prepare kernel (t += 1, clip factor) and ONE fused update launch (kernels/optimizer.h).
 // Nothing here waits for the device except an upload four tables back.
+// Inside a CUDA graph capture (tensor/cuda_graph.h) the table goes elsewhere: a staging slot
+// would be overwritten by later uploads while the graph's copy node keeps reading it at every
+// replay, and the eager table is rewritten by eager steps between replays. So a captured step
+// gets a table of its own (pinned host copy + device table, both kept alive by the graph): the
+// graph's memcpy node copies the same bytes at each replay, and eager uploads never touch it.
 // Tested by tests/gpu/test_optimizer_gpu.cpp; benchmarked by bench/bench_optimizer.cu.
 #include <algorithm>
 #include <cstring>
@@ -14,6 +19,7 @@
 #include "optim/detail/device_step.h"
 #include "optim/optimizer.h"
 #include "tensor/cuda/context.h"
+#include "tensor/cuda_graph.h"
 #include "tensor/cuda_runtime.h"
 
 namespace alz {
@@ -99,6 +105,39 @@ struct Optimizer::CudaState {
     has_table = true;
     ++uploads;
   }
+
+  // A table owned by the graph being captured: recorded as a copy from host memory that nothing
+  // else writes into device memory that nothing else uses. Returns (entries, chunks, count).
+  struct GraphTable {
+    char* host = nullptr;    // pinned
+    char* device = nullptr;  // from the graph's pool
+    ~GraphTable() {
+      try {
+        if (host) cuda::pinned_free(host);
+        if (device) cuda::device_free(device);
+      } catch (...) {
+      }
+    }
+  };
+  DeviceStep upload_for_graph(const std::vector<kernels::MultiTensorEntry>& entries, const double* norm_partials) {
+    const std::vector<kernels::MultiTensorChunk> chunks = kernels::multi_tensor_chunks(entries);
+    const size_t bytes = chunk_offset + std::max<size_t>(chunks.size(), 1) * sizeof(kernels::MultiTensorChunk);
+    auto owned = std::make_shared<GraphTable>();
+    owned->host = static_cast<char*>(cuda::pinned_allocate(bytes));
+    owned->device = static_cast<char*>(cuda::device_allocate(bytes, device));
+    cuda::keep_alive_until_graph_destroyed(owned);
+    std::memset(owned->host, 0, bytes);
+    if (!entries.empty()) std::memcpy(owned->host, entries.data(), entries.size() * sizeof(kernels::MultiTensorEntry));
+    if (!chunks.empty())
+      std::memcpy(owned->host + chunk_offset, chunks.data(), chunks.size() * sizeof(kernels::MultiTensorChunk));
+    ALZ_CUDA_CHECK(cudaMemcpyAsync(owned->device, owned->host, bytes, cudaMemcpyHostToDevice, stream));
+    return DeviceStep{reinterpret_cast<const kernels::MultiTensorEntry*>(owned->device),
+                      reinterpret_cast<const kernels::MultiTensorChunk*>(owned->device + chunk_offset),
+                      static_cast<int32_t>(chunks.size()),
+                      norm_partials,
+                      scalars,
+                      stream};
+  }
 };
 
 void Optimizer::step_cuda() {
@@ -111,16 +150,22 @@ void Optimizer::step_cuda() {
                        slot.state.size() > 0 ? slot.state[0].data<float>() : nullptr,
                        slot.state.size() > 1 ? slot.state[1].data<float>() : nullptr, slot.param->numel()});
   }
-  cuda_->upload(entries);
-  const double* partials = nullptr;
-  if (clip_ > 0.0) {
-    kernels::grad_sq_norm_partials_cuda(cuda_->device_entries(), cuda_->device_chunks(), cuda_->num_chunks,
-                                        cuda_->partials, cuda_->stream);
-    partials = cuda_->partials;
+  // In a capture (tensor/cuda_graph.h) the step is recorded, not run: it counts at each replay
+  // (count_replayed_step), and reads a table that belongs to the graph.
+  const bool capturing = cuda::capturing();
+  DeviceStep step{};
+  if (capturing) {
+    step = cuda_->upload_for_graph(entries, clip_ > 0.0 ? cuda_->partials : nullptr);
+  } else {
+    cuda_->upload(entries);
+    step = DeviceStep{cuda_->device_entries(), cuda_->device_chunks(),
+                      cuda_->num_chunks,       clip_ > 0.0 ? cuda_->partials : nullptr,
+                      cuda_->scalars,          cuda_->stream};
   }
-  update_cuda(DeviceStep{cuda_->device_entries(), cuda_->device_chunks(), cuda_->num_chunks, partials, cuda_->scalars,
-                         cuda_->stream});
-  ++step_;
+  if (clip_ > 0.0)
+    kernels::grad_sq_norm_partials_cuda(step.entries, step.chunks, step.num_chunks, cuda_->partials, cuda_->stream);
+  update_cuda(step);
+  if (!capturing) ++step_;
 }
 
 void Optimizer::make_cuda_state() {

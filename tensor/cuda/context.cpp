@@ -37,6 +37,9 @@ std::unique_ptr<Context> create_context(int device) {
   ALZ_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx->copy_stream, cudaStreamNonBlocking));
   ALZ_CUBLAS_CHECK(cublasCreate(&ctx->cublas));
   ALZ_CUBLAS_CHECK(cublasSetStream(ctx->cublas, ctx->compute_stream));
+  // After cublasSetStream, which resets the workspace to cuBLAS's own pool.
+  ctx->cublas_workspace_ = device_allocate(Context::kCublasWorkspaceBytes, device);
+  ALZ_CUBLAS_CHECK(cublasSetWorkspace(ctx->cublas, ctx->cublas_workspace_, Context::kCublasWorkspaceBytes));
   ALZ_CUDNN_CHECK(cudnnCreate(&ctx->cudnn));
   ALZ_CUDNN_CHECK(cudnnSetStream(ctx->cudnn, ctx->compute_stream));
   return ctx;
@@ -47,7 +50,7 @@ std::unique_ptr<Context> create_context(int device) {
 void* Context::workspace(size_t bytes) {
   if (bytes <= workspace_bytes_) return workspace_;
   // Stream-ordered reuse: the old block is only reused by later work on the same stream.
-  if (workspace_) device_free(workspace_);
+  if (workspace_) retire(workspace_);
   workspace_ = device_allocate(bytes, device);
   workspace_bytes_ = bytes;
   return workspace_;
@@ -55,13 +58,29 @@ void* Context::workspace(size_t bytes) {
 
 void* Context::bn_relu_workspace(size_t bytes, size_t& capacity) {
   if (bn_relu_workspace_ == nullptr || bn_relu_workspace_bytes_ < bytes) {
-    if (bn_relu_workspace_) device_free(bn_relu_workspace_);  // stream-ordered, as above
+    if (bn_relu_workspace_) retire(bn_relu_workspace_);  // stream-ordered, as above
     bn_relu_workspace_bytes_ = 4 * bytes;
     bn_relu_workspace_ = device_allocate(bn_relu_workspace_bytes_, device);
     kernels::bn_relu_workspace_init_cuda(bn_relu_workspace_, bn_relu_workspace_bytes_, compute_stream);
   }
   capacity = bn_relu_workspace_bytes_;
   return bn_relu_workspace_;
+}
+
+void Context::retire(void* workspace) {
+  if (workspace_holders_ > 0)
+    retired_.push_back(workspace);  // a graph's replays still use it
+  else
+    device_free(workspace);
+}
+
+void Context::hold_workspaces() { ++workspace_holders_; }
+
+void Context::release_workspaces() {
+  if (workspace_holders_ > 0 && --workspace_holders_ == 0) {
+    for (void* workspace : retired_) device_free(workspace);
+    retired_.clear();
+  }
 }
 
 Context& context(int device) {

@@ -1,5 +1,7 @@
 // Per-device CUDA context: the streams, the cuBLAS and cuDNN handles bound to the compute
 // stream, and two reusable workspaces (cuDNN/cuBLAS scratch; the fused BatchNorm kernels' own).
+// cuBLAS gets a workspace of its own (kCublasWorkspaceBytes, cublasSetWorkspace) so that it
+// never allocates inside a GEMM: a CUDA graph capture (tensor/cuda_graph.h) cannot cudaMalloc.
 // Created lazily on first use, one per device, kept for the life of the process.
 //
 //   auto& ctx = alz::cuda::context(0);
@@ -17,12 +19,15 @@
 #include <cudnn.h>
 
 #include <cstddef>
+#include <vector>
 
 #include "core/dtype.h"
 
 namespace alz::cuda {
 
 struct Context {
+  static constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;  // cuBLAS's advice for Hopper
+
   int device = 0;
   cudaStream_t compute_stream = nullptr;  // the training step runs here
   cudaStream_t copy_stream = nullptr;     // host-to-device batches
@@ -40,10 +45,19 @@ struct Context {
   // so a few larger layers do not reallocate one after another.
   void* bn_relu_workspace(size_t bytes, size_t& capacity);
 
+  // CUDA graphs (tensor/cuda_graph.h) record the workspaces' addresses. While a graph holds
+  // them, a workspace that grows keeps its old block (retired, freed when no graph holds any).
+  void hold_workspaces();
+  void release_workspaces();
+
+  void* cublas_workspace_ = nullptr;  // kCublasWorkspaceBytes, handed to cuBLAS at creation
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   void* bn_relu_workspace_ = nullptr;
   size_t bn_relu_workspace_bytes_ = 0;
+  int workspace_holders_ = 0;    // live graphs that recorded the workspaces
+  std::vector<void*> retired_;   // old workspaces kept for them
+  void retire(void* workspace);  // device_free now, or when no graph holds the workspaces
 };
 
 Context& context(int device = 0);  // throws alz::Error without a device

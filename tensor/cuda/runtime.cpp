@@ -107,6 +107,10 @@ void copy_sync(void* dst, const void* src, size_t bytes) {
 
 void copy_async(void* dst, const void* src, size_t bytes, Stream stream) {
   if (bytes == 0) return;
+  if (stream.handle) {  // no pointer query: the copy may be part of a CUDA graph capture
+    ALZ_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, static_cast<cudaStream_t>(stream.handle)));
+    return;
+  }
   int device = pointer_device(dst);
   if (device < 0) device = pointer_device(src);
   if (device < 0) device = 0;
@@ -118,5 +122,7 @@ void synchronize(int device) {
   ALZ_CUDA_CHECK(cudaStreamSynchronize(ctx.compute_stream));
   ALZ_CUDA_CHECK(cudaStreamSynchronize(ctx.copy_stream));
 }
+
+Stream compute_stream(int device) { return Stream{context(device).compute_stream}; }
 
 }  // namespace alz::cuda

@@ -30,6 +30,7 @@ void pinned_free(void*) {}
 void copy_sync(void*, const void*, size_t) { no_cuda("copy to or from a CUDA device"); }
 void copy_async(void*, const void*, size_t, Stream) { no_cuda("asynchronous copy"); }
 void synchronize(int) { no_cuda("synchronize"); }
+Stream compute_stream(int) { no_cuda("compute_stream"); }
 void fill_device(void*, DType, int64_t, double, int) { no_cuda("fill on a CUDA device"); }
 void arange_device(void*, DType, int64_t, int) { no_cuda("arange on a CUDA device"); }
 void uniform_device(void*, DType, int64_t, uint64_t, uint64_t, float, float, int) {

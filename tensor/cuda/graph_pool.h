@@ -1,0 +1,25 @@
+// Private memory pools of CUDA graphs, inside the caching device allocator
+// (tensor/cuda/allocator.cpp); used by tensor/cuda/cuda_graph.cpp only. The rule they implement
+// is described in tensor/cuda_graph.h:
+//   - between graph_pool_begin(pool) and graph_pool_end() on a thread, that thread's device
+//     allocations on the pool's device are served from the pool (its own free blocks first,
+//     then blocks moved over from the device's general cache, then cudaMalloc) and its frees of
+//     device blocks from the general cache (or from a pool already destroyed) go to the pool's
+//     free list: the captured work may read them;
+//   - a block of a live pool, freed by anyone at any time, goes back to that pool;
+//   - graph_pool_destroy hands the pool's free blocks to the general cache, and its blocks still
+//     in use join the general cache when they are freed.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace alz::cuda {
+
+uint64_t graph_pool_create(int device);  // a new, empty pool (ids start at 1)
+void graph_pool_begin(uint64_t pool);    // this thread allocates from `pool` (one at a time)
+void graph_pool_end();                   // this thread allocates from the general cache again
+void graph_pool_destroy(uint64_t pool);  // the caller has made sure no replay is in flight
+size_t graph_pool_bytes(uint64_t pool);  // reserved by the pool: in use + free
+uint64_t active_graph_pool();            // the pool this thread allocates from, 0 for none
+
+}  // namespace alz::cuda
