@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
               (long long)originals, (long long)(int64_t(train_subjects) * slices),
               plan.size() - size_t(val_subjects + train_subjects) * size_t(slices));
 
+  auto planted_transform = [&](int64_t i) { return copy_kind_transform(plan[size_t(i)].kind, seed * 7919 + uint64_t(i)); };
   if (!reuse) {
     auto t0 = std::chrono::steady_clock::now();
     fs::remove_all(dir);
@@ -116,7 +117,7 @@ int main(int argc, char** argv) {
     for (int64_t i = plain; i < n; ++i) {
       const Planted& p = plan[size_t(i)];
       const Image& original = saved[size_t(p.subject * slices + p.slice)];
-      CopyTransform t = copy_kind_transform(p.kind, seed * 7919 + uint64_t(i));
+      CopyTransform t = planted_transform(i);
       write_jpeg((fs::path(dir) / p.path).string(), to_rgb(apply_copy_transform(original, t)), 75 + int(i % 21));
     }
     std::printf("written in %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -164,10 +165,11 @@ int main(int argc, char** argv) {
       if (rank > 1 || true_fine < 0.4f || a.detail < 0.86 || a.correlation < 0.95)
         std::printf(
             "tune %-10s fine %.3f rank %d other %.3f | detail %.3f corr %.3f overlap %.2f ok %d | angle ref %.1f copy "
-            "%.1f sym %.2f %.2f\n",
+            "%.1f sym %.2f %.2f | planted %s rotate %.1f zoom %.2f\n",
             p.kind.c_str(), true_fine, rank, best_other, a.detail, a.correlation, a.overlap, a.ok,
             refs[size_t(truth)].pose.angle * 57.3, q.pose.angle * 57.3, refs[size_t(truth)].pose.symmetry,
-            q.pose.symmetry);
+            q.pose.symmetry, planted_transform(i).mirror ? "mirror" : "plain", planted_transform(i).rotation_degrees,
+            planted_transform(i).zoom);
     }
     return 0;
   }

@@ -39,14 +39,15 @@ namespace alz::data {
 constexpr int kThumbSide = 64;  // thumbnail side in pixels
 constexpr int kGrid = 16;       // descriptor grid side
 
-// The frame found in step 4: a point p of the thumbnail has frame coordinates
-//   u = across . (p - origin) / spread_across,  v = along . (p - origin) / spread_along,
-// with along = (-sin angle, cos angle) (the axis, pointing down the picture at angle 0) and
-// across = (cos angle, sin angle).
+// The frame found in step 4: frame coordinates (u across the axis, v along it, in whitened
+// units) give the thumbnail point
+//   p = origin + frame (u, v),   frame = (2, 2) row-major, columns across and along,
+// frame = Sigma^(1/2) R(angle_w), with Sigma the object's covariance and angle_w the axis in
+// the whitened picture. At angle 0 the axis points down the picture.
 struct CopyPose {
-  float origin_x = 0, origin_y = 0;  // thumbnail pixels
-  float angle = 0;                   // radians; positive turns the axis clockwise as displayed
-  float spread_across = 1, spread_along = 1;
+  float origin_x = 0, origin_y = 0;       // thumbnail pixels
+  std::array<float, 4> frame{1, 0, 0, 1};  // thumbnail pixels per whitened unit
+  float angle = 0;  // radians, the axis in the thumbnail; positive turns it clockwise as displayed
   float symmetry = 0;       // correlation of the two sides at the axis, -1..1
   bool has_object = false;  // false: the whole-thumbnail fallback frame
 };
