@@ -162,6 +162,23 @@ int main(int argc, char** argv) {
       bool mirror = score(truth, i, true) > score(truth, i, false);
       Alignment a =
           align_thumbnails(refs[size_t(truth)].thumb, q.thumb, pose_affine(refs[size_t(truth)].pose, q.pose, mirror));
+      // The fitted map in the two frames (Fr^-1 A Fq: diag(+-1, 1) when the frames agree) and
+      // the query frame's origin error, in whitened units of the reference.
+      const CopyPose &rp = refs[size_t(truth)].pose, &qp = q.pose;
+      const double rdet = double(rp.frame[0]) * rp.frame[3] - double(rp.frame[1]) * rp.frame[2];
+      const double ri[4] = {rp.frame[3] / rdet, -rp.frame[1] / rdet, -rp.frame[2] / rdet, rp.frame[0] / rdet};
+      const double al[4] = {a.affine[0], a.affine[1], a.affine[3], a.affine[4]};
+      double t1[4], fe[4];
+      for (int r = 0; r < 2; ++r)
+        for (int c = 0; c < 2; ++c) t1[r * 2 + c] = al[r * 2] * qp.frame[size_t(c)] + al[r * 2 + 1] * qp.frame[size_t(2 + c)];
+      for (int r = 0; r < 2; ++r)
+        for (int c = 0; c < 2; ++c) fe[r * 2 + c] = ri[r * 2] * t1[c] + ri[r * 2 + 1] * t1[2 + c];
+      const double ox = a.affine[0] * qp.origin_x + a.affine[1] * qp.origin_y + a.affine[2] - rp.origin_x,
+                   oy = a.affine[3] * qp.origin_x + a.affine[4] * qp.origin_y + a.affine[5] - rp.origin_y;
+      const double eu = ri[0] * ox + ri[1] * oy, ev = ri[2] * ox + ri[3] * oy;
+      if (rank > 1 || true_fine < 0.4f || a.detail < 0.86 || a.correlation < 0.95)
+        std::printf("frame %-10s [%.2f %.2f; %.2f %.2f] origin %.2f %.2f\n", p.kind.c_str(), fe[0], fe[1], fe[2],
+                    fe[3], eu, ev);
       if (rank > 1 || true_fine < 0.4f || a.detail < 0.86 || a.correlation < 0.95)
         std::printf(
             "tune %-10s fine %.3f rank %d other %.3f | detail %.3f corr %.3f overlap %.2f ok %d | angle ref %.1f copy "

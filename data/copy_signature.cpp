@@ -82,15 +82,29 @@ CopyPose find_pose(const std::vector<float>& thumb, const std::vector<float>& bl
       if (thumb[size_t(y) * kThumbSide + x] > threshold) count += 1, sx += x + 0.5, sy += y + 0.5;
   const double pixels = double(kThumbSide) * kThumbSide;
   if (count < 0.02 * pixels || count > 0.98 * pixels) return pose;
-  const double cx = sx / count, cy = sy / count;
+  // Moments weighted by the grey level above the background's mean: a zoom changes the share of
+  // background and so Otsu's cut, which would move the mask's edge; the weights do not move
+  // (brightness and contrast scale them all alike).
+  double background = 0, below = 0;
+  for (float v : thumb)
+    if (v <= threshold) background += v, below += 1;
+  background = below > 0 ? background / below : 0;
+  double mass = 0, mx = 0, my = 0;
+  for (int y = 0; y < kThumbSide; ++y)
+    for (int x = 0; x < kThumbSide; ++x) {
+      const double weight = std::max(0.0, double(thumb[size_t(y) * kThumbSide + x]) - background);
+      mass += weight, mx += weight * (x + 0.5), my += weight * (y + 0.5);
+    }
+  if (!(mass > 0)) return pose;
+  const double cx = mx / mass, cy = my / mass;
   double vxx = 0, vxy = 0, vyy = 0;
   for (int y = 0; y < kThumbSide; ++y)
-    for (int x = 0; x < kThumbSide; ++x)
-      if (thumb[size_t(y) * kThumbSide + x] > threshold) {
-        const double dx = x + 0.5 - cx, dy = y + 0.5 - cy;
-        vxx += dx * dx, vxy += dx * dy, vyy += dy * dy;
-      }
-  vxx = vxx / count + 1.0 / 12, vxy /= count, vyy = vyy / count + 1.0 / 12;  // + a pixel's own spread
+    for (int x = 0; x < kThumbSide; ++x) {
+      const double weight = std::max(0.0, double(thumb[size_t(y) * kThumbSide + x]) - background);
+      const double dx = x + 0.5 - cx, dy = y + 0.5 - cy;
+      vxx += weight * dx * dx, vxy += weight * dx * dy, vyy += weight * dy * dy;
+    }
+  vxx = vxx / mass + 1.0 / 12, vxy /= mass, vyy = vyy / mass + 1.0 / 12;  // + a pixel's own spread
   // U = Sigma^(1/2) = R diag(sqrt l1, sqrt l2) R^T from the eigen decomposition of the 2x2 Sigma.
   const double half_trace = 0.5 * (vxx + vyy), gap = std::sqrt(0.25 * (vxx - vyy) * (vxx - vyy) + vxy * vxy);
   const double l1 = half_trace + gap, l2 = std::max(half_trace - gap, 1e-6), theta = 0.5 * std::atan2(2 * vxy, vxx - vyy);
