@@ -96,7 +96,9 @@ int main(int argc, char** argv) {
               (long long)originals, (long long)(int64_t(train_subjects) * slices),
               plan.size() - size_t(val_subjects + train_subjects) * size_t(slices));
 
-  auto planted_transform = [&](int64_t i) { return copy_kind_transform(plan[size_t(i)].kind, seed * 7919 + uint64_t(i)); };
+  auto planted_transform = [&](int64_t i) {
+    return copy_kind_transform(plan[size_t(i)].kind, seed * 7919 + uint64_t(i));
+  };
   if (!reuse) {
     auto t0 = std::chrono::steady_clock::now();
     fs::remove_all(dir);
@@ -170,15 +172,16 @@ int main(int argc, char** argv) {
       const double al[4] = {a.affine[0], a.affine[1], a.affine[3], a.affine[4]};
       double t1[4], fe[4];
       for (int r = 0; r < 2; ++r)
-        for (int c = 0; c < 2; ++c) t1[r * 2 + c] = al[r * 2] * qp.frame[size_t(c)] + al[r * 2 + 1] * qp.frame[size_t(2 + c)];
+        for (int c = 0; c < 2; ++c)
+          t1[r * 2 + c] = al[r * 2] * qp.frame[size_t(c)] + al[r * 2 + 1] * qp.frame[size_t(2 + c)];
       for (int r = 0; r < 2; ++r)
         for (int c = 0; c < 2; ++c) fe[r * 2 + c] = ri[r * 2] * t1[c] + ri[r * 2 + 1] * t1[2 + c];
       const double ox = a.affine[0] * qp.origin_x + a.affine[1] * qp.origin_y + a.affine[2] - rp.origin_x,
                    oy = a.affine[3] * qp.origin_x + a.affine[4] * qp.origin_y + a.affine[5] - rp.origin_y;
       const double eu = ri[0] * ox + ri[1] * oy, ev = ri[2] * ox + ri[3] * oy;
       if (rank > 1 || true_fine < 0.4f || a.detail < 0.86 || a.correlation < 0.95)
-        std::printf("frame %-10s [%.2f %.2f; %.2f %.2f] origin %.2f %.2f\n", p.kind.c_str(), fe[0], fe[1], fe[2],
-                    fe[3], eu, ev);
+        std::printf("frame %-10s [%.2f %.2f; %.2f %.2f] origin %.2f %.2f\n", p.kind.c_str(), fe[0], fe[1], fe[2], fe[3],
+                    eu, ev);
       if (rank > 1 || true_fine < 0.4f || a.detail < 0.86 || a.correlation < 0.95)
         std::printf(
             "tune %-10s fine %.3f rank %d other %.3f | detail %.3f corr %.3f overlap %.2f ok %d | angle ref %.1f copy "

@@ -107,7 +107,8 @@ CopyPose find_pose(const std::vector<float>& thumb, const std::vector<float>& bl
   vxx = vxx / mass + 1.0 / 12, vxy /= mass, vyy = vyy / mass + 1.0 / 12;  // + a pixel's own spread
   // U = Sigma^(1/2) = R diag(sqrt l1, sqrt l2) R^T from the eigen decomposition of the 2x2 Sigma.
   const double half_trace = 0.5 * (vxx + vyy), gap = std::sqrt(0.25 * (vxx - vyy) * (vxx - vyy) + vxy * vxy);
-  const double l1 = half_trace + gap, l2 = std::max(half_trace - gap, 1e-6), theta = 0.5 * std::atan2(2 * vxy, vxx - vyy);
+  const double l1 = half_trace + gap, l2 = std::max(half_trace - gap, 1e-6),
+               theta = 0.5 * std::atan2(2 * vxy, vxx - vyy);
   const double c = std::cos(theta), s = std::sin(theta), r1 = std::sqrt(l1), r2 = std::sqrt(l2);
   Whitening w;
   w.cx = float(cx), w.cy = float(cy);

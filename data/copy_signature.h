@@ -49,9 +49,9 @@ constexpr int kGrid = 16;       // descriptor grid side
 // frame = Sigma^(1/2) R(angle_w), with Sigma the object's covariance and angle_w the axis in
 // the whitened picture. At angle 0 the axis points down the picture.
 struct CopyPose {
-  float origin_x = 0, origin_y = 0;       // thumbnail pixels
+  float origin_x = 0, origin_y = 0;        // thumbnail pixels
   std::array<float, 4> frame{1, 0, 0, 1};  // thumbnail pixels per whitened unit
-  float angle = 0;  // radians, the axis in the thumbnail; positive turns it clockwise as displayed
+  float angle = 0;          // radians, the axis in the thumbnail; positive turns it clockwise as displayed
   float symmetry = 0;       // correlation of the two sides at the axis, -1..1
   bool has_object = false;  // false: the whole-thumbnail fallback frame
 };

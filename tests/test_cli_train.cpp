@@ -77,9 +77,28 @@ TEST_F(CliTrain, EvalPrintsHonestMetricsAsTextAndJson) {
 // seed and fraction), says so, and explicit split flags still win.
 TEST_F(CliTrain, EvalDefaultsToTheSplitRecordedInTheCheckpoint) {
   const std::string manifest = root_ + "/phantom/manifest.csv", run = root_ + "/run_seed5";
-  Result trained = alz({"train", "--data", manifest, "--model", "resnetv2-tiny", "--device", "cpu", "--epochs", "1",
-                        "--batch", "8", "--input-size", "32", "--workers", "2", "--seed", "5", "--val-fraction", "0.3",
-                        "--run-dir", run, "--quiet"});
+  Result trained = alz({"train",
+                        "--data",
+                        manifest,
+                        "--model",
+                        "resnetv2-tiny",
+                        "--device",
+                        "cpu",
+                        "--epochs",
+                        "1",
+                        "--batch",
+                        "8",
+                        "--input-size",
+                        "32",
+                        "--workers",
+                        "2",
+                        "--seed",
+                        "5",
+                        "--val-fraction",
+                        "0.3",
+                        "--run-dir",
+                        run,
+                        "--quiet"});
   ASSERT_EQ(trained.code, 0) << trained.err;
   auto val_size = [&](double fraction, uint64_t seed) {
     return data::with_validation_split(data::scan_dataset(manifest), fraction, seed).find_split("val")->samples.size();

@@ -102,8 +102,9 @@ TEST(CopyMatch, FindsStronglyRotatedZoomedAndCombinedCopies) {
   std::vector<Image> saved;  // the originals again, as planted_set saved them
   for (int subject = 0; subject < kSubjects; ++subject)
     for (int slice = 0; slice < kSlices; ++slice)
-      saved.push_back(jpeg_round_trip(render_phantom_slice(draw_phantom_subject(21, subject, subject % 4), slice, 208, 176),
-                                      92, dir + "/plain.jpg"));
+      saved.push_back(
+          jpeg_round_trip(render_phantom_slice(draw_phantom_subject(21, subject, subject % 4), slice, 208, 176), 92,
+                          dir + "/plain.jpg"));
   std::vector<CopySignature> queries(s.queries.begin(), s.queries.begin() + kSubjects * kSlices);  // negatives
   std::vector<int> source(queries.size(), -1);
   std::vector<std::string> kind(queries.size(), "negative");
@@ -119,7 +120,8 @@ TEST(CopyMatch, FindsStronglyRotatedZoomedAndCombinedCopies) {
     combined.shift_x = 0.04f * sign, combined.shift_y = -0.03f;
     combined.height = n % 2 ? 180 : 190, combined.width = n % 2 ? 180 : 200;
     combined.brightness = 0.2f * sign, combined.contrast = -0.15f;
-    const std::pair<const char*, CopyTransform> planted[] = {{"rotate", rotate}, {"zoom", zoom}, {"combined", combined}};
+    const std::pair<const char*, CopyTransform> planted[] = {
+        {"rotate", rotate}, {"zoom", zoom}, {"combined", combined}};
     for (const auto& [name, transform] : planted) {
       const int from = (n * 5 + int(source.size())) % int(saved.size());
       Image copy = apply_copy_transform(saved[size_t(from)], transform);

@@ -177,14 +177,15 @@ std::string cv_summary_html(const std::vector<FoldResult>& folds, const json& re
       << h(format_mean_std(mean_std(column(folds, figure.field)))) << "</td></tr>\n";
   s << "</table>\n<h2>Folds</h2>\n<table>\n<tr><th>fold</th><th class=\"num\">train images</th><th "
        "class=\"num\">val images</th><th class=\"num\">val subjects</th><th class=\"num\">best epoch</th><th "
-       "class=\"num\">macro-F1</th><th class=\"num\">balanced acc</th><th class=\"num\">ROC-AUC</th><th>report</th></tr>\n";
+       "class=\"num\">macro-F1</th><th class=\"num\">balanced acc</th><th "
+       "class=\"num\">ROC-AUC</th><th>report</th></tr>\n";
   for (const FoldResult& f : folds) {
     const std::string link = "fold-" + std::to_string(f.fold) + "/report.html";
     s << "<tr><td>" << f.fold << "</td><td class=\"num\">" << f.train_images << "</td><td class=\"num\">"
       << f.val_images << "</td><td class=\"num\">" << f.val_subjects << "</td><td class=\"num\">" << f.best_epoch
-      << "</td><td class=\"num\">" << format3(f.macro_f1) << "</td><td class=\"num\">"
-      << format3(f.balanced_accuracy) << "</td><td class=\"num\">" << format3(f.roc_auc_macro)
-      << "</td><td><a href=\"" << h(link) << "\">" << h(link) << "</a></td></tr>\n";
+      << "</td><td class=\"num\">" << format3(f.macro_f1) << "</td><td class=\"num\">" << format3(f.balanced_accuracy)
+      << "</td><td class=\"num\">" << format3(f.roc_auc_macro) << "</td><td><a href=\"" << h(link) << "\">" << h(link)
+      << "</a></td></tr>\n";
   }
   s << "</table>\n<h2>Recipe</h2>\n<table class=\"config\">\n";
   for (auto it = recipe.begin(); it != recipe.end(); ++it)
