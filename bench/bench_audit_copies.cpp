@@ -96,6 +96,9 @@ int main(int argc, char** argv) {
               (long long)originals, (long long)(int64_t(train_subjects) * slices),
               plan.size() - size_t(val_subjects + train_subjects) * size_t(slices));
 
+  auto planted_transform = [&](int64_t i) {
+    return copy_kind_transform(plan[size_t(i)].kind, seed * 7919 + uint64_t(i));
+  };
   if (!reuse) {
     auto t0 = std::chrono::steady_clock::now();
     fs::remove_all(dir);
@@ -116,7 +119,7 @@ int main(int argc, char** argv) {
     for (int64_t i = plain; i < n; ++i) {
       const Planted& p = plan[size_t(i)];
       const Image& original = saved[size_t(p.subject * slices + p.slice)];
-      CopyTransform t = copy_kind_transform(p.kind, seed * 7919 + uint64_t(i));
+      CopyTransform t = planted_transform(i);
       write_jpeg((fs::path(dir) / p.path).string(), to_rgb(apply_copy_transform(original, t)), 75 + int(i % 21));
     }
     std::printf("written in %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -161,13 +164,32 @@ int main(int argc, char** argv) {
       bool mirror = score(truth, i, true) > score(truth, i, false);
       Alignment a =
           align_thumbnails(refs[size_t(truth)].thumb, q.thumb, pose_affine(refs[size_t(truth)].pose, q.pose, mirror));
+      // The fitted map in the two frames (Fr^-1 A Fq: diag(+-1, 1) when the frames agree) and
+      // the query frame's origin error, in whitened units of the reference.
+      const CopyPose &rp = refs[size_t(truth)].pose, &qp = q.pose;
+      const double rdet = double(rp.frame[0]) * rp.frame[3] - double(rp.frame[1]) * rp.frame[2];
+      const double ri[4] = {rp.frame[3] / rdet, -rp.frame[1] / rdet, -rp.frame[2] / rdet, rp.frame[0] / rdet};
+      const double al[4] = {a.affine[0], a.affine[1], a.affine[3], a.affine[4]};
+      double t1[4], fe[4];
+      for (int r = 0; r < 2; ++r)
+        for (int c = 0; c < 2; ++c)
+          t1[r * 2 + c] = al[r * 2] * qp.frame[size_t(c)] + al[r * 2 + 1] * qp.frame[size_t(2 + c)];
+      for (int r = 0; r < 2; ++r)
+        for (int c = 0; c < 2; ++c) fe[r * 2 + c] = ri[r * 2] * t1[c] + ri[r * 2 + 1] * t1[2 + c];
+      const double ox = a.affine[0] * qp.origin_x + a.affine[1] * qp.origin_y + a.affine[2] - rp.origin_x,
+                   oy = a.affine[3] * qp.origin_x + a.affine[4] * qp.origin_y + a.affine[5] - rp.origin_y;
+      const double eu = ri[0] * ox + ri[1] * oy, ev = ri[2] * ox + ri[3] * oy;
+      if (rank > 1 || true_fine < 0.4f || a.detail < 0.86 || a.correlation < 0.95)
+        std::printf("frame %-10s [%.2f %.2f; %.2f %.2f] origin %.2f %.2f\n", p.kind.c_str(), fe[0], fe[1], fe[2], fe[3],
+                    eu, ev);
       if (rank > 1 || true_fine < 0.4f || a.detail < 0.86 || a.correlation < 0.95)
         std::printf(
             "tune %-10s fine %.3f rank %d other %.3f | detail %.3f corr %.3f overlap %.2f ok %d | angle ref %.1f copy "
-            "%.1f sym %.2f %.2f\n",
+            "%.1f sym %.2f %.2f | planted %s rotate %.1f zoom %.2f\n",
             p.kind.c_str(), true_fine, rank, best_other, a.detail, a.correlation, a.overlap, a.ok,
             refs[size_t(truth)].pose.angle * 57.3, q.pose.angle * 57.3, refs[size_t(truth)].pose.symmetry,
-            q.pose.symmetry);
+            q.pose.symmetry, planted_transform(i).mirror ? "mirror" : "plain", planted_transform(i).rotation_degrees,
+            planted_transform(i).zoom);
     }
     return 0;
   }

@@ -1,6 +1,8 @@
 // `alz eval --weights FILE --data DIR [--split NAME] [--format text|json]`: accuracy, balanced
 // accuracy, macro-F1, per-class precision/recall/F1/support, the confusion matrix and
-// one-vs-rest ROC-AUC of a checkpoint on a dataset split (default: val, else test, else all),
+// one-vs-rest ROC-AUC of a checkpoint on a dataset split (default: the validation split the
+// checkpoint's own run used, when it was trained on this data and records it (train/provenance.h);
+// else val, else test, else all; --split, --split-seed or --val-fraction override the record),
 // 95 % bootstrap intervals for macro-F1, balanced accuracy and per-class recall (resampling
 // subjects when the data has them; train/bootstrap.h), and how many of the evaluated images the
 // checkpoint was trained on (train/provenance.h).
@@ -61,14 +63,26 @@ int eval(int argc, char** argv) {
     return 2;
   }
   data::DatasetIndex index = data::scan_dataset(data);
+  if (o.class_names.empty()) o.class_names = index.class_names;
+  train::LoadedModel loaded = train::load_model_for_inference(o);
+  ALZ_CHECK(loaded.class_names == index.class_names || loaded.class_names.size() == index.class_names.size(),
+            "the checkpoint has " << loaded.class_names.size() << " classes, the data " << index.class_names.size());
+  auto provenance = loaded.metadata.find("training_data");
+  const std::string record = provenance == loaded.metadata.end() ? std::string() : provenance->second;
+  // No split named: the split the checkpoint's own run validated on, when it was this data.
+  train::RecordedValidation recorded;
+  if (split.empty() && app.count("--val-fraction") == 0 && app.count("--split-seed") == 0)
+    recorded = train::remake_recorded_validation(record, data, index);
   bool made_split = false;
-  if (!index.find_split("val") && split != "all") {
+  if (!recorded.applies && !index.find_split("val") && split != "all") {
     // The same seeded, group-aware split alz train makes, so "val" means the same images.
     index = data::with_validation_split(index, val_fraction, split_seed);
     made_split = true;
   }
   const data::Split* chosen = nullptr;
-  if (!split.empty()) {
+  if (recorded.applies) {
+    chosen = index.find_split("val");
+  } else if (!split.empty()) {
     chosen = index.find_split(split);
     ALZ_CHECK(chosen, data << ": no split '" << split << "'\n" << index.describe());
   } else {
@@ -76,10 +90,6 @@ int eval(int argc, char** argv) {
       if (!chosen) chosen = index.find_split(name);
     ALZ_CHECK(chosen, data << ": no val, test or all split; name one with --split\n" << index.describe());
   }
-  if (o.class_names.empty()) o.class_names = index.class_names;
-  train::LoadedModel loaded = train::load_model_for_inference(o);
-  ALZ_CHECK(loaded.class_names == index.class_names || loaded.class_names.size() == index.class_names.size(),
-            "the checkpoint has " << loaded.class_names.size() << " classes, the data " << index.class_names.size());
   data::LoaderOptions options;
   options.batch_size = batch;
   options.height = loaded.model->config().input_height;
@@ -107,12 +117,11 @@ int eval(int argc, char** argv) {
     intervals = train::bootstrap_intervals(train::argmax_rows(predictions.probs, classes), predictions.labels, groups,
                                            classes, bootstrap);
   }
-  auto provenance = loaded.metadata.find("training_data");
-  train::OverlapCheck overlap =
-      train::check_training_overlap(provenance == loaded.metadata.end() ? std::string() : provenance->second, usable);
+  train::OverlapCheck overlap = train::check_training_overlap(record, usable);
   if (format == "json") {
     nlohmann::json out = train::metrics_to_json(metrics);
     out["split"] = chosen->name;
+    if (recorded.applies) out["split_from_checkpoint"] = recorded.description;
     out["weights"] = o.weights;
     out["data"] = data;
     out["resize"] = data::resize_method_name(loaded.resize);
@@ -123,7 +132,11 @@ int eval(int argc, char** argv) {
     out["skipped"] = unreadable_json(skipped);
     std::cout << out.dump(2) << "\n";
   } else {
-    std::cout << "split " << chosen->name << " of " << data << " (" << usable.size() << " images)";
+    if (recorded.applies)
+      std::cout << "split val as recorded in the checkpoint: " << recorded.description << " (" << usable.size()
+                << " images)";
+    else
+      std::cout << "split " << chosen->name << " of " << data << " (" << usable.size() << " images)";
     if (made_split)
       std::cout << ", made as alz train makes it: group-aware, fraction " << val_fraction << ", seed " << split_seed;
     std::cout << ", resize " << data::resize_method_name(loaded.resize);

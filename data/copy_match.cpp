@@ -35,17 +35,16 @@ void offer(std::vector<Candidate>& best, const Candidate& c) {
 
 Affine pose_affine(const CopyPose& r, const CopyPose& q, bool mirror) {
   // A query point with frame coordinates (u, v) is the reference point with (+-u, v):
-  //   p_r = o_r + Rr diag(su_r * (+-1), sv_r) diag(1 / su_q, 1 / sv_q) Rq^T (p_q - o_q),
-  // with R = [across along] = [[cos, -sin], [sin, cos]].
-  const double cr = std::cos(r.angle), sr = std::sin(r.angle), cq = std::cos(q.angle), sq = std::sin(q.angle);
-  const double d0 = double(r.spread_across) / q.spread_across * (mirror ? -1.0 : 1.0);
-  const double d1 = double(r.spread_along) / q.spread_along;
-  const double m00 = cr * d0, m01 = -sr * d1, m10 = sr * d0, m11 = cr * d1;  // Rr diag(d0, d1)
+  //   p_r = o_r + Fr diag(+-1, 1) Fq^-1 (p_q - o_q).
+  const double det = double(q.frame[0]) * q.frame[3] - double(q.frame[1]) * q.frame[2];
+  const double i00 = q.frame[3] / det, i01 = -q.frame[1] / det, i10 = -q.frame[2] / det, i11 = q.frame[0] / det;
+  const double sign = mirror ? -1.0 : 1.0;
+  const double m00 = r.frame[0] * sign, m01 = r.frame[1], m10 = r.frame[2] * sign, m11 = r.frame[3];
   Affine a{};
-  a[0] = m00 * cq + m01 * -sq;  // times Rq^T = [[cq, sq], [-sq, cq]]
-  a[1] = m00 * sq + m01 * cq;
-  a[3] = m10 * cq + m11 * -sq;
-  a[4] = m10 * sq + m11 * cq;
+  a[0] = m00 * i00 + m01 * i10;
+  a[1] = m00 * i01 + m01 * i11;
+  a[3] = m10 * i00 + m11 * i10;
+  a[4] = m10 * i01 + m11 * i11;
   a[2] = r.origin_x - (a[0] * q.origin_x + a[1] * q.origin_y);
   a[5] = r.origin_y - (a[3] * q.origin_x + a[4] * q.origin_y);
   return a;

@@ -6,11 +6,11 @@
 // How, per query (every image reduced once to a data/copy_signature.h signature):
 //   0. centre every pose-normalised 16x16 grid (`fine`) on the references' mean grid, made
 //      mirror-symmetric, and scale it to unit length (center_grids, centered_fine);
-//   1. candidates: the `candidates` references whose centred grids, pooled to 8x8, have the
+//   1. candidates: the `candidates` (64) references whose centred grids, pooled to 8x8, have the
 //      largest dot product with the query's, plain or mirrored (split into mirror-symmetric and
 //      antisymmetric halves, a mirror negates the antisymmetric one: one pass scores both);
 //   2. rescore them on the full centred grids (their cosine, plain or mirrored);
-//   3. register the best `registrations` of them whose fine score reaches `min_fine`
+//   3. register the best `registrations` (6) of them whose fine score reaches `min_fine`
 //      (data/copy_register.h: affine + gain/bias from the poses' starting map) and accept the
 //      first whose high-pass detail correlation reaches `min_detail` and whose plain correlation
 //      reaches `min_correlation` over at least `min_overlap` of the query.
@@ -38,8 +38,8 @@
 namespace alz::data {
 
 struct CopyMatchOptions {
-  int candidates = 32;            // pooled-grid candidates per query
-  int registrations = 4;          // at most this many registered per query
+  int candidates = 64;            // pooled-grid candidates per query
+  int registrations = 6;          // at most this many registered per query
   float min_fine = 0.30f;         // centred score a candidate needs to be registered
   double min_detail = 0.86;       // high-pass correlation after registration
   double min_correlation = 0.95;  // plain correlation after registration

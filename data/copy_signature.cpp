@@ -14,8 +14,10 @@ namespace {
 
 constexpr float kPi = 3.14159265358979f;
 constexpr float kBlurSigma = 1.2f;        // thumbnail pixels, before the symmetry search and the grid
-constexpr float kGridReach = 2.2f;        // the grid spans +-kGridReach spreads of the frame
+constexpr float kGridReach = 2.2f;        // the grid spans +-kGridReach whitened units of the frame
+constexpr float kReach = 2.0f;            // symmetry-test points within +-kReach whitened units
 constexpr int kAcross = 10, kAlong = 20;  // symmetry-test points: per side across, along the axis
+constexpr int kCoarseSteps = 22;          // coarse axis angles: -44..44 degrees in 2 degree steps
 
 // Otsu's threshold of values in 0..255: the cut maximising the between-class variance.
 float otsu_threshold(const std::vector<float>& values) {
@@ -37,17 +39,28 @@ float otsu_threshold(const std::vector<float>& values) {
   return float(best_cut) + 0.5f;
 }
 
-// Normalised correlation of the points mirrored about the line through `origin` at `angle`;
-// the points lie within reach_across of the line and reach_along of the origin along it.
-float symmetry_score(const float* blurred, float ox, float oy, float angle, float reach_across, float reach_along) {
+// A point given in whitened coordinates z about the centroid c: p = c + U z, U = Sigma^(1/2).
+struct Whitening {
+  float cx = 0, cy = 0;
+  float u00 = 1, u01 = 0, u11 = 1;  // U is symmetric
+  float px(float zx, float zy) const { return cx + u00 * zx + u01 * zy; }
+  float py(float zx, float zy) const { return cy + u01 * zx + u11 * zy; }
+};
+
+// Normalised correlation of the points mirrored about the line at `angle` (whitened space)
+// that passes `offset` across from the centroid; the points lie within kReach of the line
+// across and of the centroid along it.
+float symmetry_score(const float* blurred, const Whitening& w, float angle, float offset) {
   const float ca = std::cos(angle), sa = std::sin(angle);  // across = (ca, sa), along = (-sa, ca)
   double sl = 0, sr = 0, sll = 0, srr = 0, slr = 0;
   for (int j = 0; j < kAlong; ++j) {
-    float v = reach_along * (2.0f * (float(j) + 0.5f) / kAlong - 1.0f);
+    const float v = kReach * (2.0f * (float(j) + 0.5f) / kAlong - 1.0f);
     for (int i = 0; i < kAcross; ++i) {
-      float u = reach_across * (float(i) + 0.5f) / kAcross;
-      float l = sample_bilinear(blurred, kThumbSide, ox - u * ca - v * sa, oy - u * sa + v * ca);
-      float r = sample_bilinear(blurred, kThumbSide, ox + u * ca - v * sa, oy + u * sa + v * ca);
+      const float u = kReach * (float(i) + 0.5f) / kAcross;
+      const float lx = (offset - u) * ca - v * sa, ly = (offset - u) * sa + v * ca;
+      const float rx = (offset + u) * ca - v * sa, ry = (offset + u) * sa + v * ca;
+      const float l = sample_bilinear(blurred, kThumbSide, w.px(lx, ly), w.py(lx, ly));
+      const float r = sample_bilinear(blurred, kThumbSide, w.px(rx, ry), w.py(rx, ry));
       sl += l, sr += r, sll += double(l) * l, srr += double(r) * r, slr += double(l) * r;
     }
   }
@@ -60,7 +73,8 @@ float symmetry_score(const float* blurred, float ox, float oy, float angle, floa
 CopyPose find_pose(const std::vector<float>& thumb, const std::vector<float>& blurred) {
   CopyPose pose;
   pose.origin_x = pose.origin_y = 0.5f * kThumbSide;
-  pose.spread_across = pose.spread_along = kThumbSide / std::sqrt(12.0f);  // a uniform square's
+  const float uniform = kThumbSide / std::sqrt(12.0f);  // a uniform square's spread
+  pose.frame = {uniform, 0, 0, uniform};
   const float threshold = otsu_threshold(thumb);
   double count = 0, sx = 0, sy = 0;
   for (int y = 0; y < kThumbSide; ++y)
@@ -68,46 +82,60 @@ CopyPose find_pose(const std::vector<float>& thumb, const std::vector<float>& bl
       if (thumb[size_t(y) * kThumbSide + x] > threshold) count += 1, sx += x + 0.5, sy += y + 0.5;
   const double pixels = double(kThumbSide) * kThumbSide;
   if (count < 0.02 * pixels || count > 0.98 * pixels) return pose;
-  const float cx = float(sx / count), cy = float(sy / count);
-  double vxx = 0, vyy = 0;
+  // Moments weighted by the grey level above the background's mean: a zoom changes the share of
+  // background and so Otsu's cut, which would move the mask's edge; the weights do not move
+  // (brightness and contrast scale them all alike).
+  double background = 0, below = 0;
+  for (float v : thumb)
+    if (v <= threshold) background += v, below += 1;
+  background = below > 0 ? background / below : 0;
+  double mass = 0, mx = 0, my = 0;
   for (int y = 0; y < kThumbSide; ++y)
-    for (int x = 0; x < kThumbSide; ++x)
-      if (thumb[size_t(y) * kThumbSide + x] > threshold) {
-        vxx += (x + 0.5 - cx) * (x + 0.5 - cx);
-        vyy += (y + 0.5 - cy) * (y + 0.5 - cy);
-      }
-  const float reach_across = 2.0f * float(std::sqrt(vxx / count)), reach_along = 2.0f * float(std::sqrt(vyy / count));
+    for (int x = 0; x < kThumbSide; ++x) {
+      const double weight = std::max(0.0, double(thumb[size_t(y) * kThumbSide + x]) - background);
+      mass += weight, mx += weight * (x + 0.5), my += weight * (y + 0.5);
+    }
+  if (!(mass > 0)) return pose;
+  const double cx = mx / mass, cy = my / mass;
+  double vxx = 0, vxy = 0, vyy = 0;
+  for (int y = 0; y < kThumbSide; ++y)
+    for (int x = 0; x < kThumbSide; ++x) {
+      const double weight = std::max(0.0, double(thumb[size_t(y) * kThumbSide + x]) - background);
+      const double dx = x + 0.5 - cx, dy = y + 0.5 - cy;
+      vxx += weight * dx * dx, vxy += weight * dx * dy, vyy += weight * dy * dy;
+    }
+  vxx = vxx / mass + 1.0 / 12, vxy /= mass, vyy = vyy / mass + 1.0 / 12;  // + a pixel's own spread
+  // U = Sigma^(1/2) = R diag(sqrt l1, sqrt l2) R^T from the eigen decomposition of the 2x2 Sigma.
+  const double half_trace = 0.5 * (vxx + vyy), gap = std::sqrt(0.25 * (vxx - vyy) * (vxx - vyy) + vxy * vxy);
+  const double l1 = half_trace + gap, l2 = std::max(half_trace - gap, 1e-6),
+               theta = 0.5 * std::atan2(2 * vxy, vxx - vyy);
+  const double c = std::cos(theta), s = std::sin(theta), r1 = std::sqrt(l1), r2 = std::sqrt(l2);
+  Whitening w;
+  w.cx = float(cx), w.cy = float(cy);
+  w.u00 = float(c * c * r1 + s * s * r2);
+  w.u01 = float(c * s * (r1 - r2));
+  w.u11 = float(s * s * r1 + c * c * r2);
   // Axis: coarse angles through the centroid, then finer angles and offsets across.
   const float degree = kPi / 180.0f;
   float best_angle = 0, best_offset = 0, best = -2;
-  for (int step = -15; step <= 15; ++step) {
-    float score = symmetry_score(blurred.data(), cx, cy, 2.0f * step * degree, reach_across, reach_along);
+  for (int step = -kCoarseSteps; step <= kCoarseSteps; ++step) {
+    const float score = symmetry_score(blurred.data(), w, 2.0f * step * degree, 0);
     if (score > best) best = score, best_angle = 2.0f * step * degree;
   }
   const float coarse_angle = best_angle;
   for (int step = -4; step <= 4; ++step)
     for (int shift = -2; shift <= 2; ++shift) {
-      float angle = coarse_angle + 0.5f * step * degree, offset = 0.75f * shift;
-      float score = symmetry_score(blurred.data(), cx + offset * std::cos(angle), cy + offset * std::sin(angle), angle,
-                                   reach_across, reach_along);
+      const float angle = coarse_angle + 0.5f * step * degree, offset = 0.05f * shift;
+      const float score = symmetry_score(blurred.data(), w, angle, offset);
       if (score > best) best = score, best_angle = angle, best_offset = offset;
     }
-  // Frame: the origin on the axis level with the centroid; spreads of the object across and along.
+  // Frame: origin on the axis level with the centroid; F = U R(angle) (whitened units).
   const float ca = std::cos(best_angle), sa = std::sin(best_angle);
-  const float ox = cx + best_offset * ca, oy = cy + best_offset * sa;
-  double su = 0, suu = 0, sv = 0, svv = 0;
-  for (int y = 0; y < kThumbSide; ++y)
-    for (int x = 0; x < kThumbSide; ++x)
-      if (thumb[size_t(y) * kThumbSide + x] > threshold) {
-        double dx = x + 0.5 - ox, dy = y + 0.5 - oy;
-        double u = ca * dx + sa * dy, v = -sa * dx + ca * dy;
-        su += u, suu += u * u, sv += v, svv += v * v;
-      }
-  pose.origin_x = ox - float(sv / count) * sa;  // move along the axis to the centroid's level
-  pose.origin_y = oy + float(sv / count) * ca;
-  pose.angle = best_angle;
-  pose.spread_across = std::max(0.5f, float(std::sqrt(suu / count)));  // about the axis itself
-  pose.spread_along = std::max(0.5f, float(std::sqrt(std::max(0.0, svv / count - (sv / count) * (sv / count)))));
+  pose.origin_x = w.px(best_offset * ca, best_offset * sa);
+  pose.origin_y = w.py(best_offset * ca, best_offset * sa);
+  pose.frame = {w.u00 * ca + w.u01 * sa, -w.u00 * sa + w.u01 * ca,  // (across, along) columns
+                w.u01 * ca + w.u11 * sa, -w.u01 * sa + w.u11 * ca};
+  pose.angle = std::atan2(-pose.frame[1], pose.frame[3]);  // along = (-sin, cos) in the thumbnail
   pose.symmetry = best;
   pose.has_object = true;
   return pose;
@@ -170,14 +198,13 @@ CopySignature copy_signature(const Image& image) {
 
   // Descriptor grid (step 5), then zero mean and unit length.
   const CopyPose& p = sig.pose;
-  const float ca = std::cos(p.angle), sa = std::sin(p.angle);
   double sum = 0;
   for (int j = 0; j < kGrid; ++j) {
-    float v = kGridReach * p.spread_along * (2.0f * (float(j) + 0.5f) / kGrid - 1.0f);
+    const float v = kGridReach * (2.0f * (float(j) + 0.5f) / kGrid - 1.0f);
     for (int i = 0; i < kGrid; ++i) {
-      float u = kGridReach * p.spread_across * (2.0f * (float(i) + 0.5f) / kGrid - 1.0f);
-      float value =
-          sample_bilinear(blurred.data(), kThumbSide, p.origin_x + u * ca - v * sa, p.origin_y + u * sa + v * ca);
+      const float u = kGridReach * (2.0f * (float(i) + 0.5f) / kGrid - 1.0f);
+      const float value = sample_bilinear(blurred.data(), kThumbSide, p.origin_x + p.frame[0] * u + p.frame[1] * v,
+                                          p.origin_y + p.frame[2] * u + p.frame[3] * v);
       sig.fine[size_t(j) * kGrid + i] = value;
       sum += value;
     }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -241,6 +242,15 @@ TEST_F(CliCv, CvTrainsSubjectDisjointFoldsSummarisesAndResumes) {
   ALZ_EXPECT_CLOSE((std::vector<double>{summary["macro_f1"]["mean"], summary["macro_f1"]["std"]}),
                    (std::vector<double>{mean, std}), (test::Tolerance{1e-12, 1e-12}));  // doubles, same sums
   EXPECT_TRUE(fs::exists(dir + "/summary.md"));
+  // The HTML page links every fold's report, and each link leads to a file.
+  std::ifstream html_in(dir + "/cv_report.html");
+  const std::string html((std::istreambuf_iterator<char>(html_in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("<!DOCTYPE html>"), std::string::npos);
+  for (int k = 1; k <= 3; ++k) {
+    const std::string link = "fold-" + std::to_string(k) + "/report.html";
+    EXPECT_NE(html.find("<a href=\"" + link + "\">"), std::string::npos) << link;
+    EXPECT_TRUE(fs::exists(dir + "/" + link)) << link;
+  }
 
   // A rerun skips the finished folds; a fold without its record is resumed, not retrained.
   fs::remove(dir + "/fold-2/fold.json");
@@ -275,6 +285,18 @@ TEST(CvSummary, MeanAndSampleStd) {
   std::string md = train::cv_summary_markdown(folds, json{{"epochs", 3}});
   EXPECT_NE(md.find("| macro-F1 | 0.400 ± 0.141 (n = 2) |"), std::string::npos) << md;
   EXPECT_NE(md.find("| ROC-AUC (macro) | 0.700 (n = 1) |"), std::string::npos) << md;
+  folds[0].best_epoch = 2, folds[0].val_images = 17;
+  const std::string html = train::cv_summary_html(folds, json{{"epochs", 3}, {"data", "a<b&c.csv"}});
+  EXPECT_NE(html.find("<td>macro-F1</td><td class=\"num\">0.400 ± 0.141 (n = 2)</td>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<td>ROC-AUC (macro)</td><td class=\"num\">0.700 (n = 1)</td>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<tr><td>1</td><td class=\"num\">0</td><td class=\"num\">17</td><td class=\"num\">0</td><td "
+                      "class=\"num\">2</td><td class=\"num\">0.300</td>"),
+            std::string::npos)
+      << html;
+  EXPECT_NE(html.find("<a href=\"fold-2/report.html\">"), std::string::npos) << html;
+  EXPECT_NE(html.find("<td>data</td><td>a&lt;b&amp;c.csv</td>"), std::string::npos) << html;  // escaped
+  EXPECT_EQ(html.find("a<b"), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos) << "one file, nothing to fetch or run";
   json j = train::cv_summary_json(folds, json::object());
   EXPECT_TRUE(j["per_fold"][0]["roc_auc_macro"].is_null());
   EXPECT_EQ(j["per_fold"][1].get<train::FoldResult>().macro_f1, 0.5);

@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "core/atomic_file.h"
+#include "data/dataset.h"
 #include "data/phantom.h"
 #include "models/checkpoint.h"
 #include "support/compare.h"
@@ -70,6 +71,69 @@ TEST_F(CliTrain, EvalPrintsHonestMetricsAsTextAndJson) {
     EXPECT_TRUE(parsed.contains(key)) << key;
   EXPECT_EQ(parsed["per_class"].size(), 4u);
   EXPECT_EQ(parsed["split"], "val");
+}
+
+// Without --split, eval evaluates the split the checkpoint's run validated on (its recorded
+// seed and fraction), says so, and explicit split flags still win.
+TEST_F(CliTrain, EvalDefaultsToTheSplitRecordedInTheCheckpoint) {
+  const std::string manifest = root_ + "/phantom/manifest.csv", run = root_ + "/run_seed5";
+  Result trained = alz({"train",
+                        "--data",
+                        manifest,
+                        "--model",
+                        "resnetv2-tiny",
+                        "--device",
+                        "cpu",
+                        "--epochs",
+                        "1",
+                        "--batch",
+                        "8",
+                        "--input-size",
+                        "32",
+                        "--workers",
+                        "2",
+                        "--seed",
+                        "5",
+                        "--val-fraction",
+                        "0.3",
+                        "--run-dir",
+                        run,
+                        "--quiet"});
+  ASSERT_EQ(trained.code, 0) << trained.err;
+  auto val_size = [&](double fraction, uint64_t seed) {
+    return data::with_validation_split(data::scan_dataset(manifest), fraction, seed).find_split("val")->samples.size();
+  };
+  const size_t recorded = val_size(0.3, 5), default_split = val_size(0.2, 1);
+  ASSERT_NE(recorded, default_split) << "the test needs two splits of different sizes";
+  const std::string weights = run + "/best.safetensors";
+
+  Result text = alz({"eval", "--weights", weights, "--data", manifest, "--device", "cpu"});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("split val as recorded in the checkpoint: validation split of"), std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find("fraction 0.3, seed 5"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("(" + std::to_string(recorded) + " images)"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("none of the " + std::to_string(recorded) + " evaluated images"), std::string::npos)
+      << text.out;
+
+  Result json = alz({"eval", "--weights", weights, "--data", manifest, "--device", "cpu", "--format", "json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  nlohmann::json parsed = nlohmann::json::parse(json.out);
+  EXPECT_EQ(parsed["split"], "val");
+  EXPECT_NE(parsed.value("split_from_checkpoint", std::string()).find("seed 5"), std::string::npos) << json.out;
+  EXPECT_EQ(parsed["training_overlap"]["overlap"], 0);
+
+  // An explicit seed wins over the record (and that split shares images with the training split).
+  Result seeded = alz({"eval", "--weights", weights, "--data", manifest, "--device", "cpu", "--split-seed", "1",
+                       "--val-fraction", "0.2"});
+  ASSERT_EQ(seeded.code, 0) << seeded.err;
+  EXPECT_EQ(seeded.out.find("as recorded in the checkpoint"), std::string::npos) << seeded.out;
+  EXPECT_NE(seeded.out.find("(" + std::to_string(default_split) + " images)"), std::string::npos) << seeded.out;
+
+  // Other data than the run's (the folder, not its manifest): the data's own val split.
+  Result folder = alz({"eval", "--weights", weights, "--data", root_ + "/phantom", "--device", "cpu"});
+  ASSERT_EQ(folder.code, 0) << folder.err;
+  EXPECT_EQ(folder.out.find("as recorded in the checkpoint"), std::string::npos) << folder.out;
 }
 
 TEST_F(CliTrain, PredictGivesClassAndProbabilities) {

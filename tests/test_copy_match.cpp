@@ -93,6 +93,51 @@ TEST(CopyMatch, NoPairJoinsDifferentSubjects) {
   }
 }
 
+// The hard end of each range, where the candidate step used to lose the original: rotations of
+// 10-15 degrees either way, zooms of 1.2-1.25 (the outline cropped), and all of it combined
+// with a mirror, a resize and a shift; the negatives stay unpaired.
+TEST(CopyMatch, FindsStronglyRotatedZoomedAndCombinedCopies) {
+  const PlantedSet& s = planted_set();
+  const std::string dir = test::fresh_temp_dir("copy_match_hard");
+  std::vector<Image> saved;  // the originals again, as planted_set saved them
+  for (int subject = 0; subject < kSubjects; ++subject)
+    for (int slice = 0; slice < kSlices; ++slice)
+      saved.push_back(
+          jpeg_round_trip(render_phantom_slice(draw_phantom_subject(21, subject, subject % 4), slice, 208, 176), 92,
+                          dir + "/plain.jpg"));
+  std::vector<CopySignature> queries(s.queries.begin(), s.queries.begin() + kSubjects * kSlices);  // negatives
+  std::vector<int> source(queries.size(), -1);
+  std::vector<std::string> kind(queries.size(), "negative");
+  constexpr int kEach = 8;
+  for (int n = 0; n < kEach; ++n) {
+    const float sign = n % 2 ? -1.0f : 1.0f;
+    CopyTransform rotate, zoom, combined;
+    rotate.rotation_degrees = sign * (10.0f + 5.0f * float(n) / (kEach - 1));
+    zoom.zoom = 1.2f + 0.05f * float(n) / (kEach - 1);
+    combined.mirror = n % 3 == 0;
+    combined.rotation_degrees = -sign * (12.0f + float(n % 4));
+    combined.zoom = 1.15f + 0.1f * float(n) / (kEach - 1);
+    combined.shift_x = 0.04f * sign, combined.shift_y = -0.03f;
+    combined.height = n % 2 ? 180 : 190, combined.width = n % 2 ? 180 : 200;
+    combined.brightness = 0.2f * sign, combined.contrast = -0.15f;
+    const std::pair<const char*, CopyTransform> planted[] = {
+        {"rotate", rotate}, {"zoom", zoom}, {"combined", combined}};
+    for (const auto& [name, transform] : planted) {
+      const int from = (n * 5 + int(source.size())) % int(saved.size());
+      Image copy = apply_copy_transform(saved[size_t(from)], transform);
+      queries.push_back(copy_signature(jpeg_round_trip(copy, 80 + n, dir + "/copy.jpg")));
+      source.push_back(from);
+      kind.push_back(name);
+    }
+  }
+  std::map<std::string, int> found;
+  for (const CopyMatch& m : find_copies(s.originals, queries)) {
+    EXPECT_EQ(int(m.reference), source[size_t(m.query)]) << kind[size_t(m.query)] << " query " << m.query;
+    if (source[size_t(m.query)] == int(m.reference)) ++found[kind[size_t(m.query)]];
+  }
+  for (const char* name : {"rotate", "zoom", "combined"}) EXPECT_EQ(found[name], kEach) << name;
+}
+
 TEST(CopyMatch, EstimatesThePlantedTransform) {
   const std::string dir = test::fresh_temp_dir("copy_match_estimate");
   Image original =

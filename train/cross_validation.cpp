@@ -17,6 +17,7 @@
 #include "data/folds.h"
 #include "train/run_setup.h"
 #include "train/run_state.h"
+#include "train/svg_chart.h"
 
 namespace alz::train {
 namespace {
@@ -140,6 +141,60 @@ std::string cv_summary_markdown(const std::vector<FoldResult>& folds, const json
   return s.str();
 }
 
+namespace {
+
+std::string h(std::string_view text) { return svg::escape_xml(text); }
+
+// The look of the run report (train/report.cpp), in a few rules: the page stands alone.
+constexpr const char* kCvCss = R"(
+body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; color: #222; margin: 0 auto; max-width: 1040px;
+       padding: 16px 24px 48px; line-height: 1.4; }
+h1 { font-size: 26px; margin: 8px 0 2px; }
+h2 { font-size: 19px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+.sub { color: #666; margin: 0 0 12px; }
+table { border-collapse: collapse; font-size: 14px; margin: 4px 0; }
+th, td { border: 1px solid #ddd; padding: 4px 10px; }
+th { background: #f3f5f7; text-align: left; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.config td:first-child { font-family: monospace; color: #444; }
+)";
+
+}  // namespace
+
+std::string cv_summary_html(const std::vector<FoldResult>& folds, const json& recipe) {
+  std::ostringstream s;
+  const std::string title = "Cross-validation by subject: " + std::to_string(folds.size()) + " folds";
+  s << "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
+    << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n<title>" << h(title)
+    << "</title>\n<style>" << kCvCss << "</style>\n</head>\n<body>\n<h1>" << h(title) << "</h1>\n"
+    << "<p class=\"sub\">Each fold's model was validated only on subjects it never trained on; every subject is in "
+       "exactly one validation fold. Figures are those of each fold's best epoch (by validation macro-F1), so "
+       "slightly optimistic; the spread across folds is the point.</p>\n"
+    << "<h2>Mean &#177; sample standard deviation (n - 1)</h2>\n<table>\n<tr><th>metric</th><th "
+       "class=\"num\">mean &#177; std</th></tr>\n";
+  for (const Figure& figure : kFigures)
+    s << "<tr><td>" << h(figure.label) << "</td><td class=\"num\">"
+      << h(format_mean_std(mean_std(column(folds, figure.field)))) << "</td></tr>\n";
+  s << "</table>\n<h2>Folds</h2>\n<table>\n<tr><th>fold</th><th class=\"num\">train images</th><th "
+       "class=\"num\">val images</th><th class=\"num\">val subjects</th><th class=\"num\">best epoch</th><th "
+       "class=\"num\">macro-F1</th><th class=\"num\">balanced acc</th><th "
+       "class=\"num\">ROC-AUC</th><th>report</th></tr>\n";
+  for (const FoldResult& f : folds) {
+    const std::string link = "fold-" + std::to_string(f.fold) + "/report.html";
+    s << "<tr><td>" << f.fold << "</td><td class=\"num\">" << f.train_images << "</td><td class=\"num\">"
+      << f.val_images << "</td><td class=\"num\">" << f.val_subjects << "</td><td class=\"num\">" << f.best_epoch
+      << "</td><td class=\"num\">" << format3(f.macro_f1) << "</td><td class=\"num\">" << format3(f.balanced_accuracy)
+      << "</td><td class=\"num\">" << format3(f.roc_auc_macro) << "</td><td><a href=\"" << h(link) << "\">" << h(link)
+      << "</a></td></tr>\n";
+  }
+  s << "</table>\n<h2>Recipe</h2>\n<table class=\"config\">\n";
+  for (auto it = recipe.begin(); it != recipe.end(); ++it)
+    s << "<tr><td>" << h(it.key()) << "</td><td>" << h(it->is_string() ? it->get<std::string>() : it->dump())
+      << "</td></tr>\n";
+  s << "</table>\n</body>\n</html>\n";
+  return s.str();
+}
+
 std::string cv_summary_text(const std::vector<FoldResult>& folds) {
   std::ostringstream s;
   char line[200];
@@ -211,8 +266,9 @@ int run_cross_validation(CrossValidationConfig cv) {
   }
   write_file_atomic(cv.dir + "/summary.json", cv_summary_json(results, recipe).dump(2) + "\n");
   write_file_atomic(cv.dir + "/summary.md", cv_summary_markdown(results, recipe));
+  write_file_atomic(cv.dir + "/cv_report.html", cv_summary_html(results, recipe));
   std::printf("%s", cv_summary_text(results).c_str());
-  std::printf("summary: %s/summary.md and summary.json\n", cv.dir.c_str());
+  std::printf("summary: %s/cv_report.html, summary.md and summary.json\n", cv.dir.c_str());
   return 0;
 }
 

@@ -7,8 +7,8 @@
 //
 // The folder: <dir>/fold-<k>/ is a normal run folder (k = 1..K; config.json, checkpoints,
 // report.html; its checkpoints record the fold in their training_data, train/provenance.h),
-// <dir>/fold-<k>/fold.json marks a finished fold with its result, <dir>/summary.json and
-// <dir>/summary.md hold the summary. Running the same command again skips finished folds and
+// <dir>/fold-<k>/fold.json marks a finished fold with its result, <dir>/summary.json,
+// <dir>/summary.md and <dir>/cv_report.html hold the summary. Running the same command again skips finished folds and
 // resumes an interrupted one (alz train --resume), so a stopped cross-validation goes on.
 //
 // The summary gives, for macro-F1, balanced accuracy and macro ROC-AUC of each fold's best
@@ -56,6 +56,9 @@ MeanStd mean_std(const std::vector<double>& values);
 nlohmann::json cv_summary_json(const std::vector<FoldResult>& folds, const nlohmann::json& recipe);
 // A small self-contained Markdown page: the mean ± std table, the per-fold rows, the recipe.
 std::string cv_summary_markdown(const std::vector<FoldResult>& folds, const nlohmann::json& recipe);
+// The same as a self-contained HTML page (cv_report.html, in the look of a run's report.html),
+// each fold's row linking to fold-<k>/report.html.
+std::string cv_summary_html(const std::vector<FoldResult>& folds, const nlohmann::json& recipe);
 // What alz cv prints at the end: the per-fold rows and "macro-F1 0.383 ± 0.041" lines.
 std::string cv_summary_text(const std::vector<FoldResult>& folds);
 

@@ -91,6 +91,58 @@ json training_provenance(const std::string& source, const data::DatasetIndex& in
           {"train_hash", fnv_text(hash_lines(sorted_canonical_paths(train->samples)))}};
 }
 
+RecordedValidation remake_recorded_validation(const std::string& provenance_json, const std::string& data,
+                                              data::DatasetIndex& index) {
+  RecordedValidation out;
+  if (provenance_json.empty()) {
+    out.reason = "the checkpoint does not record its training data";
+    return out;
+  }
+  json record;
+  SplitRecipe recipe;
+  std::string split, source, hash;
+  try {
+    record = json::parse(provenance_json);
+    source = record.at("source").get<std::string>();
+    split = record.at("split").get<std::string>();
+    recipe.val_fraction = record.at("val_fraction").get<double>();
+    recipe.seed = record.at("split_seed").get<uint64_t>();
+    recipe.folds = record.value("folds", 0);
+    recipe.fold = record.value("fold", 0);
+    hash = record.value("source_hash", std::string());
+  } catch (const json::exception& error) {
+    out.reason = std::string("the checkpoint's training-data record is damaged: ") + error.what();
+    return out;
+  }
+  if (canonical_path(data) != source) {
+    out.reason = "the checkpoint was trained on " + source + ", not on this data";
+    return out;
+  }
+  data::DatasetIndex remade = index;
+  try {
+    const std::string made = make_training_split(remade, recipe);
+    ALZ_CHECK(made == split, "the split was made as '" << split << "' in training but would be '" << made << "' now");
+    ALZ_CHECK(remade.find_split("val"), "the remade split has no val");
+  } catch (const Error& error) {
+    out.reason = std::string("cannot make its validation split again: ") + error.what();
+    return out;
+  }
+  std::ostringstream d;
+  if (split == "fold")
+    d << "fold " << recipe.fold << " of " << recipe.folds << " of " << source << ", seed " << recipe.seed;
+  else if (split == "as given")
+    d << "the val split of " << source << " as given";
+  else
+    d << "validation split of " << source << ", fraction " << recipe.val_fraction << ", seed " << recipe.seed
+      << (record.value("groups", false) ? ", group-aware" : "");
+  out.data_changed = !hash.empty() && source_hash(data, index) != hash;
+  if (out.data_changed) d << " (the data changed since training: it hashes differently)";
+  out.description = d.str();
+  out.applies = true;
+  index = std::move(remade);
+  return out;
+}
+
 OverlapCheck check_training_overlap(const std::string& provenance_json, const std::vector<data::Sample>& evaluated) {
   OverlapCheck check;
   check.evaluated = static_cast<int64_t>(evaluated.size());

@@ -16,7 +16,8 @@
 // alz eval scans `source` again, makes the same split (make_training_split below, the one
 // function alz train uses too) and counts the evaluated images that were training images, by
 // canonical path. When the recomputed train_hash differs, the data changed since training and
-// the count is against the data as it is now; the result says so.
+// the count is against the data as it is now; the result says so. Without --split, alz eval
+// evaluates the run's own validation split (remake_recorded_validation below).
 //
 // Tested in tests/test_provenance.cpp:
 //   cmake --build build -j2 --target test_provenance && ctest --test-dir build -R Provenance
@@ -47,6 +48,20 @@ std::string make_training_split(data::DatasetIndex& index, const SplitRecipe& re
 // `split`). `source` is what was scanned.
 nlohmann::json training_provenance(const std::string& source, const data::DatasetIndex& index, const std::string& split,
                                    const SplitRecipe& recipe);
+
+// The validation split a checkpoint's run validated on, made again: when `data` (what alz eval
+// is given) is the run's recorded source, `index` (its scan) gets the run's "train" and "val"
+// (make_training_split with the recorded fraction, seed and fold; a manifest's or folder's own
+// split as given) and `applies` is true. Otherwise `index` is unchanged and `reason` says why
+// (no record, a damaged one, other data, a split that cannot be made the same way again).
+struct RecordedValidation {
+  bool applies = false;
+  std::string reason;
+  std::string description;    // e.g. "validation split of DATA, fraction 0.3, seed 5, group-aware"
+  bool data_changed = false;  // the source hashes differently from the record
+};
+RecordedValidation remake_recorded_validation(const std::string& provenance_json, const std::string& data,
+                                              data::DatasetIndex& index);
 
 struct OverlapCheck {
   bool checked = false;  // false: `reason` says why not
