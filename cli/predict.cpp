@@ -1,6 +1,7 @@
 // `alz predict --weights FILE IMAGE... | DIR`: the predicted class and every class's
-// probability per image; `--format json`; `--timing` adds the batch-1 latency (median of
-// repeated runs after a warm-up). Works with Keras files (.h5, .weights.h5, .keras: the model from
+// probability per image; `--format json`; `--precision fp32|tf32|bf16`; `--timing` adds the
+// batch-1 latency (median of 50 runs after 10 warm-up runs; on a GPU the forward replayed as
+// one CUDA graph unless `--cuda-graph off`). Works with Keras files (.h5, .weights.h5, .keras: the model from
 // the file) and with a bare Keras-named safetensors file given --model and --classes (and
 // --class-names).
 // Images are resized as the checkpoint's training resized them (its "resize" metadata; keras
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -22,6 +24,7 @@
 #include "data/image.h"
 #include "data/resize.h"
 #include "tensor/autograd.h"
+#include "tensor/cuda_graph.h"
 #include "tensor/cuda_runtime.h"
 #include "train/evaluate.h"
 #include "train/inference.h"
@@ -60,6 +63,7 @@ int predict(int argc, char** argv) {
   std::vector<std::string> inputs;
   std::string format = "text", class_names, input_size;
   bool timing = false, strict = false;
+  std::string cuda_graph = "on";
   int batch = 16;
   app.add_option("--weights", o.weights, "checkpoint (.safetensors) or Keras file (.h5, .weights.h5, .keras)")
       ->required();
@@ -76,6 +80,8 @@ int predict(int argc, char** argv) {
       ->check(CLI::IsMember({"keras", "area"}));
   app.add_option("--batch", batch, "images per forward pass")->check(CLI::Range(1, 1024));
   app.add_flag("--timing", timing, "print the batch-1 latency (median of 50 runs after 10 warm-up runs)");
+  app.add_option("--cuda-graph", cuda_graph, "--timing on a GPU: on replays the forward as one CUDA graph, off runs it")
+      ->check(CLI::IsMember({"on", "off"}));
   app.add_flag("--strict", strict, "exit with status 1 when any image could not be read (they are skipped either way)");
   if (std::optional<int> code = parse_command_line(app, argc, argv)) return *code;
   if (!input_size.empty() && !train::parse_size(input_size, o.input_height, o.input_width)) {
@@ -124,19 +130,42 @@ int predict(int argc, char** argv) {
     std::vector<data::SkippedFile> ignored;
     Tensor one = image_batch({results[0]["image"].get<std::string>()}, height, width, loaded.resize, loaded.device,
                              read, ignored);
+    // On a GPU the forward is replayed as one CUDA graph (tensor/cuda_graph.h) after 10 eager
+    // runs: batch-1 latency is launch-bound, and a graph removes the per-kernel host cost.
+    // `--cuda-graph off`, or a capture that fails, times the eager forward.
+    Tensor logits;
+    std::unique_ptr<cuda::CudaGraph> graph;
+    for (int run = 0; run < 10; ++run) (void)model.forward(one).at({0, 0});
+    std::string timed = "eager";
+    if (loaded.device.is_cuda() && cuda_graph == "on") {
+      try {
+        graph = std::make_unique<cuda::CudaGraph>(loaded.device.index);
+        graph->capture([&] { logits = model.forward(one); });
+        timed = "CUDA graph";
+      } catch (const Error& error) {
+        std::fprintf(stderr, "alz predict: --timing runs eagerly: %s\n", error.what());
+        graph.reset();
+      }
+    }
     std::vector<double> ms;
-    for (int run = 0; run < 60; ++run) {
+    for (int run = 0; run < 50; ++run) {
       auto begin = std::chrono::steady_clock::now();
-      Tensor logits = model.forward(one);
+      if (graph)
+        graph->replay();
+      else
+        logits = model.forward(one);
       (void)logits.at({0, 0});  // waits for the device
-      if (run >= 10)
-        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count());
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count());
     }
     std::sort(ms.begin(), ms.end());
     double median = ms[ms.size() / 2];
     out["latency_ms_batch1_median"] = median;
+    out["latency_mode"] = timed;
+    // TF32 exists only on GPUs: a CPU runs f32.
+    const std::string precision = loaded.device.is_cpu() && o.precision == "tf32" ? "fp32" : o.precision;
     if (format == "text")
-      std::printf("batch-1 latency on %s: %.2f ms (median of %zu)\n", loaded.device.str().c_str(), median, ms.size());
+      std::printf("batch-1 latency on %s (%s, %s): %.2f ms (median of %zu)\n", loaded.device.str().c_str(),
+                  precision.c_str(), timed.c_str(), median, ms.size());
   }
   if (format == "json") std::cout << out.dump(2) << "\n";
   return report_unreadable("predict", skipped, total, strict);
