@@ -2,8 +2,9 @@
 # Packs the programs of a build folder for a GPU machine that should not spend its time
 # compiling: test and benchmark programs, `alz`, and the shared libraries such a machine may
 # lack (Debian's Google Benchmark, libjpeg-turbo's TurboJPEG, HDF5 and its curl and TLS
-# dependencies, libzip, ONNX, protobuf, OpenBLAS): every library but the C and compiler runtimes
-# and CUDA's. They need glibc 2.36 at most (Debian 12), which the GPU machine's Ubuntu 24.04 has.
+# dependencies, libzip, ONNX, protobuf, OpenBLAS, OpenMPI): every library but the C and compiler
+# runtimes, CUDA's and NCCL's (the GPU machine has NCCL 2.28, and its library alone is 218 MB).
+# They need glibc 2.36 at most (Debian 12), which the GPU machine's Ubuntu 24.04 has.
 # ALZ_PACK_TESTS=gpu packs only the GPU test programs (the CPU ones run in CI; all of them
 # together are about 160 MB).
 # Usage: bash tools/pack-prebuilt.sh BUILD_DIR OUT_DIR
@@ -23,7 +24,7 @@ strip --strip-debug "$dest"/tests/* "$dest"/bench/* "$dest/alz"
 # its own): such a machine may lack any Debian library (HDF5 pulls in curl, TLS, Kerberos, ...).
 for library in $(ldd "$dest"/bench/* "$dest"/tests/* "$dest/alz" |
     awk '$2 == "=>" && $3 ~ /^\// {print $3}' |
-    grep -Ev '/(libc|libm|libdl|libpthread|librt|libresolv|ld-linux[^/]*|libstdc\+\+|libgcc_s|libcuda|libcudart|libcudnn[^/]*|libcublas[^/]*|libcublasLt|libnvrtc[^/]*|libnvJitLink)\.so' |
+    grep -Ev '/(libc|libm|libdl|libpthread|librt|libresolv|ld-linux[^/]*|libstdc\+\+|libgcc_s|libcuda|libcudart|libcudnn[^/]*|libcublas[^/]*|libcublasLt|libnvrtc[^/]*|libnvJitLink|libnccl)\.so' |
     sort -u); do
   cp -L "$library" "$dest/lib/"
 done
