@@ -97,6 +97,7 @@ int eval(int argc, char** argv) {
   options.resize = loaded.resize;
   options.shuffle = false;
   options.device = loaded.device;
+  if (o.precision == "bf16" && loaded.device.is_cuda()) options.dtype = DType::BF16;  // half the copy; the same values
   // Every image of the split decoded once before the pass, so that a corrupt one is skipped, not fatal.
   std::vector<data::SkippedFile> skipped = index.skipped;
   data::ScanOptions verify;
