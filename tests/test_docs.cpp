@@ -27,7 +27,7 @@ std::string read_text(const fs::path& path) {
 std::set<std::string> test_names() {
   std::set<std::string> names;
   static const std::regex test(R"(TEST(?:_F|_P)?\(\s*(\w+),\s*(\w+)\))");
-  for (const char* folder : {".", "gpu"}) {
+  for (const char* folder : {".", "gpu", "dist"}) {
     for (const auto& entry : fs::directory_iterator(folder)) {
       const std::string file = entry.path().filename().string();
       if (file.rfind("test_", 0) != 0) continue;
@@ -36,6 +36,11 @@ std::set<std::string> test_names() {
         names.insert((*it)[1].str() + "." + (*it)[2].str());
     }
   }
+  // Tests that CMake registers itself (a script under mpirun, say): add_test(NAME Suite.Name ...).
+  static const std::regex cmake_test(R"(add_test\(NAME (\w+)\.(\w+))");
+  const std::string cmake = read_text("CMakeLists.txt");
+  for (std::sregex_iterator it(cmake.begin(), cmake.end(), cmake_test), end; it != end; ++it)
+    names.insert((*it)[1].str() + "." + (*it)[2].str());
   return names;
 }
 
