@@ -67,19 +67,20 @@ std::vector<size_t> BucketPlan::launch_rest() {
   return launch;
 }
 
+std::vector<ParamRef> synchronised_parameters(std::vector<ParamRef> params) {
+  std::erase_if(params, [](const ParamRef& p) { return !p.trainable; });
+  for (const ParamRef& p : params)
+    ALZ_CHECK(p.tensor->dtype() == DType::F32 && p.tensor->device() == params.front().tensor->device(),
+              "data-parallel training needs f32 parameters on one device; " << p.name << " is " << p.tensor->summary());
+  return params;
+}
+
 HostGradientSync::HostGradientSync(Communicator& comm, std::vector<ParamRef> params, std::vector<ParamRef> buffers,
                                    int64_t bucket_bytes)
     : comm_(comm),
-      params_([&] {
-        std::erase_if(params, [](const ParamRef& p) { return !p.trainable; });
-        return std::move(params);
-      }()),
+      params_(synchronised_parameters(std::move(params))),
       buffers_(std::move(buffers)),
-      plan_(params_, bucket_bytes) {
-  for (const ParamRef& p : params_)
-    ALZ_CHECK(p.tensor->dtype() == DType::F32,
-              "data-parallel training needs f32 parameters; " << p.name << " is " << p.tensor->summary());
-}
+      plan_(params_, bucket_bytes) {}
 
 void HostGradientSync::begin_step(double weight) {
   weight_ = weight;

@@ -96,6 +96,11 @@ class BucketPlan {
   std::vector<std::string> names_;
 };
 
+// The parameters a synchronisation keeps: the trainable ones, each checked to be f32 (the
+// master weights; bf16 compute casts from them) and on one device. Throws alz::Error naming one
+// that is not.
+std::vector<ParamRef> synchronised_parameters(std::vector<ParamRef> params);
+
 // All-reduce through the communicator, in buckets of about `bucket_bytes` (f32 gradients).
 class HostGradientSync final : public GradientSync {
  public:

@@ -122,8 +122,7 @@ Trainer::StepResult Trainer::data_parallel_step(const data::Batch& batch) {
   StepResult result;
   const auto n = static_cast<int64_t>(batch.samples.size());  // 0 only for an empty share of a tiny last batch
   std::optional<ops::CrossReplicaBatchNorm> sync_bn;          // --sync-bn: statistics over every rank's batch
-  if (config_.sync_bn && comm_.distributed())
-    sync_bn.emplace([this](double* values, int64_t count) { comm_.all_reduce_sum(values, count); });
+  if (config_.sync_bn) sync_bn.emplace([this](double* values, int64_t count) { comm_.all_reduce_sum(values, count); });
   if (n > 0) {
     result.logits = model_->forward(batch.images);  // (n, classes); the tape records every op
     result.loss = ops::softmax_cross_entropy(result.logits, batch.labels, class_weights_, config_.label_smoothing);

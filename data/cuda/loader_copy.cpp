@@ -19,27 +19,12 @@
 #include <vector>
 
 #include "core/cuda/check.h"
+#include "core/cuda/device_guard.h"
 #include "core/error.h"
 #include "data/loader.h"
 #include "tensor/cuda/context.h"
 
 namespace alz::data::detail {
-namespace {
-
-// Makes `device` current for a scope and restores the previous one.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    ALZ_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != device) ALZ_CUDA_CHECK(cudaSetDevice(device));
-  }
-  ~DeviceGuard() { cudaSetDevice(previous_); }
-
- private:
-  int previous_ = 0;
-};
-
-}  // namespace
 
 struct DeviceCopier::Impl {
   Device device;
@@ -59,7 +44,7 @@ DeviceCopier::DeviceCopier(Device device, int buffers, int64_t max_batch) : impl
   ALZ_CHECK(buffers >= 1, "loader copy: needs at least one device buffer");
   impl_->device = device;
   impl_->max_batch = max_batch;
-  DeviceGuard guard(device.index);
+  cuda::DeviceGuard guard(device.index);
   cuda::context(device.index);  // throws a clear error without a device
   impl_->slots.resize(buffers);
   for (auto& slot : impl_->slots) {
@@ -83,7 +68,7 @@ DeviceCopier::~DeviceCopier() {
 void DeviceCopier::upload(const Tensor& host_images, const Tensor& host_labels, Tensor& device_images,
                           Tensor& device_labels) {
   Impl& impl = *impl_;
-  DeviceGuard guard(impl.device.index);
+  cuda::DeviceGuard guard(impl.device.index);
   cuda::Context& ctx = cuda::context(impl.device.index);
   const auto buffers = static_cast<int64_t>(impl.slots.size());
 

@@ -44,17 +44,13 @@ class NcclGradientSync final : public GradientSync {
   NcclGradientSync(Communicator& comm, std::vector<ParamRef> params, std::vector<ParamRef> buffers, Device device,
                    int64_t bucket_bytes)
       : comm_(comm),
-        params_([&] {
-          std::erase_if(params, [](const ParamRef& p) { return !p.trainable; });
-          return std::move(params);
-        }()),
+        params_(synchronised_parameters(std::move(params))),
         buffers_(std::move(buffers)),
         plan_(params_, bucket_bytes),
         device_(device) {
-    for (const ParamRef& p : params_)
-      ALZ_CHECK(p.tensor->dtype() == DType::F32 && p.tensor->device() == device,
-                "NCCL data parallelism needs f32 parameters on " << device.str() << "; " << p.name << " is "
-                                                                 << p.tensor->summary());
+    ALZ_CHECK(params_.empty() || params_.front().tensor->device() == device,
+              "NCCL data parallelism: the parameters are on " << params_.front().tensor->device().str() << ", not "
+                                                              << device.str());
     ALZ_CUDA_CHECK(cudaSetDevice(device.index));
     ncclUniqueId id{};
     if (comm_.is_root()) ALZ_NCCL_CHECK(ncclGetUniqueId(&id));

@@ -7,25 +7,13 @@
 #include <vector>
 
 #include "core/cuda/check.h"
+#include "core/cuda/device_guard.h"
 #include "kernels/bn_relu.h"
 #include "tensor/cuda_runtime.h"
 
 namespace alz::cuda {
 
 namespace {
-
-// Sets the current device for a scope and restores the previous one.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    ALZ_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (device != previous_) ALZ_CUDA_CHECK(cudaSetDevice(device));
-  }
-  ~DeviceGuard() { cudaSetDevice(previous_); }
-
- private:
-  int previous_ = 0;
-};
 
 std::unique_ptr<Context> create_context(int device) {
   DeviceGuard guard(device);

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/cuda/check.h"
+#include "core/cuda/device_guard.h"
 #include "core/error.h"
 #include "kernels/bn_relu.h"
 #include "tensor/cuda/context.h"
@@ -45,21 +46,6 @@ namespace {
 
 // The resources list of the graph being captured on this thread; nullptr when none is.
 thread_local std::vector<std::shared_ptr<void>>* t_capturing = nullptr;
-
-// Makes `device` current for a scope and restores the previous one.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    ALZ_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (device != previous_) ALZ_CUDA_CHECK(cudaSetDevice(device));
-  }
-  ~DeviceGuard() { cudaSetDevice(previous_); }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = 0;
-};
 
 std::string cuda_error_text(const char* call, cudaError_t status) {
   return std::string(call) + ": " + cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ")";
