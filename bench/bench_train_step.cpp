@@ -19,6 +19,9 @@
 //   --precision fp32|tf32|bf16 as `alz train` (train/precision.h); --inference times the
 //   forward pass of a model in eval mode with no tape (bf16: weights stored in bf16, as `alz
 //   predict --precision bf16` runs).
+//   --conv-algo heuristic|benchmark overrides how cuDNN's algorithms are chosen (train/precision.h
+//   sets it per precision). With a CUDA graph the peak memory counts the graph pool's working
+//   memory (tensor/cuda_graph.h: pool_idle_bytes).
 //   --json FILE writes the figures for tools/device-check.sh and bench/RESULTS.md.
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -92,7 +95,7 @@ double gib(size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 
 int main(int argc, char** argv) {
   CLI::App app{"Times one training step of a ResNetV2 (see the header of bench/bench_train_step.cpp)"};
   std::string model_name = "resnet152v2", device_name = "auto", precision = "tf32", optimizer_name = "sgd", json_path;
-  std::string size_text = "224", cuda_graph = "on";
+  std::string size_text = "224", cuda_graph = "on", conv_algo = "default";
   int batch = 64, classes = 4, warmup = 3, steps = 10;
   bool profile = false, inference = false;
   int64_t column_budget = alz::conv2d_cpu_column_budget();
@@ -110,6 +113,10 @@ int main(int argc, char** argv) {
   app.add_flag("--profile", profile, "one more step under the op-level profiler (the whole run is then eager)");
   app.add_option("--cuda-graph", cuda_graph, "GPU: on replays the step as one CUDA graph, off runs it eagerly")
       ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--conv-algo", conv_algo,
+                 "GPU: how cuDNN's convolution algorithms are chosen: default (as --precision sets it), "
+                 "heuristic (cuDNN's order), benchmark (timed once per shape, as cudnn.benchmark)")
+      ->check(CLI::IsMember({"default", "heuristic", "benchmark"}));
   app.add_option("--json", json_path, "write the figures to this file");
   app.add_option("--cpu-column-budget", column_budget, "CPU convolution: im2col chunk size in elements")
       ->check(CLI::PositiveNumber);
@@ -134,6 +141,10 @@ int main(int argc, char** argv) {
     model.to(device);
     model.set_training(!inference);
     alz::train::apply_precision(precision, device, model, /*inference_only=*/inference);
+#if ALZ_HAS_CUDA
+    if (conv_algo != "default")
+      alz::set_conv_algo_mode(conv_algo == "benchmark" ? alz::ConvAlgoMode::Benchmark : alz::ConvAlgoMode::Heuristic);
+#endif
     std::unique_ptr<alz::Optimizer> optimizer;
     if (inference) {
       // no optimizer: the weights may be stored in bf16 (apply_precision above)
@@ -223,6 +234,9 @@ int main(int argc, char** argv) {
     double warmup_ms = ms_since(warm_start);
     std::printf("cuda graph: %s\n", graph_status.c_str());
 #if ALZ_HAS_CUDA
+    if (device.is_cuda()) std::printf("conv algorithms: %s\n", alz::conv_algo_mode_name(alz::conv_algo_mode()));
+#endif
+#if ALZ_HAS_CUDA
     if (device.is_cuda()) alz::cuda::reset_peak_stats(device.index);
 #endif
     if (device.is_cpu()) alz::reset_host_peak_stats();
@@ -238,6 +252,10 @@ int main(int argc, char** argv) {
     }
     double loop_ms = ms_since(loop_start);
     Counters after = read_counters(device);
+    // A replay's working memory sits in the graph's pool, free between replays: a step's peak is
+    // what is allocated outside the replays plus that (tensor/cuda_graph.h).
+    const size_t graph_idle = graph ? graph->pool_idle_bytes() : 0;
+    after.peak += graph_idle;
     std::vector<double> sorted = times;
     std::sort(sorted.begin(), sorted.end());
     double median = sorted[sorted.size() / 2];
@@ -250,13 +268,16 @@ int main(int argc, char** argv) {
           "warm steps: %llu blocks of 64 KiB or more taken from the system (tensor/host_allocator.h); "
           "peak allocated %.2f GiB, held %.2f GiB\n",
           static_cast<unsigned long long>(after.mallocs - before.mallocs), gib(after.peak), gib(after.reserved));
+    char graph_note[96] = "";
+    if (graph) std::snprintf(graph_note, sizeof graph_note, " (%.2f GiB of it the graph pool's working memory)", gib(graph_idle));
     if (device.is_cuda())
       std::printf(
           "warm steps: %llu cudaMalloc calls, %llu cache flushes, %llu new conv algorithm selections; "
-          "peak allocated %.2f GiB, reserved %.2f GiB\n",
+          "peak allocated %.2f GiB%s, reserved %.2f GiB\n",
           static_cast<unsigned long long>(after.mallocs - before.mallocs),
           static_cast<unsigned long long>(after.flushes - before.flushes),
-          static_cast<unsigned long long>(after.selections - before.selections), gib(after.peak), gib(after.reserved));
+          static_cast<unsigned long long>(after.selections - before.selections), gib(after.peak),
+          graph_note, gib(after.reserved));
 
     nlohmann::json out = {{"model", model_name},
                           {"mode", inference ? "inference" : "training"},
@@ -279,6 +300,10 @@ int main(int argc, char** argv) {
       out["peak_allocated_gib"] = gib(after.peak);
       out["reserved_gib"] = gib(after.reserved);
       out["graph_pool_gib"] = gib(graph ? graph->pool_bytes() : 0);
+      out["graph_pool_idle_gib"] = gib(graph_idle);
+#if ALZ_HAS_CUDA
+      out["conv_algo"] = alz::conv_algo_mode_name(alz::conv_algo_mode());
+#endif
     }
 
     if (profile) {

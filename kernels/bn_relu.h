@@ -15,8 +15,10 @@
 //              xhat = (x - mean) * invstd
 //              dbeta[c]  (+)= sum_r g          dgamma[c] (+)= sum_r g * xhat
 //              dx = gamma * invstd * (g - sum_r g / rows - xhat * sum_r (g * xhat) / rows)
-//              dx overwritten; dgamma and dbeta too, or added into with accumulate_params
-//              (the gradient rule: tensor/autograd.h)
+//              dx overwritten, or added into with accumulate_dx (autograd's fused epilogue:
+//              a residual block's input, whose shortcut gradient is already there); dgamma and
+//              dbeta overwritten, or added into with accumulate_params (the gradient rule:
+//              tensor/autograd.h)
 // Defaults follow Keras ResNetV2: epsilon 1.001e-5, momentum 0.99 (kernels/batch_norm.h).
 // The unfused reference is kernels/batch_norm.h; this op equals it followed by a ReLU.
 //
@@ -35,7 +37,8 @@
 //   backward: kernel 1 reads x and dy: sums of g and g*xhat per block; the last block per tile
 //             adds the partials in split order, adds them into dgamma/dbeta (which the launcher
 //             zeroes first unless accumulate_params), stores dx coefficients.
-//             kernel 2 reads x and dy (backwards again), writes dx.
+//             kernel 2 reads x and dy (backwards again), writes dx (accumulate_dx: reads dx
+//             too and writes the sum, in f32 then rounded once to the storage).
 //   inference: one kernel, reads x, writes y (may be in place).
 // Bytes moved (E = rows * C * sizeof(storage)): forward 3E (stats read, apply read + write),
 // backward 5E (two reads for the sums, two reads and a write for dx): 8E for a training step,
@@ -80,12 +83,12 @@ template <typename T> struct BnReluForwardArgs {
 };
 
 // Arguments of the backward of the training forward. x: the forward's input; dy, dx:
-// (rows, channels), dx may alias dy; the others (channels).
+// (rows, channels), dx may alias dy unless accumulate_dx; the others (channels).
 template <typename T> struct BnReluBackwardArgs {
   using P = BatchNormParam<T>;
   const T* x = nullptr;
   const T* dy = nullptr;
-  T* dx = nullptr;  // overwritten
+  T* dx = nullptr;  // overwritten (accumulate_dx: added into)
   int64_t rows = 0, channels = 0;
   const P* gamma = nullptr;
   const P* beta = nullptr;             // with gamma, recomputes the ReLU mask
@@ -94,6 +97,7 @@ template <typename T> struct BnReluBackwardArgs {
   P* dgamma = nullptr;             // (required)
   P* dbeta = nullptr;              // (required)
   bool accumulate_params = false;  // false: dgamma, dbeta overwritten; true: added into
+  bool accumulate_dx = false;      // false: dx overwritten; true: dx += the gradient (dx must not alias dy)
 };
 
 // ---------------------------------------------------------------- CPU (T = float, double)

@@ -18,6 +18,19 @@ thread_local bool t_grad_enabled = true;
 // its own; the strong references run from outputs to their nodes to the inputs' metas.
 thread_local std::vector<std::weak_ptr<Node>> t_tape;
 
+// The node whose backward function runs now on this thread (pending_gradient_of_input).
+thread_local Node* t_running_node = nullptr;
+class RunningNode {
+ public:
+  explicit RunningNode(Node* node) : previous_(t_running_node) { t_running_node = node; }
+  ~RunningNode() { t_running_node = previous_; }
+  RunningNode(const RunningNode&) = delete;
+  RunningNode& operator=(const RunningNode&) = delete;
+
+ private:
+  Node* previous_;
+};
+
 void prune_tape() {
   t_tape.erase(std::remove_if(t_tape.begin(), t_tape.end(), [](const auto& weak) { return weak.expired(); }),
                t_tape.end());
@@ -130,6 +143,7 @@ void backward(const Tensor& root, const Tensor& grad) {
     {
       const std::string range_name = node->name + ".backward";
       profiler::Range range(range_name.c_str(), node->grad_output);
+      RunningNode running(node);
       input_grads = node->backward(node->grad_output);
     }
     ALZ_CHECK(input_grads.size() == node->inputs.size(), "backward of '" << node->name << "' returned "
@@ -159,6 +173,17 @@ void backward(const Tensor& root, const Tensor& grad) {
                                 return !node || node->released;
                               }),
                t_tape.end());
+}
+
+Tensor pending_gradient_of_input(size_t index, const Shape& shape, DType dtype, Device device) {
+  if (t_running_node == nullptr || index >= t_running_node->inputs.size()) return Tensor();
+  const std::shared_ptr<AutogradMeta>& input = t_running_node->inputs[index];
+  if (!input || !input->grad_fn || input->grad_fn->released) return Tensor();
+  const Tensor& sum = input->grad_fn->grad_output;
+  if (!sum.defined() || sum.storage_shared() || sum.shape() != shape || sum.dtype() != dtype ||
+      sum.device() != device)
+    return Tensor();
+  return sum;
 }
 
 size_t tape_size() {

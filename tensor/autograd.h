@@ -27,11 +27,15 @@
 //   2. Activation gradients are overwritten. Any other gradient lives only during backward:
 //      the op that computes it writes it into a fresh buffer and never reads what the buffer
 //      held before; contributions from several consumers (fan-out) are summed by autograd.
+//      One exception, a fused epilogue: an op whose backward kernel can add (BatchNorm+ReLU in
+//      training) may ask for the running sum of an input's gradient
+//      (pending_gradient_of_input below), add its contribution into it in place, and return
+//      an undefined gradient for that input. The sum is the same; one pass over the tensor
+//      and one buffer are saved (a residual block's input: the shortcut's gradient arrives first).
 //   3. Kernels follow the same default. A backward kernel overwrites every gradient it writes
 //      (dx, dw, db, dgamma, ...). Where it takes `accumulate`, `accumulate_dx` or
 //      `accumulate_params`, true adds into the buffer instead: for callers that keep their own
-//      sums (tests, benchmarks). The ops never set it, so a training step accumulates only in
-//      autograd.
+//      sums (tests, benchmarks), and `accumulate_dx` for the fused epilogue of rule 2.
 //
 // Tested in tests/test_autograd.cpp (fan-out, the gradient rule, no-grad, release, errors) and
 // by every op's finite-difference test in tests/test_ops.cpp.
@@ -110,6 +114,14 @@ class LeafGradientHookScope {
  private:
   LeafGradientHook previous_;
 };
+
+// For an op's backward function, while autograd runs it on this thread: the gradient summed so
+// far for the running node's input `index`, to add this op's contribution into in place (rule 2).
+// Defined only when that input is the output of another op (not a leaf: a leaf's .grad is
+// autograd's), a contribution has arrived, no other tensor shares its buffer, and it has this
+// shape, dtype and device; otherwise undefined, and the op returns its gradient as usual. An op
+// that takes it must add into it and return an undefined gradient for that input.
+Tensor pending_gradient_of_input(size_t index, const Shape& shape, DType dtype, Device device);
 
 // Nodes on this thread's tape that are still alive (tests: the tape is released after backward).
 size_t tape_size();

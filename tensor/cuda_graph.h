@@ -59,6 +59,11 @@ class CudaGraph {
   int device() const;
   size_t num_nodes() const;   // kernels, copies and memsets recorded
   size_t pool_bytes() const;  // device memory reserved for this graph's private pool
+  // Of pool_bytes(), the blocks no tensor holds between replays: the replays' working memory
+  // (activations, saved tensors, gradients of activations), already counted by
+  // AllocatorStats::reserved_bytes but not by allocated_bytes. What a replay occupies is
+  // allocated_bytes + pool_idle_bytes().
+  size_t pool_idle_bytes() const;
   uint64_t replays() const;
 
  private:

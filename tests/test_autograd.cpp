@@ -15,6 +15,7 @@
 #include "tensor/autograd.h"
 #include "tensor/host_allocator.h"
 #include "tensor/ops.h"
+#include "tensor/profiler.h"
 
 namespace alz {
 namespace {
@@ -300,6 +301,66 @@ TEST(AutogradRule, ActivationGradientsAreOverwrittenNotSummedWithStaleData) {
     SCOPED_TRACE("parameter " + std::to_string(i));
     ALZ_EXPECT_CLOSE(again[i], clean[i], same);
   }
+}
+
+// Rule 2's fused epilogue: in a residual block y = x + 2 * bn_relu(x) the shortcut's gradient
+// reaches x first; batch_norm_relu's backward then adds its own into that buffer in place
+// (pending_gradient_of_input) instead of returning it for autograd to sum. The gradient of x
+// equals the unfused computation (the same block through the reference BatchNorm and ops::relu,
+// summed by autograd), and no separate accumulation ran.
+TEST(AutogradRule, BatchNormAddsIntoTheResidualGradientInPlace) {
+  Generator gen(44);
+  const Tensor x_values = Tensor::normal({3, 5, 5, 6}, gen, 0.0, 1.0, DType::F32);
+  const Tensor gamma = Tensor::normal({6}, gen, 1.0, 0.3, DType::F32), beta = Tensor::normal({6}, gen, 0.0, 0.5, DType::F32);
+  const Tensor dy = Tensor::normal({3, 5, 5, 6}, gen, 0.0, 1.0, DType::F32);
+  auto x_gradient = [&](bool fused, int* accumulations) {
+    Tensor x = x_values.clone().set_requires_grad(true);
+    Tensor input = ops::scale(x, 1.0);  // an op's output, as a residual block's input is
+    Tensor mean = Tensor::zeros({6}, DType::F32), variance = Tensor::ones({6}, DType::F32);
+    ops::BatchNormOptions o;
+    o.fused = fused;
+    Tensor branch = ops::scale(ops::batch_norm(input, gamma, beta, mean, variance, o), 2.0);
+    Tensor y = ops::add(input, branch);
+    profiler::start();
+    backward(y, dy);
+    for (const profiler::OpTime& row : profiler::stop())
+      if (row.name == "accumulate_grad") *accumulations = static_cast<int>(row.calls);
+    return x.grad();
+  };
+  int fused_sums = 0, unfused_sums = 0;
+  const Tensor fused = x_gradient(true, &fused_sums), unfused = x_gradient(false, &unfused_sums);
+  EXPECT_EQ(fused_sums, 0) << "the BatchNorm's backward added into the shortcut's gradient";
+  EXPECT_EQ(unfused_sums, 1) << "the reference path sums the two gradients in autograd";
+  ALZ_EXPECT_CLOSE(fused, unfused, (test::Tolerance{1e-5, 1e-5}));
+}
+
+// The offer is refused whenever taking it could be wrong: a leaf (autograd owns .grad), no
+// gradient yet, a buffer another tensor shares, another shape or dtype, outside a backward.
+TEST(AutogradRule, PendingGradientIsOfferedOnlyWhenItIsSafeToAddInto) {
+  EXPECT_FALSE(pending_gradient_of_input(0, {2}, DType::F32, Device::cpu()).defined()) << "outside a backward";
+  Tensor leaf = Tensor::ones({2}, DType::F32).set_requires_grad(true);
+  Tensor produced = ops::scale(leaf, 3.0);
+  std::vector<std::string> seen;
+  auto probe = [&](const Tensor& input) {
+    Tensor out = Tensor::zeros(input.shape(), input.dtype());
+    record("probe", out, {&input}, [&seen](const Tensor& g) {
+      seen.push_back(pending_gradient_of_input(0, g.shape(), g.dtype(), g.device()).defined() ? "offered" : "refused");
+      seen.push_back(pending_gradient_of_input(0, {3}, g.dtype(), g.device()).defined() ? "offered" : "refused");
+      seen.push_back(pending_gradient_of_input(0, g.shape(), DType::F64, g.device()).defined() ? "offered" : "refused");
+      seen.push_back(pending_gradient_of_input(1, g.shape(), g.dtype(), g.device()).defined() ? "offered" : "refused");
+      return std::vector<Tensor>{g};
+    });
+    return out;
+  };
+  // produced is used twice: by scale (recorded later, so its backward runs first and leaves a
+  // gradient of its own, unshared) and by the probe.
+  Tensor a = probe(produced), b = ops::scale(produced, 5.0);
+  backward(ops::add(ops::sum(a), ops::sum(b)));
+  EXPECT_EQ(seen, (std::vector<std::string>{"offered", "refused", "refused", "refused"}));
+  seen.clear();
+  Tensor c = probe(leaf);  // a leaf's .grad is never offered
+  backward(ops::sum(c));
+  EXPECT_EQ(seen, (std::vector<std::string>{"refused", "refused", "refused", "refused"}));
 }
 
 }  // namespace

@@ -426,6 +426,87 @@ TEST(BnRelu, ParameterGradientsAreOverwrittenUnlessAccumulated) {
   });
 }
 
+// accumulate_dx (autograd's fused epilogue, tensor/autograd.h): dx overwritten by default, so
+// stale contents never reach it; with the flag, dx + the fresh gradient. Reference and fast.
+TEST(BnRelu, InputGradientIsOverwrittenUnlessAccumulated) {
+  const Problem p = rounded(make_problem(41, 13, 37));
+  const int64_t c = p.channels, n = p.rows * c;
+  std::vector<double> y(n), m(c), s(c), dg(c), db(c);
+  bn_relu_forward_training_cpu(BnReluForwardArgs<double>{.x = p.x.data(),
+                                                         .y = y.data(),
+                                                         .rows = p.rows,
+                                                         .channels = c,
+                                                         .gamma = p.gamma.data(),
+                                                         .beta = p.beta.data(),
+                                                         .saved = {m.data(), s.data()}});
+  auto reference = [&](std::vector<double>& dx, bool accumulate) {
+    bn_relu_backward_cpu(BnReluBackwardArgs<double>{.x = p.x.data(),
+                                                    .dy = p.dy.data(),
+                                                    .dx = dx.data(),
+                                                    .rows = p.rows,
+                                                    .channels = c,
+                                                    .gamma = p.gamma.data(),
+                                                    .beta = p.beta.data(),
+                                                    .saved = {m.data(), s.data()},
+                                                    .dgamma = dg.data(),
+                                                    .dbeta = db.data(),
+                                                    .accumulate_dx = accumulate});
+  };
+  std::vector<double> fresh(n, std::numeric_limits<double>::quiet_NaN()), zeros(n, 0.0), prior(n), summed(n);
+  reference(fresh, false);
+  reference(zeros, true);
+  EXPECT_EQ(fresh, zeros) << "overwriting equals adding onto zeros, bit for bit";
+  for (int64_t i = 0; i < n; ++i) prior[i] = std::sin(0.37 * static_cast<double>(i));
+  std::vector<double> expected(n);
+  for (int64_t i = 0; i < n; ++i) expected[i] = prior[i] + fresh[i];
+  summed = prior;
+  reference(summed, true);
+  ALZ_EXPECT_CLOSE(summed, expected, (Tolerance{1e-12, 1e-12}));
+
+  std::vector<float> xf = to_float(p.x), dyf = to_float(p.dy), gf = to_float(p.gamma), bf = to_float(p.beta), yf(n),
+                     mf(c), sf(c), dgf(c), dbf(c);
+  bn_relu_forward_training_cpu_fast({.x = xf.data(),
+                                     .y = yf.data(),
+                                     .rows = p.rows,
+                                     .channels = c,
+                                     .gamma = gf.data(),
+                                     .beta = bf.data(),
+                                     .saved = {mf.data(), sf.data()}});
+  auto fast = [&](std::vector<float>& dx, bool accumulate) {
+    bn_relu_backward_cpu_fast({.x = xf.data(),
+                               .dy = dyf.data(),
+                               .dx = dx.data(),
+                               .rows = p.rows,
+                               .channels = c,
+                               .gamma = gf.data(),
+                               .beta = bf.data(),
+                               .saved = {mf.data(), sf.data()},
+                               .dgamma = dgf.data(),
+                               .dbeta = dbf.data(),
+                               .accumulate_dx = accumulate});
+  };
+  std::vector<float> fresh_f(n, std::numeric_limits<float>::quiet_NaN()), summed_f = to_float(prior);
+  fast(fresh_f, false);
+  fast(summed_f, true);
+  ALZ_EXPECT_CLOSE(fresh_f, to_float(fresh), (Tolerance{1e-5, 1e-4}));
+  ALZ_EXPECT_CLOSE(summed_f, to_float(expected), (Tolerance{1e-5, 1e-4}));
+
+  // dx may alias dy only when it is overwritten.
+  std::vector<float> shared = dyf;
+  EXPECT_THROW(bn_relu_backward_cpu_fast({.x = xf.data(),
+                                          .dy = shared.data(),
+                                          .dx = shared.data(),
+                                          .rows = p.rows,
+                                          .channels = c,
+                                          .gamma = gf.data(),
+                                          .beta = bf.data(),
+                                          .saved = {mf.data(), sf.data()},
+                                          .dgamma = dgf.data(),
+                                          .dbeta = dbf.data(),
+                                          .accumulate_dx = true}),
+               Error);
+}
+
 TEST(BnRelu, RejectsBadArguments) {
   std::vector<float> v(8, 1.0f);
   BnReluForwardArgs<float> forward{.x = v.data(),

@@ -66,6 +66,16 @@ INSTANTIATE_TEST_SUITE_P(OpTable, CpuBf16MatchesF32,
                          ::testing::ValuesIn(test::op_case_params(Device::cpu(), {DType::BF16})),
                          test::op_case_param_name);
 
+// The harness of the GPU's bf16-against-CPU-bf16 test (tests/gpu/test_autograd_ops_gpu.cpp),
+// run here with the CPU on both sides: every bf16 case must go through it, BatchNorm's f32
+// parameters staying f32 on the reference side.
+TEST(OpTable, Bf16AgainstBf16ReferenceRunsEveryCase) {
+  for (const OpCaseParam& param : test::op_case_params(Device::cpu(), {DType::BF16})) {
+    SCOPED_TRACE(param.op->name);
+    EXPECT_TRUE(test::matches_reference(*param.op, DType::BF16, Device::cpu(), DType::BF16, *param.op->bf16));
+  }
+}
+
 TEST(OpTable, CasesAreWellFormed) {
   std::set<std::string> names;
   for (const OpCase& c : test::op_cases()) {

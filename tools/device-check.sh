@@ -21,7 +21,9 @@
 # Stages run in order of importance; once ALZ_DEVICE_BUDGET_S seconds (default 540) have passed,
 # the remaining ones are skipped and the summary says so. ALZ_DEVICE_STAGES picks stages for a
 # short rerun (default: all): any of tests, targets, precision_runs, train_gap, dist, train_step,
-# bn, demo, ncu, memcheck, train, benches, cpu_tests; ALZ_BN_FILTER narrows bench_bn_relu (a --benchmark_filter regex).
+# bn, demo, ncu, memcheck, train, benches, cpu_tests; ALZ_BN_FILTER narrows bench_bn_relu (a --benchmark_filter regex);
+# ALZ_TARGET_CASES="name ..." and ALZ_TORCH_CASES="case ..." narrow the targets stage (ALZ_TORCH_COMPILE=0
+# leaves torch.compile out).
 # Usage: bash tools/device-check.sh OUTDIR [--prebuilt DIR]      (ALZ_COMMIT names the commit)
 set -uo pipefail
 out=${1:?usage: tools/device-check.sh OUTDIR [--prebuilt DIR]}
@@ -121,8 +123,9 @@ if want targets && time_left "targets"; then
   graph_on=""; graph_off=""
   if "$bin/bench/bench_train_step" --help 2>&1 | grep -q -- --cuda-graph; then graph_on="--cuda-graph on"; graph_off="--cuda-graph off"; fi
   : > "$out/targets_alz.jsonl"
-  alz_case() {  # name, then bench_train_step arguments
+  alz_case() {  # name, then bench_train_step arguments; ALZ_TARGET_CASES="a b" runs just those
     local name=$1; shift
+    if [ -n "${ALZ_TARGET_CASES:-}" ] && [[ " $ALZ_TARGET_CASES " != *" $name "* ]]; then return 0; fi
     time_left "alz $name" || return 0
     timeout 120 "$bin/bench/bench_train_step" --device cuda --model resnet152v2 --warmup 5 \
       --json "$out/t_$name.json" "$@" > "$out/t_$name.txt" 2>&1 || note "  alz $name: rc $?"
@@ -130,8 +133,8 @@ if want targets && time_left "targets"; then
       "$out/t_$name.json" "$name" >> "$out/targets_alz.jsonl" 2>/dev/null
     note "  alz $name: $(grep -h '^step:' "$out/t_$name.txt") $(grep -ho 'peak allocated [0-9.]* GiB' "$out/t_$name.txt")"
   }
-  alz_case train_bf16_b64 --steps 20 --precision bf16 --batch 64 --size 224 --profile $graph_on
-  if [ -s "$out/train_step_graph.json" ]; then  # stage train_step timed this very case: not again
+  alz_case train_bf16_b64 --steps 20 --precision bf16 --batch 64 --size 224 $graph_on
+  if [ -s "$out/train_step_graph.json" ] && [ -z "${ALZ_TARGET_CASES:-}" ]; then  # stage train_step timed this very case: not again
     python3 -c "import json,sys; d=json.load(open(sys.argv[1])); d['case']='train_tf32_b64'; print(json.dumps(d))" \
       "$out/train_step_graph.json" >> "$out/targets_alz.jsonl"
     note "  alz train_tf32_b64: the train_step stage's graph step"
@@ -152,10 +155,17 @@ if want targets && time_left "targets"; then
     alz_case train_bf16_b32_208x176_adam_eager --steps 20 --precision bf16 --batch 32 --size 208x176 --optimizer adam $graph_off
   fi
   fi
+  # cuDNN's algorithms timed once per shape instead of taken in its heuristic order
+  if "$bin/bench/bench_train_step" --help 2>&1 | grep -q -- --conv-algo; then
+    for precision in bf16 tf32 fp32; do
+      alz_case "train_${precision}_b64_bench" --steps 20 --precision $precision --batch 64 --size 224 --conv-algo benchmark $graph_on
+    done
+  fi
   torch_cases="train:bf16:cl:64:224x224 train:tf32:cl:64:224x224 train:bf16:cl:adam:32:208x176 \
     infer:bf16:cl:128:224x224 latency:tf32:1:224x224:graph latency:bf16:cl:1:224x224:graph train:fp32:cl:64:224x224 \
     infer:tf32:cl:128:224x224"
   [ "$quick" = 1 ] && torch_cases="train:bf16:cl:64:224x224 latency:bf16:cl:1:224x224:graph"
+  torch_cases=${ALZ_TORCH_CASES:-$torch_cases}
   if [ "$have_torch" = 1 ] && time_left "torch targets"; then
     timeout 240 python3 bench/torch_targets.py $torch_cases \
       > "$out/targets_torch.jsonl" 2> "$out/targets_torch.err" || note "  torch targets: rc $?"
@@ -172,13 +182,19 @@ fi
 
 # ---- 3c. bf16 against TF32 training on the phantoms (same seed and steps: macro-F1 within 0.03),
 # and `alz train` (loader included) against the step benchmark's SGD step.
+# ALZ_PRECISION_SEEDS (default 1) and ALZ_PRECISION_ARGS (more `alz train` options, e.g.
+# "--model resnetv2-small --input-size 80 --batch 32 --epochs 8", the CPU's recipe) pick the runs.
 if want precision_runs && time_left "precision runs"; then
+  for seed in ${ALZ_PRECISION_SEEDS:-1}; do
   for precision in tf32 bf16; do
-    time_left "alz train $precision" || break
-    rm -rf "/tmp/alz_prec_$precision"
+    time_left "alz train $precision seed $seed" || break
+    run="alz_prec_${precision}_s$seed"
+    rm -rf "/tmp/$run"
+    # shellcheck disable=SC2086  # ALZ_PRECISION_ARGS is a list of options
     timeout 150 "$bin/alz" train --device cuda --precision "$precision" --epochs "${ALZ_PRECISION_EPOCHS:-12}" \
-      --class-weights auto --seed 1 --run-dir "/tmp/alz_prec_$precision" --overwrite > "$out/train_$precision.txt" 2>&1
-    note "  alz train --precision $precision: rc $? ($(elapsed) s): $(grep -h 'best validation' "$out/train_$precision.txt" | tail -1) | $(grep -h 'steady state' "$out/train_$precision.txt" | tail -1)"
+      --class-weights auto --seed "$seed" ${ALZ_PRECISION_ARGS:-} --run-dir "/tmp/$run" --overwrite > "$out/$run.txt" 2>&1
+    note "  alz train --precision $precision --seed $seed ${ALZ_PRECISION_ARGS:-}: rc $? ($(elapsed) s): $(grep -h 'best validation' "$out/$run.txt" | tail -1) | $(grep -h 'steady state' "$out/$run.txt" | tail -1)"
+  done
   done
 fi
 if want train_gap && time_left "train gap"; then

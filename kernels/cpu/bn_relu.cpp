@@ -124,6 +124,7 @@ template <typename T> void bn_relu_backward_cpu(const BnReluBackwardArgs<T>& a) 
   check_args("bn_relu_backward_cpu", rows, channels);
   ALZ_CHECK(saved.mean != nullptr && saved.invstd != nullptr,
             "bn_relu_backward_cpu: the saved mean and invstd of the forward are required");
+  ALZ_CHECK(!(a.accumulate_dx && dx == dy), "bn_relu_backward_cpu: accumulate_dx needs dx apart from dy");
   // g = dy masked by the recomputed ReLU; xhat = (x - mean) * invstd.
   auto masked = [&](int64_t r, int64_t c, double& g, double& xhat) {
     const double m = static_cast<double>(saved.mean[c]), s = static_cast<double>(saved.invstd[c]);
@@ -158,7 +159,9 @@ template <typename T> void bn_relu_backward_cpu(const BnReluBackwardArgs<T>& a) 
       double g, xhat;
       masked(r, c, g, xhat);
       const double k = static_cast<double>(gamma[c]) * static_cast<double>(saved.invstd[c]);
-      dx[r * channels + c] = static_cast<T>(k * (g - sum_g[c] * inv_rows - xhat * sum_g_xhat[c] * inv_rows));
+      const double before = a.accumulate_dx ? static_cast<double>(dx[r * channels + c]) : 0.0;
+      dx[r * channels + c] =
+          static_cast<T>(before + k * (g - sum_g[c] * inv_rows - xhat * sum_g_xhat[c] * inv_rows));
     }
   }
 }

@@ -197,6 +197,7 @@ void bn_relu_backward_cpu_fast(const BnReluBackwardArgs<float>& a) {
   const int64_t rows = a.rows, channels = a.channels;
   const bool relu = a.relu;
   check_args("bn_relu_backward_cpu_fast", rows, channels);
+  ALZ_CHECK(!(a.accumulate_dx && dx == dy), "bn_relu_backward_cpu_fast: accumulate_dx needs dx apart from dy");
   ALZ_CHECK(saved.mean != nullptr && saved.invstd != nullptr,
             "bn_relu_backward_cpu_fast: the saved mean and invstd of the forward are required");
   const size_t C = static_cast<size_t>(channels);
@@ -252,8 +253,10 @@ void bn_relu_backward_cpu_fast(const BnReluBackwardArgs<float>& a) {
     mean_gx[c] = static_cast<float>(sum_g_xhat[c] * inv_rows);
   }
 
-  // Pass 2: dx (may alias dy: each element is read before it is written).
+  // Pass 2: dx (may alias dy: each element is read before it is written), or dx += with
+  // accumulate_dx.
   const float* invstd = saved.invstd;
+  const bool accumulate = a.accumulate_dx;
 #pragma omp parallel for schedule(static) if (rows * channels >= kParallelMinElements)
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * channels;
@@ -262,7 +265,8 @@ void bn_relu_backward_cpu_fast(const BnReluBackwardArgs<float>& a) {
     for (int64_t c = 0; c < channels; ++c) {
       const float g = masked(xr[c], dyr[c], scale[c], shift[c], relu);
       const float xhat = (xr[c] - mean[c]) * invstd[c];
-      dxr[c] = k_coef[c] * (g - mean_g[c] - xhat * mean_gx[c]);
+      const float value = k_coef[c] * (g - mean_g[c] - xhat * mean_gx[c]);
+      dxr[c] = accumulate ? dxr[c] + value : value;
     }
   }
 }

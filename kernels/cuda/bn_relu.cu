@@ -474,8 +474,9 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
   if (threadIdx.x == 0 && threadIdx.y == 0) counters[blockIdx.x] = 0u;
 }
 
-// dx = gamma * invstd * g - coef_a - xhat * coef_b, walking each split from its end.
-template <typename T, int VW, int U>
+// dx = gamma * invstd * g - coef_a - xhat * coef_b, walking each split from its end; with
+// Accumulate, dx += that (the sum in f32, rounded once to T).
+template <typename T, int VW, int U, bool Accumulate>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     bn_backward_dx_kernel(const T* x, const T* dy, T* dx, int64_t rows, int channels, int64_t rows_per_split,
                           const float* gamma, const float* beta, const float* mean, const float* invstd,
@@ -514,6 +515,12 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
         const float xhat = normalized(xs[j], m[j], s[j]);
         const float g = relu && !(pre_activation(xhat, ga[j], be[j]) > 0.0f) ? 0.0f : gs[j];
         gs[j] = __fmaf_rn(k[j], g, -__fmaf_rn(xhat, b[j], a[j]));
+      }
+      if constexpr (Accumulate) {
+        float before[VW];
+        unpack(load_packed<VW>(dx + r * channels + c0), before);
+#pragma unroll
+        for (int j = 0; j < VW; ++j) gs[j] += before[j];
       }
       store_vector<VW>(dx + r * channels + c0, gs);
     }
@@ -686,15 +693,19 @@ template <typename T> void forward_inference(const BnReluForwardArgs<T>& a, cuda
 template <typename T, int VW>
 void launch_backward(const T* x, const T* dy, T* dx, int64_t rows, int64_t channels, const float* gamma,
                      const float* beta, BatchNormSaved<const float> saved, bool relu, float* dgamma, float* dbeta,
-                     const Workspace& w, cudaStream_t stream) {
+                     bool accumulate_dx, const Workspace& w, cudaStream_t stream) {
   const Plan p = make_plan<T>(rows, channels, VW);
   const int c = static_cast<int>(channels);
   bn_backward_reduce_kernel<T, VW, kReduceUnroll<VW>>
       <<<p.grid, p.block, 0, stream>>>(x, dy, rows, c, p.rows_per_split, gamma, beta, saved.mean, saved.invstd, relu,
                                        w.partial_a, w.partial_b, w.counters, dgamma, dbeta, w.coef_a, w.coef_b);
   ALZ_CUDA_CHECK_LAUNCH();
-  bn_backward_dx_kernel<T, VW, kDxUnroll<VW>><<<p.grid, p.block, 0, stream>>>(
-      x, dy, dx, rows, c, p.rows_per_split, gamma, beta, saved.mean, saved.invstd, w.coef_a, w.coef_b, relu);
+  if (accumulate_dx)
+    bn_backward_dx_kernel<T, VW, kDxUnroll<VW>, true><<<p.grid, p.block, 0, stream>>>(
+        x, dy, dx, rows, c, p.rows_per_split, gamma, beta, saved.mean, saved.invstd, w.coef_a, w.coef_b, relu);
+  else
+    bn_backward_dx_kernel<T, VW, kDxUnroll<VW>, false><<<p.grid, p.block, 0, stream>>>(
+        x, dy, dx, rows, c, p.rows_per_split, gamma, beta, saved.mean, saved.invstd, w.coef_a, w.coef_b, relu);
   ALZ_CUDA_CHECK_LAUNCH();
 }
 
@@ -712,13 +723,17 @@ void backward(const BnReluBackwardArgs<T>& a, void* workspace, size_t workspace_
   check_workspace(op, rows, channels, workspace, workspace_bytes);
   ALZ_CHECK(x && dy && dx && gamma && beta && saved.mean && saved.invstd && dgamma && dbeta,
             op << ": x, dy, dx, gamma, beta, the saved statistics, dgamma and dbeta are required");
+  ALZ_CHECK(!(a.accumulate_dx && static_cast<const void*>(dx) == static_cast<const void*>(dy)),
+            op << ": accumulate_dx needs dx apart from dy");
   const Workspace w = carve(workspace, rows, channels);
   // The kernels add the sums into dgamma and dbeta; overwriting them means zeroing them first.
   if (!a.accumulate_params) zero_params(dgamma, dbeta, channels, stream);
   if (use_vectors<T>(channels, {x, dy, dx}))
-    launch_backward<T, kVectorWidth<T>>(x, dy, dx, rows, channels, gamma, beta, saved, relu, dgamma, dbeta, w, stream);
+    launch_backward<T, kVectorWidth<T>>(x, dy, dx, rows, channels, gamma, beta, saved, relu, dgamma, dbeta,
+                                        a.accumulate_dx, w, stream);
   else
-    launch_backward<T, 1>(x, dy, dx, rows, channels, gamma, beta, saved, relu, dgamma, dbeta, w, stream);
+    launch_backward<T, 1>(x, dy, dx, rows, channels, gamma, beta, saved, relu, dgamma, dbeta, a.accumulate_dx, w,
+                          stream);
 }
 
 }  // namespace

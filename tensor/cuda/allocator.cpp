@@ -180,6 +180,15 @@ class CachingAllocator {
     return found == graph_pools_.end() ? 0 : found->second.bytes;
   }
 
+  size_t graph_pool_idle_bytes(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = graph_pools_.find(id);
+    if (found == graph_pools_.end()) return 0;
+    size_t idle = 0;
+    for (const auto& entry : found->second.free_blocks) idle += entry.first;
+    return idle;
+  }
+
   bool graph_pool_exists(uint64_t id) {
     std::lock_guard<std::mutex> lock(mutex_);
     return graph_pools_.count(id) > 0;
@@ -293,6 +302,7 @@ void graph_pool_begin(uint64_t pool) {
 void graph_pool_end() { t_graph_pool = 0; }
 void graph_pool_destroy(uint64_t pool) { allocator().destroy_graph_pool(pool); }
 size_t graph_pool_bytes(uint64_t pool) { return allocator().graph_pool_bytes(pool); }
+size_t graph_pool_idle_bytes(uint64_t pool) { return allocator().graph_pool_idle_bytes(pool); }
 uint64_t active_graph_pool() { return t_graph_pool; }
 
 void* pinned_allocate(size_t bytes) { return allocator().allocate(bytes, -1); }

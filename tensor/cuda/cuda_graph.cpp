@@ -161,6 +161,7 @@ bool CudaGraph::captured() const { return impl_->exec != nullptr; }
 int CudaGraph::device() const { return impl_->device; }
 size_t CudaGraph::num_nodes() const { return impl_->nodes; }
 size_t CudaGraph::pool_bytes() const { return impl_->pool ? graph_pool_bytes(impl_->pool) : 0; }
+size_t CudaGraph::pool_idle_bytes() const { return impl_->pool ? graph_pool_idle_bytes(impl_->pool) : 0; }
 uint64_t CudaGraph::replays() const { return impl_->replays; }
 
 bool capturing() { return t_capturing != nullptr; }

@@ -20,6 +20,7 @@ void graph_pool_begin(uint64_t pool);    // this thread allocates from `pool` (o
 void graph_pool_end();                   // this thread allocates from the general cache again
 void graph_pool_destroy(uint64_t pool);  // the caller has made sure no replay is in flight
 size_t graph_pool_bytes(uint64_t pool);  // reserved by the pool: in use + free
+size_t graph_pool_idle_bytes(uint64_t pool);  // its free blocks: no tensor holds them, replays use them
 uint64_t active_graph_pool();            // the pool this thread allocates from, 0 for none
 
 }  // namespace alz::cuda

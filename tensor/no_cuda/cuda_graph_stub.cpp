@@ -15,6 +15,7 @@ bool CudaGraph::captured() const { return false; }
 int CudaGraph::device() const { return 0; }
 size_t CudaGraph::num_nodes() const { return 0; }
 size_t CudaGraph::pool_bytes() const { return 0; }
+size_t CudaGraph::pool_idle_bytes() const { return 0; }
 uint64_t CudaGraph::replays() const { return 0; }
 
 bool capturing() { return false; }

@@ -2,7 +2,8 @@
 // storage: y, saved and moving statistics and every gradient, over every distinct BatchNorm
 // shape of ResNet152V2 at batch 2 plus odd shapes; the scalar path (misaligned pointers),
 // inference (also in place), bit-exact repeat runs, a large-offset numerics case, workspace
-// checks, dgamma/dbeta overwritten unless accumulate_params (fused, unfused, frozen), and the
+// checks, dgamma/dbeta overwritten unless accumulate_params (fused, unfused, frozen), dx added
+// into an existing gradient with accumulate_dx (every shape, f32 and bf16), and the
 // unfused CUDA reference (kernels/cuda/batch_norm.cu) against its CPU twin.
 //   ctest --test-dir build -R "BnReluGpu|BatchNormGpu"      (or build/tests/test_bn_relu_gpu)
 #include <cuda_runtime.h>
@@ -93,6 +94,7 @@ struct Case {
 template <typename S> struct Inputs {
   std::vector<S> x, dy;
   std::vector<float> gamma, beta, moving_mean, moving_var;
+  std::vector<S> dx_before;  // non-empty: the backward adds dx into these (accumulate_dx)
 };
 
 template <typename S>
@@ -130,7 +132,7 @@ template <typename S> Outputs reference(Inputs<S>& in, int64_t rows, int64_t cha
               std::vector<double>(channels),
               std::vector<double>(in.moving_mean.begin(), in.moving_mean.end()),
               std::vector<double>(in.moving_var.begin(), in.moving_var.end()),
-              std::vector<double>(n),
+              in.dx_before.empty() ? std::vector<double>(n) : as_double(in.dx_before),
               std::vector<double>(channels, 0.5),
               std::vector<double>(channels, -0.25)};
   bn_relu_forward_training_cpu(BnReluForwardArgs<double>{.x = x.data(),
@@ -160,7 +162,8 @@ template <typename S> Outputs reference(Inputs<S>& in, int64_t rows, int64_t cha
                                                   .relu = relu,
                                                   .dgamma = out.dgamma.data(),
                                                   .dbeta = out.dbeta.data(),
-                                                  .accumulate_params = true});
+                                                  .accumulate_params = true,
+                                                  .accumulate_dx = !in.dx_before.empty()});
   return out;
 }
 
@@ -168,6 +171,7 @@ template <typename S> Outputs reference(Inputs<S>& in, int64_t rows, int64_t cha
 template <typename S>
 Outputs run_cuda(const Inputs<S>& in, int64_t rows, int64_t channels, bool relu, size_t misalign = 0) {
   DeviceArray<S> x(in.x, misalign), dy(in.dy, misalign), y(in.x.size(), misalign), dx(in.x.size(), misalign);
+  if (!in.dx_before.empty()) dx.upload(in.dx_before);
   DeviceArray<float> gamma(in.gamma), beta(in.beta), mm(in.moving_mean), mv(in.moving_var);
   DeviceArray<float> mean(channels), invstd(channels);
   DeviceArray<float> dgamma(std::vector<float>(channels, 0.5f)), dbeta(std::vector<float>(channels, -0.25f));
@@ -196,7 +200,8 @@ Outputs run_cuda(const Inputs<S>& in, int64_t rows, int64_t channels, bool relu,
                                               .relu = relu,
                                               .dgamma = dgamma.get(),
                                               .dbeta = dbeta.get(),
-                                              .accumulate_params = true},
+                                              .accumulate_params = true,
+                                              .accumulate_dx = !in.dx_before.empty()},
                         workspace.get(), bytes, nullptr);
   ALZ_CUDA_CHECK(cudaDeviceSynchronize());
   // The counters must be back at zero for the next user of the workspace.
@@ -228,8 +233,12 @@ template <typename S> void expect_close(const Outputs& gpu, const Outputs& cpu, 
   ALZ_EXPECT_CLOSE(gpu.dbeta, cpu.dbeta, sums);
 }
 
-template <typename S> void check_training(const Case& c, uint64_t seed, size_t misalign = 0) {
+// accumulate_dx: dx starts as another random tensor (the gradient a residual block's shortcut
+// has already brought) and the backward adds into it, as autograd's fused epilogue asks.
+template <typename S> void check_training(const Case& c, uint64_t seed, size_t misalign = 0, bool accumulate_dx = false) {
   Inputs<S> in = make_inputs<S>(c.rows, c.channels, seed);
+  if (accumulate_dx)
+    for (float v : random_normal(c.rows * c.channels, 0.0, 1.0, seed + 9)) in.dx_before.push_back(from_float<S>(v));
   const Outputs cpu = reference(in, c.rows, c.channels, c.relu);
   expect_close<S>(run_cuda(in, c.rows, c.channels, c.relu, misalign), cpu, c.rows);
 }
@@ -261,6 +270,16 @@ TEST_P(BnReluGpu, Bf16MatchesCpu) {
   check_training<bf16>(GetParam(), 11 + GetParam().rows + GetParam().channels);
 }
 
+TEST_P(BnReluGpu, F32AddsDxIntoTheGivenGradient) {
+  ALZ_REQUIRE_GPU();
+  check_training<float>(GetParam(), 13 + GetParam().rows + GetParam().channels, 0, /*accumulate_dx=*/true);
+}
+
+TEST_P(BnReluGpu, Bf16AddsDxIntoTheGivenGradient) {
+  ALZ_REQUIRE_GPU();
+  check_training<bf16>(GetParam(), 17 + GetParam().rows + GetParam().channels, 0, /*accumulate_dx=*/true);
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, BnReluGpu, ::testing::ValuesIn(training_cases()),
                          [](const ::testing::TestParamInfo<Case>& info) { return info.param.name(); });
 
@@ -269,6 +288,8 @@ TEST(BnReluGpuPaths, ScalarPathWhenPointersAreMisaligned) {
   check_training<float>({392, 256, true}, 21, 1);
   check_training<bf16>({392, 256, true}, 22, 1);
   check_training<bf16>({98, 100, true}, 23, 0);  // C % 8 != 0: scalar path for bf16
+  check_training<float>({392, 256, true}, 24, 1, /*accumulate_dx=*/true);
+  check_training<bf16>({98, 100, true}, 25, 0, /*accumulate_dx=*/true);
 }
 
 TEST(BnReluGpuPaths, LargeOffsetKeepsVarianceAccurate) {

@@ -250,6 +250,10 @@ TEST(CudaGraph, BlocksOfAGraphPoolAreNotHandedToEagerAllocations) {
     });
     EXPECT_GT(graph.pool_bytes(), 0u);
     EXPECT_EQ(cuda::allocator_stats(0).graph_pool_bytes, pool_before + graph.pool_bytes());
+    // Idle between replays: the pool's blocks no tensor holds (the temporaries), not the outputs.
+    size_t output_bytes = 0;
+    for (const Tensor& y : outputs) output_bytes += cuda::allocator_size_class(size_t(y.numel()) * sizeof(float));
+    EXPECT_EQ(graph.pool_idle_bytes(), graph.pool_bytes() - output_bytes);
     graph.replay();
     // Eager allocations of every size class the graph used, many times over: none may land in
     // the graph's pool, neither its free temporaries nor its live outputs.
@@ -262,6 +266,7 @@ TEST(CudaGraph, BlocksOfAGraphPoolAreNotHandedToEagerAllocations) {
     for (size_t i = 0; i < inputs.size(); ++i)
       EXPECT_TRUE(test::all_close(outputs[i], inputs[i], Tolerance{0, 0}, "output " + std::to_string(i)));
     outputs.clear();  // freed after the capture: back to the graph's pool, still not eager memory
+    EXPECT_EQ(graph.pool_idle_bytes(), graph.pool_bytes());
     for (int64_t n : sizes) {
       Tensor t = Tensor::empty({n}, DType::F32, Device::cuda());
       EXPECT_EQ(graph_blocks.count(t.raw_data()), 0u);

@@ -31,7 +31,10 @@ void PrintTo(const OpCaseParam& param, std::ostream* os) { *os << param.op->name
       reference.push_back(input.to(Device::cpu()).clone());
       continue;
     }
-    reference.push_back(input.to(Device::cpu()).to(reference_dtype).clone());
+    // Inputs of the tested dtype become the reference dtype; the others (BatchNorm's f32
+    // parameters and statistics in a bf16 case) keep theirs, as the op requires.
+    const DType input_reference_dtype = input.dtype() == dtype ? reference_dtype : input.dtype();
+    reference.push_back(input.to(Device::cpu()).to(input_reference_dtype).clone());
     reference.back().set_requires_grad(true);
     input.set_requires_grad(true);
   }
