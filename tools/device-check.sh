@@ -73,7 +73,7 @@ run_tests() {
     log="$out/tests/$name.log"
     (cd tests && timeout 90 "$program" --gtest_brief=0 > "$log" 2>&1)
     rc=$?
-    p=$(grep -c '^\[       OK \]' "$log"); f=$(grep -c '^\[  FAILED  \] [A-Za-z].*(' "$log")
+    p=$(grep -c '^\[       OK \]' "$log"); f=$(grep -c '^\[  FAILED  \] [A-Za-z].* ([0-9]* ms)$' "$log")  # not the closing list
     s=$(grep -c '^\[  SKIPPED \] [A-Za-z]' "$log")
     passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
     if [ "$rc" -ne 0 ] || [ "$f" -gt 0 ]; then failed_names="$failed_names $name(rc=$rc)"; [ "$f" -eq 0 ] && failed=$((failed + 1)); fi

@@ -211,7 +211,6 @@ Trainer::EpochEnd Trainer::train_epoch(double& train_loss) {
     ++steps_this_process_;
     steady_state_.after_step(steps_this_process_, [&] { (void)totals.loss_sum(); });
 
-    double seconds = seconds_before + seconds_since(epoch_start);
     bool stop_now =
         interrupt_requested() || (config_.stop_after_steps > 0 && steps_this_process_ >= config_.stop_after_steps);
     bool last_step = config_.max_steps > 0 && state_.global_step >= config_.max_steps;
@@ -234,10 +233,13 @@ Trainer::EpochEnd Trainer::train_epoch(double& train_loss) {
                      config_.run_dir.c_str());
         return EpochEnd::NonFiniteLoss;
       }
+      // Timed after the read: the device has finished these steps (a replayed graph returns to
+      // the host at once, so a clock read before it would show the launch rate, not the speed).
       if (show)
         progress_.show(state_.epoch + 1, config_.epochs, state_.batch, batches, running_loss, state_.seen - seen_before,
-                       seconds - seconds_before, config_.batch_size);
+                       seconds_since(epoch_start), config_.batch_size);
     }
+    const double seconds = seconds_before + seconds_since(epoch_start);
     if (stop_now) {
       save_interrupted_run(totals, seconds);
       return EpochEnd::Interrupted;
