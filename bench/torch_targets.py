@@ -77,7 +77,8 @@ def timed(fn, warm, steps):
         fn()
     end.record()
     torch.cuda.synchronize()
-    return start.elapsed_time(end) / steps, warm_s, torch.cuda.max_memory_allocated() / 2**30
+    return (start.elapsed_time(end) / steps, warm_s, torch.cuda.max_memory_allocated() / 2**30,
+            torch.cuda.max_memory_reserved() / 2**30)
 
 
 def run_train(spec, warm, steps):
@@ -162,8 +163,9 @@ def main():
                 out["median_ms"] = run_latency(spec)
             else:
                 fn = run_train if spec["kind"] == "train" else run_infer
-                ms, warm_s, peak = fn(spec, warm, steps)
-                out.update(ms=ms, images_per_second=spec["batch"] / (ms / 1e3), warm_s=warm_s, peak_gib=peak)
+                ms, warm_s, peak, reserved = fn(spec, warm, steps)
+                out.update(ms=ms, images_per_second=spec["batch"] / (ms / 1e3), warm_s=warm_s, peak_gib=peak,
+                           reserved_gib=reserved)
         except Exception as error:  # one failing case must not hide the others
             out["error"] = repr(error)
         print(json.dumps(out), flush=True)

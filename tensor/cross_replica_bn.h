@@ -2,7 +2,8 @@
 // CrossReplicaBatchNorm scope is alive on this thread, every training-mode ops::batch_norm takes
 // its statistics over the batches of all replicas. `sum` adds host doubles over the replicas in
 // place (an all-reduce, called by every replica in the same order) for the per-channel sums of
-// the forward and of the backward (kernels/cross_replica_bn.h). CPU only; f32 and f64.
+// the forward and of the backward (tensor/ops_cross_replica_bn.cpp). Any device and dtype of
+// ops::batch_norm: the single-replica fused kernels run on each replica (tensor/bn_relu_raw.h).
 //
 //   ops::CrossReplicaBatchNorm scope([&](double* v, int64_t n) { comm.all_reduce_sum(v, n); });
 //   Tensor y = model.forward(x);   // every BatchNorm normalises with the global batch's moments

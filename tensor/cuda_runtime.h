@@ -39,6 +39,10 @@ struct AllocatorStats {
   size_t allocated_bytes = 0;  // handed out now
   size_t reserved_bytes = 0;   // held from cudaMalloc (allocated + cached)
   size_t peak_allocated_bytes = 0;
+  // What callers asked for, before rounding to size classes (allocated_bytes - requested_bytes
+  // is the rounding's cost; PyTorch's max_memory_allocated is close to a requested figure).
+  size_t requested_bytes = 0;
+  size_t peak_requested_bytes = 0;
   uint64_t cuda_malloc_calls = 0;
   uint64_t cache_hits = 0;
   uint64_t cache_flushes = 0;   // times cudaMalloc failed and every cached block was freed (then retried)

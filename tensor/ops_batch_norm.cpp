@@ -10,6 +10,7 @@
 #include "kernels/batch_norm.h"
 #include "kernels/bn_relu.h"
 #include "kernels/frozen_bn.h"
+#include "tensor/bn_relu_raw.h"
 #include "tensor/cross_replica_bn.h"
 #include "tensor/ops.h"
 #include "tensor/ops_common.h"
@@ -288,5 +289,97 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   });
   return y;
 }
+
+// ---------------------------------------------------------------- tensor/bn_relu_raw.h
+namespace detail {
+
+namespace {
+template <typename T>
+kernels::BnReluForwardArgs<T> raw_forward_args(const Tensor& x, const Tensor& y, const Tensor& gamma,
+                                               const Tensor& beta, double epsilon, bool relu) {
+  using P = kernels::BatchNormParam<T>;
+  kernels::BnReluForwardArgs<T> a;
+  a.x = x.data<T>();
+  a.y = y.data<T>();
+  a.channels = x.dim(-1);
+  a.rows = x.numel() / a.channels;
+  a.gamma = gamma.data<P>();
+  a.beta = beta.data<P>();
+  a.epsilon = epsilon;
+  a.relu = relu;
+  return a;
+}
+}  // namespace
+
+void bn_relu_training_forward(const Tensor& x, const Tensor& y, const Tensor& gamma, const Tensor& beta,
+                              const Tensor& save_mean, const Tensor& save_invstd, double epsilon, bool relu) {
+  auto args = [&](auto tag) {
+    using T = decltype(tag);
+    using P = kernels::BatchNormParam<T>;
+    auto a = raw_forward_args<T>(x, y, gamma, beta, epsilon, relu);
+    a.saved = {save_mean.data<P>(), save_invstd.data<P>()};
+    return a;
+  };
+  dispatch(
+      x, "batch_norm statistics",
+      [&](auto tag) {
+        if constexpr (std::is_same_v<decltype(tag), float>) {
+          kernels::bn_relu_forward_training_cpu_fast(args(tag));
+        } else {
+          kernels::bn_relu_forward_training_cpu(args(tag));
+        }
+      },
+      ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+        size_t bytes = 0;
+        void* ws = bn_relu_workspace(x, x.numel() / x.dim(-1), x.dim(-1), bytes);
+        kernels::bn_relu_forward_training_cuda(args(tag), ws, bytes, s);
+      }));
+}
+
+void bn_relu_apply(const Tensor& x, const Tensor& y, const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                   const Tensor& variance, double epsilon, bool relu) {
+  auto args = [&](auto tag) {
+    using T = decltype(tag);
+    using P = kernels::BatchNormParam<T>;
+    auto a = raw_forward_args<T>(x, y, gamma, beta, epsilon, relu);
+    a.moving_mean = mean.data<P>();
+    a.moving_variance = variance.data<P>();
+    return a;
+  };
+  dispatch(
+      x, "batch_norm apply",
+      [&](auto tag) {
+        if constexpr (std::is_same_v<decltype(tag), float>) {
+          kernels::bn_relu_forward_inference_cpu_fast(args(tag));
+        } else {
+          kernels::bn_relu_forward_inference_cpu(args(tag));
+        }
+      },
+      ALZ_ON_CUDA([&](auto tag, cudaStream_t s) { kernels::bn_relu_forward_inference_cuda(args(tag), s); }));
+}
+
+void bn_relu_training_backward(const Tensor& x, const Tensor& dy, const Tensor& dx, const Tensor& gamma,
+                               const Tensor& beta, const Tensor& mean, const Tensor& invstd, bool relu,
+                               const Tensor& dgamma, const Tensor& dbeta) {
+  auto args = [&](auto tag) {
+    return training_backward_args<decltype(tag)>(x, dy, dx, gamma, beta, mean, invstd, relu, dgamma, dbeta);
+  };
+  dispatch(
+      dy, "batch_norm backward",
+      [&](auto tag) {
+        if constexpr (std::is_same_v<decltype(tag), float>) {
+          kernels::bn_relu_backward_cpu_fast(args(tag));
+        } else {
+          kernels::bn_relu_backward_cpu(args(tag));
+        }
+      },
+      ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
+        size_t bytes = 0;
+        void* ws = bn_relu_workspace(dy, x.numel() / x.dim(-1), x.dim(-1), bytes);
+        kernels::bn_relu_backward_cuda(args(tag), ws, bytes, s);
+      }));
+}
+
+}  // namespace detail
 
 }  // namespace alz::ops

@@ -1,14 +1,16 @@
-// Cross-replica BatchNorm (tensor/cross_replica_bn.h, kernels/cross_replica_bn.h) in one process: with a
+// Cross-replica BatchNorm (tensor/cross_replica_bn.h) in one process: with a
 // ReplicaSum that adds nothing it equals the training batch_norm (forward, moving statistics,
 // backward) and its backward matches central finite differences (f64); two simulated replicas,
-// whose sums are added by hand, give each half of a batch the output and input gradient of the
-// whole batch. Run: ctest --test-dir build -R CrossReplicaBn
+// whose sums are added by hand (support/simulated_replicas.h), give each half of a batch the
+// output, input gradient and moving statistics of the whole batch (f64 and f32).
+// Run: ctest --test-dir build -R CrossReplicaBn
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "core/generator.h"
 #include "support/compare.h"
+#include "support/simulated_replicas.h"
 #include "tensor/autograd.h"
 #include "tensor/cross_replica_bn.h"
 #include "tensor/ops.h"
@@ -35,15 +37,6 @@ BnInputs random_inputs(int64_t rows, int64_t channels, DType dtype, uint64_t see
 constexpr test::Tolerance kF64{1e-12, 1e-12};
 
 const ops::ReplicaSum kAlone = [](double*, int64_t) {};
-
-// Rows [begin, end) of an (N, C) f64 tensor as a new leaf tensor (no tape).
-Tensor rows_of(const Tensor& t, int64_t begin, int64_t end) {
-  std::vector<double> all = t.to_vector();
-  const int64_t c = t.dim(1);
-  std::vector<double> part(all.begin() + begin * c, all.begin() + end * c);
-  return Tensor::from_vector(part, {end - begin, c});
-}
-Tensor copy_of(const Tensor& t) { return Tensor::from_vector(t.to_vector(), t.shape()); }
 
 TEST(CrossReplicaBn, OneReplicaEqualsTrainingBatchNorm) {
   for (bool relu : {true, false}) {
@@ -89,52 +82,16 @@ TEST(CrossReplicaBn, BackwardMatchesFiniteDifferences) {
     }
 }
 
-// Two replicas holding rows [0, 6) and [6, 11) of one batch, run one after the other in this
-// process: each replica's sum adds the other's local sums of the same call, as recorded in the
-// previous pass; the local sums of each call depend only on earlier calls, so after a few passes
-// both replicas see the exchange of a real all-reduce.
+// Two replicas holding rows [0, 6) and [6, 11) of one batch (support/simulated_replicas.h): each
+// half gets the output, input gradient and moving statistics of the whole batch. f64: only the
+// grouping of the sums differs; f32: the moments and sums in f32 on each replica.
 TEST(CrossReplicaBn, TwoReplicasGiveTheWholeBatch) {
-  BnInputs whole = random_inputs(11, 4, DType::F64, 8);
-  ops::BatchNormOptions o;
-  Tensor mean_whole = whole.mean.clone(), var_whole = whole.var.clone();
-  Tensor y_whole = ops::batch_norm(whole.x, whole.gamma, whole.beta, mean_whole, var_whole, o);
-  Generator gen(2);
-  Tensor w = Tensor::normal({11, 4}, gen, 0.0, 1.0, DType::F64);
-  backward(ops::sum(ops::mul(y_whole, w)));
-
-  // Each replica's sums, in call order, recorded in a first pass with no exchange...
-  std::vector<std::vector<std::vector<double>>> calls(2);
-  auto run = [&](int replica, const ops::ReplicaSum& sum, Tensor& y, Tensor& dx) {
-    int64_t begin = replica == 0 ? 0 : 6, end = replica == 0 ? 6 : 11;
-    Tensor x = rows_of(whole.x, begin, end).set_requires_grad(true);
-    Tensor gamma = copy_of(whole.gamma).set_requires_grad(true);
-    Tensor beta = copy_of(whole.beta).set_requires_grad(true);
-    Tensor m = copy_of(whole.mean), v = copy_of(whole.var);
-    y = ops::cross_replica_batch_norm(x, gamma, beta, m, v, o, sum);
-    backward(ops::sum(ops::mul(y, rows_of(w, begin, end))));
-    dx = x.grad();
-  };
-  Tensor y0, y1, dx0, dx1;
-  // 3 calls (forward 2, backward 1): 4 passes let every call see the other's final sums.
-  for (int pass = 0; pass < 4; ++pass) {
-    for (int r = 0; r < 2; ++r) {
-      size_t call = 0;
-      std::vector<std::vector<double>> mine;
-      ops::ReplicaSum sum = [&](double* values, int64_t count) {
-        mine.emplace_back(values, values + count);
-        const auto& other = calls[1 - r];
-        if (call < other.size() && other[call].size() == static_cast<size_t>(count))
-          for (int64_t k = 0; k < count; ++k) values[k] += other[call][static_cast<size_t>(k)];
-        ++call;
-      };
-      run(r, sum, r == 0 ? y0 : y1, r == 0 ? dx0 : dx1);
-      calls[static_cast<size_t>(r)] = mine;
-    }
+  for (bool relu : {true, false}) {
+    SCOPED_TRACE(relu ? "relu" : "no relu");
+    EXPECT_TRUE(test::two_replicas_equal_the_whole_batch(11, 6, 4, DType::F64, Device::cpu(), relu, kF64, 8));
+    EXPECT_TRUE(test::two_replicas_equal_the_whole_batch(37, 20, 13, DType::F32, Device::cpu(), relu,
+                                                         test::Tolerance{2e-5, 2e-5}, 9));
   }
-  ALZ_EXPECT_CLOSE(y0, rows_of(y_whole, 0, 6), kF64);
-  ALZ_EXPECT_CLOSE(y1, rows_of(y_whole, 6, 11), kF64);
-  ALZ_EXPECT_CLOSE(dx0, rows_of(whole.x.grad(), 0, 6), kF64);
-  ALZ_EXPECT_CLOSE(dx1, rows_of(whole.x.grad(), 6, 11), kF64);
 }
 
 }  // namespace

@@ -83,9 +83,10 @@ def main():
         goal = "" if target is None else (f"<= {target[1]}x" if latency else f">= {target[1]}x")
         print(f"| {what}{graph} | {ma:.2f} | {mt:.2f} | {text} | {goal} | "
               f"{'' if met is None else ('yes' if met else 'NO')} |")
-    print("\nPeak memory of training (GiB, allocated):\n")
-    print("| case | alz | PyTorch | met (alz <= PyTorch) |")
-    print("|---|---|---|---|")
+    print("\nPeak memory of training (GiB): allocated (alz: its size classes, a CUDA graph's pool "
+          "included), alz before size classes, reserved:\n")
+    print("| case | alz | PyTorch | met (alz <= PyTorch) | alz requested | alz reserved | PyTorch reserved |")
+    print("|---|---|---|---|---|---|---|")
     for a, t, what, _ in PAIRS:
         if not a.startswith("train") or "compile" in t:
             continue
@@ -94,7 +95,9 @@ def main():
         pt = dt.get("peak_gib") if dt else None
         if pa is None or pt is None:
             continue
-        print(f"| {what} | {pa:.2f} | {pt:.2f} | {'yes' if pa <= pt else 'NO'} |")
+        extra = [da.get("peak_requested_gib"), da.get("reserved_gib"), dt.get("reserved_gib")]
+        extra_text = " | ".join("-" if v is None else f"{v:.2f}" for v in extra)
+        print(f"| {what} | {pa:.2f} | {pt:.2f} | {'yes' if pa <= pt else 'NO'} | {extra_text} |")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ constexpr size_t kLargeGranule = size_t{2} << 20;
 
 struct Block {
   size_t size = 0;    // the size class actually reserved
+  size_t requested = 0;  // what the caller asked for
   int device = -1;    // -1: pinned host
   uint64_t pool = 0;  // the graph pool it belongs to; 0: the general cache
 };
@@ -118,9 +119,11 @@ class CachingAllocator {
         pool.stats.graph_pool_bytes += size;
       }
     }
-    live_[pointer] = Block{size, device, graph ? t_graph_pool : 0};
+    live_[pointer] = Block{size, bytes, device, graph ? t_graph_pool : 0};
     pool.stats.allocated_bytes += size;
     pool.stats.peak_allocated_bytes = std::max(pool.stats.peak_allocated_bytes, pool.stats.allocated_bytes);
+    pool.stats.requested_bytes += bytes;
+    pool.stats.peak_requested_bytes = std::max(pool.stats.peak_requested_bytes, pool.stats.requested_bytes);
     return pointer;
   }
 
@@ -133,6 +136,7 @@ class CachingAllocator {
     live_.erase(found);
     Pool& pool = pools_[block.device];
     pool.stats.allocated_bytes -= block.size;
+    pool.stats.requested_bytes -= block.requested;
     // A block of a live graph's pool goes back to that pool (reserved for the graph either way).
     // Any other block freed inside a capture may be read by the graph being captured: it becomes
     // that graph's. Otherwise the block returns to the general cache.
@@ -203,6 +207,7 @@ class CachingAllocator {
     std::lock_guard<std::mutex> lock(mutex_);
     Pool& pool = pools_[device];
     pool.stats.peak_allocated_bytes = pool.stats.allocated_bytes;
+    pool.stats.peak_requested_bytes = pool.stats.requested_bytes;
   }
 
   void release() {

@@ -63,10 +63,17 @@ TEST(CudaRuntimeGpu, StatisticsTrackAllocatedReservedPeak) {
     EXPECT_EQ(during.allocated_bytes, base.allocated_bytes + size_class);
     EXPECT_GE(during.reserved_bytes, during.allocated_bytes);
     EXPECT_GE(during.peak_allocated_bytes, during.allocated_bytes);
+    Tensor b = Tensor::empty({(1 << 18) + 3}, DType::F32, Device::cuda());  // 1 MiB + 12 B: a 2 MiB class
+    auto both = cuda::allocator_stats(0);
+    const size_t asked = (size_t{5} << 20) + (size_t{1} << 20) + 12;  // before rounding to size classes
+    EXPECT_EQ(both.allocated_bytes, base.allocated_bytes + size_class + (size_t{2} << 20));
+    EXPECT_EQ(both.requested_bytes, base.requested_bytes + asked);
+    EXPECT_EQ(both.peak_requested_bytes, base.requested_bytes + asked);
   }
   auto after = cuda::allocator_stats(0);
+  EXPECT_EQ(after.requested_bytes, base.requested_bytes);
   EXPECT_EQ(after.allocated_bytes, base.allocated_bytes);
-  EXPECT_EQ(after.peak_allocated_bytes, base.allocated_bytes + size_class);
+  EXPECT_EQ(after.peak_allocated_bytes, base.allocated_bytes + size_class + (size_t{2} << 20));
   EXPECT_GE(after.reserved_bytes, base.reserved_bytes + size_class);  // cached, not returned
   cuda::release_cached_blocks();
   EXPECT_EQ(cuda::allocator_stats(0).reserved_bytes, cuda::allocator_stats(0).allocated_bytes);
