@@ -3,7 +3,10 @@
 // followed by ops::relu); the node saves x and the per-channel mean and inverse std.
 // Inference mode (a frozen BatchNorm): one pass with the moving statistics; its backward is
 // kernels/frozen_bn.h. On the CPU, f32 runs the fast kernels (kernels/cpu/bn_relu_fast.cpp),
-// f64 the reference. Tests: tests/test_ops.cpp, tests/gpu/test_autograd_ops_gpu.cpp.
+// f64 the reference. The training backward adds dx into the gradient its input already holds
+// when autograd offers it (tensor/autograd.h, rule 2). The same kernels without the tape, for
+// the cross-replica BatchNorm: tensor/bn_relu_raw.h, at the end of this file.
+// Tests: tests/test_ops.cpp, tests/test_autograd.cpp, tests/gpu/test_autograd_ops_gpu.cpp.
 #include <type_traits>
 #include <vector>
 
