@@ -13,7 +13,10 @@
 // At the end: a per-shape table and the sums over all 151 layers (weighted by how many layers
 // have each shape) next to the 8-pass floor. Then a sweep of the fused kernels' channel-tile
 // width (bn_relu_set_tile_bytes: 64 to 512 bytes of each row; the default is 128), per shape and
-// summed over the layers: bn_relu_tile/<bytes>/<dtype>/<shape>.
+// summed over the layers: bn_relu_tile/<bytes>/<dtype>/<shape>. Last, the backward whose dx
+// joins a gradient already there (a residual block's input, tensor/autograd.h rule 2):
+// bn_relu_into/fused/... adds dx in the dx kernel (accumulate_dx: 6 passes), bn_relu_into/add/...
+// writes dx and then adds it with the elementwise add autograd would run (5 + 3 passes).
 // Whole run well under 90 s on an H100:
 //   build/bench/bench_bn_relu            or   tools/bench-bn.sh OUTDIR   (with PyTorch beside it)
 #include <benchmark/benchmark.h>
@@ -34,6 +37,7 @@
 #include "core/cuda/check.h"
 #include "kernels/batch_norm.h"
 #include "kernels/bn_relu.h"
+#include "kernels/elementwise.h"
 
 namespace {
 
@@ -519,6 +523,77 @@ template <typename S> void register_shapes(const char* dtype) {
   }
 }
 
+// The backward alone, its dx summed into the buffer `masked` (the gradient the shortcut brought):
+// fused (accumulate_dx) or the dx kernel followed by the elementwise add. Bytes, in passes over
+// N*H*W*C elements: fused 6 (the sums kernel reads x and dy; the dx kernel reads x, dy and the
+// sum and writes the sum), unfused 8 (the sums kernel 2, the dx kernel 3 with dx written, the add
+// reads dx and the sum and writes the sum); GB/s counts each with its own traffic.
+template <typename S> void bn_relu_into(benchmark::State& state, bool fused, int shape_index) {
+  const BnShape& shape = kShapes[shape_index];
+  const int64_t count = elements(shape), rows = count / shape.channels;
+  try {
+    Buffers& b = buffers<S>();
+    S* sum = static_cast<S*>(b.masked);
+    S* dx = static_cast<S*>(b.dx);
+    ALZ_CUDA_CHECK(cudaMemsetAsync(sum, 0, static_cast<size_t>(count) * sizeof(S), g_stream));
+    const k::BnReluBackwardArgs<S> args{.x = static_cast<const S*>(b.x),
+                                        .dy = static_cast<const S*>(b.dy),
+                                        .dx = fused ? sum : dx,
+                                        .rows = rows,
+                                        .channels = shape.channels,
+                                        .gamma = b.gamma,
+                                        .beta = b.beta,
+                                        .saved = {b.save_mean, b.save_invstd},
+                                        .dgamma = b.dgamma,
+                                        .dbeta = b.dbeta,
+                                        .accumulate_params = true,
+                                        .accumulate_dx = fused};
+    auto step = [&]() {
+      k::bn_relu_backward_cuda(args, b.workspace, b.workspace_bytes, g_stream);
+      if (!fused) k::add_forward_cuda(sum, dx, sum, count, g_stream);
+    };
+    for (int i = 0; i < 2; ++i) step();
+    ALZ_CUDA_CHECK(cudaStreamSynchronize(g_stream));
+    cudaEvent_t start, stop;
+    ALZ_CUDA_CHECK(cudaEventCreate(&start));
+    ALZ_CUDA_CHECK(cudaEventCreate(&stop));
+    double total_seconds = 0.0;
+    for (auto _ : state) {
+      ALZ_CUDA_CHECK(cudaEventRecord(start, g_stream));
+      for (int i = 0; i < kStepsPerIteration; ++i) step();
+      ALZ_CUDA_CHECK(cudaEventRecord(stop, g_stream));
+      ALZ_CUDA_CHECK(cudaEventSynchronize(stop));
+      float ms = 0.0f;
+      ALZ_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      const double seconds = ms / 1e3 / kStepsPerIteration;
+      state.SetIterationTime(seconds);
+      total_seconds += seconds;
+    }
+    ALZ_CUDA_CHECK(cudaEventDestroy(start));
+    ALZ_CUDA_CHECK(cudaEventDestroy(stop));
+    const double passes = fused ? 6.0 : 8.0;
+    const double bytes = passes * static_cast<double>(count) * sizeof(S);
+    const double per_step = total_seconds / static_cast<double>(state.iterations());
+    state.counters["GB/s"] = bytes / per_step / 1e9;
+    state.counters["of_copy"] = bytes / per_step / g_copy_bytes_per_second;
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+template <typename S> void register_into(const char* dtype) {
+  for (int i = 0; i < kShapeCount; ++i)
+    for (bool fused : {true, false}) {
+      const std::string name = std::string("bn_relu_into/") + (fused ? "fused/" : "add/") + dtype + "/" +
+                               shape_label(kShapes[i], 'x');
+      benchmark::RegisterBenchmark(name.c_str(),
+                                   [fused, i](benchmark::State& state) { bn_relu_into<S>(state, fused, i); })
+          ->UseManualTime()
+          ->MinTime(0.05)
+          ->Unit(benchmark::kMicrosecond);
+    }
+}
+
 template <typename S> void register_tile_sweep(const char* dtype) {
   for (int bytes : kSweepTileBytes) {
     for (int i = 0; i < kShapeCount; ++i) {
@@ -564,6 +639,8 @@ int main(int argc, char** argv) {
   register_shapes<bf16>("bf16");
   register_tile_sweep<float>("f32");
   register_tile_sweep<bf16>("bf16");
+  register_into<float>("f32");
+  register_into<bf16>("bf16");
   benchmark::RunSpecifiedBenchmarks();
   print_summary();
   print_tile_sweep();
