@@ -24,6 +24,8 @@ StepGraph::StepGraph(const std::string& mode, Device device, int64_t full_batch,
 
 StepGraph::~StepGraph() = default;
 
+void StepGraph::require_every_rank(std::function<bool(bool)> all_captured) { all_captured_ = std::move(all_captured); }
+
 StepGraph::Outputs StepGraph::eager(const Tensor& images, const Tensor& labels, const Step& step) {
   ++eager_steps_;
   return step(images, labels);
@@ -36,18 +38,28 @@ void StepGraph::capture(const Tensor& images, const Tensor& labels, const Step& 
   static_images_.copy_from(images);  // queued before the capture begins: it runs now
   static_labels_.copy_from(labels);
   auto graph = std::make_unique<cuda::CudaGraph>(device_.index);
+  std::string failure;
   try {
     graph->capture([&] { outputs_ = step(static_images_, static_labels_); });
   } catch (const Error& error) {
+    failure = error.what();
+  }
+  if (all_captured_ && !all_captured_(failure.empty())) {
+    outputs_ = Outputs{};
+    optimizer_.zero_grad();
+    ALZ_FAIL("the data-parallel training step could not be captured as a CUDA graph on every rank"
+             << (failure.empty() ? "" : " (here: " + failure + ")") << "; run again with --cuda-graph off");
+  }
+  if (!failure.empty()) {
     // Nothing recorded ran; drop what the capture left on the host side and go on eagerly.
     outputs_ = Outputs{};
     static_images_ = static_labels_ = Tensor();
     optimizer_.zero_grad();
     enabled_ = false;
-    off_reason_ = std::string("off: the capture failed: ") + error.what();
+    off_reason_ = "off: the capture failed: " + failure;
     if (!quiet_)
       std::fprintf(stderr, "alz train: the training step could not be captured as a CUDA graph (%s); it runs eagerly\n",
-                   error.what());
+                   failure.c_str());
     return;
   }
   graph_ = std::move(graph);

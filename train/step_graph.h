@@ -57,6 +57,13 @@ class StepGraph {
 
   Outputs run(const Tensor& images, const Tensor& labels, const Step& step);
 
+  // Data-parallel runs: `all_captured(captured here)` is called on every rank right after each
+  // capture attempt (a collective: the ranks must reach it at the same step) and answers whether
+  // every rank captured. If one did not, run() throws alz::Error on every rank instead of going
+  // on eagerly, because a rank replaying and another running eagerly after a failed capture
+  // could issue different collectives.
+  void require_every_rank(std::function<bool(bool captured)> all_captured);
+
   bool replaying() const { return graph_ != nullptr; }  // captured: full batches replay it
   int64_t replays() const { return replays_; }
   int64_t eager_steps() const { return eager_steps_; }
@@ -79,6 +86,7 @@ class StepGraph {
   Tensor static_images_, static_labels_;  // the graph's inputs, refilled before each replay
   Outputs outputs_;                       // the graph's outputs
   std::unique_ptr<cuda::CudaGraph> graph_;
+  std::function<bool(bool)> all_captured_;  // data-parallel: every rank's capture, or an error
 };
 
 }  // namespace alz::train

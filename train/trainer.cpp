@@ -117,31 +117,37 @@ Trainer::StepResult Trainer::train_step(const data::Batch& batch) {
   return {out.loss, out.logits};
 }
 
-// One rank's step of a data-parallel run (always eager: the all-reduce runs beside backward).
+// One rank's step of a data-parallel run: the all-reduce runs beside backward. Full global
+// batches go through StepGraph, so with NCCL they are replayed as one CUDA graph, collectives
+// included, on every rank at once; a smaller last batch (or an empty share of it) runs eagerly.
 Trainer::StepResult Trainer::data_parallel_step(const data::Batch& batch) {
-  StepResult result;
   const auto n = static_cast<int64_t>(batch.samples.size());  // 0 only for an empty share of a tiny last batch
   std::optional<ops::CrossReplicaBatchNorm> sync_bn;          // --sync-bn: statistics over every rank's batch
   if (config_.sync_bn) sync_bn.emplace([this](double* values, int64_t count) { comm_.all_reduce_sum(values, count); });
-  if (n > 0) {
-    result.logits = model_->forward(batch.images);  // (n, classes); the tape records every op
-    result.loss = ops::softmax_cross_entropy(result.logits, batch.labels, class_weights_, config_.label_smoothing);
-    // Data-parallel: the rank's mean loss weighted by its share of the global batch, times the
-    // world (1 when the shares are equal), so that the average over ranks below is the gradient
-    // of the global batch's mean loss, also through --sync-bn's statistics.
-    const double share = static_cast<double>(n) * comm_.size() / static_cast<double>(batch.global_size);
-    Tensor objective = result.loss;
-    if (share != 1.0) objective = ops::mul(result.loss, Tensor::full({}, share, result.loss.dtype(), device_));
-    if (grad_sync_) grad_sync_->begin_step(1.0 / comm_.size());  // data-parallel: averaged over ranks
-    dist::BackwardOverlap overlap(grad_sync_.get());             // buckets are all-reduced as backward completes them
-    backward(objective);  // d loss / d parameter for every trainable parameter, the tape walked back
-  } else if (grad_sync_) {
-    grad_sync_->begin_step(1.0 / comm_.size());  // no samples here: zeros, in the same collectives
-  }
-  if (grad_sync_) grad_sync_->finish_step();  // the rest of the buckets; every gradient averaged
-  optimizer_->step();                         // each parameter moves against its gradient (Adam or SGD)
-  optimizer_->zero_grad();                    // the gradients start from zero at the next step
-  return result;
+  // Data-parallel: the rank's mean loss weighted by its share of the global batch, times the
+  // world (1 when the shares are equal), so that the average over ranks below is the gradient
+  // of the global batch's mean loss, also through --sync-bn's statistics.
+  const double share = static_cast<double>(n) * comm_.size() / static_cast<double>(batch.global_size);
+  auto step = [&](const Tensor& images, const Tensor& labels) {
+    StepGraph::Outputs out;
+    if (grad_sync_) grad_sync_->begin_step(1.0 / comm_.size());  // averaged over ranks; zeros without samples
+    if (n > 0) {
+      out.logits = model_->forward(images);  // (n, classes); the tape records every op
+      out.loss = ops::softmax_cross_entropy(out.logits, labels, class_weights_, config_.label_smoothing);
+      Tensor objective = out.loss;
+      if (share != 1.0) objective = ops::mul(out.loss, Tensor::full({}, share, out.loss.dtype(), device_));
+      dist::BackwardOverlap overlap(grad_sync_.get());  // buckets are all-reduced as backward completes them
+      backward(objective);  // d loss / d parameter for every trainable parameter, the tape walked back
+    }
+    if (grad_sync_) grad_sync_->finish_step();  // the rest of the buckets; every gradient averaged
+    optimizer_->step();                         // each parameter moves against its gradient (Adam or SGD)
+    optimizer_->zero_grad();                    // the gradients start from zero at the next step
+    return out;
+  };
+  const bool full_global_batch = batch.global_size == int64_t{config_.batch_size} * comm_.size();
+  StepGraph::Outputs out =
+      full_global_batch ? step_graph_->run(batch.images, batch.labels, step) : step(batch.images, batch.labels);
+  return {out.loss, out.logits};
 }
 
 int Trainer::run() {
@@ -488,10 +494,6 @@ Trainer::Trainer(TrainConfig config, dist::Communicator& comm)
   class_weights_ = make_class_weights(config_, data_, device_);
   optimizer_ = make_optimizer(config_, model_->trainable_parameters());
   schedule_ = make_schedule(config_, train_loader_->batches_per_epoch());
-  // A data-parallel run trains eagerly: its all-reduce runs beside backward, outside any graph.
-  step_graph_ = std::make_unique<StepGraph>(comm_.distributed() ? "off" : config_.cuda_graph, device_,
-                                            config_.batch_size, *optimizer_, config_.quiet);
-  run_info_.cuda_graph = step_graph_->status();
 
   if (resuming_) {
     // An extended run: the schedule's saved total follows the new number of epochs (cosine).
@@ -529,6 +531,15 @@ Trainer::Trainer(TrainConfig config, dist::Communicator& comm)
           "data-parallel: %d ranks, batch %d per rank (%d in all), gradients all-reduced by %s in buckets of %d MiB\n",
           comm_.size(), config_.batch_size, config_.batch_size * comm_.size(), grad_sync_->name(), config_.bucket_mb);
   }
+  // The step as one CUDA graph. Data-parallel too when every collective of the step is queued on
+  // the GPU (NCCL); not with the host-staged MPI all-reduce or --sync-bn, whose sums go through
+  // the host inside the step. Every rank captures at the same step (full global batches only)
+  // and the run stops if any rank's capture fails: ranks must issue the same collectives.
+  const bool graphable = !comm_.distributed() || (std::string(grad_sync_->name()) == "nccl" && !config_.sync_bn);
+  step_graph_ = std::make_unique<StepGraph>(graphable ? config_.cuda_graph : "off", device_, config_.batch_size,
+                                            *optimizer_, config_.quiet);
+  if (comm_.distributed()) step_graph_->require_every_rank([this](bool captured) { return !comm_.any(!captured); });
+  run_info_.cuda_graph = step_graph_->status();
 }
 
 }  // namespace alz::train

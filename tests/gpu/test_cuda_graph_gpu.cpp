@@ -7,7 +7,8 @@
 //   - the blocks of a graph's private pool are never handed to eager allocations while the
 //     graph lives, and go back to the general cache when it is destroyed;
 //   - a capture that fails (a synchronisation inside it, an exception) ends cleanly with an
-//     alz::Error, and the training step falls back to eager;
+//     alz::Error, and the training step falls back to eager; in a data-parallel run a capture
+//     that failed on any rank stops the run instead;
 //   - `alz train` with --cuda-graph on and off trains the same model.
 // Tolerances: kSame {1e-6, 1e-6}: deterministic cuDNN algorithms and strict f32; a replay runs
 // the same kernels on the same values as the eager step, so the results agree to the last bit
@@ -207,6 +208,44 @@ TEST(CudaGraphTrain, AFailedCaptureFallsBackToEagerSteps) {
   EXPECT_EQ(steps.status().rfind("off: the capture failed", 0), 0u) << steps.status();
   expect_same_model(*graph.model, *eager.model);
   EXPECT_EQ(graph.optimizer->step_count(), eager.optimizer->step_count());
+}
+
+// Data-parallel runs (require_every_rank): a capture that failed on any rank stops the run on
+// every rank with an error, whether this rank's capture worked or not; a successful one on
+// every rank replays as usual.
+TEST(CudaGraphTrain, ACaptureThatFailedOnAnyRankStopsADataParallelRun) {
+  ALZ_REQUIRE_GPU();
+  strict_math();
+  const std::vector<Batch> batches = make_batches({kBatch, kBatch, kBatch, kBatch}, 26);
+  for (bool other_rank_captured : {false, true}) {
+    SCOPED_TRACE(other_rank_captured ? "every rank captured" : "another rank's capture failed");
+    TrainRun graph("sgd");
+    train::StepGraph steps("on", Device::cuda(), kBatch, *graph.optimizer, /*quiet=*/true);
+    int agreements = 0;
+    steps.require_every_rank([&](bool captured) {
+      ++agreements;
+      EXPECT_TRUE(captured) << "this rank's capture works";
+      return captured && other_rank_captured;
+    });
+    auto step = [&](const Tensor& images, const Tensor& labels) { return graph.step(images, labels); };
+    steps.run(batches[0].images, batches[0].labels, step);  // eager warm-up
+    steps.run(batches[1].images, batches[1].labels, step);
+    if (other_rank_captured) {
+      steps.run(batches[2].images, batches[2].labels, step);
+      steps.run(batches[3].images, batches[3].labels, step);
+      EXPECT_TRUE(steps.replaying());
+      EXPECT_EQ(steps.replays(), 2);
+    } else {
+      try {
+        steps.run(batches[2].images, batches[2].labels, step);
+        ADD_FAILURE() << "the step went on after another rank's capture failed";
+      } catch (const Error& error) {
+        EXPECT_NE(std::string(error.what()).find("--cuda-graph off"), std::string::npos) << error.what();
+      }
+      EXPECT_FALSE(steps.replaying());
+    }
+    EXPECT_EQ(agreements, 1) << "asked once, right after the capture";
+  }
 }
 
 // ---------------------------------------------------------------- the facility itself
