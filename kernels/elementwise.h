@@ -79,6 +79,13 @@ void bias_add_forward_cuda(const float* x, const float* bias, float* y, int64_t 
                            cudaStream_t stream);
 void bias_add_forward_cuda(const bf16* x, const bf16* bias, bf16* y, int64_t rows, int64_t channels,
                            cudaStream_t stream);
+// y = (x + bias) + residual, rounded to the storage after each addition: what bias_add_forward
+// followed by add_forward(residual, y) gives, in one pass (a convolution's bias and a residual
+// block's shortcut, ops::conv2d_add). y may alias x.
+void bias_add_residual_forward_cuda(const float* x, const float* bias, const float* residual, float* y, int64_t rows,
+                                    int64_t channels, cudaStream_t stream);
+void bias_add_residual_forward_cuda(const bf16* x, const bf16* bias, const bf16* residual, bf16* y, int64_t rows,
+                                    int64_t channels, cudaStream_t stream);
 // y[r, c] = bias[c]: fills every row with the bias (the Dense layer then adds x·W into y with a
 // beta = 1 GEMM, so bf16 output is rounded once, after the bias is in).
 void bias_fill_cuda(const float* bias, float* y, int64_t rows, int64_t channels, cudaStream_t stream);

@@ -25,6 +25,10 @@ Tensor Conv2D::forward(const Tensor& x) {
   return ops::conv2d(x, for_compute(kernel_), for_compute(bias_), {stride_, stride_, {}});
 }
 
+Tensor Conv2D::forward_add(const Tensor& x, const Tensor& residual) {
+  return ops::conv2d_add(x, for_compute(kernel_), for_compute(bias_), residual, {stride_, stride_, {}});
+}
+
 Tensor Conv2D::forward(const Tensor& x, const ops::Padding2d& pad) {
   return ops::conv2d(x, for_compute(kernel_), for_compute(bias_), {stride_, stride_, pad});
 }

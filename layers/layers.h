@@ -4,7 +4,8 @@
 //                  optional (relu = false is a plain BatchNorm); Keras epsilon 1.001e-5,
 //                  momentum 0.99; inference mode when not training or frozen
 //   Dense          kernel (in, out), bias (out)
-// Pooling, padding and the residual Add hold no weights: they are plain ops (tensor/ops.h).
+// Pooling, padding and the residual Add hold no weights: they are plain ops (tensor/ops.h); the
+// Add of a residual block goes in with its last convolution (Conv2D::forward_add).
 // With a compute dtype set (mixed precision, layers/module.h) Conv2D and Dense cast their f32
 // weights to it on each use; BatchNormReLU takes bf16 activations with its f32 parameters.
 // Initialisation as Keras: glorot_uniform kernels, zero biases, gamma 1, beta 0, moving mean 0,
@@ -25,6 +26,8 @@ class Conv2D : public Module {
   // Keras's ZeroPadding2D(pad) and then this convolution, as one op: the convolution reads
   // zeros outside x instead of a padded copy (none is made, kept for backward or copied back).
   Tensor forward(const Tensor& x, const ops::Padding2d& pad);
+  // residual + this convolution of x, as one op (ops::conv2d_add): a residual block's last layer.
+  Tensor forward_add(const Tensor& x, const Tensor& residual);
   int64_t filters() const { return kernel_.dim(0); }
   int kernel_size() const { return static_cast<int>(kernel_.dim(1)); }
   int stride() const { return stride_; }

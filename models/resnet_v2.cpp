@@ -145,8 +145,7 @@ Tensor ResNetV2Block::forward(const Tensor& x) {
     shortcut = x;
   Tensor h = bn1_.forward(conv1_.forward(preact));    // _1_conv, _1_bn, _1_relu
   h = bn2_.forward(conv2_.forward(h, {1, 1, 1, 1}));  // _2_pad + _2_conv, _2_bn, _2_relu
-  h = conv3_.forward(h);                              // _3_conv
-  return ops::add(shortcut, h);                       // _out
+  return conv3_.forward_add(h, shortcut);  // _3_conv and _out (the Add) as one op: ops::conv2d_add
 }
 
 // ---------------------------------------------------------------- model

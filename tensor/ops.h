@@ -27,7 +27,7 @@ namespace alz::ops {
 using kernels::Padding2d;
 
 // ---- elementwise (same shape, dtype and device) ----
-Tensor add(const Tensor& a, const Tensor& b);  // also the residual add of ResNet blocks
+Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor scale(const Tensor& x, double alpha);
@@ -54,6 +54,11 @@ struct Conv2dOptions {
 };
 // x (N, H, W, C), w (K, R, S, C), bias (K) or undefined -> (N, P, Q, K).
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& options = {});
+// add(residual, conv2d(x, w, bias)) as one op, residual (N, P, Q, K): on the GPU the bias and the
+// residual go in with one pass over the output (a residual block's last convolution and its
+// shortcut), the same values as the two ops; the residual's gradient is the output's.
+Tensor conv2d_add(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& residual,
+                  const Conv2dOptions& options = {});
 
 struct MaxPoolOptions {
   int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1;

@@ -37,11 +37,17 @@ const char* conv_label(int64_t r, int64_t s, int stride) {
 
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& options) {
+namespace {
+
+// conv2d, and conv2d_add when `residual` is defined.
+Tensor convolution(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& residual,
+                   const Conv2dOptions& options) {
   if (cpu_bf16(x)) {
     check_same_dtype(x, w, "conv2d");
     if (bias.defined()) check_same_dtype(x, bias, "conv2d");
-    return to_bf16(conv2d(as_f32(x), as_f32(w), as_f32(bias), options));
+    // bf16 rounds the convolution's output before the residual is added, as the GPU does.
+    Tensor y = to_bf16(conv2d(as_f32(x), as_f32(w), as_f32(bias), options));
+    return residual.defined() ? add(residual, y) : y;
   }
   const char* label = w.defined() && w.ndim() == 4 ? conv_label(w.dim(1), w.dim(2), options.stride_h) : "conv2d";
   profiler::Range range(label, x);
@@ -72,27 +78,40 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
     check_same_dtype(x, bias, "conv2d");
   }
   Tensor y = Tensor::empty({p.N, p.P(), p.Q(), p.K}, x.dtype(), x.device());
+  if (residual.defined()) {
+    check_same_device(x, residual, "conv2d_add");
+    check_same_dtype(x, residual, "conv2d_add");
+    check_same_shape(y, residual, "conv2d_add: the residual against the convolution's output");
+  }
   dispatch(
       x, "conv2d",
       [&](auto tag) {
         using T = decltype(tag);
         conv2d_forward_cpu(p, x.data<T>(), w.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>());
+        if (residual.defined()) kernels::add_forward_cpu(residual.data<T>(), y.data<T>(), y.data<T>(), y.numel());
       },
       ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
         using T = decltype(tag);
         size_t bytes = 0;
         void* workspace = conv_workspace(x, p, ConvDirection::Forward, bytes);
         conv2d_forward_cudnn(cudnn_of(x), p, x.dtype(), x.raw_data(), w.raw_data(), y.raw_data(), workspace, bytes);
-        // The bias with our NHWC kernel (why not cuDNN's: kernels/conv2d.h).
-        if (bias.defined())
-          kernels::bias_add_forward_cuda(y.data<T>(), bias.data<T>(), y.data<T>(), y.numel() / p.K, p.K, s);
+        // The bias (and the residual) with our NHWC kernels (why not cuDNN's: kernels/conv2d.h).
+        const int64_t rows = y.numel() / p.K;
+        if (bias.defined() && residual.defined())
+          kernels::bias_add_residual_forward_cuda(y.data<T>(), bias.data<T>(), residual.data<T>(), y.data<T>(), rows,
+                                                  p.K, s);
+        else if (bias.defined())
+          kernels::bias_add_forward_cuda(y.data<T>(), bias.data<T>(), y.data<T>(), rows, p.K, s);
+        else if (residual.defined())
+          kernels::add_forward_cuda(residual.data<T>(), y.data<T>(), y.data<T>(), y.numel(), s);
       }));
-  if (needs_record({&x, &w, &bias})) {
+  if (needs_record({&x, &w, &bias, &residual})) {
     bool want_x = x.requires_grad(), want_w = w.requires_grad(), want_b = bias.defined() && bias.requires_grad();
+    bool want_residual = residual.defined() && residual.requires_grad();
     // Saved for backward: the input (for dW) and the filters (for dX), only when needed.
     Tensor saved_x = want_w ? x : Tensor(), saved_w = want_x ? w : Tensor();
     Shape x_shape = x.shape(), w_shape = w.shape();
-    record(label, y, {&x, &w, &bias}, [=](const Tensor& g) {
+    record(label, y, {&x, &w, &bias, &residual}, [=](const Tensor& g) {
       Tensor dx = want_x ? Tensor::empty(x_shape, g.dtype(), g.device()) : Tensor();
       Tensor dw = want_w ? Tensor::empty(w_shape, g.dtype(), g.device()) : Tensor();
       Tensor db = want_b ? Tensor::empty({p.K}, g.dtype(), g.device()) : Tensor();
@@ -123,10 +142,22 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
               kernels::channel_sum_cuda(g.data<T>(), db.data<T>(), rows, p.K, false, scratch.data<float>(), s);
             }
           }));
-      return std::vector<Tensor>{dx, dw, db};
+      return std::vector<Tensor>{dx, dw, db, want_residual ? g : Tensor()};
     });
   }
   return y;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& options) {
+  return convolution(x, w, bias, Tensor(), options);
+}
+
+Tensor conv2d_add(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& residual,
+                  const Conv2dOptions& options) {
+  ALZ_CHECK(residual.defined(), "conv2d_add: the residual is undefined");
+  return convolution(x, w, bias, residual, options);
 }
 
 Tensor max_pool2d(const Tensor& x, const MaxPoolOptions& options) {

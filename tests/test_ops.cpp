@@ -134,6 +134,36 @@ TEST(Ops, CastRoundsAndItsGradientReturnsInTheInputDtype) {
   EXPECT_TRUE(ops::cast(x, DType::F32).shares_storage_with(x)) << "a cast to the same dtype is the tensor itself";
 }
 
+// conv2d_add is add(residual, conv2d(...)) in one op: the same values bit for bit (f32: the
+// same two additions; bf16: the convolution's output rounded before the residual comes in, as
+// on the GPU) and the same gradients, the residual's being the output's.
+TEST(Ops, Conv2dAddEqualsConvolutionThenAdd) {
+  for (DType dtype : {DType::F32, DType::BF16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    Generator gen(91);
+    const Tensor x0 = Tensor::uniform({2, 5, 4, 6}, gen, -1.0, 1.0).to(dtype);
+    const Tensor w0 = Tensor::uniform({8, 3, 3, 6}, gen, -0.5, 0.5).to(dtype);
+    const Tensor b0 = Tensor::uniform({8}, gen, -0.5, 0.5).to(dtype);
+    const Tensor r0 = Tensor::uniform({2, 3, 2, 8}, gen, -1.0, 1.0).to(dtype);
+    const Tensor dy = Tensor::uniform({2, 3, 2, 8}, gen, -1.0, 1.0).to(dtype);
+    const ops::Conv2dOptions stride2{2, 2, {1, 1, 1, 1}};
+    auto leaves = [&] {
+      return std::vector<Tensor>{x0.clone().set_requires_grad(true), w0.clone().set_requires_grad(true),
+                                 b0.clone().set_requires_grad(true), r0.clone().set_requires_grad(true)};
+    };
+    std::vector<Tensor> fused = leaves(), apart = leaves();
+    Tensor y_fused = ops::conv2d_add(fused[0], fused[1], fused[2], fused[3], stride2);
+    Tensor y_apart = ops::add(apart[3], ops::conv2d(apart[0], apart[1], apart[2], stride2));
+    EXPECT_TRUE(test::bitwise_equal(y_fused, y_apart));
+    backward(y_fused, dy);
+    backward(y_apart, dy);
+    for (size_t i = 0; i < fused.size(); ++i) EXPECT_TRUE(test::bitwise_equal(fused[i].grad(), apart[i].grad())) << i;
+  }
+  Tensor x = Tensor::zeros({1, 4, 4, 2}), w = Tensor::zeros({3, 1, 1, 2});
+  EXPECT_THROW(ops::conv2d_add(x, w, Tensor(), Tensor::zeros({1, 4, 4, 2})), Error) << "the residual's shape";
+  EXPECT_THROW(ops::conv2d_add(x, w, Tensor(), Tensor()), Error) << "no residual";
+}
+
 TEST(Ops, CpuBf16OpEqualsF32OpRoundedOnce) {
   Tensor a = random({3, 5}, 11).to(DType::F32).to(DType::BF16), b = random({5, 4}, 12).to(DType::F32).to(DType::BF16);
   Tensor y = ops::matmul(a, b);

@@ -67,6 +67,18 @@ __global__ void bias_add_kernel(const S* x, const S* bias, S* y, int64_t count, 
   ALZ_GRID_STRIDE(i, count) store(y, i, load(x, i) + load(bias, i % channels));
 }
 
+// y[r, c] = (x[r, c] + bias[c]) + residual[r, c], rounded to S after each addition, as the bias
+// add and then the residual add would round (float addition commutes: residual + t == t + residual).
+template <typename S>
+__global__ void bias_add_residual_kernel(const S* x, const S* bias, const S* residual, S* y, int64_t count,
+                                         int64_t channels) {
+  ALZ_GRID_STRIDE(i, count) {
+    S biased[1];
+    store(biased, 0, load(x, i) + load(bias, i % channels));
+    store(y, i, load(residual, i) + load(biased, 0));
+  }
+}
+
 // y[r, c] = bias[c]
 template <typename S> __global__ void bias_fill_kernel(const S* bias, S* y, int64_t count, int64_t channels) {
   ALZ_GRID_STRIDE(i, count) y[i] = bias[i % channels];
@@ -121,6 +133,15 @@ void launch_bias_add(const S* x, const S* bias, S* y, int64_t rows, int64_t chan
   ALZ_CUDA_CHECK_LAUNCH();
 }
 
+template <typename S>
+void launch_bias_add_residual(const S* x, const S* bias, const S* residual, S* y, int64_t rows, int64_t channels,
+                              cudaStream_t stream) {
+  const int64_t count = rows * channels;
+  if (count <= 0) return;
+  bias_add_residual_kernel<<<blocks_for(count), kThreads, 0, stream>>>(x, bias, residual, y, count, channels);
+  ALZ_CUDA_CHECK_LAUNCH();
+}
+
 template <typename S> void launch_bias_fill(const S* bias, S* y, int64_t rows, int64_t channels, cudaStream_t stream) {
   const int64_t count = rows * channels;
   if (count <= 0) return;
@@ -166,6 +187,10 @@ void launch_relu_backward(const S* dy, const S* v, S* dx, int64_t count, bool ac
   }                                                                                                                  \
   void bias_add_forward_cuda(const S* x, const S* bias, S* y, int64_t rows, int64_t channels, cudaStream_t stream) { \
     launch_bias_add(x, bias, y, rows, channels, stream);                                                             \
+  }                                                                                                                  \
+  void bias_add_residual_forward_cuda(const S* x, const S* bias, const S* residual, S* y, int64_t rows,              \
+                                      int64_t channels, cudaStream_t stream) {                                       \
+    launch_bias_add_residual(x, bias, residual, y, rows, channels, stream);                                          \
   }                                                                                                                  \
   void bias_fill_cuda(const S* bias, S* y, int64_t rows, int64_t channels, cudaStream_t stream) {                    \
     launch_bias_fill(bias, y, rows, channels, stream);                                                               \

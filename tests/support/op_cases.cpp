@@ -106,6 +106,18 @@ OpCase conv_case(const std::string& name, Shape x, Shape w, ops::Conv2dOptions o
   return c;
 }
 
+// conv2d_add: x (N, H, W, C), w (K, R, S, C), bias (K) when `bias`, residual (N, P, Q, K).
+OpCase conv_add_case(const std::string& name, Shape x, Shape w, ops::Conv2dOptions options, bool bias, Shape residual,
+                     Shape bench_x, Shape bench_w, Shape bench_residual) {
+  OpCase c = conv_case(name, x, w, options, bias, bench_x, bench_w);
+  c.name = "conv2d_add_" + name + (bias ? "_bias" : "_nobias");
+  c.inputs.push_back(data(residual, bench_residual));
+  c.run = [options, bias](In in) {
+    return ops::conv2d_add(in[0], in[1], bias ? in[2] : Tensor(), in[bias ? 3 : 2], options);
+  };
+  return c;
+}
+
 OpCase batch_norm_case(const std::string& name, bool training, bool fused, bool relu) {
   OpCase c;
   c.name = "batch_norm_" + name + (relu ? "_relu" : "");
@@ -223,6 +235,9 @@ std::vector<OpCase> build_table() {
         conv_case("1x1_spatial", {1, 1, 1, 3}, {2, 1, 1, 3}, {1, 1, {}}, bias, {64, 1, 1, 2048}, {512, 1, 1, 2048}));
     t.push_back(conv_case("7x7_s2_stem", {1, 15, 15, 3}, {8, 7, 7, 3}, {2, 2, {3, 3, 3, 3}}, bias, {2, 224, 224, 3},
                           {64, 7, 7, 3}));
+    // a residual block's last convolution and its shortcut (C = 8: the bf16 vector paths too)
+    t.push_back(conv_add_case("1x1", {2, 4, 3, 6}, {8, 1, 1, 6}, {1, 1, {}}, bias, {2, 4, 3, 8}, {2, 56, 56, 64},
+                              {256, 1, 1, 64}, {2, 56, 56, 256}));
   }
 
   // ---- max pooling (Keras: zero padding, value 0, before the pool) and zero padding
