@@ -1,5 +1,6 @@
-// Convolution, max pooling and zero padding on the tape (NHWC, filters KRSC).
-// Kernels: kernels/conv2d.h (im2col + OpenBLAS; cuDNN with cached algorithms), kernels/pool.h,
+// Convolution (and conv2d_add: a residual added in the bias's pass), max pooling and zero
+// padding on the tape (NHWC, filters KRSC). Kernels: kernels/conv2d.h (im2col + OpenBLAS; cuDNN
+// with cached algorithms), kernels/elementwise.h (bias, bias + residual), kernels/pool.h,
 // kernels/pad.h. Tests: tests/test_ops.cpp, tests/gpu/test_autograd_ops_gpu.cpp.
 #include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
