@@ -20,7 +20,8 @@
 //   forward pass of a model in eval mode with no tape (bf16: weights stored in bf16, as `alz
 //   predict --precision bf16` runs).
 //   --conv-algo heuristic|benchmark overrides how cuDNN's algorithms are chosen (train/precision.h
-//   sets it per precision). With a CUDA graph the peak memory counts the graph pool's working
+//   sets it per precision); --conv-workspace-mb raises the workspace an algorithm may take
+//   (default 256 MiB; strict fp32's fastest FMA algorithms may need more). With a CUDA graph the peak memory counts the graph pool's working
 //   memory (tensor/cuda_graph.h: pool_idle_bytes).
 //   --json FILE writes the figures for tools/device-check.sh and bench/RESULTS.md.
 #include <CLI/CLI.hpp>
@@ -98,7 +99,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Times one training step of a ResNetV2 (see the header of bench/bench_train_step.cpp)"};
   std::string model_name = "resnet152v2", device_name = "auto", precision = "tf32", optimizer_name = "sgd", json_path;
   std::string size_text = "224", cuda_graph = "on", conv_algo = "default";
-  int batch = 64, classes = 4, warmup = 3, steps = 10;
+  int batch = 64, classes = 4, warmup = 3, steps = 10, conv_workspace_mb = 0;
   bool profile = false, inference = false;
   int64_t column_budget = alz::conv2d_cpu_column_budget();
   app.add_option("--model", model_name, "resnet50v2, resnet101v2, resnet152v2, resnetv2-small, resnetv2-tiny");
@@ -119,6 +120,9 @@ int main(int argc, char** argv) {
                  "GPU: how cuDNN's convolution algorithms are chosen: default (as --precision sets it), "
                  "heuristic (cuDNN's order), benchmark (timed once per shape, as cudnn.benchmark)")
       ->check(CLI::IsMember({"default", "heuristic", "benchmark"}));
+  app.add_option("--conv-workspace-mb", conv_workspace_mb,
+                 "GPU: the largest cuDNN workspace an algorithm may take, in MiB (0: the default, 256)")
+      ->check(CLI::Range(0, 65536));
   app.add_option("--json", json_path, "write the figures to this file");
   app.add_option("--cpu-column-budget", column_budget, "CPU convolution: im2col chunk size in elements")
       ->check(CLI::PositiveNumber);
@@ -146,6 +150,7 @@ int main(int argc, char** argv) {
 #if ALZ_HAS_CUDA
     if (conv_algo != "default")
       alz::set_conv_algo_mode(conv_algo == "benchmark" ? alz::ConvAlgoMode::Benchmark : alz::ConvAlgoMode::Heuristic);
+    if (conv_workspace_mb > 0) alz::set_conv_workspace_limit(static_cast<size_t>(conv_workspace_mb) << 20);
 #endif
     std::unique_ptr<alz::Optimizer> optimizer;
     if (inference) {
@@ -307,6 +312,7 @@ int main(int argc, char** argv) {
       out["graph_pool_idle_gib"] = gib(graph_idle);
 #if ALZ_HAS_CUDA
       out["conv_algo"] = alz::conv_algo_mode_name(alz::conv_algo_mode());
+      out["conv_workspace_mb"] = static_cast<double>(alz::conv_workspace_limit()) / (1 << 20);
 #endif
     }
 

@@ -160,6 +160,9 @@ if want targets && time_left "targets"; then
     for precision in bf16 tf32 fp32; do
       alz_case "train_${precision}_b64_bench" --steps 20 --precision $precision --batch 64 --size 224 --conv-algo benchmark $graph_on
     done
+    # strict fp32 with 2 GiB of workspace allowed (PyTorch's cudnn.benchmark is not held to 256 MiB)
+    alz_case train_fp32_b64_bench_ws2g --steps 20 --precision fp32 --batch 64 --size 224 --conv-algo benchmark \
+      --conv-workspace-mb 2048 $graph_on
   fi
   torch_cases="train:bf16:cl:64:224x224 train:tf32:cl:64:224x224 train:bf16:cl:adam:32:208x176 \
     infer:bf16:cl:128:224x224 latency:tf32:1:224x224:graph latency:bf16:cl:1:224x224:graph train:fp32:cl:64:224x224 \

@@ -26,6 +26,8 @@ PAIRS = [
     ("train_bf16_b64_bench", "train:bf16:cl:64:224x224", "train 224, b64, bf16, alz --conv-algo benchmark", None),
     ("train_tf32_b64_bench", "train:tf32:cl:64:224x224", "train 224, b64, TF32, alz --conv-algo benchmark", None),
     ("train_fp32_b64_bench", "train:fp32:cl:64:224x224", "train 224, b64, strict fp32, alz --conv-algo benchmark", None),
+    ("train_fp32_b64_bench_ws2g", "train:fp32:cl:64:224x224",
+     "train 224, b64, strict fp32, alz --conv-algo benchmark --conv-workspace-mb 2048", None),
     ("train_bf16_b32_208x176_adam_eager", "train:bf16:cl:adam:32:208x176", "208x176 b32 Adam bf16, alz without graphs", None),
 ]
 
