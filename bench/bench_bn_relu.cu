@@ -225,6 +225,48 @@ template <typename S> struct CudnnBn {
 };
 
 // ---------------------------------------------------------------- the benchmark
+// The fused backward on one shape's buffers, dx into `dx` (added into with accumulate_dx).
+// dgamma and dbeta are added into (accumulate_params): the kernels alone are timed, without the
+// two zeroing memsets an overwriting call adds, as in every recorded run.
+template <typename S>
+k::BnReluBackwardArgs<S> fused_backward_args(const Buffers& b, const BnShape& shape, S* dx, bool accumulate_dx) {
+  return {.x = static_cast<const S*>(b.x),
+          .dy = static_cast<const S*>(b.dy),
+          .dx = dx,
+          .rows = elements(shape) / shape.channels,
+          .channels = shape.channels,
+          .gamma = b.gamma,
+          .beta = b.beta,
+          .saved = {b.save_mean, b.save_invstd},
+          .dgamma = b.dgamma,
+          .dbeta = b.dbeta,
+          .accumulate_params = true,
+          .accumulate_dx = accumulate_dx};
+}
+
+// Times `step` for the benchmark's iterations, kStepsPerIteration steps back to back between two
+// events each; sets each iteration's time and returns the mean seconds per step.
+template <typename Step> double timed_steps(benchmark::State& state, const Step& step) {
+  cudaEvent_t start, stop;
+  ALZ_CUDA_CHECK(cudaEventCreate(&start));
+  ALZ_CUDA_CHECK(cudaEventCreate(&stop));
+  double total_seconds = 0.0;
+  for (auto _ : state) {
+    ALZ_CUDA_CHECK(cudaEventRecord(start, g_stream));
+    for (int i = 0; i < kStepsPerIteration; ++i) step();
+    ALZ_CUDA_CHECK(cudaEventRecord(stop, g_stream));
+    ALZ_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0.0f;
+    ALZ_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    const double seconds = ms / 1e3 / kStepsPerIteration;
+    state.SetIterationTime(seconds);
+    total_seconds += seconds;
+  }
+  ALZ_CUDA_CHECK(cudaEventDestroy(start));
+  ALZ_CUDA_CHECK(cudaEventDestroy(stop));
+  return total_seconds / static_cast<double>(state.iterations());
+}
+
 // tile_bytes: 0 for the fused kernels' default channel-tile width, else the width to sweep.
 template <typename S> void bn_relu_step(benchmark::State& state, Impl impl, int shape_index, int tile_bytes = 0) {
   const BnShape& shape = kShapes[shape_index];
@@ -238,7 +280,6 @@ template <typename S> void bn_relu_step(benchmark::State& state, Impl impl, int 
     Buffers& b = buffers<S>();
     S* x = static_cast<S*>(b.x);
     S* y = static_cast<S*>(b.y);
-    S* dy = static_cast<S*>(b.dy);
     S* dx = static_cast<S*>(b.dx);
     const k::BnReluForwardArgs<S> fused_forward{.x = x,
                                                 .y = y,
@@ -251,19 +292,7 @@ template <typename S> void bn_relu_step(benchmark::State& state, Impl impl, int 
                                                 .saved = {b.save_mean, b.save_invstd},
                                                 .momentum = kMomentum,
                                                 .epsilon = kEpsilon};
-    // dgamma and dbeta are added into (accumulate_params): the kernels alone are timed, without
-    // the two zeroing memsets an overwriting call adds, as in every recorded run.
-    const k::BnReluBackwardArgs<S> fused_backward{.x = x,
-                                                  .dy = dy,
-                                                  .dx = dx,
-                                                  .rows = rows,
-                                                  .channels = shape.channels,
-                                                  .gamma = b.gamma,
-                                                  .beta = b.beta,
-                                                  .saved = {b.save_mean, b.save_invstd},
-                                                  .dgamma = b.dgamma,
-                                                  .dbeta = b.dbeta,
-                                                  .accumulate_params = true};
+    const k::BnReluBackwardArgs<S> fused_backward = fused_backward_args<S>(b, shape, dx, /*accumulate_dx=*/false);
     std::unique_ptr<CudnnBn<S>> cudnn;
     if (impl == Impl::Cudnn) {
       cudnn = std::make_unique<CudnnBn<S>>(shape);
@@ -335,27 +364,10 @@ template <typename S> void bn_relu_step(benchmark::State& state, Impl impl, int 
     if (impl == Impl::Naive) k::bn_relu_workspace_init_cuda(b.workspace, b.workspace_bytes, g_stream);
     ALZ_CUDA_CHECK(cudaStreamSynchronize(g_stream));
 
-    cudaEvent_t start, stop;
-    ALZ_CUDA_CHECK(cudaEventCreate(&start));
-    ALZ_CUDA_CHECK(cudaEventCreate(&stop));
-    double total_seconds = 0.0;
-    for (auto _ : state) {
-      ALZ_CUDA_CHECK(cudaEventRecord(start, g_stream));
-      for (int i = 0; i < kStepsPerIteration; ++i) step();
-      ALZ_CUDA_CHECK(cudaEventRecord(stop, g_stream));
-      ALZ_CUDA_CHECK(cudaEventSynchronize(stop));
-      float ms = 0.0f;
-      ALZ_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-      const double seconds = ms / 1e3 / kStepsPerIteration;
-      state.SetIterationTime(seconds);
-      total_seconds += seconds;
-    }
+    const double per_step = timed_steps(state, step);
     if (impl == Impl::Naive) k::bn_relu_workspace_init_cuda(b.workspace, b.workspace_bytes, g_stream);
-    ALZ_CUDA_CHECK(cudaEventDestroy(start));
-    ALZ_CUDA_CHECK(cudaEventDestroy(stop));
 
     const double bytes = 8.0 * static_cast<double>(count) * sizeof(S);
-    const double per_step = total_seconds / static_cast<double>(state.iterations());
     state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
     state.counters["MB"] = bytes / 1e6;
     state.counters["GB/s"] = bytes / per_step / 1e9;
@@ -530,50 +542,22 @@ template <typename S> void register_shapes(const char* dtype) {
 // reads dx and the sum and writes the sum); GB/s counts each with its own traffic.
 template <typename S> void bn_relu_into(benchmark::State& state, bool fused, int shape_index) {
   const BnShape& shape = kShapes[shape_index];
-  const int64_t count = elements(shape), rows = count / shape.channels;
+  const int64_t count = elements(shape);
   try {
     Buffers& b = buffers<S>();
     S* sum = static_cast<S*>(b.masked);
     S* dx = static_cast<S*>(b.dx);
     ALZ_CUDA_CHECK(cudaMemsetAsync(sum, 0, static_cast<size_t>(count) * sizeof(S), g_stream));
-    const k::BnReluBackwardArgs<S> args{.x = static_cast<const S*>(b.x),
-                                        .dy = static_cast<const S*>(b.dy),
-                                        .dx = fused ? sum : dx,
-                                        .rows = rows,
-                                        .channels = shape.channels,
-                                        .gamma = b.gamma,
-                                        .beta = b.beta,
-                                        .saved = {b.save_mean, b.save_invstd},
-                                        .dgamma = b.dgamma,
-                                        .dbeta = b.dbeta,
-                                        .accumulate_params = true,
-                                        .accumulate_dx = fused};
+    const k::BnReluBackwardArgs<S> args = fused_backward_args<S>(b, shape, fused ? sum : dx, fused);
     auto step = [&]() {
       k::bn_relu_backward_cuda(args, b.workspace, b.workspace_bytes, g_stream);
       if (!fused) k::add_forward_cuda(sum, dx, sum, count, g_stream);
     };
     for (int i = 0; i < 2; ++i) step();
     ALZ_CUDA_CHECK(cudaStreamSynchronize(g_stream));
-    cudaEvent_t start, stop;
-    ALZ_CUDA_CHECK(cudaEventCreate(&start));
-    ALZ_CUDA_CHECK(cudaEventCreate(&stop));
-    double total_seconds = 0.0;
-    for (auto _ : state) {
-      ALZ_CUDA_CHECK(cudaEventRecord(start, g_stream));
-      for (int i = 0; i < kStepsPerIteration; ++i) step();
-      ALZ_CUDA_CHECK(cudaEventRecord(stop, g_stream));
-      ALZ_CUDA_CHECK(cudaEventSynchronize(stop));
-      float ms = 0.0f;
-      ALZ_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-      const double seconds = ms / 1e3 / kStepsPerIteration;
-      state.SetIterationTime(seconds);
-      total_seconds += seconds;
-    }
-    ALZ_CUDA_CHECK(cudaEventDestroy(start));
-    ALZ_CUDA_CHECK(cudaEventDestroy(stop));
+    const double per_step = timed_steps(state, step);
     const double passes = fused ? 6.0 : 8.0;
     const double bytes = passes * static_cast<double>(count) * sizeof(S);
-    const double per_step = total_seconds / static_cast<double>(state.iterations());
     state.counters["GB/s"] = bytes / per_step / 1e9;
     state.counters["of_copy"] = bytes / per_step / g_copy_bytes_per_second;
   } catch (const std::exception& e) {

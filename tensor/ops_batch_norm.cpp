@@ -64,8 +64,8 @@ kernels::BnReluForwardArgs<T> forward_args(const Tensor& x, const Tensor& y, con
   a.rows = x.numel() / a.channels;
   a.gamma = gamma.data<P>();
   a.beta = beta.data<P>();
-  a.moving_mean = moving_mean.data<P>();
-  a.moving_variance = moving_variance.data<P>();
+  a.moving_mean = data_or_null<P>(moving_mean);
+  a.moving_variance = data_or_null<P>(moving_variance);
   a.saved = {data_or_null<P>(save_mean), data_or_null<P>(save_invstd)};
   a.momentum = o.momentum;
   a.epsilon = o.epsilon;
@@ -202,41 +202,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
     save_mean = Tensor::empty({channels}, gamma.dtype(), x.device());
     save_invstd = Tensor::empty({channels}, gamma.dtype(), x.device());
   }
-  // On the CPU, f32 takes the fast kernels; f64 (and a frozen layer whose backward will
-  // recompute the mask with the reference formula) the reference.
+  // A frozen layer whose backward will recompute the mask takes the reference formula on the CPU.
   const bool frozen_backward = !o.training && needs_record({&x, &gamma, &beta});
-  dispatch(
-      x, "batch_norm",
-      [&](auto tag) {
-        using T = decltype(tag);
-        const auto a = forward_args<T>(x, y, gamma, beta, moving_mean, moving_variance, save_mean, save_invstd, o);
-        if constexpr (std::is_same_v<T, float>) {
-          if (o.training) {
-            kernels::bn_relu_forward_training_cpu_fast(a);
-            return;
-          }
-          if (!frozen_backward) {
-            kernels::bn_relu_forward_inference_cpu_fast(a);
-            return;
-          }
-        }
-        if (o.training) {
-          kernels::bn_relu_forward_training_cpu(a);
-        } else {
-          kernels::bn_relu_forward_inference_cpu(a);
-        }
-      },
-      ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
-        using T = decltype(tag);
-        const auto a = forward_args<T>(x, y, gamma, beta, moving_mean, moving_variance, save_mean, save_invstd, o);
-        if (o.training) {
-          size_t bytes = 0;
-          void* ws = bn_relu_workspace(x, rows, channels, bytes);
-          kernels::bn_relu_forward_training_cuda(a, ws, bytes, s);
-        } else {
-          kernels::bn_relu_forward_inference_cuda(a, s);
-        }
-      }));
+  if (o.training)
+    detail::bn_relu_training_forward(x, y, gamma, beta, moving_mean, moving_variance, save_mean, save_invstd, o);
+  else
+    detail::bn_relu_apply(x, y, gamma, beta, moving_mean, moving_variance, o.epsilon, o.relu, frozen_backward);
   if (!needs_record({&x, &gamma, &beta})) return y;
 
   bool want_params = gamma.requires_grad() || beta.requires_grad();
@@ -257,37 +228,18 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
       dgamma = Tensor::empty({channels}, saved_gamma.dtype(), g.device());  // overwritten by the kernel
       dbeta = Tensor::empty({channels}, saved_gamma.dtype(), g.device());
     }
-    auto training_args = [&](auto tag) {
-      auto a = training_backward_args<decltype(tag)>(saved_x, g, dx, saved_gamma, saved_beta, stat_a, stat_b, o.relu,
-                                                     dgamma, dbeta);
-      a.accumulate_dx = accumulate_dx;
-      return a;
-    };
-    auto frozen_args = [&](auto tag) {
-      return frozen_backward_args<decltype(tag)>(saved_x, g, dx, saved_gamma, saved_beta, stat_a, stat_b, o, dgamma,
-                                                 dbeta);
-    };
-    dispatch(
-        g, "batch_norm backward",
-        [&](auto tag) {
-          using T = decltype(tag);
-          if (!o.training) {
-            kernels::frozen_bn_backward_cpu(frozen_args(tag));
-          } else if constexpr (std::is_same_v<T, float>) {
-            kernels::bn_relu_backward_cpu_fast(training_args(tag));
-          } else {
-            kernels::bn_relu_backward_cpu(training_args(tag));
-          }
-        },
-        ALZ_ON_CUDA([&](auto tag, cudaStream_t s) {
-          if (o.training) {
-            size_t bytes = 0;
-            void* ws = bn_relu_workspace(g, rows, channels, bytes);
-            kernels::bn_relu_backward_cuda(training_args(tag), ws, bytes, s);
-          } else {
-            kernels::frozen_bn_backward_cuda(frozen_args(tag), s);
-          }
-        }));
+    if (o.training) {
+      detail::bn_relu_training_backward(saved_x, g, dx, saved_gamma, saved_beta, stat_a, stat_b, o.relu, dgamma, dbeta,
+                                        accumulate_dx);
+    } else {
+      auto frozen_args = [&](auto tag) {
+        return frozen_backward_args<decltype(tag)>(saved_x, g, dx, saved_gamma, saved_beta, stat_a, stat_b, o, dgamma,
+                                                   dbeta);
+      };
+      dispatch(
+          g, "batch_norm backward", [&](auto tag) { kernels::frozen_bn_backward_cpu(frozen_args(tag)); },
+          ALZ_ON_CUDA([&](auto tag, cudaStream_t s) { kernels::frozen_bn_backward_cuda(frozen_args(tag), s); }));
+    }
     return std::vector<Tensor>{accumulate_dx ? Tensor() : dx, dgamma, dbeta};
   });
   return y;
@@ -296,35 +248,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
 // ---------------------------------------------------------------- tensor/bn_relu_raw.h
 namespace detail {
 
-namespace {
-template <typename T>
-kernels::BnReluForwardArgs<T> raw_forward_args(const Tensor& x, const Tensor& y, const Tensor& gamma,
-                                               const Tensor& beta, double epsilon, bool relu) {
-  using P = kernels::BatchNormParam<T>;
-  kernels::BnReluForwardArgs<T> a;
-  a.x = x.data<T>();
-  a.y = y.data<T>();
-  a.channels = x.dim(-1);
-  a.rows = x.numel() / a.channels;
-  a.gamma = gamma.data<P>();
-  a.beta = beta.data<P>();
-  a.epsilon = epsilon;
-  a.relu = relu;
-  return a;
-}
-}  // namespace
-
 void bn_relu_training_forward(const Tensor& x, const Tensor& y, const Tensor& gamma, const Tensor& beta,
-                              const Tensor& save_mean, const Tensor& save_invstd, double epsilon, bool relu) {
+                              const Tensor& moving_mean, const Tensor& moving_variance, const Tensor& save_mean,
+                              const Tensor& save_invstd, const BatchNormOptions& o) {
   auto args = [&](auto tag) {
-    using T = decltype(tag);
-    using P = kernels::BatchNormParam<T>;
-    auto a = raw_forward_args<T>(x, y, gamma, beta, epsilon, relu);
-    a.saved = {save_mean.data<P>(), save_invstd.data<P>()};
-    return a;
+    return forward_args<decltype(tag)>(x, y, gamma, beta, moving_mean, moving_variance, save_mean, save_invstd, o);
   };
   dispatch(
-      x, "batch_norm statistics",
+      x, "batch_norm",
       [&](auto tag) {
         if constexpr (std::is_same_v<decltype(tag), float>) {
           kernels::bn_relu_forward_training_cpu_fast(args(tag));
@@ -340,32 +271,35 @@ void bn_relu_training_forward(const Tensor& x, const Tensor& y, const Tensor& ga
 }
 
 void bn_relu_apply(const Tensor& x, const Tensor& y, const Tensor& gamma, const Tensor& beta, const Tensor& mean,
-                   const Tensor& variance, double epsilon, bool relu) {
+                   const Tensor& variance, double epsilon, bool relu, bool reference_on_cpu) {
+  BatchNormOptions o;
+  o.training = false;
+  o.epsilon = epsilon;
+  o.relu = relu;
   auto args = [&](auto tag) {
-    using T = decltype(tag);
-    using P = kernels::BatchNormParam<T>;
-    auto a = raw_forward_args<T>(x, y, gamma, beta, epsilon, relu);
-    a.moving_mean = mean.data<P>();
-    a.moving_variance = variance.data<P>();
-    return a;
+    return forward_args<decltype(tag)>(x, y, gamma, beta, mean, variance, Tensor(), Tensor(), o);
   };
   dispatch(
-      x, "batch_norm apply",
+      x, "batch_norm",
       [&](auto tag) {
         if constexpr (std::is_same_v<decltype(tag), float>) {
-          kernels::bn_relu_forward_inference_cpu_fast(args(tag));
-        } else {
-          kernels::bn_relu_forward_inference_cpu(args(tag));
+          if (!reference_on_cpu) {
+            kernels::bn_relu_forward_inference_cpu_fast(args(tag));
+            return;
+          }
         }
+        kernels::bn_relu_forward_inference_cpu(args(tag));
       },
       ALZ_ON_CUDA([&](auto tag, cudaStream_t s) { kernels::bn_relu_forward_inference_cuda(args(tag), s); }));
 }
 
 void bn_relu_training_backward(const Tensor& x, const Tensor& dy, const Tensor& dx, const Tensor& gamma,
                                const Tensor& beta, const Tensor& mean, const Tensor& invstd, bool relu,
-                               const Tensor& dgamma, const Tensor& dbeta) {
+                               const Tensor& dgamma, const Tensor& dbeta, bool accumulate_dx) {
   auto args = [&](auto tag) {
-    return training_backward_args<decltype(tag)>(x, dy, dx, gamma, beta, mean, invstd, relu, dgamma, dbeta);
+    auto a = training_backward_args<decltype(tag)>(x, dy, dx, gamma, beta, mean, invstd, relu, dgamma, dbeta);
+    a.accumulate_dx = accumulate_dx;
+    return a;
   };
   dispatch(
       dy, "batch_norm backward",

@@ -61,7 +61,7 @@ Tensor cross_replica_batch_norm(const Tensor& x, const Tensor& gamma, const Tens
   Tensor y = Tensor::empty(x.shape(), x.dtype(), device);
   Tensor local_mean = Tensor::empty({channels}, param_dtype, device);
   Tensor local_invstd = Tensor::empty({channels}, param_dtype, device);
-  detail::bn_relu_training_forward(x, y, gamma, beta, local_mean, local_invstd, o.epsilon, o.relu);
+  detail::bn_relu_training_forward(x, y, gamma, beta, Tensor(), Tensor(), local_mean, local_invstd, o);
   const std::vector<double> m = local_mean.to_vector(), s = local_invstd.to_vector();
   const double n = static_cast<double>(rows);
   std::vector<double> moments(1 + 2 * c);  // [n, n*m (C), n*(v + m^2) (C)]

@@ -15,8 +15,8 @@
 #include "cli/cli.h"
 #include "core/atomic_file.h"
 #include "data/dataset.h"
-#include "data/phantom.h"
 #include "support/compare.h"
+#include "support/tiny_phantoms.h"
 #include "support/run_cli.h"
 #include "tensor/safetensors.h"
 #include "train/cross_validation.h"
@@ -51,14 +51,7 @@ class CliCv : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     root_ = test::fresh_temp_dir("cli_cv");
-    data::PhantomSpec spec;
-    spec.out_dir = root_ + "/phantom";
-    spec.counts = {12, 8, 20, 12};
-    spec.height = 48;
-    spec.width = 40;
-    spec.seed = 3;
-    spec.val_fraction = 0.25;
-    data::write_phantom_dataset(spec);
+    test::write_tiny_phantoms(root_ + "/phantom", 3);
     Result r = alz(with_recipe(
         {"train", "--data", root_ + "/phantom/manifest.csv", "--epochs", "1", "--run-dir", root_ + "/run", "--quiet"}));
     setup_code_ = r.code;

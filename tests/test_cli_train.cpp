@@ -16,9 +16,9 @@
 #include "cli/cli.h"
 #include "core/atomic_file.h"
 #include "data/dataset.h"
-#include "data/phantom.h"
 #include "models/checkpoint.h"
 #include "support/compare.h"
+#include "support/tiny_phantoms.h"
 #include "support/run_cli.h"
 #include "tensor/cuda_runtime.h"
 #include "train/report.h"
@@ -35,14 +35,7 @@ class CliTrain : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     root_ = test::fresh_temp_dir("cli_train");
-    data::PhantomSpec spec;
-    spec.out_dir = root_ + "/phantom";
-    spec.counts = {12, 8, 20, 12};
-    spec.height = 48;
-    spec.width = 40;
-    spec.seed = 3;
-    spec.val_fraction = 0.25;
-    data::write_phantom_dataset(spec);
+    test::write_tiny_phantoms(root_ + "/phantom", 3);
     Result r = alz({"train", "--data", root_ + "/phantom/manifest.csv", "--model", "resnetv2-tiny", "--device", "cpu",
                     "--epochs", "1", "--batch", "8", "--input-size", "32", "--workers", "2", "--run-dir",
                     root_ + "/run", "--quiet"});

@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "data/phantom.h"
 #include "support/compare.h"
+#include "support/tiny_phantoms.h"
 #include "tensor/safetensors.h"
 #include "train/report.h"
 #include "train/step_graph.h"
@@ -29,16 +30,7 @@ namespace fs = std::filesystem;
 // A small phantom set (48x40 slices, about 50 images), written once per test program.
 std::string tiny_phantoms() {
   static std::string manifest = [] {
-    std::string dir = test::fresh_temp_dir("trainer_phantoms");
-    data::PhantomSpec spec;
-    spec.out_dir = dir;
-    spec.counts = {12, 8, 20, 12};
-    spec.height = 48;
-    spec.width = 40;
-    spec.seed = 11;
-    spec.val_fraction = 0.25;
-    data::write_phantom_dataset(spec);
-    return dir + "/manifest.csv";
+    return test::write_tiny_phantoms(test::fresh_temp_dir("trainer_phantoms"), 11);
   }();
   return manifest;
 }

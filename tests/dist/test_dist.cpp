@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "core/error.h"
-#include "data/phantom.h"
 #include "dist/communicator.h"
 #include "support/compare.h"
+#include "support/tiny_phantoms.h"
 #include "train/trainer.h"
 
 namespace alz {
@@ -43,16 +43,7 @@ std::string shared_dir(const std::string& name) {
 std::string tiny_phantoms() {
   static std::string manifest = [] {
     std::string dir = shared_dir("phantoms");
-    if (comm().is_root()) {
-      data::PhantomSpec spec;
-      spec.out_dir = dir;
-      spec.counts = {12, 8, 20, 12};
-      spec.height = 48;
-      spec.width = 40;
-      spec.seed = 11;
-      spec.val_fraction = 0.25;
-      data::write_phantom_dataset(spec);
-    }
+    if (comm().is_root()) test::write_tiny_phantoms(dir, 11);
     comm().barrier();
     return dir + "/manifest.csv";
   }();

@@ -25,12 +25,12 @@
 
 #include "core/error.h"
 #include "core/generator.h"
-#include "data/phantom.h"
 #include "kernels/conv2d.h"
 #include "kernels/gemm.h"
 #include "models/resnet_v2.h"
 #include "optim/optimizer.h"
 #include "support/compare.h"
+#include "support/tiny_phantoms.h"
 #include "tensor/autograd.h"
 #include "tensor/cuda_graph.h"
 #include "tensor/cuda_runtime.h"
@@ -360,16 +360,8 @@ TEST(CudaGraph, AFailedCaptureThrowsAndLeavesTheDeviceUsable) {
 
 std::string phantoms() {
   static std::string manifest = [] {
-    std::string dir = test::fresh_temp_dir("cuda_graph_phantoms");
-    data::PhantomSpec spec;
-    spec.out_dir = dir;
-    spec.counts = {12, 8, 20, 12};  // 39 training images: 4 batches of 8 and one of 7 per epoch
-    spec.height = 48;
-    spec.width = 40;
-    spec.seed = 11;
-    spec.val_fraction = 0.25;
-    data::write_phantom_dataset(spec);
-    return dir + "/manifest.csv";
+    // 39 training images: 4 batches of 8 and one of 7 per epoch
+    return test::write_tiny_phantoms(test::fresh_temp_dir("cuda_graph_phantoms"), 11);
   }();
   return manifest;
 }
