@@ -24,6 +24,8 @@
 //   (default 256 MiB; strict fp32's fastest FMA algorithms may need more). With a CUDA graph the peak memory counts the graph pool's working
 //   memory (tensor/cuda_graph.h: pool_idle_bytes).
 //   --json FILE writes the figures for tools/device-check.sh and bench/RESULTS.md.
+//   ALZ_ALLOC_TRACE=FILE records every tensor allocation and free, with a mark where each step
+//   starts, for bench/bench_allocator --replay (tensor/allocation_trace.h).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -39,6 +41,7 @@
 #include "kernels/gemm.h"
 #include "models/resnet_v2.h"
 #include "optim/optimizer.h"
+#include "tensor/allocation_trace.h"
 #include "tensor/autograd.h"
 #include "tensor/cuda_graph.h"
 #include "tensor/cuda_runtime.h"
@@ -66,7 +69,7 @@ void sync(Device device) {
 struct Counters {
   uint64_t mallocs = 0, flushes = 0, selections = 0;
   size_t peak = 0, reserved = 0;
-  size_t peak_requested = 0;  // GPU: before rounding to the allocator's size classes
+  size_t peak_requested = 0;  // GPU: before the allocator rounds to 512 bytes
 };
 
 Counters read_counters(Device device) {
@@ -187,6 +190,7 @@ int main(int argc, char** argv) {
         }
         return;
       }
+      alz::trace_mark("step");  // ALZ_ALLOC_TRACE: bench_allocator --replay splits the trace here
       Clock::time_point t0 = Clock::now();
       Tensor logits = model.forward(images);
       Tensor loss = alz::ops::softmax_cross_entropy(logits, labels);
@@ -207,6 +211,7 @@ int main(int argc, char** argv) {
         sync(device);
         optimizer_ms = ms_since(t0);
       }
+      alz::trace_mark("step_end");
     };
 
     // How the timed steps run: eager, or a replay of the step captured as one CUDA graph.
@@ -263,7 +268,7 @@ int main(int argc, char** argv) {
     // what is allocated outside the replays plus that (tensor/cuda_graph.h).
     const size_t graph_idle = graph ? graph->pool_idle_bytes() : 0;
     after.peak += graph_idle;
-    after.peak_requested += graph_idle;  // the pool's idle blocks count at their size class
+    after.peak_requested += graph_idle;  // the pool's idle blocks count whole
     std::vector<double> sorted = times;
     std::sort(sorted.begin(), sorted.end());
     double median = sorted[sorted.size() / 2];
@@ -281,7 +286,7 @@ int main(int argc, char** argv) {
     if (device.is_cuda())
       std::printf(
           "warm steps: %llu cudaMalloc calls, %llu cache flushes, %llu new conv algorithm selections; "
-          "peak allocated %.2f GiB%s (%.2f GiB requested before size classes), reserved %.2f GiB\n",
+          "peak allocated %.2f GiB%s (%.2f GiB requested before rounding), reserved %.2f GiB\n",
           static_cast<unsigned long long>(after.mallocs - before.mallocs),
           static_cast<unsigned long long>(after.flushes - before.flushes),
           static_cast<unsigned long long>(after.selections - before.selections), gib(after.peak),

@@ -31,16 +31,16 @@ std::vector<DeviceProperties> devices();
 std::string library_versions();  // "CUDA runtime 13.0, driver 13.0, cuDNN 9.19.0, cuBLAS 13.0.0"
 
 // ---- caching device allocator ----
-// Blocks are rounded up to size classes (512 B granules below 1 MiB, 2 MiB granules above)
-// and kept on free lists per device after free; a request is served from the cache when a
-// block of its class is free, so a warm training step calls cudaMalloc zero times. A CUDA
-// graph's capture allocates from a private pool of that graph (tensor/cuda_graph.h).
+// Requests are rounded up to 512 bytes and served from cudaMalloc'd segments by best fit, with
+// splitting and merging (tensor/block_allocator.h); freed blocks stay cached per device, so a
+// warm training step calls cudaMalloc zero times. A CUDA graph's capture allocates from a
+// private pool of that graph (tensor/cuda_graph.h).
 struct AllocatorStats {
   size_t allocated_bytes = 0;  // handed out now
   size_t reserved_bytes = 0;   // held from cudaMalloc (allocated + cached)
   size_t peak_allocated_bytes = 0;
-  // What callers asked for, before rounding to size classes (allocated_bytes - requested_bytes
-  // is the rounding's cost; PyTorch's max_memory_allocated is close to a requested figure).
+  // What callers asked for, before rounding to 512 bytes (allocated_bytes - requested_bytes is
+  // the rounding's cost; PyTorch's max_memory_allocated rounds the same way).
   size_t requested_bytes = 0;
   size_t peak_requested_bytes = 0;
   uint64_t cuda_malloc_calls = 0;
@@ -53,7 +53,7 @@ void device_free(void* pointer);
 AllocatorStats allocator_stats(int device);
 void reset_peak_stats(int device);
 void release_cached_blocks();  // cudaFree every cached (free) block on every device
-size_t allocator_size_class(size_t bytes);
+size_t allocator_size_class(size_t bytes);  // the block size a request gets: rounded to 512 bytes
 
 // ---- pinned host allocator (cached the same way; cudaHostAlloc is slow) ----
 void* pinned_allocate(size_t bytes);

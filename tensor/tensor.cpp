@@ -12,6 +12,7 @@
 #include "core/bf16.h"
 #include "core/error.h"
 #include "core/philox.h"
+#include "tensor/allocation_trace.h"
 #include "tensor/cuda_runtime.h"
 #include "tensor/host_allocator.h"
 
@@ -80,9 +81,11 @@ Storage::Storage(size_t bytes, Device device, bool pinned) : bytes_(bytes), devi
     pinned_ = false;               // no CUDA: plain memory serves the same purpose
     data_ = host_allocate(bytes);  // cached by size class (tensor/host_allocator.h)
   }
+  trace_allocation(data_, bytes_, device_, pinned_);  // ALZ_ALLOC_TRACE (tensor/allocation_trace.h)
 }
 
 Storage::~Storage() {
+  trace_free(data_);
   if (device_.is_cuda()) {
     cuda::device_free(data_);
   } else if (pinned_) {

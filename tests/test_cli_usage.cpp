@@ -1,14 +1,18 @@
 // The command-line conventions of `alz` (cli/usage.h, cli/cli.cpp, cli/version.cpp), checked on
 // the real program in a child process: usage errors exit with 2 and print one line naming the
 // closest flag, command or choice; `alz --version` names the version, commit and CUDA build;
-// every `--help` shows defaults and flags without CLI11's "{false}" marks.
+// every `--help` shows defaults and flags without CLI11's "{false}" marks; ALZ_ALLOC_TRACE
+// records a run's tensor allocations, and an unwritable trace file is said without failing the run.
 // Run: cmake --build build -j2 --target test_cli_usage alz_cli && ctest --test-dir build -R CliUsage
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "support/compare.h"
 #include "support/run_program.h"
 
 namespace alz {
@@ -147,6 +151,26 @@ TEST(CliUsage, NoArgumentsPrintsTheCommands) {
   test::ProgramResult r = alz({});
   EXPECT_NE(r.out + r.err, "");
   EXPECT_TRUE(has(r.out + r.err, "train")) << r.out << r.err;
+}
+
+// ALZ_ALLOC_TRACE is read when the program starts (tensor/allocation_trace.h).
+TEST(CliUsage, AllocationTraceFromTheEnvironment) {
+  const std::string trace = test::fresh_temp_dir("cli_alloc_trace") + "/info.trace";
+  setenv("ALZ_ALLOC_TRACE", trace.c_str(), 1);
+  test::ProgramResult r = alz({"info", "--model", "resnetv2-tiny"});
+  setenv("ALZ_ALLOC_TRACE", "/nonexistent-folder/info.trace", 1);
+  test::ProgramResult unwritable = alz({"info", "--model", "resnetv2-tiny"});
+  unsetenv("ALZ_ALLOC_TRACE");
+  EXPECT_EQ(r.code, 0) << r.err;
+  std::ifstream in(trace);
+  std::string first;
+  std::getline(in, first);
+  EXPECT_EQ(first.rfind("a 0x", 0), 0u) << "the model's first weight: " << first;
+  EXPECT_NE(first.find(" cpu"), std::string::npos) << first;
+  EXPECT_EQ(unwritable.code, 0) << "the run goes on without a trace";
+  EXPECT_EQ(unwritable.err,
+            "alz: ALZ_ALLOC_TRACE: cannot write /nonexistent-folder/info.trace: No such file or directory; no "
+            "allocation trace\n");
 }
 
 }  // namespace

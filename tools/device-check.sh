@@ -8,7 +8,8 @@
 #   4. the benchmarks, with PyTorch beside ours when it is installed (ALZ_ANCHORS: the folder of
 #      the PyTorch anchor scripts): every mixed-precision target (stage targets: bf16, TF32 and
 #      fp32 training, 208x176 Adam, inference and batch-1 latency, peak memory, alz beside
-#      bench/torch_targets.py), bf16 against TF32 training on the phantoms (precision_runs),
+#      bench/torch_targets.py), the allocation trace of a step replayed through the allocator's
+#      books (alloc_trace), bf16 against TF32 training on the phantoms (precision_runs),
 #      `alz train` against the step benchmark (train_gap), then the whole training step of ResNet152V2 with its
 #      op-by-op profile (bench_train_step, eager) and replayed as a CUDA graph, then the fused BatchNorm+ReLU benchmark (with its
 #      tile-width sweep) beside PyTorch's,
@@ -20,7 +21,7 @@
 #   8. summary.txt, whose last line is the row for tests/GPU_RUNS.md.
 # Stages run in order of importance; once ALZ_DEVICE_BUDGET_S seconds (default 540) have passed,
 # the remaining ones are skipped and the summary says so. ALZ_DEVICE_STAGES picks stages for a
-# short rerun (default: all): any of tests, targets, precision_runs, train_gap, dist, train_step,
+# short rerun (default: all): any of tests, targets, alloc_trace, precision_runs, train_gap, dist, train_step,
 # bn, demo, ncu, memcheck, train, benches, cpu_tests; ALZ_BN_FILTER narrows bench_bn_relu (a --benchmark_filter regex);
 # ALZ_TARGET_CASES="name ..." and ALZ_TORCH_CASES="case ..." narrow the targets stage (ALZ_TORCH_COMPILE=0
 # leaves torch.compile out).
@@ -40,7 +41,7 @@ summary="$out/summary.txt"
 note() { echo "$*" | tee -a "$summary"; }
 elapsed() { echo $(( $(date +%s) - start )); }
 time_left() { [ "$(elapsed)" -lt "$budget" ] || { note "skipped (budget of ${budget}s spent): $1"; return 1; }; }
-stages=" ${ALZ_DEVICE_STAGES:-tests targets precision_runs train_gap dist train_step bn demo ncu memcheck train benches cpu_tests} "
+stages=" ${ALZ_DEVICE_STAGES:-tests targets alloc_trace precision_runs train_gap dist train_step bn demo ncu memcheck train benches cpu_tests} "
 want() { case "$stages" in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 export ALZ_TEST_TMP=${ALZ_TEST_TMP:-/tmp/alz_device_tests}
 export ALZ_ANCHORS=${ALZ_ANCHORS:-$root/../shared/anchors}
@@ -183,6 +184,23 @@ if want targets && time_left "targets"; then
   note "targets done ($(elapsed) s)"
 fi
 
+
+# ---- allocation trace: a TF32 and a bf16 step of ResNet152V2 (2 eager steps, then the capture
+# as `alz train` does), every tensor allocation recorded (tensor/allocation_trace.h) and replayed
+# through the caching allocator's books and the exact size classes of before (bench_allocator)
+if want alloc_trace && time_left "alloc_trace" && [ -x "$bin/bench/bench_allocator" ]; then
+  : > "$out/alloc_replay.md"
+  for precision in tf32 bf16; do
+    ALZ_ALLOC_TRACE="$out/alloc_${precision}_b64.trace" timeout 90 "$bin/bench/bench_train_step" --device cuda \
+      --model resnet152v2 --warmup 2 --steps 3 --precision "$precision" --batch 64 --size 224 \
+      > "$out/alloc_${precision}_b64.txt" 2>&1 || note "  alloc trace $precision: rc $?"
+    "$bin/bench/bench_allocator" --replay "$out/alloc_${precision}_b64.trace" --replay-device cuda:0 \
+      >> "$out/alloc_replay.md" 2>&1 || note "  alloc replay $precision: rc $?"
+    note "  alloc trace $precision: $(grep -ho 'peak allocated [0-9.]* GiB.*' "$out/alloc_${precision}_b64.txt")"
+  done
+  gzip -f "$out"/alloc_*.trace
+  cat "$out/alloc_replay.md" >> "$summary"
+fi
 # ---- 3c. bf16 against TF32 training on the phantoms (same seed and steps: macro-F1 within 0.03),
 # and `alz train` (loader included) against the step benchmark's SGD step.
 # ALZ_PRECISION_SEEDS (default "1 2") and ALZ_PRECISION_ARGS (more `alz train` options; default

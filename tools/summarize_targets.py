@@ -85,8 +85,8 @@ def main():
         goal = "" if target is None else (f"<= {target[1]}x" if latency else f">= {target[1]}x")
         print(f"| {what}{graph} | {ma:.2f} | {mt:.2f} | {text} | {goal} | "
               f"{'' if met is None else ('yes' if met else 'NO')} |")
-    print("\nPeak memory of training (GiB): allocated (alz: its size classes, a CUDA graph's pool "
-          "included), alz before size classes, reserved:\n")
+    print("\nPeak memory of training (GiB): allocated (alz: requests rounded to 512 bytes, a CUDA graph's pool "
+          "included), alz before rounding, reserved:\n")
     print("| case | alz | PyTorch | met (alz <= PyTorch) | alz requested | alz reserved | PyTorch reserved |")
     print("|---|---|---|---|---|---|---|")
     for a, t, what, _ in PAIRS:

@@ -271,7 +271,7 @@ TEST(CudaGraph, ReplayRecomputesFromTheStaticInput) {
 TEST(CudaGraph, BlocksOfAGraphPoolAreNotHandedToEagerAllocations) {
   ALZ_REQUIRE_GPU();
   Generator gen(32);
-  const std::vector<int64_t> sizes = {100, 1000, 70000, 300000, 1 << 20};  // small and large size classes
+  const std::vector<int64_t> sizes = {100, 1000, 70000, 300000, 1 << 20};  // small and large requests
   std::vector<Tensor> inputs;
   for (int64_t n : sizes) inputs.push_back(Tensor::uniform({n}, gen, -1.0, 1.0, DType::F32, Device::cuda()));
   const size_t pool_before = cuda::allocator_stats(0).graph_pool_bytes;
@@ -294,7 +294,7 @@ TEST(CudaGraph, BlocksOfAGraphPoolAreNotHandedToEagerAllocations) {
     for (const Tensor& y : outputs) output_bytes += cuda::allocator_size_class(size_t(y.numel()) * sizeof(float));
     EXPECT_EQ(graph.pool_idle_bytes(), graph.pool_bytes() - output_bytes);
     graph.replay();
-    // Eager allocations of every size class the graph used, many times over: none may land in
+    // Eager allocations of every size the graph used, many times over: none may land in
     // the graph's pool, neither its free temporaries nor its live outputs.
     std::vector<Tensor> eager;
     for (int round = 0; round < 4; ++round)
