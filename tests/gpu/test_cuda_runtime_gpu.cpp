@@ -1,9 +1,13 @@
 // CUDA runtime: discovery, the caching allocator (reuse makes no new cudaMalloc; statistics;
-// releasing cached blocks), pinned allocation, the per-device context and its workspaces.
+// releasing cached blocks, blocks cut out of segments never overlapping on the device), pinned
+// allocation, the per-device context and its workspaces.
 // Labelled `gpu`; skips with a reason without a device. Run: ctest --test-dir build -L gpu
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
 #include <vector>
 
 #include "core/error.h"
@@ -134,6 +138,54 @@ TEST(CudaRuntimeGpu, BnReluWorkspaceIsZeroedWhenCreatedOrGrown) {
   void* bigger = ctx.bn_relu_workspace(capacity + 1, grown);
   EXPECT_GT(grown, capacity);
   expect_zero(bigger, grown, "grown");
+}
+
+// The books' randomised test (tests/test_block_allocator.cpp) on real device memory: blocks
+// cut out of shared segments are filled with their own byte on the compute stream; whatever
+// later blocks are filled with, each keeps its byte at both ends until it is freed.
+TEST(CudaRuntimeGpu, BlocksCutOutOfSegmentsKeepTheirContents) {
+  ALZ_REQUIRE_GPU();
+  cudaStream_t stream = cuda::context(0).compute_stream;
+  std::mt19937_64 random(1130);
+  struct Live {
+    size_t bytes;
+    unsigned char tag;
+  };
+  std::map<char*, Live> live;
+  auto check = [&](char* p, const Live& block) {
+    unsigned char ends[2] = {0, 0};
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(&ends[0], p, 1, cudaMemcpyDeviceToHost), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(&ends[1], p + block.bytes - 1, 1, cudaMemcpyDeviceToHost), cudaSuccess);
+    EXPECT_EQ(ends[0], block.tag) << "first byte of a block of " << block.bytes;
+    EXPECT_EQ(ends[1], block.tag) << "last byte of a block of " << block.bytes;
+  };
+  for (int step = 0; step < 3000; ++step) {
+    if (random() % 2 == 0 || live.empty()) {
+      const size_t bytes = static_cast<size_t>(std::exp2(std::uniform_real_distribution<double>(0.0, 24.0)(random)));
+      char* p = static_cast<char*>(cuda::device_allocate(bytes, 0));
+      auto above = live.lower_bound(p);
+      ASSERT_TRUE(above == live.end() || p + bytes <= above->first) << "overlaps the block above";
+      if (above != live.begin()) {
+        auto below = std::prev(above);
+        ASSERT_LE(below->first + below->second.bytes, p) << "overlaps the block below";
+      }
+      const unsigned char tag = static_cast<unsigned char>(random() % 255 + 1);
+      ASSERT_EQ(cudaMemsetAsync(p, tag, bytes, stream), cudaSuccess);
+      live[p] = {bytes, tag};
+    } else {
+      auto victim = live.begin();
+      std::advance(victim, static_cast<long>(random() % live.size()));
+      ASSERT_NO_FATAL_FAILURE(check(victim->first, victim->second));
+      cuda::device_free(victim->first);
+      live.erase(victim);
+    }
+  }
+  for (const auto& [p, block] : live) {
+    ASSERT_NO_FATAL_FAILURE(check(p, block));
+    cuda::device_free(p);
+  }
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
 }
 
 }  // namespace
