@@ -153,6 +153,7 @@ if want targets && time_left "targets"; then
   alz_case infer_tf32_b128 --steps 20 --inference --precision tf32 --batch 128 --size 224 $graph_on
   if [ -n "$graph_off" ]; then
     alz_case train_bf16_b64_eager --steps 20 --precision bf16 --batch 64 --size 224 $graph_off
+    alz_case train_tf32_b64_eager --steps 20 --precision tf32 --batch 64 --size 224 $graph_off
     alz_case train_bf16_b32_208x176_adam_eager --steps 20 --precision bf16 --batch 32 --size 208x176 --optimizer adam $graph_off
   fi
   fi

@@ -22,6 +22,7 @@ PAIRS = [
     ("latency_bf16_b1", "latency:bf16:cl:1:224x224:graph", "batch-1 latency, bf16 (PyTorch: CUDA graph)", ("latency", 0.75)),
     ("latency_tf32_b1", "latency:tf32:1:224x224:graph", "batch-1 latency, TF32 (PyTorch: CUDA graph)", ("latency", 0.75)),
     ("train_bf16_b64_eager", "train:bf16:cl:64:224x224", "train 224, b64, bf16, alz without CUDA graphs", None),
+    ("train_tf32_b64_eager", "train:tf32:cl:64:224x224", "train 224, b64, TF32, alz without CUDA graphs", None),
     # cuDNN's algorithms timed once per shape (--conv-algo benchmark, as PyTorch's cudnn.benchmark)
     ("train_bf16_b64_bench", "train:bf16:cl:64:224x224", "train 224, b64, bf16, alz --conv-algo benchmark", None),
     ("train_tf32_b64_bench", "train:tf32:cl:64:224x224", "train 224, b64, TF32, alz --conv-algo benchmark", None),
