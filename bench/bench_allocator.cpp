@@ -9,7 +9,8 @@
 //    one device through the books and through the exact size classes the allocator used before
 //    (512-byte granules below 1 MiB, 2 MiB granules above, a free block reused only by its own
 //    class), and prints each one's peak allocated and peak reserved bytes beside the peak of
-//    what was asked for.
+//    what was asked for; then the last step captured as a CUDA graph: by best fit, and placed
+//    by the plan of the step before it (tensor/block_allocator.h: planned captures).
 //      export ALZ_ALLOC_TRACE=step.trace
 //      build/bench/bench_train_step --device cpu --model resnet152v2 --batch 64 --size 224 --warmup 0 --steps 1
 //      build/bench/bench_allocator --replay step.trace --replay-device cpu
@@ -150,49 +151,65 @@ struct Figures {
   uint64_t reserves = 0;
   size_t pool_bytes = 0;    // the last step captured into a graph's pool: what the pool holds
   size_t graph_memory = 0;  // in use outside the pool plus the pool, at the end of the capture
+  bool followed_plan = false;
   double ns_per_event = 0;
 };
 
-// [start, end) of the last step's events.
-std::pair<size_t, size_t> last_step_of(const std::vector<Event>& events) {
-  size_t start = 0;
+// [start, end) of the last step's events, or of the one before it (back = 1).
+std::pair<size_t, size_t> last_step_of(const std::vector<Event>& events, int back = 0) {
+  size_t start = events.size();
   for (size_t i = events.size(); i-- > 0;)
-    if (events[i].kind == Event::kStepStart) {
+    if (events[i].kind == Event::kStepStart && back-- == 0) {
       start = i;
       break;
     }
+  if (start == events.size()) start = 0;
   size_t end = start;
   while (end < events.size() && events[end].kind != Event::kStepEnd) ++end;
   return {start, end};
 }
 
-Figures replay_books(const std::vector<Event>& events, bool capture_last_step) {
+enum class Capture { kNone, kBestFit, kPlanned };
+
+// kPlanned: the step before the last is recorded and the last one captured with its plan, as
+// CudaGraph::record_allocations and capture do.
+Figures replay_books(const std::vector<Event>& events, Capture capture) {
   FakeMemory memory;
   BlockAllocator books(memory);
   std::unordered_map<uint64_t, void*> pointers;
   const auto [step_start, step_end] = last_step_of(events);
+  const auto [recorded_start, recorded_end] = last_step_of(events, 1);
+  const bool planned = capture == Capture::kPlanned && recorded_start < step_start;
+  alz::AllocationRecording recording(0);
+  alz::AllocationRecording* recording_now = nullptr;
   Figures figures;
   uint64_t pool = 0;
   const auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i <= events.size(); ++i) {
+    if (planned && i == recorded_start) recording_now = &recording;
+    if (planned && i == recorded_end) recording_now = nullptr;
     if (i == step_start) {
       books.reset_peak(0);
-      if (capture_last_step) pool = books.create_graph_pool(0);
+      if (capture != Capture::kNone) {
+        const alz::MemoryPlan plan = planned ? recording.plan() : alz::MemoryPlan{};
+        pool = books.create_graph_pool(0, &plan);
+      }
     }
     if (i == step_end) {
       figures.step_peak_allocated = books.stats(0).peak_allocated_bytes;
       if (pool != 0) {
         figures.pool_bytes = books.graph_pool_bytes(pool);
         figures.graph_memory = books.stats(0).allocated_bytes + books.graph_pool_idle_bytes(pool);
+        figures.followed_plan = books.graph_pool_follows_plan(pool);
       }
       pool = 0;  // the capture ends with the step
     }
     if (i == events.size()) break;
     const Event& event = events[i];
     if (event.kind == Event::kAllocate) {
-      pointers[event.id] = books.allocate(event.bytes, 0, pool);
+      pointers[event.id] = books.allocate(event.bytes, 0, pool, recording_now);
     } else if (event.kind == Event::kFree) {
-      books.free(pointers[event.id], pool);
+      books.free(pointers[event.id], pool, recording_now);
       pointers.erase(event.id);
     }
   }
@@ -278,24 +295,29 @@ int replay(const std::string& path, const std::string& device) {
   const std::vector<Event> events = read_trace(path, device);
   ALZ_CHECK(!events.empty(), path << " holds no allocation on " << device);
   const double gib = 1024.0 * 1024.0 * 1024.0;
-  const int64_t steps = std::count_if(events.begin(), events.end(), [](const Event& e) { return e.kind == Event::kStepStart; });
+  const int64_t steps =
+      std::count_if(events.begin(), events.end(), [](const Event& e) { return e.kind == Event::kStepStart; });
   std::printf("%s: %zu events on %s, %lld steps marked; the last step's peak of the bytes asked for: %.3f GiB\n\n",
               path.c_str(), events.size(), device.c_str(), static_cast<long long>(steps),
               step_peak_requested(events) / gib);
   std::printf(
       "| allocator | last step: peak allocated GiB | peak reserved GiB | segments reserved | last step captured "
       "as a graph: pool GiB | in use outside the pool + pool GiB |\n|---|---|---|---|---|---|\n");
-  const struct {
-    const char* name;
-    Figures eager, graph;
-  } rows[] = {{"best fit, splitting, merging (tensor/block_allocator.h)", replay_books(events, false),
-               replay_books(events, true)},
-              {"exact size classes (before)", replay_exact_classes(events, false), replay_exact_classes(events, true)}};
-  for (const auto& row : rows)
-    std::printf("| %s | %.3f | %.3f | %llu | %.3f | %.3f |\n", row.name, row.eager.step_peak_allocated / gib,
-                row.eager.peak_reserved / gib, static_cast<unsigned long long>(row.eager.reserves),
-                row.graph.pool_bytes / gib, row.graph.graph_memory / gib);
-  std::printf("\nbooks: %.0f ns of host time per trace event\n", rows[0].eager.ns_per_event);
+  const Figures eager = replay_books(events, Capture::kNone), best_fit = replay_books(events, Capture::kBestFit),
+                planned = replay_books(events, Capture::kPlanned);
+  const Figures exact = replay_exact_classes(events, false), exact_graph = replay_exact_classes(events, true);
+  auto row = [&](const char* name, const Figures& step, const Figures& graph) {
+    std::printf("| %s | %.3f | %.3f | %llu | %.3f | %.3f |\n", name, step.step_peak_allocated / gib,
+                step.peak_reserved / gib, static_cast<unsigned long long>(step.reserves), graph.pool_bytes / gib,
+                graph.graph_memory / gib);
+  };
+  row("best fit, splitting, merging (tensor/block_allocator.h)", eager, best_fit);
+  if (steps >= 2)
+    row(planned.followed_plan ? "the same, the capture placed by the recorded step's plan"
+                              : "the same with a plan, which the capture did not follow to the end",
+        eager, planned);
+  row("exact size classes (before)", exact, exact_graph);
+  std::printf("\nbooks: %.0f ns of host time per trace event\n", eager.ns_per_event);
   return 0;
 }
 

@@ -220,13 +220,20 @@ int main(int argc, char** argv) {
     const bool use_graph = graph_status == "on";
     Clock::time_point warm_start = Clock::now();
     const int eager_warmup = use_graph ? std::max(warmup, 2) : warmup;  // algorithms and caches first
-    for (int i = 0; i < eager_warmup; ++i) step(false);
     std::unique_ptr<alz::cuda::CudaGraph> graph;
+    for (int i = 0; i < eager_warmup; ++i) {
+      if (use_graph && i + 1 == eager_warmup) {  // the last one plans the capture's memory, as in alz train
+        graph = std::make_unique<alz::cuda::CudaGraph>(device.index);
+        graph->record_allocations([&] { step(false); });
+      } else {
+        step(false);
+      }
+    }
     if (use_graph) {
-      graph = std::make_unique<alz::cuda::CudaGraph>(device.index);
       try {
         graph->capture([&] { step(false); });
-        graph_status = "on (" + std::to_string(graph->num_nodes()) + " nodes)";
+        graph_status = "on (" + std::to_string(graph->num_nodes()) + " nodes" +
+                       (graph->followed_memory_plan() ? ", memory placed by plan" : "") + ")";
       } catch (const std::exception& e) {
         graph.reset();
         if (optimizer) optimizer->zero_grad();
@@ -315,6 +322,7 @@ int main(int argc, char** argv) {
       out["reserved_gib"] = gib(after.reserved);
       out["graph_pool_gib"] = gib(graph ? graph->pool_bytes() : 0);
       out["graph_pool_idle_gib"] = gib(graph_idle);
+      out["graph_memory_planned"] = graph ? graph->followed_memory_plan() : false;
 #if ALZ_HAS_CUDA
       out["conv_algo"] = alz::conv_algo_mode_name(alz::conv_algo_mode());
       out["conv_workspace_mb"] = static_cast<double>(alz::conv_workspace_limit()) / (1 << 20);

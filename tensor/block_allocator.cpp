@@ -3,6 +3,8 @@
 #include "tensor/block_allocator.h"
 
 #include <algorithm>
+#include <limits>
+#include <numeric>
 #include <vector>
 
 #include "core/error.h"
@@ -24,6 +26,51 @@ size_t segment_size_for(size_t bytes) {
   return round_up(size, kLargeSegmentGranule);
 }
 
+void AllocationRecording::allocated(const void* address, size_t size) {
+  live_[address] = sizes_.size();
+  sizes_.push_back(size);
+  born_.push_back(events_++);
+  died_.push_back(std::numeric_limits<size_t>::max());  // not freed (yet): lives to the end
+}
+
+void AllocationRecording::freed(const void* address) {
+  auto found = live_.find(address);
+  if (found == live_.end()) return;
+  died_[found->second] = events_++;
+  live_.erase(found);
+}
+
+MemoryPlan AllocationRecording::plan() const {
+  const size_t count = sizes_.size();
+  MemoryPlan plan;
+  plan.sizes = sizes_;
+  plan.offsets.assign(count, 0);
+  std::vector<size_t> order(count);
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return sizes_[a] > sizes_[b]; });
+  struct Placed {
+    size_t start, end, born, died;
+  };
+  std::vector<Placed> placed;
+  placed.reserve(count);
+  std::vector<std::pair<size_t, size_t>> taken;  // places of requests living at the same time
+  for (size_t k : order) {
+    taken.clear();
+    for (const Placed& other : placed)
+      if (other.born < died_[k] && born_[k] < other.died) taken.emplace_back(other.start, other.end);
+    std::sort(taken.begin(), taken.end());
+    size_t offset = 0;
+    for (const auto& [start, end] : taken) {
+      if (offset + sizes_[k] <= start) break;  // fits in the gap before this one
+      offset = std::max(offset, end);
+    }
+    plan.offsets[k] = offset;
+    placed.push_back({offset, offset + sizes_[k], born_[k], died_[k]});
+    plan.bytes = std::max(plan.bytes, offset + sizes_[k]);
+  }
+  return plan;
+}
+
 BlockAllocator::~BlockAllocator() {
   std::set<int> devices;
   for (const auto& [base, segment] : segments_) devices.insert(segment.device);
@@ -38,7 +85,7 @@ BlockAllocator::~BlockAllocator() {
   }
 }
 
-void* BlockAllocator::allocate(size_t bytes, int device, uint64_t capture_pool) {
+void* BlockAllocator::allocate(size_t bytes, int device, uint64_t capture_pool, AllocationRecording* recording) {
   ALZ_CHECK(bytes <= kLargestRequest, backend_.out_of_memory_text(device) << ": asked for " << bytes
                                                                           << " bytes, more than any device holds");
   const size_t size = block_size_for(bytes);
@@ -46,7 +93,10 @@ void* BlockAllocator::allocate(size_t bytes, int device, uint64_t capture_pool) 
   DevicePool& pool = devices_[device];
   GraphPool* graph = capturing_pool(device, capture_pool);
   Block* block = nullptr;
-  if (graph) {
+  if (graph && !graph->plan.sizes.empty()) block = take_planned(*graph, size);
+  if (block != nullptr) {
+    // at its planned place
+  } else if (graph) {
     FreeSet& own = graph->free.of(small);
     FreeSet& general = pool.free.of(small);
     if ((block = best_fit(own, size)) != nullptr) {
@@ -71,14 +121,16 @@ void* BlockAllocator::allocate(size_t bytes, int device, uint64_t capture_pool) 
   pool.stats.peak_allocated_bytes = std::max(pool.stats.peak_allocated_bytes, pool.stats.allocated_bytes);
   pool.stats.requested_bytes += bytes;
   pool.stats.peak_requested_bytes = std::max(pool.stats.peak_requested_bytes, pool.stats.requested_bytes);
+  if (recording != nullptr && recording->device() == device) recording->allocated(block->address, block->size);
   return block->address;
 }
 
-void BlockAllocator::free(void* pointer, uint64_t capture_pool) {
+void BlockAllocator::free(void* pointer, uint64_t capture_pool, AllocationRecording* recording) {
   if (pointer == nullptr) return;
   auto found = in_use_.find(pointer);
   if (found == in_use_.end()) return;  // not ours: a bug, but freeing must never throw
   Block* block = found->second;
+  if (recording != nullptr && recording->device() == block->device) recording->freed(pointer);
   in_use_.erase(found);
   DevicePool& pool = devices_[block->device];
   pool.stats.allocated_bytes -= block->size;
@@ -97,10 +149,66 @@ void BlockAllocator::free(void* pointer, uint64_t capture_pool) {
   insert_free_and_merge(block);
 }
 
-uint64_t BlockAllocator::create_graph_pool(int device) {
+uint64_t BlockAllocator::create_graph_pool(int device, const MemoryPlan* plan) {
   const uint64_t id = next_graph_pool_++;
-  graph_pools_[id].device = device;
+  GraphPool& graph = graph_pools_[id];
+  graph.device = device;
+  if (plan == nullptr || plan->sizes.empty() || plan->bytes == 0) return id;
+  // The region: after the general cache's wholly free segments went back, so that the device
+  // does not hold both (a capture follows eager steps, which leave most of their memory free).
+  release_wholly_free_segments(&device);
+  const size_t region_bytes = plan->bytes;  // a multiple of 512 bytes (cudaMalloc rounds up to its pages)
+  void* base = backend_.reserve(region_bytes, device, false);
+  if (base == nullptr) return id;  // no room: best fit alone
+  DevicePool& pool = devices_[device];
+  ++pool.stats.cuda_malloc_calls;
+  pool.stats.reserved_bytes += region_bytes;
+  pool.stats.graph_pool_bytes += region_bytes;
+  Block* whole = new Block;
+  whole->address = static_cast<char*>(base);
+  whole->size = region_bytes;
+  whole->device = device;
+  whole->owner = id;
+  segments_[base] = Segment{region_bytes, device, whole};
+  graph.bytes += region_bytes;
+  graph.free.large.insert(whole);
+  graph.plan = *plan;
+  graph.region = whole;
   return id;
+}
+
+bool BlockAllocator::graph_pool_follows_plan(uint64_t pool) const {
+  auto found = graph_pools_.find(pool);
+  return found != graph_pools_.end() && !found->second.plan.sizes.empty();
+}
+
+BlockAllocator::Block* BlockAllocator::take_planned(GraphPool& graph, size_t size) {
+  const size_t request = graph.next_request++;
+  if (request < graph.plan.sizes.size() && graph.plan.sizes[request] == size) {
+    char* const target = graph.region->address + graph.plan.offsets[request];
+    Block* block = graph.region;
+    while (block != nullptr && target >= block->address + block->size) block = block->next;
+    if (block != nullptr && !block->in_use && target + size <= block->address + block->size) {
+      FreeSet& free = graph.free.of(block->small);
+      free.erase(block);
+      if (target > block->address) {  // the part before the place stays free
+        Block* place = new Block(*block);
+        place->address = target;
+        place->size = block->address + block->size - target;
+        place->previous = block;
+        if (block->next) block->next->previous = place;
+        block->next = place;
+        block->size = static_cast<size_t>(target - block->address);
+        free.insert(block);
+        block = place;
+      }
+      free.insert(block);
+      split_and_take(block, size, free);  // the part after it stays free
+      return block;
+    }
+  }
+  graph.plan = MemoryPlan{};  // the capture differs from the recording: best fit from here on
+  return nullptr;
 }
 
 void BlockAllocator::destroy_graph_pool(uint64_t id) {
@@ -189,7 +297,7 @@ BlockAllocator::Block* BlockAllocator::reserve_segment(size_t bytes, size_t size
   void* base = backend_.reserve(segment_size, device, capturing);
   if (base == nullptr && !capturing) {  // no flush inside a capture (it synchronises)
     ++pool.stats.cache_flushes;         // a sign that the working set nearly fills the device
-    release_wholly_free_segments();
+    release_wholly_free_segments(&device);
     base = backend_.reserve(segment_size, device, capturing);
   }
   if (base == nullptr) {
@@ -237,11 +345,12 @@ void BlockAllocator::insert_free_and_merge(Block* block) {
   free.insert(block);
 }
 
-void BlockAllocator::release_wholly_free_segments() {
+void BlockAllocator::release_wholly_free_segments(const int* only_device) {
   std::vector<void*> bases;
   std::set<int> devices;
   for (auto& [base, segment] : segments_) {
     const Block* first = segment.first;
+    if (only_device != nullptr && segment.device != *only_device) continue;
     if (first->next == nullptr && !first->in_use && first->owner == 0) {
       bases.push_back(base);
       devices.insert(segment.device);

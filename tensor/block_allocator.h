@@ -13,8 +13,9 @@
 //     Small and large requests never share a segment: small tensors that live long would
 //     otherwise pin large segments.
 //   - Nothing is given back to the backend until release() or a failed reservation, which
-//     returns every segment that is wholly free (after backend.wait_for_device) and retries
-//     once. Inside a CUDA graph capture nothing is given back (that would synchronise).
+//     returns every segment of that device that is wholly free (after backend.wait_for_device)
+//     and retries once. Inside a CUDA graph capture nothing is given back (that would
+//     synchronise).
 //   - Stream order: a block freed after work was queued on the device's compute stream may be
 //     handed out again at once, as later users queue behind that work (PyTorch's rule too).
 //   - CUDA graphs (tensor/cuda/graph_pool.h): every block has an owner, the general cache (0) or
@@ -24,6 +25,17 @@
 //     pool's (the graph may read it), and a pool's block freed at any time goes back to the pool.
 //     Eager requests never get a pool's block. Destroying a pool hands its blocks, free and in
 //     use, to the general cache.
+//   - Planned captures: best fit leaves a graph's pool about 4 % larger than the captured step's
+//     peak in use (ResNet152V2: 9.50 against 9.09 GiB; bench/RESULTS.md), since blocks freed
+//     during a capture can serve only that graph. So the eager step before a capture may be
+//     recorded (AllocationRecording: every request of one thread on one device, and when it is
+//     freed), and plan() places those requests in one region by their lifetimes, largest first,
+//     each at the lowest offset that no request living at the same time covers. The pool
+//     reserves that region when it is made (after giving back the general cache's wholly free
+//     segments), and the capture's k-th request takes its planned place when it is the same
+//     size and that place is free; at the first request that differs the plan is dropped and
+//     the rest of the capture is served by best fit (from the region's free blocks first), so a
+//     capture that does not repeat the recorded step stays correct.
 //   - Statistics: allocated_bytes counts blocks handed out (requests rounded to 512 bytes),
 //     requested_bytes what callers asked for, reserved_bytes the segments held.
 //
@@ -32,8 +44,9 @@
 // than PyTorch's (bench/RESULTS.md, "Peak memory").
 //
 // Not thread-safe by itself: the CUDA allocator holds one mutex around every call.
-// Tests: tests/test_block_allocator.cpp (a backend on host memory; rules, statistics, and a
-// randomised run checked against a model of which bytes are live).
+// Tests: tests/test_block_allocator.cpp (a backend on host memory; rules, statistics, plans,
+// and randomised runs checked against a model of which bytes are live); the figures of a
+// ResNet152V2 step: bench/bench_allocator --replay (bench/RESULTS.md).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -41,6 +54,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "tensor/cuda_runtime.h"
 
@@ -69,6 +83,32 @@ constexpr size_t kLargestRequest = size_t{1} << 48;  // 256 TiB: larger is a bug
 size_t block_size_for(size_t bytes);    // the rounded size a request of `bytes` is handed
 size_t segment_size_for(size_t bytes);  // the segment reserved when no free block fits it
 
+// Where each of a recorded step's requests goes in a planned region (offsets from its start).
+struct MemoryPlan {
+  std::vector<size_t> sizes;    // the k-th request's block size
+  std::vector<size_t> offsets;  // and its place
+  size_t bytes = 0;             // the region: the highest end of any place
+};
+
+// The requests one thread makes on one device while recording, in order, and when each is freed.
+class AllocationRecording {
+ public:
+  explicit AllocationRecording(int device) : device_(device) {}
+  int device() const { return device_; }
+  void allocated(const void* address, size_t size);  // size: the block size handed out
+  void freed(const void* address);                   // ignored for blocks not allocated while recording
+  size_t requests() const { return sizes_.size(); }
+  // Greedy by size: largest first, each at the lowest offset free of every request whose
+  // lifetime overlaps its own; a request not freed while recording lives to the end.
+  MemoryPlan plan() const;
+
+ private:
+  int device_;
+  size_t events_ = 0;                               // allocations and frees so far
+  std::vector<size_t> sizes_, born_, died_;         // per request: size, event of birth and death
+  std::unordered_map<const void*, size_t> live_;    // address -> request
+};
+
 class BlockAllocator {
  public:
   explicit BlockAllocator(MemoryBackend& backend) : backend_(backend) {}
@@ -78,11 +118,15 @@ class BlockAllocator {
 
   // capture_pool: the graph pool the calling thread captures into (0: none). It applies only
   // when that pool is on `device`. Throws alz::Error when the memory is not there.
-  void* allocate(size_t bytes, int device, uint64_t capture_pool = 0);
+  // recording: this thread's recording (nullptr: none); it applies only on its device.
+  void* allocate(size_t bytes, int device, uint64_t capture_pool = 0, AllocationRecording* recording = nullptr);
   // The pointer must come from allocate; unknown pointers are ignored (freeing never throws).
-  void free(void* pointer, uint64_t capture_pool = 0);
+  void free(void* pointer, uint64_t capture_pool = 0, AllocationRecording* recording = nullptr);
 
-  uint64_t create_graph_pool(int device);
+  // plan: the capture's planned placement (nullptr or an empty plan: best fit only). The
+  // region is reserved now; when it cannot be, the pool works without a plan.
+  uint64_t create_graph_pool(int device, const MemoryPlan* plan = nullptr);
+  bool graph_pool_follows_plan(uint64_t pool) const;  // planned, and no request has differed yet
   void destroy_graph_pool(uint64_t pool);
   bool graph_pool_exists(uint64_t pool) const;
   size_t graph_pool_bytes(uint64_t pool) const;       // owned by the pool: in use and free
@@ -119,6 +163,9 @@ class BlockAllocator {
     int device = 0;
     FreeLists free;
     size_t bytes = 0;  // owned: in use and free
+    MemoryPlan plan;   // empty when there is none or it was dropped
+    Block* region = nullptr;  // the first block of the planned region's segment
+    size_t next_request = 0;  // of the plan
   };
   struct DevicePool {
     FreeLists free;  // the general cache
@@ -128,6 +175,9 @@ class BlockAllocator {
   FreeLists& free_lists_of(const Block& block);
   GraphPool* capturing_pool(int device, uint64_t capture_pool);
   static Block* best_fit(FreeSet& free, size_t size);
+  // The planned place of the capture's next request, when it is `size` bytes and free; else
+  // nullptr, and the plan is dropped.
+  Block* take_planned(GraphPool& graph, size_t size);
   // Hands out the first `size` bytes of a free block, leaving the rest free.
   void split_and_take(Block* block, size_t size, FreeSet& free);
   // A new segment for a request that no free block fits; a graph's (graph_id) when `graph` is
@@ -135,7 +185,7 @@ class BlockAllocator {
   Block* reserve_segment(size_t bytes, size_t size, int device, bool small, GraphPool* graph, uint64_t graph_id,
                          bool capturing);
   void insert_free_and_merge(Block* block);
-  void release_wholly_free_segments();
+  void release_wholly_free_segments(const int* only_device = nullptr);  // nullptr: every device
 
   MemoryBackend& backend_;
   std::map<int, DevicePool> devices_;

@@ -21,10 +21,11 @@
 // private pool of this graph and its frees go back to that pool (tensor/cuda/allocator.cpp).
 // After the capture the pool's blocks stay reserved for the graph: a block fn freed is free for
 // the graph's own replays, never for eager code, which could otherwise hold memory that a replay
-// overwrites. The pool is given back to the caching allocator when the graph is destroyed
-// (AllocatorStats::graph_pool_bytes counts it meanwhile). Resources that the graph's nodes read
-// and that nobody else keeps (a pinned table the graph copies from, say) are handed to the
-// active capture with keep_alive_until_graph_destroyed().
+// overwrites. After record_allocations, the pool is one region laid out by the recorded run's
+// plan, the size of that run's peak in use. The pool is given back to the caching allocator
+// when the graph is destroyed (AllocatorStats::graph_pool_bytes counts it meanwhile).
+// Resources that the graph's nodes read and that nobody else keeps (a pinned table the graph
+// copies from, say) are handed to the active capture with keep_alive_until_graph_destroyed().
 //
 // A failed capture (an unsupported call such as a synchronisation inside fn:
 // cudaErrorStreamCaptureUnsupported / Invalidated; an exception thrown by fn; instantiation
@@ -49,6 +50,12 @@ class CudaGraph {
   CudaGraph(const CudaGraph&) = delete;
   CudaGraph& operator=(const CudaGraph&) = delete;
 
+  // Runs fn eagerly (an ordinary step, right before the capture) and records the device
+  // allocations it makes on this thread; capture() then places its own as planned from them
+  // (tensor/block_allocator.h: planned captures): the pool holds the step's peak in use rather
+  // than what best fit leaves. A capture that does not repeat fn's requests falls back to best
+  // fit where it starts to differ. Exceptions of fn pass through (and no plan is kept).
+  void record_allocations(const std::function<void()>& fn);
   // Records the GPU work fn queues on the compute stream. Throws alz::Error when the capture
   // fails (the graph stays empty; capture may be tried again). A graph is captured once.
   void capture(const std::function<void()>& fn);
@@ -64,6 +71,8 @@ class CudaGraph {
   // AllocatorStats::reserved_bytes but not by allocated_bytes. What a replay occupies is
   // allocated_bytes + pool_idle_bytes().
   size_t pool_idle_bytes() const;
+  // A plan was recorded and the capture kept to it from its first request to its last.
+  bool followed_memory_plan() const;
   uint64_t replays() const;
 
  private:

@@ -214,12 +214,14 @@ TEST(BlockAllocator, AFailedReservationGivesBackCachedSegmentsAndRetries) {
   HostMemory memory(40 * kMiB);
   BlockAllocator books(memory);
   books.free(books.allocate(12 * kMiB, 0));  // 12 MiB cached
+  books.free(books.allocate(12 * kMiB, 1));  // and on another device, whose cache stays
   void* big = books.allocate(30 * kMiB, 0);  // 12 + 30 > 40: flush, then it fits
   EXPECT_NE(big, nullptr);
   const cuda::AllocatorStats stats = books.stats(0);
   EXPECT_EQ(stats.cache_flushes, 1u);
   EXPECT_EQ(stats.reserved_bytes, 30 * kMiB);
-  EXPECT_EQ(memory.reserve_calls.size(), 3u);  // 12, 30 refused, 30
+  EXPECT_EQ(memory.reserve_calls.size(), 4u);  // 12, 12 on device 1, 30 refused, 30
+  EXPECT_EQ(books.stats(1).reserved_bytes, 12 * kMiB);
   books.free(big);
 }
 
@@ -353,6 +355,178 @@ TEST(BlockAllocator, ACaptureServesOnlyItsOwnDeviceAndNeverPinnedMemory) {
   EXPECT_EQ(books.graph_pool_bytes(pool), 0u);
   EXPECT_EQ(books.stats(-1).allocated_bytes, 0u);
   books.destroy_graph_pool(pool);
+}
+
+TEST(AllocationRecording, PlanPlacesRequestsThatLiveTogetherApartAndReusesTheRest) {
+  AllocationRecording recording(0);
+  int a = 0, b = 0, c = 0, d = 0;  // their addresses stand in for blocks'
+  recording.allocated(&a, 4 * kMiB);  // event 0
+  recording.allocated(&b, 2 * kMiB);  // 1
+  recording.freed(&a);                // 2
+  recording.allocated(&c, 3 * kMiB);  // 3: may take a's place
+  recording.allocated(&d, 1 * kMiB);  // 4: lives to the end
+  recording.freed(&b);
+  recording.freed(&c);
+  recording.freed(&a);  // not live: ignored
+  const MemoryPlan plan = recording.plan();
+  EXPECT_EQ(plan.sizes, (std::vector<size_t>{4 * kMiB, 2 * kMiB, 3 * kMiB, 1 * kMiB}));
+  // Largest first: a at 0; c at 0 (a is gone by then); b beside both (4); d in the gap at 3.
+  EXPECT_EQ(plan.offsets, (std::vector<size_t>{0, 4 * kMiB, 0, 3 * kMiB}));
+  EXPECT_EQ(plan.bytes, 6 * kMiB) << "the peak in use: a + b, or b + c + d";
+}
+
+TEST(BlockAllocator, APlannedCapturePutsEachRequestAtItsPlace) {
+  HostMemory memory;
+  BlockAllocator books(memory);
+  books.free(books.allocate(kMiB, 1));  // another device's cached segment: kept
+  const std::vector<size_t> step = {3 * kMiB, 100, 12 * kMiB, 5000, 2 * kMiB};
+  AllocationRecording recording(0);
+  std::vector<void*> eager;
+  for (size_t bytes : step) eager.push_back(books.allocate(bytes, 0, 0, &recording));
+  books.free(eager[2], 0, &recording);  // a temporary
+  books.free(eager[1], 0, &recording);
+  void* late = books.allocate(8 * kMiB, 0, 0, &recording);  // may reuse the temporary's place
+  ASSERT_EQ(recording.requests(), 6u);
+  books.free(eager[0]);  // after the recording: the plan sees them live to the end
+  books.free(eager[3]);
+  books.free(eager[4]);
+  books.free(late);
+  const MemoryPlan plan = recording.plan();
+  EXPECT_EQ(plan.bytes, 17 * kMiB + 512 + 5120) << "the peak in use: the first five requests";
+  const size_t reserves_before = memory.reserve_calls.size();
+  const uint64_t pool = books.create_graph_pool(0, &plan);
+  ASSERT_EQ(memory.reserve_calls.size(), reserves_before + 1);
+  EXPECT_EQ(memory.reserve_calls.back().bytes, plan.bytes) << "the plan's region";
+  EXPECT_FALSE(memory.reserve_calls.back().capturing);
+  EXPECT_EQ(books.segment_count(), 2u) << "the device's wholly free segments went back first";
+  EXPECT_EQ(books.graph_pool_bytes(pool), plan.bytes);
+  char* region = nullptr;
+  std::vector<void*> captured;
+  for (size_t bytes : step) captured.push_back(books.allocate(bytes, 0, pool));
+  region = at(captured[0]) - plan.offsets[0];
+  books.free(captured[2], pool);
+  books.free(captured[1], pool);
+  captured.push_back(books.allocate(8 * kMiB, 0, pool));
+  for (size_t k = 0; k < captured.size(); ++k)
+    EXPECT_EQ(at(captured[k]), region + plan.offsets[k]) << "request " << k;
+  EXPECT_TRUE(books.graph_pool_follows_plan(pool));
+  EXPECT_EQ(memory.reserve_calls.size(), reserves_before + 1) << "nothing reserved during the capture";
+  EXPECT_EQ(books.graph_pool_bytes(pool), plan.bytes);
+  for (size_t k : {0, 3, 4, 5}) books.free(captured[k]);
+  EXPECT_EQ(books.graph_pool_idle_bytes(pool), plan.bytes);
+  books.destroy_graph_pool(pool);
+}
+
+TEST(BlockAllocator, ACaptureThatDiffersFromItsPlanGoesOnByBestFit) {
+  HostMemory memory;
+  BlockAllocator books(memory);
+  AllocationRecording recording(0);
+  void* a = books.allocate(4 * kMiB, 0, 0, &recording);
+  void* b = books.allocate(4 * kMiB, 0, 0, &recording);
+  books.free(a, 0, &recording);
+  void* c = books.allocate(2 * kMiB, 0, 0, &recording);  // planned into a's place
+  books.free(b, 0, &recording);
+  books.free(c, 0, &recording);
+  const MemoryPlan plan = recording.plan();
+  const uint64_t pool = books.create_graph_pool(0, &plan);
+  void* a2 = books.allocate(4 * kMiB, 0, pool);
+  void* b2 = books.allocate(4 * kMiB, 0, pool);
+  // a2 stays live, so c's planned place is taken: the plan is dropped, best fit serves c2.
+  void* c2 = books.allocate(2 * kMiB, 0, pool);
+  EXPECT_FALSE(books.graph_pool_follows_plan(pool));
+  EXPECT_TRUE(at(c2) + 2 * kMiB <= at(a2) || at(a2) + 4 * kMiB <= at(c2)) << "c2 must not overlap a2";
+  EXPECT_TRUE(at(c2) + 2 * kMiB <= at(b2) || at(b2) + 4 * kMiB <= at(c2)) << "nor b2";
+  // A request of another size also drops a plan, at once.
+  AllocationRecording other(0);
+  books.free(books.allocate(kMiB, 0, 0, &other), 0, &other);
+  const MemoryPlan small_plan = other.plan();
+  const uint64_t pool2 = books.create_graph_pool(0, &small_plan);
+  void* different = books.allocate(3 * kMiB, 0, pool2);
+  EXPECT_FALSE(books.graph_pool_follows_plan(pool2));
+  for (void* p : {a2, b2, c2, different}) books.free(p);
+  books.destroy_graph_pool(pool);
+  books.destroy_graph_pool(pool2);
+}
+
+// Random steps recorded eagerly, then captured with the plan, as they were or changed (a size,
+// a free moved): live blocks never overlap and keep their contents, and an unchanged step
+// follows its plan from the first request to the last.
+TEST(BlockAllocator, RandomPlannedCapturesStayCorrectWhenTheStepChanges) {
+  HostMemory memory;
+  std::mt19937_64 random(1201);
+  for (int round = 0; round < 60; ++round) {
+    BlockAllocator books(memory);
+    // A step: a list of requests; op >= 0 allocates sizes[op], op < 0 frees the (-op-1)-th request.
+    std::vector<size_t> sizes;
+    std::vector<int> ops;
+    std::vector<int> live_requests;
+    for (int i = 0; i < 120; ++i) {
+      if (random() % 3 != 0 || live_requests.empty()) {
+        sizes.push_back(static_cast<size_t>(std::exp2(std::uniform_real_distribution<double>(6.0, 24.0)(random))));
+        ops.push_back(static_cast<int>(sizes.size()) - 1);
+        live_requests.push_back(ops.back());
+      } else {
+        const size_t pick = random() % live_requests.size();
+        ops.push_back(-live_requests[pick] - 1);
+        live_requests.erase(live_requests.begin() + static_cast<long>(pick));
+      }
+    }
+    std::map<char*, std::pair<size_t, uint8_t>> live;  // address -> bytes, tag
+    auto run = [&](uint64_t pool, AllocationRecording* recording, const std::vector<size_t>& request_sizes,
+                   const std::vector<int>& program) {
+      std::vector<char*> pointers(request_sizes.size(), nullptr);
+      for (int op : program) {
+        if (op >= 0) {
+          const size_t bytes = request_sizes[static_cast<size_t>(op)];
+          char* p = at(books.allocate(bytes, 0, pool, recording));
+          auto above = live.lower_bound(p);
+          ASSERT_TRUE(above == live.end() || p + bytes <= above->first) << "overlaps the block above";
+          if (above != live.begin()) {
+            auto below = std::prev(above);
+            ASSERT_LE(below->first + below->second.first, p) << "overlaps the block below";
+          }
+          const uint8_t tag = static_cast<uint8_t>(random());
+          p[0] = static_cast<char>(tag);
+          p[bytes - 1] = static_cast<char>(tag);
+          live[p] = {bytes, tag};
+          pointers[static_cast<size_t>(op)] = p;
+        } else {
+          char* p = pointers[static_cast<size_t>(-op - 1)];
+          const auto [bytes, tag] = live.at(p);
+          ASSERT_EQ(static_cast<uint8_t>(p[0]), tag);
+          ASSERT_EQ(static_cast<uint8_t>(p[bytes - 1]), tag);
+          books.free(p, pool, recording);
+          live.erase(p);
+        }
+      }
+      for (char* p : pointers)  // what the step left live is freed after it, outside the recording
+        if (p != nullptr && live.count(p)) {
+          books.free(p);
+          live.erase(p);
+        }
+    };
+    AllocationRecording recording(0);
+    ASSERT_NO_FATAL_FAILURE(run(0, &recording, sizes, ops));
+    const MemoryPlan plan = recording.plan();
+    std::vector<size_t> captured_sizes = sizes;
+    std::vector<int> captured_ops = ops;
+    const int change = static_cast<int>(random() % 3);  // 0: the same step
+    if (change == 1) captured_sizes[random() % sizes.size()] += 512 * (1 + random() % 8);
+    if (change == 2) {  // a free moved later, past an allocation
+      for (size_t i = 0; i + 1 < captured_ops.size(); ++i)
+        if (captured_ops[i] < 0 && captured_ops[i + 1] >= 0) {
+          std::swap(captured_ops[i], captured_ops[i + 1]);
+          break;
+        }
+    }
+    const uint64_t pool = books.create_graph_pool(0, &plan);
+    ASSERT_NO_FATAL_FAILURE(run(pool, nullptr, captured_sizes, captured_ops));
+    if (change == 0) {
+      EXPECT_TRUE(books.graph_pool_follows_plan(pool)) << "round " << round;
+      EXPECT_EQ(books.graph_pool_bytes(pool), plan.bytes);
+    }
+    books.destroy_graph_pool(pool);
+  }
 }
 
 TEST(BlockAllocator, DestructionGivesBackEverySegment) {

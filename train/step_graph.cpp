@@ -37,7 +37,7 @@ void StepGraph::capture(const Tensor& images, const Tensor& labels, const Step& 
   static_labels_ = Tensor::empty(labels.shape(), labels.dtype(), device_);
   static_images_.copy_from(images);  // queued before the capture begins: it runs now
   static_labels_.copy_from(labels);
-  auto graph = std::make_unique<cuda::CudaGraph>(device_.index);
+  auto graph = planned_ ? std::move(planned_) : std::make_unique<cuda::CudaGraph>(device_.index);
   std::string failure;
   try {
     graph->capture([&] { outputs_ = step(static_images_, static_labels_); });
@@ -74,8 +74,12 @@ StepGraph::Outputs StepGraph::run(const Tensor& images, const Tensor& labels, co
   if (!enabled_ || images.dim(0) != full_batch_) return eager(images, labels, step);
   if (!graph_) {
     if (warm_ < kWarmupSteps) {
-      ++warm_;
-      return eager(images, labels, step);
+      if (++warm_ < kWarmupSteps) return eager(images, labels, step);
+      // The last warm-up step: its requests become the capture's memory plan.
+      planned_ = std::make_unique<cuda::CudaGraph>(device_.index);
+      Outputs outputs;
+      planned_->record_allocations([&] { outputs = eager(images, labels, step); });
+      return outputs;
     }
     capture(images, labels, step);
     if (!graph_) return eager(images, labels, step);
@@ -99,7 +103,8 @@ std::string StepGraph::status() const {
   out.setf(std::ios::fixed);
   out.precision(1);
   out << "on: captured at step " << captured_at_ << " of this process, " << graph_->num_nodes() << " nodes, "
-      << static_cast<double>(graph_->pool_bytes()) / (1024.0 * 1024.0) << " MiB pool; " << replays_ << " replays, "
+      << static_cast<double>(graph_->pool_bytes()) / (1024.0 * 1024.0) << " MiB pool"
+      << (graph_->followed_memory_plan() ? " (placed by plan)" : "") << "; " << replays_ << " replays, "
       << eager_steps_ << " eager steps";
   return out.str();
 }

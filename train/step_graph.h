@@ -4,7 +4,10 @@
 //
 //   - CPU, --cuda-graph off, or a capture that failed: the eager step, always;
 //   - the first kWarmupSteps full batches: the eager step. They pick the cuDNN algorithms, grow
-//     the workspaces and fill the allocator's cache, none of which may happen inside a capture;
+//     the workspaces and fill the allocator's cache, none of which may happen inside a capture.
+//     The last of them records its device allocations (CudaGraph::record_allocations), so that
+//     the capture places the same requests by a plan: the graph's pool then holds the step's
+//     peak in use, not what best fit would leave (tensor/block_allocator.h);
 //   - the next full batch: the batch is copied into static input tensors (images, labels) and
 //     the eager step is captured once (tensor/cuda_graph.h) on them: forward, loss, backward,
 //     the optimizer's update and zero_grad. The loss and logits tensors it produced become the
@@ -86,6 +89,7 @@ class StepGraph {
   Tensor static_images_, static_labels_;  // the graph's inputs, refilled before each replay
   Outputs outputs_;                       // the graph's outputs
   std::unique_ptr<cuda::CudaGraph> graph_;
+  std::unique_ptr<cuda::CudaGraph> planned_;  // the last warm-up step recorded its allocations into it
   std::function<bool(bool)> all_captured_;  // data-parallel: every rank's capture, or an error
 };
 

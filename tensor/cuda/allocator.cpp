@@ -31,6 +31,8 @@ namespace {
 
 // The graph pool this thread allocates from (0: none); set by graph_pool_begin.
 thread_local uint64_t t_graph_pool = 0;
+// The recording of this thread's requests (nullptr: none); set by allocation_recording_begin.
+thread_local AllocationRecording* t_recording = nullptr;
 
 // Lets this thread make a call that stream capture does not allow by default (cudaMalloc,
 // cudaHostAlloc) while one of its streams is capturing; restores the mode afterwards.
@@ -113,11 +115,11 @@ class CachingAllocator {
  public:
   void* allocate(size_t bytes, int device) {
     std::lock_guard<std::mutex> lock(mutex_);
-    return books_.allocate(bytes, device, t_graph_pool);
+    return books_.allocate(bytes, device, t_graph_pool, t_recording);
   }
   void free(void* pointer) {
     std::lock_guard<std::mutex> lock(mutex_);
-    books_.free(pointer, t_graph_pool);
+    books_.free(pointer, t_graph_pool, t_recording);
   }
   // Runs `fn(books)` under the lock.
   template <typename Fn>
@@ -157,9 +159,17 @@ void release_cached_blocks() {
   allocator().locked([](BlockAllocator& books) { books.release(); });
 }
 
-uint64_t graph_pool_create(int device) {
-  return allocator().locked([&](BlockAllocator& books) { return books.create_graph_pool(device); });
+uint64_t graph_pool_create(int device, const MemoryPlan* plan) {
+  return allocator().locked([&](BlockAllocator& books) { return books.create_graph_pool(device, plan); });
 }
+bool graph_pool_follows_plan(uint64_t pool) {
+  return allocator().locked([&](BlockAllocator& books) { return books.graph_pool_follows_plan(pool); });
+}
+void allocation_recording_begin(AllocationRecording* recording) {
+  ALZ_CHECK(t_recording == nullptr, "an allocation recording is already active on this thread");
+  t_recording = recording;
+}
+void allocation_recording_end() { t_recording = nullptr; }
 void graph_pool_begin(uint64_t pool) {
   ALZ_CHECK(t_graph_pool == 0, "a CUDA graph capture is already active on this thread");
   const bool exists = allocator().locked([&](BlockAllocator& books) { return books.graph_pool_exists(pool); });

@@ -3,7 +3,8 @@
 //
 // Capture, step by step:
 //   1. cudaStreamBeginCapture(compute_stream, cudaStreamCaptureModeThreadLocal);
-//   2. this thread's allocations switch to the graph's pool (graph_pool_begin);
+//   2. this thread's allocations switch to the graph's pool (graph_pool_begin), which places
+//      them as planned when record_allocations ran the step before (tensor/block_allocator.h);
 //   3. fn() queues its work, which is recorded, not run; an exception is kept for step 6;
 //   4. the pool switch ends and cudaStreamEndCapture returns the graph (or the reason the
 //      capture was invalidated), which cudaGraphInstantiate turns into an executable graph;
@@ -40,6 +41,8 @@ struct CudaGraph::Impl {
   size_t nodes = 0;
   uint64_t replays = 0;
   std::vector<std::shared_ptr<void>> kept;  // resources the nodes read (keep_alive_until_graph_destroyed)
+  std::unique_ptr<MemoryPlan> plan;         // from record_allocations
+  bool followed_plan = false;
 };
 
 namespace {
@@ -77,6 +80,22 @@ CudaGraph::~CudaGraph() {
   if (impl_->pool) graph_pool_destroy(impl_->pool);  // ...and the whole pool to the general cache
 }
 
+void CudaGraph::record_allocations(const std::function<void()>& fn) {
+  Impl& impl = *impl_;
+  ALZ_CHECK(!impl.exec && impl.pool == 0, "CudaGraph: record_allocations comes before the capture");
+  AllocationRecording recording(impl.device);
+  allocation_recording_begin(&recording);
+  try {
+    fn();
+  } catch (...) {
+    allocation_recording_end();
+    impl.plan.reset();
+    throw;
+  }
+  allocation_recording_end();
+  impl.plan = std::make_unique<MemoryPlan>(recording.plan());
+}
+
 void CudaGraph::capture(const std::function<void()>& fn) {
   Impl& impl = *impl_;
   ALZ_CHECK(!impl.exec, "CudaGraph: already captured (a graph is captured once)");
@@ -84,7 +103,7 @@ void CudaGraph::capture(const std::function<void()>& fn) {
   ALZ_CHECK(!profiler::active(), "CudaGraph: cannot capture while the op profiler runs (profiling is eager)");
   DeviceGuard guard(impl.device);
   Context& ctx = context(impl.device);
-  if (impl.pool == 0) impl.pool = graph_pool_create(impl.device);
+  if (impl.pool == 0) impl.pool = graph_pool_create(impl.device, impl.plan.get());
   void* const workspace_before = ctx.workspace_;
   void* const bn_relu_workspace_before = ctx.bn_relu_workspace_;
 
@@ -105,6 +124,7 @@ void CudaGraph::capture(const std::function<void()>& fn) {
   }
   t_capturing = nullptr;
   graph_pool_end();
+  impl.followed_plan = impl.plan != nullptr && graph_pool_follows_plan(impl.pool);
 
   cudaGraph_t graph = nullptr;
   status = cudaStreamEndCapture(ctx.compute_stream, &graph);  // ends the capture in every case
@@ -162,6 +182,7 @@ int CudaGraph::device() const { return impl_->device; }
 size_t CudaGraph::num_nodes() const { return impl_->nodes; }
 size_t CudaGraph::pool_bytes() const { return impl_->pool ? graph_pool_bytes(impl_->pool) : 0; }
 size_t CudaGraph::pool_idle_bytes() const { return impl_->pool ? graph_pool_idle_bytes(impl_->pool) : 0; }
+bool CudaGraph::followed_memory_plan() const { return impl_->followed_plan; }
 uint64_t CudaGraph::replays() const { return impl_->replays; }
 
 bool capturing() { return t_capturing != nullptr; }

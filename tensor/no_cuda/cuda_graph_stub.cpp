@@ -9,6 +9,9 @@ struct CudaGraph::Impl {};
 
 CudaGraph::CudaGraph(int) { ALZ_FAIL("CUDA graphs: this build of alz has no CUDA backend"); }
 CudaGraph::~CudaGraph() = default;
+void CudaGraph::record_allocations(const std::function<void()>&) {
+  ALZ_FAIL("CUDA graphs: this build has no CUDA backend");
+}
 void CudaGraph::capture(const std::function<void()>&) { ALZ_FAIL("CUDA graphs: this build has no CUDA backend"); }
 void CudaGraph::replay() { ALZ_FAIL("CUDA graphs: this build has no CUDA backend"); }
 bool CudaGraph::captured() const { return false; }
@@ -16,6 +19,7 @@ int CudaGraph::device() const { return 0; }
 size_t CudaGraph::num_nodes() const { return 0; }
 size_t CudaGraph::pool_bytes() const { return 0; }
 size_t CudaGraph::pool_idle_bytes() const { return 0; }
+bool CudaGraph::followed_memory_plan() const { return false; }
 uint64_t CudaGraph::replays() const { return 0; }
 
 bool capturing() { return false; }

@@ -319,6 +319,42 @@ TEST(CudaGraph, BlocksOfAGraphPoolAreNotHandedToEagerAllocations) {
   EXPECT_EQ(cuda::allocator_stats(0).cuda_malloc_calls, mallocs) << "the freed pool should serve these";
 }
 
+// record_allocations, then capture: the capture's tensors go where the recorded eager run's
+// plan puts them (tensor/block_allocator.h), the replay computes what the eager run did, and the
+// pool is no larger than best fit's.
+TEST(CudaGraph, APlannedCaptureReplaysTheSameValuesInNoMoreMemory) {
+  ALZ_REQUIRE_GPU();
+  Generator gen(41);
+  Tensor x = Tensor::uniform({1 << 19}, gen, -1.0, 1.0, DType::F32, Device::cuda());  // 2 MiB
+  auto f = [&](Tensor& y) {
+    Tensor a = ops::add(x, x);
+    Tensor b = ops::scale(a, 0.5);
+    Tensor c = ops::add(b, x);  // a, b and c live together until the end
+    y = ops::scale(c, 0.25);
+  };
+  Tensor warm;
+  f(warm);
+  size_t best_fit_pool = 0;
+  {
+    cuda::CudaGraph unplanned(0);
+    Tensor y;
+    unplanned.capture([&] { f(y); });
+    EXPECT_FALSE(unplanned.followed_memory_plan());
+    best_fit_pool = unplanned.pool_bytes();
+  }
+  cuda::CudaGraph planned(0);
+  Tensor recorded;
+  planned.record_allocations([&] { f(recorded); });
+  Tensor y;
+  planned.capture([&] { f(y); });
+  EXPECT_TRUE(planned.followed_memory_plan());
+  EXPECT_LE(planned.pool_bytes(), best_fit_pool);
+  EXPECT_GE(planned.pool_bytes(), size_t{8} << 20) << "a, b, c and y: 2 MiB each, alive together";
+  planned.replay();
+  EXPECT_TRUE(test::all_close(y, recorded, Tolerance{0, 0}, "planned replay against the recorded eager run"));
+  EXPECT_TRUE(test::all_close(y, ops::scale(ops::add(x, x), 0.25), Tolerance{0, 0}, "against the formula"));
+}
+
 TEST(CudaGraph, AFailedCaptureThrowsAndLeavesTheDeviceUsable) {
   ALZ_REQUIRE_GPU();
   Generator gen(33);
