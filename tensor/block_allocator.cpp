@@ -92,11 +92,8 @@ void* BlockAllocator::allocate(size_t bytes, int device, uint64_t capture_pool, 
   const bool small = size <= kSmallRequestMax;
   DevicePool& pool = devices_[device];
   GraphPool* graph = capturing_pool(device, capture_pool);
-  Block* block = nullptr;
-  if (graph && !graph->plan.sizes.empty()) block = take_planned(*graph, size);
-  if (block != nullptr) {
-    // at its planned place
-  } else if (graph) {
+  Block* block = graph && !graph->plan.sizes.empty() ? take_planned(*graph, size) : nullptr;
+  if (block == nullptr && graph) {
     FreeSet& own = graph->free.of(small);
     FreeSet& general = pool.free.of(small);
     if ((block = best_fit(own, size)) != nullptr) {
@@ -107,7 +104,7 @@ void* BlockAllocator::allocate(size_t bytes, int device, uint64_t capture_pool, 
       graph->bytes += block->size;
       pool.stats.graph_pool_bytes += block->size;
     }
-  } else if ((block = best_fit(pool.free.of(small), size)) != nullptr) {
+  } else if (block == nullptr && (block = best_fit(pool.free.of(small), size)) != nullptr) {
     split_and_take(block, size, pool.free.of(small));
   }
   if (block != nullptr)
