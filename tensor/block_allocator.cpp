@@ -157,20 +157,8 @@ uint64_t BlockAllocator::create_graph_pool(int device, const MemoryPlan* plan) {
   const size_t region_bytes = plan->bytes;  // a multiple of 512 bytes (cudaMalloc rounds up to its pages)
   void* base = backend_.reserve(region_bytes, device, false);
   if (base == nullptr) return id;  // no room: best fit alone
-  DevicePool& pool = devices_[device];
-  ++pool.stats.cuda_malloc_calls;
-  pool.stats.reserved_bytes += region_bytes;
-  pool.stats.graph_pool_bytes += region_bytes;
-  Block* whole = new Block;
-  whole->address = static_cast<char*>(base);
-  whole->size = region_bytes;
-  whole->device = device;
-  whole->owner = id;
-  segments_[base] = Segment{region_bytes, device, whole};
-  graph.bytes += region_bytes;
-  graph.free.large.insert(whole);
+  graph.region = add_segment(base, region_bytes, device, false, &graph, id);
   graph.plan = *plan;
-  graph.region = whole;
   return id;
 }
 
@@ -303,22 +291,29 @@ BlockAllocator::Block* BlockAllocator::reserve_segment(size_t bytes, size_t size
              << pool.stats.allocated_bytes << ", reserved " << pool.stats.reserved_bytes << " bytes"
              << (capturing ? " (inside a CUDA graph capture, where cached blocks are not released)" : ""));
   }
+  // A segment reserved during a capture is the graph's, whole.
+  Block* whole = add_segment(base, segment_size, device, small, graph, graph_id);
+  split_and_take(whole, size, free_lists_of(*whole).of(small));
+  return whole;
+}
+
+BlockAllocator::Block* BlockAllocator::add_segment(void* base, size_t size, int device, bool small, GraphPool* graph,
+                                                   uint64_t graph_id) {
+  DevicePool& pool = devices_[device];
   ++pool.stats.cuda_malloc_calls;
-  pool.stats.reserved_bytes += segment_size;
+  pool.stats.reserved_bytes += size;
   Block* whole = new Block;
   whole->address = static_cast<char*>(base);
-  whole->size = segment_size;
+  whole->size = size;
   whole->device = device;
   whole->small = small;
-  whole->owner = graph_id;  // a segment reserved during a capture is the graph's, whole
-  segments_[base] = Segment{segment_size, device, whole};
+  whole->owner = graph ? graph_id : 0;
+  segments_[base] = Segment{size, device, whole};
   if (graph) {
-    graph->bytes += segment_size;
-    pool.stats.graph_pool_bytes += segment_size;
+    graph->bytes += size;
+    pool.stats.graph_pool_bytes += size;
   }
-  FreeSet& free = free_lists_of(*whole).of(small);
-  free.insert(whole);
-  split_and_take(whole, size, free);
+  free_lists_of(*whole).of(small).insert(whole);
   return whole;
 }
 

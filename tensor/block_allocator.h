@@ -184,6 +184,9 @@ class BlockAllocator {
   // given. `capturing`: a capture is active on this thread (on any device): no flush then.
   Block* reserve_segment(size_t bytes, size_t size, int device, bool small, GraphPool* graph, uint64_t graph_id,
                          bool capturing);
+  // A segment the backend reserved at `base`: counted, registered, and one free block of the
+  // general cache, or of `graph` (graph_id) when given.
+  Block* add_segment(void* base, size_t size, int device, bool small, GraphPool* graph, uint64_t graph_id);
   void insert_free_and_merge(Block* block);
   void release_wholly_free_segments(const int* only_device = nullptr);  // nullptr: every device
 
