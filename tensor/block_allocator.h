@@ -31,11 +31,11 @@
 //     recorded (AllocationRecording: every request of one thread on one device, and when it is
 //     freed), and plan() places those requests in one region by their lifetimes, largest first,
 //     each at the lowest offset that no request living at the same time covers. The pool
-//     reserves that region when it is made (after giving back the general cache's wholly free
+//     reserves that region when it is made (after giving back the device's wholly free general
 //     segments), and the capture's k-th request takes its planned place when it is the same
 //     size and that place is free; at the first request that differs the plan is dropped and
-//     the rest of the capture is served by best fit (from the region's free blocks first), so a
-//     capture that does not repeat the recorded step stays correct.
+//     the rest of the capture is served by best fit (large requests from the region's free
+//     blocks first), so a capture that does not repeat the recorded step stays correct.
 //   - Statistics: allocated_bytes counts blocks handed out (requests rounded to 512 bytes),
 //     requested_bytes what callers asked for, reserved_bytes the segments held.
 //
