@@ -18,9 +18,11 @@
 #include <cuda_runtime.h>
 
 #include <mutex>
+#include <new>
 #include <string>
 
 #include "core/cuda/check.h"
+#include "core/cuda/device_guard.h"
 #include "tensor/block_allocator.h"
 #include "tensor/cuda/graph_pool.h"
 #include "tensor/cuda_runtime.h"
@@ -52,25 +54,6 @@ class RelaxedCaptureMode {
   cudaStreamCaptureMode mode_ = cudaStreamCaptureModeRelaxed;
 };
 
-// Makes `device` current for a call and restores the previous device; never throws (it runs
-// under the allocator's lock, and a failure shows in the call it guards).
-class QuietDeviceSwitch {
- public:
-  explicit QuietDeviceSwitch(int device) {
-    cudaGetDevice(&previous_);
-    switched_ = device != previous_ && cudaSetDevice(device) == cudaSuccess;
-  }
-  ~QuietDeviceSwitch() {
-    if (switched_) cudaSetDevice(previous_);
-  }
-  QuietDeviceSwitch(const QuietDeviceSwitch&) = delete;
-  QuietDeviceSwitch& operator=(const QuietDeviceSwitch&) = delete;
-
- private:
-  int previous_ = 0;
-  bool switched_ = false;
-};
-
 class CudaMemory : public MemoryBackend {
  public:
   void* reserve(size_t bytes, int device, bool capturing) override {
@@ -78,7 +61,7 @@ class CudaMemory : public MemoryBackend {
     void* pointer = nullptr;
     cudaError_t status = cudaSuccess;
     if (device >= 0) {
-      QuietDeviceSwitch on(device);
+      DeviceGuard on(device, std::nothrow);
       status = cudaMalloc(&pointer, bytes);
     } else {
       status = cudaHostAlloc(&pointer, bytes, cudaHostAllocPortable);
@@ -91,7 +74,7 @@ class CudaMemory : public MemoryBackend {
   }
   void release(void* segment, size_t, int device) override {
     if (device >= 0) {
-      QuietDeviceSwitch on(device);
+      DeviceGuard on(device, std::nothrow);
       cudaFree(segment);
     } else {
       cudaFreeHost(segment);
@@ -99,12 +82,14 @@ class CudaMemory : public MemoryBackend {
   }
   // Pinned memory (device -1) may be read by copies queued on any device.
   void wait_for_device(int device) override {
-    int count = 0;
-    if (device < 0 && cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
-    for (int each = device < 0 ? 0 : device; each < (device < 0 ? count : device + 1); ++each) {
-      QuietDeviceSwitch on(each);
+    auto synchronize = [](int each) {
+      DeviceGuard on(each, std::nothrow);
       cudaDeviceSynchronize();
-    }
+    };
+    if (device >= 0) return synchronize(device);
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) return;
+    for (int each = 0; each < count; ++each) synchronize(each);
   }
   std::string out_of_memory_text(int device) const override {
     return device >= 0 ? "CUDA out of memory on device " + std::to_string(device) : "out of pinned host memory";
